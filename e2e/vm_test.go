@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestVM walks the whole skeleton against one daemon: bad input that must
+// change nothing, vm run --rm with exit-code propagation, and a long-lived
+// VM through ssh, stop, start and delete.
+func TestVM(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("bad input leaves nothing", func(t *testing.T) {
+		e.t = t
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"vm", "create", "--name", "Bad_Name"}, "not a DNS label"},
+			{[]string{"vm", "create", "--vcpu", "0"}, "--vcpu 0"},
+			{[]string{"vm", "create", "--memory", "16"}, "at least"},
+			{[]string{"vm", "create", "--image", "no-such-image"}, `image "no-such-image" not found`},
+			{[]string{"vm", "run", "--rm"}, "no command given"},
+			{[]string{"vm", "show", "nope"}, "no VM named"},
+		} {
+			r := e.banger(c.args...)
+			if r.code == 0 || !strings.Contains(r.err, c.want) {
+				t.Errorf("banger %v: exit %d, stderr %q; want failure mentioning %q", c.args, r.code, r.err, c.want)
+			}
+		}
+		e.assertClean()
+	})
+
+	t.Run("run --rm propagates the exit code and leaves nothing", func(t *testing.T) {
+		e.t = t
+		r := e.banger("vm", "run", "--rm", "--", "sh", "-c", "uname -r; cat /etc/os-release; echo to-stderr >&2; exit 7")
+		if r.code != 7 {
+			t.Fatalf("exit %d, want 7\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
+		}
+		if !strings.Contains(r.out, "cloud-amd64") || !strings.Contains(r.out, "bookworm") {
+			t.Errorf("stdout lacks the guest kernel release or os-release:\n%s", r.out)
+		}
+		if !strings.Contains(r.err, "spec: 2 vcpu · 1 GiB memory · 8 GiB disk") || !strings.Contains(r.err, "to-stderr") {
+			t.Errorf("stderr lacks the spec line or the guest's stderr:\n%s", r.err)
+		}
+		e.assertClean()
+	})
+
+	t.Run("create ssh stop start keeps data, delete removes all", func(t *testing.T) {
+		e.t = t
+		e.must("vm", "create", "--name", "life", "--disk-size", "2G")
+		if r := e.banger("vm", "create", "--name", "life"); r.code == 0 || !strings.Contains(r.err, "already exists") {
+			t.Errorf("duplicate name: exit %d, stderr %q", r.code, r.err)
+		}
+		r := e.must("vm", "ssh", "life", "--", "echo kept > /root/x; echo sys > /etc/banger-e2e; hostname; sync")
+		if strings.TrimSpace(r.out) != "life" {
+			t.Errorf("guest hostname = %q, want life", r.out)
+		}
+		e.must("vm", "stop", "life")
+		if vms := e.vmList(); len(vms) != 1 || vms[0]["state"] != "stopped" {
+			t.Fatalf("after stop: %v", vms)
+		}
+		e.must("vm", "start", "life")
+		r = e.must("vm", "ssh", "life", "--", "cat /root/x /etc/banger-e2e")
+		if r.out != "kept\nsys\n" {
+			t.Errorf("after restart read %q, want kept/sys", r.out)
+		}
+		r = e.must("vm", "show", "life", "--json")
+		if !strings.Contains(r.out, `"state": "running"`) {
+			t.Errorf("vm show: %s", r.out)
+		}
+
+		// A guest presenting a key other than its pin is refused.
+		kh := filepath.Join(e.stateDir(), "ssh", "known_hosts")
+		orig, err := os.ReadFile(kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake := "life.vm ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+		os.WriteFile(kh, []byte(fake), 0o600)
+		if r := e.banger("vm", "ssh", "life", "--", "true"); r.code == 0 || !strings.Contains(r.err, "man-in-the-middle") {
+			t.Errorf("ssh with a wrong pin: exit %d, stderr %q", r.code, r.err)
+		}
+		os.WriteFile(kh, orig, 0o600)
+
+		e.must("vm", "delete", "life")
+		e.assertClean()
+		if b, _ := os.ReadFile(kh); strings.Contains(string(b), "life.vm") {
+			t.Errorf("pin not dropped on delete: %s", b)
+		}
+	})
+}

@@ -1,0 +1,161 @@
+// Package api holds the wire types of the CLI ↔ daemon protocol: method
+// names, params and results, error codes and the protocol version. It has
+// no behaviour.
+package api
+
+import "time"
+
+// Version is the protocol version; the daemon refuses other versions.
+const Version = 1
+
+// Methods.
+const (
+	MethodStatus       = "daemon.status"
+	MethodShutdown     = "daemon.shutdown"
+	MethodVMCreate     = "vm.create"
+	MethodVMRun        = "vm.run" // create (or reuse), then an exec stream
+	MethodVMList       = "vm.list"
+	MethodVMShow       = "vm.show"
+	MethodVMStart      = "vm.start"
+	MethodVMStop       = "vm.stop"
+	MethodVMDelete     = "vm.delete"
+	MethodVMSSH        = "vm.ssh" // how to reach a VM with OpenSSH
+	MethodImageBuild   = "image.build"
+	MethodImageList    = "image.list"
+	MethodKernelImport = "kernel.import"
+	MethodKernelList   = "kernel.list"
+)
+
+// Error codes.
+const (
+	CodeInvalid  = "invalid"   // bad input; nothing changed
+	CodeNotFound = "not_found" // no such VM, image or kernel
+	CodeConflict = "conflict"  // name taken, wrong state
+	CodeVersion  = "version"   // protocol version mismatch
+	CodeInternal = "internal"
+)
+
+// Error is a failed call.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Request is the first line a client sends.
+type Request struct {
+	V      int    `json:"v"`
+	Method string `json:"method"`
+	Params any    `json:"params,omitempty"`
+}
+
+// Progress is one stage of a long operation.
+type Progress struct {
+	Stage   string  `json:"stage"`
+	Message string  `json:"message,omitempty"`
+	Elapsed float64 `json:"elapsed"` // seconds since the operation started
+}
+
+// Status describes the daemon.
+type Status struct {
+	PID        int    `json:"pid"`
+	Version    string `json:"version"`
+	APIVersion int    `json:"api_version"`
+	Socket     string `json:"socket"`
+	StateDir   string `json:"state_dir"`
+	VMM        string `json:"vmm"`
+	Accel      string `json:"accel"`
+	Running    int    `json:"running_vms"`
+}
+
+// CreateParams creates a VM. Zero sizes mean "resolve a default".
+type CreateParams struct {
+	Name      string `json:"name,omitempty"`
+	Image     string `json:"image,omitempty"`
+	VCPU      int    `json:"vcpu,omitempty"`
+	MemoryMiB int    `json:"memory_mib,omitempty"`
+	DiskSize  string `json:"disk_size,omitempty"`
+	// WaitSSH makes create wait until sshd answers (vm create does; vm run
+	// execs through the agent and need not).
+	WaitSSH bool `json:"wait_ssh,omitempty"`
+}
+
+// RunParams creates a VM and runs a command in it.
+type RunParams struct {
+	Create CreateParams `json:"create"`
+	Argv   []string     `json:"argv"`
+	Env    []string     `json:"env,omitempty"`
+	Dir    string       `json:"dir,omitempty"`
+	Remove bool         `json:"rm,omitempty"`
+}
+
+// NameParams names one VM (exact name, id, or unique prefix).
+type NameParams struct {
+	Name string `json:"name"`
+}
+
+// VM is a VM as shown to users.
+type VM struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	Image      string    `json:"image"`
+	Kernel     string    `json:"kernel"`
+	VMM        string    `json:"vmm"`
+	VCPU       int       `json:"vcpu"`
+	MemoryMiB  int       `json:"memory_mib"`
+	DiskBytes  int64     `json:"disk_bytes"`
+	IP         string    `json:"ip"`
+	MAC        string    `json:"mac"`
+	LastError  string    `json:"last_error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	PID        int       `json:"pid,omitempty"`
+	ConsoleLog string    `json:"console_log"`
+	Dir        string    `json:"dir"`
+}
+
+// SpecLine is sent as the first progress event of a create: the resolved
+// sizes, printed by the CLI as "spec: ...".
+const StageSpec = "spec"
+
+// SSHInfo is what the CLI needs to run OpenSSH against a VM.
+type SSHInfo struct {
+	VM             VM     `json:"vm"`
+	User           string `json:"user"`
+	Host           string `json:"host"`
+	HostKeyAlias   string `json:"host_key_alias"`
+	IdentityFile   string `json:"identity_file"`
+	KnownHostsFile string `json:"known_hosts_file"`
+}
+
+// BuildImageParams builds the golden image.
+type BuildImageParams struct {
+	Name  string `json:"name,omitempty"`
+	Force bool   `json:"force,omitempty"`
+}
+
+// Image as shown to users.
+type Image struct {
+	Name      string    `json:"name"`
+	Path      string    `json:"path"`
+	SizeBytes int64     `json:"size_bytes"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ImportKernelParams imports a distro kernel package.
+type ImportKernelParams struct {
+	Name    string `json:"name,omitempty"`
+	Package string `json:"package,omitempty"` // apt package, default the cloud kernel
+	DebFile string `json:"deb_file,omitempty"`
+}
+
+// Kernel as shown to users.
+type Kernel struct {
+	Name      string    `json:"name"`
+	Release   string    `json:"release"`
+	Dir       string    `json:"dir"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}

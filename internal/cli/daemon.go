@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
+	"github.com/spf13/cobra"
+)
+
+func newDaemonCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Start, stop or inspect bangerd (it also starts on demand)",
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether bangerd runs, and which VMM it uses",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := env.Client.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, st)
+			}
+			fmt.Fprintf(env.Out, "bangerd %s running (pid %d)\nsocket: %s\nstate:  %s\nvmm:    %s, %s\nrunning VMs: %d\n",
+				st.Version, st.PID, st.Socket, st.StateDir, st.VMM, st.Accel, st.Running)
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start bangerd in the background",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if st, err := env.Client.Status(cmd.Context()); err == nil {
+				fmt.Fprintf(env.Out, "bangerd already running (pid %d)\n", st.PID)
+				return nil
+			}
+			if err := env.Client.StartDaemon(cmd.Context()); err != nil {
+				return err
+			}
+			st, err := env.Client.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "bangerd started (pid %d)\n", st.PID)
+			return nil
+		},
+	}
+	stop := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop bangerd; running VMs keep running and are re-attached on the next start",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := env.Client.Status(cmd.Context())
+			if errors.Is(err, client.ErrNotRunning) {
+				fmt.Fprintln(env.Out, "bangerd is not running")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := env.Client.Call(cmd.Context(), api.MethodShutdown, nil, nil, nil); err != nil {
+				return err
+			}
+			if err := waitGone(st.PID, 10*time.Second); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "bangerd stopped (pid %d)\n", st.PID)
+			return nil
+		},
+	}
+	cmd.AddCommand(start, stop, status)
+	return cmd
+}
+
+func waitGone(pid int, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") || syscall.Kill(pid, 0) != nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("bangerd (pid %d) did not exit within %s", pid, d)
+}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm/qemu"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// check is one doctor finding.
+type check struct {
+	Status string `json:"status"` // pass | warn | fail
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+func newDoctorCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that this host can run banger VMs, and say how to fix what is missing",
+		Long: `Check everything a VM run needs: architecture, VMM and acceleration, tools,
+privileges, runtime directory, store, images and kernels, and the resolved
+VM defaults with where each comes from. Doctor never changes anything (the
+store is opened read-only). Exits 1 when a check fails.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			checks := doctor(cmd.Context(), env.Paths)
+			failed := false
+			for _, c := range checks {
+				failed = failed || c.Status == "fail"
+			}
+			if asJSON {
+				if err := printJSON(env.Out, checks); err != nil {
+					return err
+				}
+			} else {
+				for _, c := range checks {
+					fmt.Fprintf(env.Out, "%-4s  %-12s %s\n", map[string]string{"pass": "ok", "warn": "WARN", "fail": "FAIL"}[c.Status], c.Name, c.Detail)
+					if c.Fix != "" {
+						fmt.Fprintf(env.Out, "      %-12s fix: %s\n", "", c.Fix)
+					}
+				}
+			}
+			if failed {
+				return exitError{ExitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func doctor(ctx context.Context, paths config.Paths) []check {
+	var out []check
+	add := func(status, name, detail, fix string) { out = append(out, check{status, name, detail, fix}) }
+	if runtime.GOARCH == "amd64" {
+		add("pass", "arch", "linux/amd64", "")
+	} else {
+		add("fail", "arch", runtime.GOOS+"/"+runtime.GOARCH, "banger supports linux/amd64 hosts only")
+	}
+	cfg, cfgErr := config.Load(paths.ConfigFile())
+	if cfgErr != nil {
+		add("fail", "config", cfgErr.Error(), "fix or remove "+paths.ConfigFile())
+	} else {
+		add("pass", "config", paths.ConfigFile(), "")
+	}
+	q := qemu.New(qemu.Options{Binary: cfg.QEMUBin, Accel: cfg.QEMUAccel})
+	if err := q.Available(); err != nil {
+		add("fail", "vmm", "qemu: "+err.Error(), "apt-get install --no-install-recommends qemu-system-x86")
+	} else {
+		add("pass", "vmm", "qemu (firecracker binary not found; vmm = "+cfg.VMM+")", "")
+		status := "pass"
+		if q.AccelMode() == "tcg" {
+			status = "warn"
+		}
+		add(status, "accel", q.Accel(), map[string]string{"warn": "software emulation works, only slower (a systemd guest boots in ~10-15 s)"}[status])
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		add("fail", "tun", "/dev/net/tun missing", "modprobe tun")
+	} else {
+		add("pass", "tun", "/dev/net/tun", "")
+	}
+	if os.Geteuid() == 0 || hasNetAdmin() {
+		add("pass", "privileges", "can create the bridge and TAP devices", "")
+	} else {
+		add("fail", "privileges", "host networking needs root or CAP_NET_ADMIN", "run banger as root (sudo allow-list support is planned)")
+	}
+	for _, t := range []struct{ bin, pkg, why string }{
+		{"mkfs.ext4", "e2fsprogs", "per-VM disks"},
+		{"mmdebstrap", "mmdebstrap", "building the golden image"},
+		{"apt-get", "apt", "downloading the kernel"},
+		{"dpkg", "dpkg", "unpacking the kernel"},
+		{"ssh", "openssh-client", "banger vm ssh"},
+	} {
+		if p, err := exec.LookPath(t.bin); err != nil {
+			add("fail", t.bin, "not found (needed for "+t.why+")", "apt-get install "+t.pkg)
+		} else {
+			add("pass", t.bin, p, "")
+		}
+	}
+	out = append(out, binaryChecks()...)
+	out = append(out, runtimeDirCheck(paths))
+	out = append(out, storeChecks(ctx, paths, cfg)...)
+	out = append(out, defaultsCheck(cfg))
+	return out
+}
+
+func hasNetAdmin() bool {
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_NET_ADMIN) != 0
+}
+
+func binaryChecks() []check {
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	var out []check
+	for _, b := range []string{"bangerd", "banger-agent"} {
+		p := filepath.Join(filepath.Dir(self), b)
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, check{"fail", b, "not found beside " + self, "run `make build` and use bin/banger"})
+		} else {
+			out = append(out, check{"pass", b, p, ""})
+		}
+	}
+	return out
+}
+
+func runtimeDirCheck(paths config.Paths) check {
+	err := paths.CheckRuntimeDir()
+	switch {
+	case err == nil:
+		return check{"pass", "runtime dir", paths.RuntimeDir + " (0700, yours)", ""}
+	case errors.Is(err, os.ErrNotExist):
+		return check{"pass", "runtime dir", paths.RuntimeDir + " (created on first use)", ""}
+	}
+	return check{"fail", "runtime dir", err.Error(), "remove it; banger recreates it with mode 0700"}
+}
+
+func storeChecks(ctx context.Context, paths config.Paths, cfg config.Config) []check {
+	if _, err := os.Stat(paths.Database()); errors.Is(err, os.ErrNotExist) {
+		return []check{{"warn", "store", "no database yet at " + paths.Database(),
+			"the first `banger vm run` creates it and builds the default image and kernel (about 90 s)"}}
+	}
+	st, err := store.OpenReadOnly(ctx, paths.Database())
+	if err != nil {
+		return []check{{"fail", "store", err.Error(), "check permissions of " + paths.Database()}}
+	}
+	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return []check{{"fail", "store", "unreadable: " + err.Error(), "move " + paths.Database() + " aside"}}
+	}
+	out := []check{{"pass", "store", fmt.Sprintf("%s (schema %d)", paths.Database(), v), ""}}
+	if im, err := st.GetImage(ctx, cfg.DefaultImage); err != nil {
+		out = append(out, check{"warn", "image", cfg.DefaultImage + " not built", "`banger image build` (or the first vm run builds it)"})
+	} else {
+		out = append(out, check{"pass", "image", im.Name + " " + im.Path, ""})
+	}
+	if k, err := st.GetKernel(ctx, cfg.DefaultKernel); err != nil {
+		out = append(out, check{"warn", "kernel", cfg.DefaultKernel + " not imported", "`banger kernel import` (or the first vm run imports it)"})
+	} else {
+		out = append(out, check{"pass", "kernel", k.Name + " " + k.Release, ""})
+	}
+	return out
+}
+
+func defaultsCheck(cfg config.Config) check {
+	s, err := config.Resolve(0, 0, 0, cfg.VMDefaults, config.ProbeHost())
+	if err != nil {
+		return check{"fail", "defaults", err.Error(), "fix [vm_defaults] in config.toml"}
+	}
+	return check{"pass", "defaults", fmt.Sprintf("vcpu %d (%s) · memory %d MiB (%s) · disk %s (%s)",
+		s.VCPU, s.VCPUFrom, s.MemoryMiB, s.MemoryFrom, config.FormatSize(s.DiskBytes), s.DiskFrom), ""}
+}

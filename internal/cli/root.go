@@ -1,0 +1,169 @@
+// Package cli is the banger command line: one file per noun, each command
+// an options struct, a constructor and a run function. It talks to the
+// daemon only through internal/client and renders results for people
+// (tables, progress) or scripts (--json).
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes of banger itself. `vm run` exits with the guest command's
+// code, and with ExitRunFailed when banger could not run it.
+const (
+	ExitOK        = 0
+	ExitError     = 1
+	ExitUsage     = 2
+	ExitRunFailed = 125
+	ExitInterrupt = 130
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Env is what commands need from the outside world; tests replace parts.
+type Env struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	Paths  config.Paths
+	Client *client.Client
+}
+
+func (e *Env) isTTY() bool {
+	f, ok := e.Err.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Main runs banger with os.Args and returns the exit code.
+func Main() int {
+	paths, err := config.DefaultPaths()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "banger:", err)
+		return ExitError
+	}
+	env := &Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Paths: paths,
+		Client: &client.Client{Paths: paths, AutoStart: true}}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, env, os.Args[1:])
+}
+
+// Run executes one command line.
+func Run(ctx context.Context, env *Env, args []string) int {
+	root := newRootCmd(env)
+	root.SetArgs(args)
+	root.SetIn(env.In)
+	root.SetOut(env.Out)
+	root.SetErr(env.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(env.Err, "banger:", friendly(err))
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// usageError marks bad flags or arguments.
+type usageError struct{ error }
+
+// friendly adds hints for errors users meet often.
+func friendly(err error) string {
+	if errors.Is(err, client.ErrNotRunning) {
+		return err.Error() + " (start it with `banger daemon start`)"
+	}
+	return err.Error()
+}
+
+func newRootCmd(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "banger",
+		Short: "Disposable and long-lived Linux microVMs on your own machine",
+		Long: `banger runs Linux sandboxes as real virtual machines, as easily as containers.
+
+  banger vm run --rm -- uname -a      fresh VM, run, print, exit code, gone
+  banger vm create --name dev         a long-lived VM
+  banger vm ssh dev                   OpenSSH into it
+  banger doctor                       check this host
+
+The daemon (bangerd) starts on demand.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
+	})
+	root.AddCommand(newVMCmd(env), newDaemonCmd(env), newImageCmd(env), newKernelCmd(env), newDoctorCmd(env))
+	return root
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// progressPrinter renders progress events: a rewritten status line on a
+// terminal, plain lines otherwise. The spec line is always kept.
+func progressPrinter(env *Env) (func(api.Progress), func()) {
+	tty := env.isTTY()
+	active := false
+	show := func(p api.Progress) {
+		if p.Stage == api.StageSpec {
+			if active {
+				fmt.Fprint(env.Err, "\r\033[K")
+				active = false
+			}
+			fmt.Fprintln(env.Err, "spec:", p.Message)
+			return
+		}
+		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, p.Stage, p.Message)
+		if tty {
+			fmt.Fprint(env.Err, "\r\033[K"+line)
+			active = true
+			return
+		}
+		fmt.Fprintln(env.Err, line)
+	}
+	done := func() {
+		if active {
+			fmt.Fprint(env.Err, "\r\033[K")
+			active = false
+		}
+	}
+	return show, done
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s: expected %s (see `%s --help`)", cmd.CommandPath(), what, cmd.CommandPath())}
+		}
+		return nil
+	}
+}

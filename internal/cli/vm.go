@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func newVMCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vm",
+		Short: "Create, run, reach and remove VMs",
+	}
+	cmd.AddCommand(newVMRunCmd(env), newVMCreateCmd(env), newVMListCmd(env), newVMShowCmd(env),
+		newVMSSHCmd(env), newVMStopCmd(env), newVMStartCmd(env), newVMDeleteCmd(env))
+	return cmd
+}
+
+// sizeFlags are the sizing flags shared by create and run.
+type sizeFlags struct {
+	name, image, disk string
+	vcpu, memory      int
+}
+
+func (f *sizeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "VM name, a DNS label (default: generated)")
+	fs.StringVar(&f.image, "image", "", "image to boot (default: "+config.DefaultImageName+", built on first use)")
+	fs.IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else host CPUs/4, 1..4)")
+	fs.IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory, else host RAM/8, at most 8192)")
+	fs.StringVar(&f.disk, "disk-size", "", "size of the VM's disks, e.g. 8G (sparse; default 8G)")
+}
+
+func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
+	if cmd.Flags().Changed("vcpu") && f.vcpu < 1 {
+		return api.CreateParams{}, usageError{fmt.Errorf("--vcpu %d: must be at least 1", f.vcpu)}
+	}
+	if cmd.Flags().Changed("memory") && f.memory < config.MinMemoryMiB {
+		return api.CreateParams{}, usageError{fmt.Errorf("--memory %d: must be at least %d MiB", f.memory, config.MinMemoryMiB)}
+	}
+	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk}, nil
+}
+
+func newVMCreateCmd(env *Env) *cobra.Command {
+	var f sizeFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create [flags]",
+		Short: "Create and boot a long-lived VM",
+		Long: `Create a VM and boot it; returns when sshd in the guest answers.
+
+The VM keeps its root filesystem changes (overlay disk) and /root (work
+disk) across stop and start; only 'vm delete' discards them.`,
+		Example: "  banger vm create --name dev --vcpu 2 --memory 2048\n  ssh via: banger vm ssh dev",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.params(cmd)
+			if err != nil {
+				return err
+			}
+			p.WaitSSH = true
+			show, done := progressPrinter(env)
+			var vm api.VM
+			err = env.Client.Call(cmd.Context(), api.MethodVMCreate, p, &vm, show)
+			done()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, vm)
+			}
+			fmt.Fprintf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
+			return nil
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the VM as JSON")
+	return cmd
+}
+
+func newVMListCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List VMs",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var vms []api.VM
+			if err := env.Client.Call(cmd.Context(), api.MethodVMList, nil, &vms, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, vms)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tADDRESS\tVCPU\tMEMORY\tAGE")
+			for _, v := range vms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Name, v.State, v.Image, v.IP, v.VCPU,
+					config.FormatSize(int64(v.MemoryMiB)<<20), age(v.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newVMShowCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one VM",
+		Args:  exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var v api.VM
+			if err := env.Client.Call(cmd.Context(), api.MethodVMShow, api.NameParams{Name: args[0]}, &v, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, v)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			rows := [][2]string{
+				{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"kernel", v.Kernel},
+				{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
+				{"disk", config.FormatSize(v.DiskBytes)}, {"address", v.IP}, {"mac", v.MAC},
+				{"created", v.CreatedAt.Format(time.RFC3339)}, {"console log", v.ConsoleLog}, {"dir", v.Dir},
+			}
+			if v.PID != 0 {
+				rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
+			}
+			if v.LastError != "" {
+				rows = append(rows, [2]string{"last error", strings.SplitN(v.LastError, "\n", 2)[0]})
+			}
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// simpleVMCmd builds stop/start/delete: one name, one method.
+func simpleVMCmd(env *Env, use, short, method, done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " NAME",
+		Short: short,
+		Args:  exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			show, finish := progressPrinter(env)
+			var v api.VM
+			err := env.Client.Call(cmd.Context(), method, api.NameParams{Name: args[0]}, &v, show)
+			finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "%s %s\n", v.Name, done)
+			return nil
+		},
+	}
+}
+
+func newVMStopCmd(env *Env) *cobra.Command {
+	return simpleVMCmd(env, "stop", "Shut a VM down (its disks are kept)", api.MethodVMStop, "stopped")
+}
+
+func newVMStartCmd(env *Env) *cobra.Command {
+	return simpleVMCmd(env, "start", "Boot a stopped VM", api.MethodVMStart, "running")
+}
+
+func newVMDeleteCmd(env *Env) *cobra.Command {
+	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", api.MethodVMDelete, "deleted")
+	c.Aliases = []string{"rm"}
+	return c
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

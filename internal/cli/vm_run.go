@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/spf13/cobra"
+)
+
+func newVMRunCmd(env *Env) *cobra.Command {
+	var f sizeFlags
+	var rm bool
+	var envVars []string
+	var workdir string
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- CMD [ARGS...]",
+		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
+		Long: `Boot a fresh VM, run CMD in it through the guest agent (no SSH needed),
+stream its output, and exit with its exit code. With --rm the VM is deleted
+before banger returns; Ctrl-C interrupts the command and, with --rm, removes
+the VM.`,
+		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("no command given: banger vm run [flags] -- CMD [ARGS...]")}
+			}
+			p, err := f.params(cmd)
+			if err != nil {
+				return err
+			}
+			return runVM(cmd, env, api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm})
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	f.register(cmd.Flags())
+	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
+	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment (repeatable)")
+	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default /root)")
+	return cmd
+}
+
+func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx := cmd.Context()
+	show, done := progressPrinter(env)
+	var vm api.VM
+	type result struct {
+		conn io.ReadWriteCloser
+		err  error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		conn, err := env.Client.Stream(ctx, api.MethodVMRun, p, &vm, show)
+		if conn != nil {
+			resc <- result{conn, err}
+			return
+		}
+		resc <- result{nil, err}
+	}()
+	var res result
+	select {
+	case res = <-resc:
+	case <-sigs:
+		// Leaving closes the connection; the daemon finishes the boot and,
+		// with --rm, deletes the VM.
+		done()
+		fmt.Fprintln(env.Err, "banger: interrupted during boot")
+		return exitError{ExitInterrupt}
+	}
+	done()
+	if res.err != nil {
+		fmt.Fprintln(env.Err, "banger:", friendly(res.err))
+		return exitError{ExitRunFailed}
+	}
+	defer res.conn.Close()
+	fwd := make(chan byte, 4)
+	var interrupted atomic.Bool
+	go func() {
+		for s := range sigs {
+			interrupted.Store(true)
+			if sig, ok := s.(syscall.Signal); ok {
+				fwd <- byte(sig)
+			}
+		}
+	}()
+	st, err := proto.PumpExec(res.conn, env.In, env.Out, env.Err, fwd)
+	if err != nil {
+		fmt.Fprintln(env.Err, "banger: lost the command's stream:", err)
+		return exitError{ExitRunFailed}
+	}
+	if st.Error != "" {
+		fmt.Fprintln(env.Err, "banger:", st.Error)
+		if st.Code == 0 {
+			st.Code = ExitRunFailed
+		}
+	}
+	if interrupted.Load() && st.Code == 0 {
+		st.Code = ExitInterrupt
+	}
+	if !p.Remove {
+		fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
+	}
+	if st.Code != 0 {
+		return exitError{st.Code}
+	}
+	return nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

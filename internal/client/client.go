@@ -1,0 +1,152 @@
+// Package client is the CLI's typed view of the daemon: one method per RPC,
+// starting bangerd on demand and turning dial failures into friendly
+// errors.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/rpc"
+)
+
+// Client talks to bangerd.
+type Client struct {
+	Paths config.Paths
+	// AutoStart starts bangerd when it is not running.
+	AutoStart bool
+	// DaemonBin overrides where bangerd is found (beside this binary, then PATH).
+	DaemonBin string
+	// DialForTest replaces the unix-socket dial in tests.
+	DialForTest func(ctx context.Context) (net.Conn, error)
+}
+
+// ErrNotRunning means no daemon answers on the socket.
+var ErrNotRunning = errors.New("daemon is not running")
+
+func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
+	if c.DialForTest != nil {
+		return c.DialForTest(ctx)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Paths.Socket())
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (socket %s)", ErrNotRunning, c.Paths.Socket())
+		}
+		return nil, fmt.Errorf("connect to daemon at %s: %w", c.Paths.Socket(), err)
+	}
+	return conn, nil
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	conn, err := c.dialOnce(ctx)
+	if err == nil || !c.AutoStart || !errors.Is(err, ErrNotRunning) {
+		return conn, err
+	}
+	if err := c.StartDaemon(ctx); err != nil {
+		return nil, err
+	}
+	return c.dialOnce(ctx)
+}
+
+// DaemonPath finds the bangerd binary.
+func (c *Client) DaemonPath() (string, error) {
+	if c.DaemonBin != "" {
+		return c.DaemonBin, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "bangerd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("bangerd")
+	if err != nil {
+		return "", errors.New("bangerd not found beside banger or on PATH: run `make build` or install both binaries")
+	}
+	return p, nil
+}
+
+// StartDaemon launches bangerd detached and waits until it answers.
+func (c *Client) StartDaemon(ctx context.Context) error {
+	bin, err := c.DaemonPath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Paths.StateDir, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(c.Paths.DaemonLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := c.dialOnce(ctx); err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("bangerd exited during start-up (%v): see %s", err, c.Paths.DaemonLog())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("bangerd did not answer within 15s: see %s", c.Paths.DaemonLog())
+}
+
+// Call runs a method to completion.
+func (c *Client) Call(ctx context.Context, method string, params, out any, onProgress func(api.Progress)) error {
+	conn, err := rpc.Start(ctx, c.dial, method, params)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Wait(ctx, onProgress, out)
+}
+
+// Stream starts a streaming method and returns the connection after the
+// result line, positioned at the raw stream.
+func (c *Client) Stream(ctx context.Context, method string, params, out any, onProgress func(api.Progress)) (*rpc.Conn, error) {
+	conn, err := rpc.Start(ctx, c.dial, method, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Wait(ctx, onProgress, out); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Status asks the daemon about itself without starting it.
+func (c *Client) Status(ctx context.Context) (api.Status, error) {
+	var st api.Status
+	conn, err := rpc.Start(ctx, c.dialOnce, api.MethodStatus, nil)
+	if err != nil {
+		return st, err
+	}
+	defer conn.Close()
+	return st, conn.Wait(ctx, nil, &st)
+}

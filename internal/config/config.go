@@ -1,0 +1,137 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the parsed ~/.config/banger/config.toml. Zero values mean
+// "use the default"; Defaults() fills them.
+type Config struct {
+	VMM           string     `toml:"vmm"` // auto | qemu | firecracker
+	DefaultImage  string     `toml:"default_image"`
+	DefaultKernel string     `toml:"default_kernel"`
+	QEMUBin       string     `toml:"qemu_bin"`
+	QEMUAccel     string     `toml:"qemu_accel"` // auto | kvm | tcg
+	AgentBin      string     `toml:"agent_bin"`
+	BootTimeout   Duration   `toml:"boot_timeout"`
+	VMDefaults    VMDefaults `toml:"vm_defaults"`
+	Network       Network    `toml:"network"`
+}
+
+// VMDefaults are the sizes used when a create request leaves them out.
+type VMDefaults struct {
+	VCPU      int    `toml:"vcpu"`
+	MemoryMiB int    `toml:"memory"`    // MiB
+	DiskSize  string `toml:"disk_size"` // e.g. "8G"
+}
+
+// Network configures the host side of VM networking.
+type Network struct {
+	Bridge string `toml:"bridge"`
+	Subnet string `toml:"subnet"`
+}
+
+// Duration is a time.Duration written as "90s" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Built-in defaults.
+const (
+	DefaultImageName  = "debian-bookworm"
+	DefaultKernelName = "debian-cloud"
+	DefaultBridge     = "banger0"
+	DefaultSubnet     = "10.77.0.0/24"
+	DefaultBoot       = 180 * time.Second
+)
+
+// Load reads the config file; a missing file is an empty config.
+func Load(path string) (Config, error) {
+	var c Config
+	md, err := toml.DecodeFile(path, &c)
+	if errors.Is(err, os.ErrNotExist) {
+		return c.withDefaults(), nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("read config %s: unknown key %q", path, und[0].String())
+	}
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.VMM == "" {
+		c.VMM = "auto"
+	}
+	if c.QEMUAccel == "" {
+		c.QEMUAccel = "auto"
+	}
+	if c.DefaultImage == "" {
+		c.DefaultImage = DefaultImageName
+	}
+	if c.DefaultKernel == "" {
+		c.DefaultKernel = DefaultKernelName
+	}
+	if c.BootTimeout.Duration == 0 {
+		c.BootTimeout.Duration = DefaultBoot
+	}
+	if c.Network.Bridge == "" {
+		c.Network.Bridge = DefaultBridge
+	}
+	if c.Network.Subnet == "" {
+		c.Network.Subnet = DefaultSubnet
+	}
+	return c
+}
+
+var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
+// Validate checks values that have a fixed set of meanings.
+func (c Config) Validate() error {
+	switch c.VMM {
+	case "auto", "qemu", "firecracker":
+	default:
+		return fmt.Errorf("vmm = %q: want auto, qemu or firecracker", c.VMM)
+	}
+	switch c.QEMUAccel {
+	case "auto", "kvm", "tcg":
+	default:
+		return fmt.Errorf("qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
+	}
+	if !ifaceName.MatchString(c.Network.Bridge) {
+		return fmt.Errorf("network.bridge = %q: not a valid interface name", c.Network.Bridge)
+	}
+	p, err := netip.ParsePrefix(c.Network.Subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 16 {
+		return fmt.Errorf("network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
+	}
+	if c.VMDefaults.VCPU < 0 || c.VMDefaults.MemoryMiB < 0 {
+		return errors.New("vm_defaults: vcpu and memory must be positive")
+	}
+	if c.VMDefaults.DiskSize != "" {
+		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
+			return fmt.Errorf("vm_defaults.disk_size: %w", err)
+		}
+	}
+	return nil
+}

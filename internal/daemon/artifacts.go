@@ -1,0 +1,181 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/initramfs"
+	"github.com/banger-dev/banger/internal/kernel"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// goldenRecipe names the golden image build; bump it when BuildGolden's
+// output changes so cached images are rebuilt.
+const goldenRecipe = "bookworm-r1"
+
+// ensureArtifacts returns the image and the default kernel, provisioning
+// the defaults when they are missing so a first run just works.
+func (d *Daemon) ensureArtifacts(ctx context.Context, imageName string, progress progressFn) (store.Image, store.Kernel, error) {
+	// Refuse an unknown image before provisioning anything.
+	if _, err := d.store.GetImage(ctx, imageName); errors.Is(err, store.ErrNotFound) && imageName != config.DefaultImageName {
+		return store.Image{}, store.Kernel{}, notFound("image %q not found: `banger image ls` lists images, `banger image build` builds %s", imageName, config.DefaultImageName)
+	}
+	kern, err := d.store.GetKernel(ctx, d.cfg.DefaultKernel)
+	if errors.Is(err, store.ErrNotFound) && d.cfg.DefaultKernel == config.DefaultKernelName {
+		kern, err = d.importKernel(ctx, api.ImportKernelParams{}, progress)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Image{}, kern, notFound("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel import` adds one", d.cfg.DefaultKernel)
+		}
+		return store.Image{}, kern, err
+	}
+	img, err := d.store.GetImage(ctx, imageName)
+	if errors.Is(err, store.ErrNotFound) && imageName == config.DefaultImageName {
+		img, err = d.buildImage(ctx, api.BuildImageParams{Name: imageName}, progress)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return img, kern, notFound("image %q not found: `banger image ls` lists images, `banger image build` builds %s", imageName, config.DefaultImageName)
+		}
+		return img, kern, err
+	}
+	return img, kern, nil
+}
+
+// buildImage builds the golden Debian image into the cache (reusing a
+// cached build of the same recipe) and registers it.
+func (d *Daemon) buildImage(ctx context.Context, p api.BuildImageParams, progress progressFn) (store.Image, error) {
+	if p.Name == "" {
+		p.Name = config.DefaultImageName
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		return store.Image{}, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
+	}
+	d.provisionMu.Lock()
+	defer d.provisionMu.Unlock()
+	if im, err := d.store.GetImage(ctx, p.Name); err == nil {
+		return im, conflict("image %q already exists", im.Name)
+	}
+	out := filepath.Join(d.paths.CacheDir, "images", goldenRecipe+".ext4")
+	if _, err := os.Stat(out); err != nil || p.Force {
+		if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+			return store.Image{}, err
+		}
+		progress("image", "building "+p.Name+" from Debian packages with mmdebstrap (about a minute)")
+		logf, err := os.Create(filepath.Join(filepath.Dir(out), goldenRecipe+".log"))
+		if err != nil {
+			return store.Image{}, err
+		}
+		err = image.BuildGolden(ctx, image.BuildOptions{OutPath: out, Suite: "bookworm",
+			Progress: func(m string) { progress("image", m) }, Log: logf})
+		logf.Close()
+		if err != nil {
+			return store.Image{}, fmt.Errorf("build image %s: %w (log: %s)", p.Name, err, logf.Name())
+		}
+	} else {
+		progress("image", "using cached build "+out)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return store.Image{}, err
+	}
+	uuid, _ := image.ReadExt4UUID(out)
+	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + goldenRecipe}
+	if err := d.store.PutImage(ctx, im); err != nil {
+		return im, err
+	}
+	return d.store.GetImage(ctx, p.Name)
+}
+
+// importKernel imports Debian's cloud kernel (or a given package or .deb)
+// into the cache and registers it.
+func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, progress progressFn) (store.Kernel, error) {
+	if p.Name == "" {
+		p.Name = config.DefaultKernelName
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
+	}
+	d.provisionMu.Lock()
+	defer d.provisionMu.Unlock()
+	if k, err := d.store.GetKernel(ctx, p.Name); err == nil {
+		return k, conflict("kernel %q already exists", k.Name)
+	}
+	key := p.Package
+	if p.DebFile != "" {
+		key = "deb-" + strings.TrimSuffix(filepath.Base(p.DebFile), ".deb")
+	}
+	if key == "" {
+		pkg, err := kernel.ResolvePackage(ctx, "")
+		if err != nil {
+			return store.Kernel{}, err
+		}
+		key, p.Package = pkg, pkg
+	}
+	dir := filepath.Join(d.paths.CacheDir, "kernels", key)
+	info, err := kernel.Load(dir)
+	if err != nil {
+		progress("kernel", "importing "+key)
+		info, err = kernel.ImportDebianCloud(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
+			Progress: func(m string) { progress("kernel", m) }})
+		if err != nil {
+			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
+		}
+	} else {
+		progress("kernel", "using cached import "+dir)
+	}
+	k := store.Kernel{Name: p.Name, Dir: dir, Release: info.Release, Source: key}
+	if err := d.store.PutKernel(ctx, k); err != nil {
+		return k, err
+	}
+	return d.store.GetKernel(ctx, p.Name)
+}
+
+// ensureInitrd returns the initramfs for a kernel and the current agent:
+// the agent as /init plus the kernel's modules, cached by both.
+func (d *Daemon) ensureInitrd(ctx context.Context, k store.Kernel, progress progressFn) (string, error) {
+	agent, err := d.agentBinary()
+	if err != nil {
+		return "", err
+	}
+	sum, err := fileSHA(agent)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(d.paths.CacheDir, "initrd", k.Name+"-"+k.Release+"-"+sum[:12]+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	progress("initrd", "building initramfs for "+k.Release)
+	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+		return "", err
+	}
+	if err := initramfs.BuildFile(ctx, out, agent, filepath.Join(k.Dir, "modules.cpio")); err != nil {
+		return "", fmt.Errorf("build initramfs: %w", err)
+	}
+	return out, nil
+}
+
+func fileSHA(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

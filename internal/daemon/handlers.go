@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+func (d *Daemon) handlers(shutdown func()) map[string]rpc.Handler {
+	return map[string]rpc.Handler{
+		api.MethodStatus: func(ctx context.Context, c *rpc.Call) (any, error) { return d.status(), nil },
+		api.MethodShutdown: func(ctx context.Context, c *rpc.Call) (any, error) {
+			time.AfterFunc(50*time.Millisecond, shutdown)
+			return d.status(), nil
+		},
+		api.MethodVMCreate: d.handleCreate,
+		api.MethodVMRun:    d.handleRun,
+		api.MethodVMList:   d.handleList,
+		api.MethodVMShow: func(ctx context.Context, c *rpc.Call) (any, error) {
+			vm, err := d.lookup(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			return d.view(vm), nil
+		},
+		api.MethodVMStart:  d.handleStart,
+		api.MethodVMStop:   d.handleStop,
+		api.MethodVMDelete: d.handleDelete,
+		api.MethodVMSSH:    d.handleSSH,
+		api.MethodImageBuild: func(ctx context.Context, c *rpc.Call) (any, error) {
+			var p api.BuildImageParams
+			if err := c.Decode(&p); err != nil {
+				return nil, err
+			}
+			im, err := d.buildImage(ctx, p, c.Progress)
+			return imageView(im), err
+		},
+		api.MethodImageList: func(ctx context.Context, c *rpc.Call) (any, error) {
+			ims, err := d.store.ListImages(ctx)
+			out := []api.Image{}
+			for _, im := range ims {
+				out = append(out, imageView(im))
+			}
+			return out, err
+		},
+		api.MethodKernelImport: func(ctx context.Context, c *rpc.Call) (any, error) {
+			var p api.ImportKernelParams
+			if err := c.Decode(&p); err != nil {
+				return nil, err
+			}
+			k, err := d.importKernel(ctx, p, c.Progress)
+			return kernelView(k), err
+		},
+		api.MethodKernelList: func(ctx context.Context, c *rpc.Call) (any, error) {
+			ks, err := d.store.ListKernels(ctx)
+			out := []api.Kernel{}
+			for _, k := range ks {
+				out = append(out, kernelView(k))
+			}
+			return out, err
+		},
+	}
+}
+
+func imageView(im store.Image) api.Image {
+	return api.Image{Name: im.Name, Path: im.Path, SizeBytes: im.SizeBytes, Source: im.Source, CreatedAt: im.CreatedAt}
+}
+
+func kernelView(k store.Kernel) api.Kernel {
+	return api.Kernel{Name: k.Name, Release: k.Release, Dir: k.Dir, Source: k.Source, CreatedAt: k.CreatedAt}
+}
+
+func (d *Daemon) view(vm store.VM) api.VM {
+	v := api.VM{
+		ID: vm.ID, Name: vm.Name, State: vm.State, Image: vm.Image, Kernel: vm.Kernel, VMM: vm.VMM,
+		VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB, DiskBytes: vm.DiskBytes, IP: vm.IP, MAC: vm.MAC,
+		LastError: vm.LastError, CreatedAt: vm.CreatedAt, ConsoleLog: d.consoleLog(vm.ID), Dir: d.paths.VMDir(vm.ID),
+	}
+	if in := d.instance(vm.ID); in != nil {
+		v.PID = in.m.Handles().PID
+	}
+	return v
+}
+
+// lookup resolves a user-given name: exact name or id first, then a
+// unique prefix of a name.
+func (d *Daemon) lookup(ctx context.Context, c *rpc.Call) (store.VM, error) {
+	var p api.NameParams
+	if err := c.Decode(&p); err != nil {
+		return store.VM{}, err
+	}
+	if p.Name == "" {
+		return store.VM{}, invalid("a VM name is required")
+	}
+	vm, err := d.store.GetVM(ctx, p.Name)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return vm, err
+	}
+	vms, err := d.store.ListVMs(ctx)
+	if err != nil {
+		return vm, err
+	}
+	var matches []store.VM
+	for _, v := range vms {
+		if strings.HasPrefix(v.Name, p.Name) {
+			matches = append(matches, v)
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return vm, notFound("no VM named %q: `banger vm ls` lists VMs", p.Name)
+	}
+	var names []string
+	for _, m := range matches {
+		names = append(names, m.Name)
+	}
+	return vm, invalid("%q matches several VMs (%s): give more of the name", p.Name, strings.Join(names, ", "))
+}
+
+func (d *Daemon) handleCreate(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.CreateParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	vm, err := d.createVM(ctx, p, c.Progress)
+	if err != nil {
+		return nil, err
+	}
+	return d.view(vm), nil
+}
+
+func (d *Daemon) handleList(ctx context.Context, c *rpc.Call) (any, error) {
+	vms, err := d.store.ListVMs(ctx)
+	out := []api.VM{}
+	for _, vm := range vms {
+		out = append(out, d.view(vm))
+	}
+	return out, err
+}
+
+func (d *Daemon) handleStart(ctx context.Context, c *rpc.Call) (any, error) {
+	vm, err := d.lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if d.instance(vm.ID) != nil {
+		return nil, conflict("vm %s is already running", vm.Name)
+	}
+	if err := d.bootVM(context.WithoutCancel(ctx), &vm, true, c.Progress); err != nil {
+		return nil, err
+	}
+	return d.view(vm), nil
+}
+
+func (d *Daemon) handleStop(ctx context.Context, c *rpc.Call) (any, error) {
+	vm, err := d.lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if err := d.stopVM(context.WithoutCancel(ctx), vm); err != nil {
+		return nil, err
+	}
+	vm, err = d.store.GetVM(ctx, vm.ID)
+	return d.view(vm), err
+}
+
+func (d *Daemon) handleDelete(ctx context.Context, c *rpc.Call) (any, error) {
+	vm, err := d.lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return d.view(vm), d.deleteVM(context.WithoutCancel(ctx), vm)
+}
+
+// deleteVM kills a VM if running and removes all of it.
+func (d *Daemon) deleteVM(ctx context.Context, vm store.VM) error {
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	d.halt(ctx, vm, d.instance(vm.ID))
+	return d.discard(ctx, vm)
+}
+
+func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
+	vm, err := d.lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if d.instance(vm.ID) == nil {
+		return nil, conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
+	}
+	if _, _, err := d.keys.EnsureUserKey(); err != nil {
+		return nil, err
+	}
+	return api.SSHInfo{
+		VM: d.view(vm), User: "root", Host: vm.IP, HostKeyAlias: vm.Name + ".vm",
+		IdentityFile: d.keys.IdentityFile(), KnownHostsFile: d.keys.KnownHostsFile(),
+	}, nil
+}

@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// reconcile rebuilds in-memory state from the store and the host after a
+// daemon start: VMs whose VMM still runs are re-attached (and keep
+// running); the others are marked stopped and their host resources
+// released. Interrupted creates are marked failed.
+func (d *Daemon) reconcile(ctx context.Context) {
+	vms, err := d.store.ListVMs(ctx)
+	if err != nil {
+		d.log.Error("reconcile: list vms", "err", err)
+		return
+	}
+	for _, vm := range vms {
+		d.reconcileVM(ctx, vm)
+	}
+}
+
+func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
+	switch vm.State {
+	case store.StateStopped, store.StateFailed:
+		return
+	}
+	h, err := readHandles(d.paths.VMRuntimeDir(vm.ID))
+	if err == nil {
+		if m, err := d.driver.Attach(h); err == nil {
+			in := &instance{m: m}
+			d.setInstance(vm.ID, in)
+			if vm.State != store.StateRunning {
+				d.store.SetVMState(ctx, vm.ID, store.StateRunning, "")
+			}
+			go d.watch(vm.ID, in)
+			d.log.Info("reconcile: re-attached", "vm", vm.Name, "pid", h.PID)
+			return
+		}
+	}
+	d.halt(ctx, vm, nil)
+	state, why := store.StateStopped, "the VMM was gone when the daemon started"
+	if vm.State == store.StateCreating || vm.State == store.StateStarting {
+		state, why = store.StateFailed, "the daemon stopped while the VM was "+vm.State
+	}
+	d.store.SetVMState(ctx, vm.ID, state, why)
+	d.log.Info("reconcile: marked", "vm", vm.Name, "state", state)
+}

@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// handleRun creates a VM, runs one command through the guest agent and,
+// with rm, deletes the VM before the exit status reaches the client — so
+// when `vm run --rm` returns nothing is left. A client that goes away
+// (Ctrl-C) ends the command and, with rm, the VM.
+func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.RunParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	if len(p.Argv) == 0 {
+		return nil, invalid("no command given: banger vm run [flags] -- CMD [ARGS...]")
+	}
+	vm, err := d.createVM(ctx, p.Create, c.Progress)
+	if err != nil {
+		if p.Remove && vm.ID != "" {
+			d.deleteVM(context.WithoutCancel(ctx), vm)
+		}
+		return nil, err
+	}
+	teardown := func() {
+		if p.Remove {
+			if err := d.deleteVM(context.Background(), vm); err != nil {
+				d.log.Warn("vm run --rm teardown", "vm", vm.Name, "err", err)
+			}
+		}
+	}
+	if ctx.Err() != nil { // the client left during boot
+		teardown()
+		return nil, ctx.Err()
+	}
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir})
+	cancel()
+	if err != nil {
+		teardown()
+		return nil, err
+	}
+	conn, br, err := c.Upgrade(d.view(vm))
+	if err != nil {
+		stream.Close()
+		teardown()
+		return nil, err
+	}
+	d.bgWG.Add(1)
+	go func() {
+		defer d.bgWG.Done()
+		defer conn.Close()
+		relayExec(br, conn, stream, teardown)
+	}()
+	return nil, rpc.ErrUpgraded
+}
+
+func (d *Daemon) openExec(ctx context.Context, vm store.VM, req proto.ExecRequest) (io.ReadWriteCloser, error) {
+	in := d.instance(vm.ID)
+	if in == nil {
+		return nil, errNotRunning
+	}
+	ac, err := in.agentClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ac.OpenExec(ctx, req)
+}
+
+// relayExec copies client frames to the guest and guest frames to the
+// client, holding back the exit frame until beforeExit has run.
+func relayExec(client io.Reader, clientW io.Writer, guest io.ReadWriteCloser, beforeExit func()) {
+	defer guest.Close()
+	go func() {
+		io.Copy(guest, client)
+		guest.Close() // client gone: the agent kills the process
+	}()
+	for {
+		typ, payload, err := proto.ReadFrame(guest)
+		if err != nil {
+			beforeExit()
+			if !errors.Is(err, io.EOF) {
+				proto.WriteFrame(clientW, proto.FrameExit, []byte(`{"code":255,"error":"guest stream ended: `+jsonSafe(err.Error())+`"}`))
+			}
+			return
+		}
+		if typ == proto.FrameExit {
+			beforeExit()
+		}
+		if err := proto.WriteFrame(clientW, typ, payload); err != nil {
+			continue // client gone; keep draining until exit
+		}
+		if typ == proto.FrameExit {
+			return
+		}
+	}
+}
+
+func jsonSafe(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '"' || r == '\\' || r < 0x20 {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}

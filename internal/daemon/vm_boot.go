@@ -1,0 +1,267 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/banger-dev/banger/internal/agent/client"
+	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+// instance is a running VM's transient state.
+type instance struct {
+	m       vmm.Machine
+	agentMu sync.Mutex
+	agent   *client.Client
+}
+
+// agentClient returns a connected agent client, reconnecting when the
+// previous session has ended (for example after a daemon restart).
+func (in *instance) agentClient(ctx context.Context) (*client.Client, error) {
+	in.agentMu.Lock()
+	defer in.agentMu.Unlock()
+	if in.agent != nil {
+		select {
+		case <-in.agent.Done():
+			in.agent = nil
+		default:
+			return in.agent, nil
+		}
+	}
+	conn, err := in.m.DialAgent(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reach guest agent: %w", err)
+	}
+	c, err := client.Connect(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("guest agent handshake: %w", err)
+	}
+	in.agent = c
+	return c, nil
+}
+
+func (in *instance) closeAgent() {
+	in.agentMu.Lock()
+	defer in.agentMu.Unlock()
+	if in.agent != nil {
+		in.agent.Close()
+		in.agent = nil
+	}
+}
+
+// bootVM starts a prepared VM and waits for its agent (and sshd when
+// waitSSH). The caller holds the VM's lock.
+func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progress progressFn) error {
+	fail := func(err error) error {
+		vm.State, vm.LastError = store.StateFailed, err.Error()
+		d.store.SetVMState(context.WithoutCancel(ctx), vm.ID, store.StateFailed, err.Error())
+		return err
+	}
+	d.store.SetVMState(ctx, vm.ID, store.StateStarting, "")
+	spec, err := d.machineSpec(ctx, *vm, progress)
+	if err != nil {
+		return fail(err)
+	}
+	progress("network", "tap "+spec.Net.TAP+" on "+d.cfg.Network.Bridge)
+	if err := d.net.EnsureBridge(ctx); err != nil {
+		return fail(fmt.Errorf("network: %w", err))
+	}
+	if err := d.net.CreateTAP(ctx, spec.Net.TAP); err != nil {
+		return fail(fmt.Errorf("network: %w", err))
+	}
+	progress("boot", fmt.Sprintf("%s (%s)", d.driver.Name(), d.driver.Accel()))
+	m, err := d.driver.Start(ctx, spec)
+	if err != nil {
+		d.net.DeleteTAP(ctx, spec.Net.TAP)
+		return fail(fmt.Errorf("start vmm: %w", err))
+	}
+	in := &instance{m: m}
+	if err := writeHandles(spec.Dir, m.Handles()); err != nil {
+		d.halt(ctx, *vm, in)
+		return fail(err)
+	}
+	d.setInstance(vm.ID, in)
+	if err := d.waitAgent(ctx, *vm, in); err != nil {
+		d.halt(ctx, *vm, in)
+		return fail(err)
+	}
+	progress("agent", "guest agent ready")
+	if waitSSH {
+		if err := d.waitSSH(ctx, *vm, in); err != nil {
+			d.halt(ctx, *vm, in)
+			return fail(err)
+		}
+		progress("ssh", "sshd ready at "+vm.IP)
+	}
+	vm.State, vm.LastError = store.StateRunning, ""
+	if err := d.store.SetVMState(ctx, vm.ID, store.StateRunning, ""); err != nil {
+		return err
+	}
+	go d.watch(vm.ID, in)
+	return nil
+}
+
+// watch notices a VMM that exits on its own (guest poweroff, crash) and
+// releases its host resources.
+func (d *Daemon) watch(id string, in *instance) {
+	<-in.m.Done()
+	lock := d.vmLock(id)
+	lock.Lock()
+	defer lock.Unlock()
+	if d.instance(id) != in {
+		return // stopped or restarted by someone else
+	}
+	ctx := context.Background()
+	vm, err := d.store.GetVM(ctx, id)
+	if err != nil {
+		d.setInstance(id, nil)
+		return
+	}
+	d.log.Info("vm exited on its own", "vm", vm.Name)
+	d.halt(ctx, vm, in)
+	d.store.SetVMState(ctx, id, store.StateStopped, "the VM powered off or its VMM exited")
+}
+
+func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.BootTimeout.Duration)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 15*time.Second)
+		c, err := in.agentClient(actx)
+		if err == nil {
+			_, err = c.Ping(actx)
+		}
+		acancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-in.m.Done():
+			return d.bootError(vm, "the VMM exited before the guest agent was ready")
+		case <-ctx.Done():
+			return d.bootError(vm, fmt.Sprintf("the guest agent was not ready within %s (last error: %v)", d.cfg.BootTimeout.Duration, err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Daemon) waitSSH(ctx context.Context, vm store.VM, in *instance) error {
+	signer, _, err := d.keys.EnsureUserKey()
+	if err != nil {
+		return err
+	}
+	pub, err := os.ReadFile(filepath.Join(d.paths.VMDir(vm.ID), "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.BootTimeout.Duration)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.sshReady(ctx, net.JoinHostPort(vm.IP, "22"), signer, pub) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return d.bootError(vm, err.Error())
+		}
+		return nil
+	case <-in.m.Done():
+		cancel()
+		return d.bootError(vm, "the VMM exited before sshd was ready")
+	}
+}
+
+// bootError quotes the end of the serial console and where the rest is.
+func (d *Daemon) bootError(vm store.VM, why string) error {
+	log := d.consoleLog(vm.ID)
+	b, _ := os.ReadFile(log)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return fmt.Errorf("boot %s: %s\nlast console lines:\n  %s\nfull console log: %s",
+		vm.Name, why, strings.Join(lines, "\n  "), log)
+}
+
+func (d *Daemon) consoleLog(id string) string {
+	return filepath.Join(d.paths.VMDir(id), "console.log")
+}
+
+// halt stops a VM's VMM at once and releases its host resources (the
+// caller records the new state). Used on failures and for teardown.
+func (d *Daemon) halt(ctx context.Context, vm store.VM, in *instance) {
+	if in != nil {
+		in.closeAgent()
+		if err := in.m.Kill(); err != nil {
+			d.log.Warn("kill vmm", "vm", vm.Name, "err", err)
+		}
+	}
+	d.setInstance(vm.ID, nil)
+	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
+		d.log.Warn("delete tap", "vm", vm.Name, "err", err)
+	}
+	os.RemoveAll(d.paths.VMRuntimeDir(vm.ID))
+}
+
+// stopVM shuts the guest down gracefully (agent, then ACPI), waits a
+// bounded time, then kills. The caller holds the VM's lock.
+func (d *Daemon) stopVM(ctx context.Context, vm store.VM) error {
+	in := d.instance(vm.ID)
+	if in == nil {
+		return d.store.SetVMState(ctx, vm.ID, store.StateStopped, "")
+	}
+	d.store.SetVMState(ctx, vm.ID, store.StateStopping, "")
+	graceful := func() bool {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if c, err := in.agentClient(actx); err == nil && c.Shutdown(actx) == nil {
+			select {
+			case <-in.m.Done():
+				return true
+			case <-time.After(30 * time.Second):
+			}
+		}
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		defer scancel()
+		return in.m.Shutdown(sctx) == nil
+	}
+	if !graceful() {
+		d.log.Warn("graceful stop failed; killing", "vm", vm.Name)
+	}
+	d.halt(ctx, vm, in)
+	return d.store.SetVMState(ctx, vm.ID, store.StateStopped, "")
+}
+
+func writeHandles(dir string, h vmm.Handles) error {
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".handles.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "handles.json"))
+}
+
+func readHandles(dir string) (vmm.Handles, error) {
+	var h vmm.Handles
+	b, err := os.ReadFile(filepath.Join(dir, "handles.json"))
+	if err != nil {
+		return h, err
+	}
+	err = json.NewDecoder(bytes.NewReader(b)).Decode(&h)
+	return h, err
+}
+
+var errNotRunning = errors.New("vm is not running")

@@ -1,0 +1,186 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/guestssh"
+	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// progressFn reports a stage of a long operation.
+type progressFn func(stage, msg string)
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func invalid(format string, a ...any) error {
+	return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf(format, a...)}
+}
+
+func conflict(format string, a ...any) error {
+	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
+}
+
+func notFound(format string, a ...any) error {
+	return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
+}
+
+// validateCreate checks everything about a create request that needs no
+// I/O, and resolves the sizes.
+func (d *Daemon) validateCreate(p *api.CreateParams) (config.Spec, error) {
+	if p.Name == "" {
+		p.Name = "vm-" + randHex(3)
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		return config.Spec{}, invalid("name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", p.Name)
+	}
+	if p.Image == "" {
+		p.Image = d.cfg.DefaultImage
+	}
+	var disk int64
+	if p.DiskSize != "" {
+		n, err := config.ParseSize(p.DiskSize)
+		if err != nil {
+			return config.Spec{}, invalid("--disk-size: %v", err)
+		}
+		disk = n
+	}
+	if p.VCPU < 0 || p.MemoryMiB < 0 {
+		return config.Spec{}, invalid("--vcpu and --memory must be positive")
+	}
+	spec, err := config.Resolve(p.VCPU, p.MemoryMiB, disk, d.cfg.VMDefaults, d.host)
+	if err != nil {
+		return spec, invalid("%v", err)
+	}
+	return spec, nil
+}
+
+// createVM reserves, prepares and boots a VM. On failure before boot
+// nothing is left; a guest that never becomes ready is marked failed with
+// its console kept for diagnosis (vm delete removes it).
+func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress progressFn) (store.VM, error) {
+	spec, err := d.validateCreate(&p)
+	if err != nil {
+		return store.VM{}, err
+	}
+	if _, err := d.store.GetVM(ctx, p.Name); err == nil {
+		return store.VM{}, conflict("a VM named %q already exists", p.Name)
+	}
+	progress(api.StageSpec, spec.String())
+	if err := d.driver.Available(); err != nil {
+		return store.VM{}, err
+	}
+	img, kern, err := d.ensureArtifacts(ctx, p.Image, progress)
+	if err != nil {
+		return store.VM{}, err
+	}
+	id := randHex(6)
+	vm := store.VM{
+		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: d.driver.Name(),
+		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
+		MAC: macFor(id), OverlayUUID: newUUID(), WorkUUID: newUUID(), State: store.StateCreating,
+	}
+	progress("reserve", "name "+vm.Name)
+	d.reserveMu.Lock()
+	err = d.store.ReserveVM(ctx, &vm, d.net.Subnet(), d.net.Gateway())
+	d.reserveMu.Unlock()
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return vm, conflict("a VM named %q already exists", vm.Name)
+		}
+		return vm, err
+	}
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	// From here the request may be abandoned; the create finishes anyway
+	// unless the caller explicitly tears it down.
+	ctx = context.WithoutCancel(ctx)
+	progress("disks", fmt.Sprintf("overlay + work disk (%s, sparse)", config.FormatSize(vm.DiskBytes)))
+	if err := d.prepareDisks(ctx, vm); err != nil {
+		d.discard(ctx, vm)
+		return vm, fmt.Errorf("prepare disks: %w", err)
+	}
+	if err := d.bootVM(ctx, &vm, p.WaitSSH, progress); err != nil {
+		return vm, err
+	}
+	return vm, nil
+}
+
+// prepareDisks creates the VM's sparse overlay and work disks and its SSH
+// host key. The image is never copied.
+func (d *Daemon) prepareDisks(ctx context.Context, vm store.VM) error {
+	dir := d.paths.VMDir(vm.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := image.MakeExt4(ctx, filepath.Join(dir, "overlay.ext4"), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
+		return err
+	}
+	if err := image.MakeExt4(ctx, filepath.Join(dir, "work.ext4"), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
+		return err
+	}
+	priv, pub, err := guestssh.NewKeyPair("root@" + vm.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), priv, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"), pub, 0o644); err != nil {
+		return err
+	}
+	return d.keys.Pin(vm.Name, pub)
+}
+
+// discard removes every trace of a VM: files, pins, TAP and row.
+func (d *Daemon) discard(ctx context.Context, vm store.VM) error {
+	var errs []error
+	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, os.RemoveAll(d.paths.VMRuntimeDir(vm.ID)), os.RemoveAll(d.paths.VMDir(vm.ID)))
+	errs = append(errs, d.keys.Unpin(vm.Name), d.store.DeleteVM(ctx, vm.ID))
+	d.mu.Lock()
+	delete(d.locks, vm.ID)
+	d.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// macFor derives a stable, locally administered MAC from the VM id.
+func macFor(id string) string {
+	s := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", s[0], s[1], s[2], s[3])
+}
+
+// tapName is at most 15 bytes (IFNAMSIZ).
+func tapName(id string) string { return "bgt" + strings.ToLower(id[:min(len(id), 12)]) }
+
+var _ = rpc.ErrUpgraded

@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+// machineSpec renders the VM's config drive and initrd and describes the
+// machine for the driver.
+func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progressFn) (vmm.Spec, error) {
+	img, err := d.store.GetImage(ctx, vm.Image)
+	if err != nil {
+		return vmm.Spec{}, err
+	}
+	kern, err := d.store.GetKernel(ctx, vm.Kernel)
+	if err != nil {
+		return vmm.Spec{}, err
+	}
+	initrd, err := d.ensureInitrd(ctx, kern, progress)
+	if err != nil {
+		return vmm.Spec{}, err
+	}
+	dir := d.paths.VMDir(vm.ID)
+	cfgDrive := filepath.Join(dir, "config.img")
+	if err := d.writeConfigDrive(vm, cfgDrive); err != nil {
+		return vmm.Spec{}, err
+	}
+	rt := d.paths.VMRuntimeDir(vm.ID)
+	if err := os.MkdirAll(rt, 0o700); err != nil {
+		return vmm.Spec{}, err
+	}
+	return vmm.Spec{
+		ID: vm.ID, Name: vm.Name, Dir: rt, VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB,
+		Kernel:    filepath.Join(kern.Dir, "vmlinuz"),
+		KernelELF: filepath.Join(kern.Dir, "vmlinux"),
+		Initrd:    initrd,
+		Cmdline:   "quiet",
+		Disks: []vmm.Disk{
+			{ID: "base", Path: img.Path, ReadOnly: true},
+			{ID: "overlay", Path: filepath.Join(dir, "overlay.ext4")},
+			{ID: "work", Path: filepath.Join(dir, "work.ext4")},
+			{ID: "config", Path: cfgDrive, ReadOnly: true},
+		},
+		Net:        &vmm.NetIface{TAP: tapName(vm.ID), MAC: vm.MAC},
+		ConsoleLog: d.consoleLog(vm.ID),
+	}, nil
+}
+
+// writeConfigDrive renders the per-VM configuration the agent applies at
+// every boot.
+func (d *Daemon) writeConfigDrive(vm store.VM, path string) error {
+	_, authorized, err := d.keys.EnsureUserKey()
+	if err != nil {
+		return err
+	}
+	dir := d.paths.VMDir(vm.ID)
+	priv, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key"))
+	if err != nil {
+		return err
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		return err
+	}
+	cfg := proto.GuestConfig{
+		Version:  proto.ConfigVersion,
+		Hostname: vm.Name,
+		Disks: []proto.GuestDisk{
+			{Role: proto.RoleBase},
+			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
+			{Role: proto.RoleWork, UUID: vm.WorkUUID},
+		},
+		Net: &proto.GuestNet{
+			MAC:     vm.MAC,
+			Address: fmt.Sprintf("%s/%d", vm.IP, d.net.Subnet().Bits()),
+			Gateway: d.net.Gateway().String(),
+			DNS:     []string{d.net.Gateway().String()},
+		},
+		AuthorizedKeys: []string{authorized},
+		SSHHostKeys: map[string]string{
+			"ssh_host_ed25519_key":     string(priv),
+			"ssh_host_ed25519_key.pub": string(pub),
+		},
+	}
+	b, err := proto.EncodeConfigDrive(cfg)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,167 @@
+// Package fake is an in-process VMM driver for tests: each "machine" is a
+// real banger agent server (running commands on the host) reached over an
+// in-memory pipe, so the daemon's lifecycle logic is tested without QEMU.
+package fake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/banger-dev/banger/internal/agent"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+// Driver records machines by VM id.
+type Driver struct {
+	mu       sync.Mutex
+	machines map[string]*Machine
+	nextPID  int
+	// StartHook, when set, runs inside Start (block it to simulate a slow
+	// boot, or return an error to fail it).
+	StartHook func(ctx context.Context, spec vmm.Spec) error
+	// NoAgent makes machines whose agent never answers.
+	NoAgent bool
+	// Starts counts Start calls.
+	Starts int
+	last   vmm.Spec
+}
+
+var _ vmm.Driver = (*Driver)(nil)
+
+// New returns an empty fake driver.
+func New() *Driver { return &Driver{machines: map[string]*Machine{}, nextPID: 4242} }
+
+func (d *Driver) Name() string     { return "fake" }
+func (d *Driver) Available() error { return nil }
+func (d *Driver) Accel() string    { return "none (fake)" }
+
+// Start creates a machine whose agent serves on demand.
+func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
+	if d.StartHook != nil {
+		if err := d.StartHook(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
+	if spec.ConsoleLog != "" {
+		os.WriteFile(spec.ConsoleLog, []byte("fake console line 1\nfake console line 2\n"), 0o600)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.Starts++
+	d.last = spec
+	d.nextPID++
+	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: d.NoAgent,
+		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
+	m.srv = &agent.Server{PowerOff: func() { m.exit() }}
+	d.machines[spec.ID] = m
+	return m, nil
+}
+
+// Attach finds a machine still "running" with the same PID.
+func (d *Driver) Attach(h vmm.Handles) (vmm.Machine, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.machines {
+		if m.h.PID == h.PID && !m.Exited() {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("fake pid %d is gone", h.PID)
+}
+
+// Machine returns the machine of a VM id.
+func (d *Driver) Machine(id string) *Machine {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.machines[id]
+}
+
+// LastSpec is the spec of the most recent Start.
+func (d *Driver) LastSpec() vmm.Spec {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
+}
+
+// Running counts machines that have not exited.
+func (d *Driver) Running() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, m := range d.machines {
+		if !m.Exited() {
+			n++
+		}
+	}
+	return n
+}
+
+// Machine is one fake VM.
+type Machine struct {
+	spec    vmm.Spec
+	h       vmm.Handles
+	srv     *agent.Server
+	noAgent bool
+	once    sync.Once
+	done    chan struct{}
+}
+
+var _ vmm.Machine = (*Machine)(nil)
+
+func (m *Machine) Handles() vmm.Handles  { return m.h }
+func (m *Machine) Done() <-chan struct{} { return m.done }
+
+// Spec is what the machine was started with.
+func (m *Machine) Spec() vmm.Spec { return m.spec }
+
+// Exited reports whether the machine has stopped.
+func (m *Machine) Exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *Machine) exit() { m.once.Do(func() { close(m.done) }) }
+
+// Crash simulates the VMM dying.
+func (m *Machine) Crash() { m.exit() }
+
+// DialAgent returns a pipe to a fresh agent session.
+func (m *Machine) DialAgent(ctx context.Context) (net.Conn, error) {
+	if m.Exited() {
+		return nil, errors.New("fake machine exited")
+	}
+	host, guest := net.Pipe()
+	if m.noAgent {
+		go func() {
+			<-m.done
+			guest.Close()
+		}()
+		return host, nil
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-m.done
+		cancel()
+	}()
+	go m.srv.ServeConn(sctx, guest)
+	return host, nil
+}
+
+func (m *Machine) Shutdown(ctx context.Context) error {
+	m.exit()
+	return nil
+}
+
+func (m *Machine) Kill() error {
+	m.exit()
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package qemu is the QEMU VMM driver: QEMU's microvm machine (virtio-mmio,
+// direct kernel boot), controlled over QMP, with KVM when the host can run
+// standard guests with it and TCG otherwise. The guest agent is reached
+// through a virtio-serial port backed by a unix socket.
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+// Options configure the driver.
+type Options struct {
+	Binary string // qemu-system-x86_64 by default
+	Accel  string // auto | kvm | tcg
+}
+
+// Driver starts QEMU microvm machines.
+type Driver struct {
+	bin      string
+	accel    string
+	accelWhy string
+	binErr   error
+	tscKHz   int
+}
+
+var _ vmm.Driver = (*Driver)(nil)
+
+// New resolves the binary and the acceleration once.
+func New(o Options) *Driver {
+	d := &Driver{}
+	bin := o.Binary
+	if bin == "" {
+		bin = "qemu-system-x86_64"
+	}
+	d.bin, d.binErr = exec.LookPath(bin)
+	if d.binErr != nil {
+		d.binErr = fmt.Errorf("%s not found: install it with `apt-get install qemu-system-x86` (or set qemu_bin in config.toml)", bin)
+	}
+	d.accel, d.accelWhy = chooseAccel(o.Accel)
+	d.tscKHz = hostTSCKHz()
+	return d
+}
+
+func (d *Driver) Name() string      { return "qemu" }
+func (d *Driver) Available() error  { return d.binErr }
+func (d *Driver) Accel() string     { return d.accel + " (" + d.accelWhy + ")" }
+func (d *Driver) AccelMode() string { return d.accel }
+
+// chooseAccel decides between KVM and TCG. PVM-backed KVM (kvm_pvm) runs
+// only guests built with CONFIG_PVM_GUEST, so standard kernels need TCG.
+func chooseAccel(want string) (string, string) {
+	switch want {
+	case "kvm":
+		return "kvm", "forced by qemu_accel"
+	case "tcg":
+		return "tcg", "forced by qemu_accel"
+	}
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		return "tcg", "/dev/kvm is PVM-backed (kvm_pvm) and cannot run standard guest kernels"
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return "tcg", "no usable /dev/kvm: " + err.Error()
+	}
+	f.Close()
+	return "kvm", "/dev/kvm is usable"
+}
+
+// hostTSCKHz estimates the host TSC rate. Under TCG the guest reads the
+// host TSC; microvm guests hang calibrating it unless told its rate.
+func hostTSCKHz() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "cpu MHz" {
+			var mhz float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f", &mhz); err == nil {
+				return int(mhz * 1000)
+			}
+		}
+	}
+	return 0
+}
+
+// Args builds the QEMU command line for spec.
+func (d *Driver) Args(spec vmm.Spec) []string {
+	qmp := filepath.Join(spec.Dir, "qmp.sock")
+	agent := filepath.Join(spec.Dir, "agent.sock")
+	cmdline := []string{"console=ttyS0", "reboot=t", "panic=-1", "8250.nr_uarts=1"}
+	a := []string{
+		"-name", "banger-" + spec.Name,
+		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+		"-smp", fmt.Sprint(spec.VCPU),
+		"-m", fmt.Sprintf("%dM", spec.MemoryMiB),
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-kernel", spec.Kernel,
+		"-chardev", "file,id=con,path=" + spec.ConsoleLog,
+		"-serial", "chardev:con",
+		"-qmp", "unix:" + qmp + ",server=on,wait=off",
+		"-device", "virtio-rng-device",
+		"-device", "virtio-serial-device,max_ports=2",
+		"-chardev", "socket,id=agent,path=" + agent + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=" + proto.SerialPortName,
+	}
+	if d.accel == "kvm" {
+		a = append(a, "-accel", "kvm", "-cpu", "host")
+	} else {
+		a = append(a, "-accel", "tcg,thread=multi", "-cpu", "max")
+		if d.tscKHz > 0 {
+			cmdline = append(cmdline, fmt.Sprintf("tsc_early_khz=%d", d.tscKHz))
+		}
+		if spec.VCPU > 1 {
+			cmdline = append(cmdline, "tsc=reliable")
+		}
+	}
+	if spec.Initrd != "" {
+		a = append(a, "-initrd", spec.Initrd)
+	}
+	for _, disk := range spec.Disks {
+		drive := fmt.Sprintf("id=%s,file=%s,format=raw,if=none,cache=unsafe,aio=threads", disk.ID, disk.Path)
+		if disk.ReadOnly {
+			drive = fmt.Sprintf("id=%s,file=%s,format=raw,if=none,readonly=on", disk.ID, disk.Path)
+		}
+		a = append(a, "-drive", drive, "-device", "virtio-blk-device,drive="+disk.ID)
+	}
+	if spec.Net != nil {
+		a = append(a,
+			"-netdev", "tap,id=net0,ifname="+spec.Net.TAP+",script=no,downscript=no",
+			"-device", "virtio-net-device,netdev=net0,mac="+spec.Net.MAC)
+	}
+	if spec.Cmdline != "" {
+		cmdline = append(cmdline, spec.Cmdline)
+	}
+	return append(a, "-append", strings.Join(cmdline, " "))
+}
+
+// ErrExited is returned when QEMU exits during start-up.
+var ErrExited = errors.New("qemu exited during start-up")

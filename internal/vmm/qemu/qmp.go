@@ -1,0 +1,60 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+)
+
+// qmpRun runs one QMP command. QMP is small enough that a dozen lines
+// beat digitalocean/go-qemu, whose qmp package drags in go-libvirt.
+func qmpRun(ctx context.Context, sock, command string) (json.RawMessage, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("qmp connect: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+	}
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadBytes('\n'); err != nil { // greeting
+		return nil, fmt.Errorf("qmp greeting: %w", err)
+	}
+	for _, cmd := range []string{"qmp_capabilities", command} {
+		if _, err := fmt.Fprintf(conn, `{"execute":%q}`+"\n", cmd); err != nil {
+			return nil, err
+		}
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return nil, fmt.Errorf("qmp %s: %w", cmd, err)
+			}
+			var m struct {
+				Return json.RawMessage `json:"return"`
+				Error  *struct {
+					Desc string `json:"desc"`
+				} `json:"error"`
+			}
+			if json.Unmarshal(line, &m) != nil {
+				continue
+			}
+			if m.Error != nil {
+				return nil, fmt.Errorf("qmp %s: %s", cmd, m.Error.Desc)
+			}
+			if m.Return != nil {
+				if cmd == command {
+					return m.Return, nil
+				}
+				break
+			}
+		}
+	}
+	return nil, nil
+}

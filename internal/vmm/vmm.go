@@ -1,0 +1,92 @@
+// Package vmm defines the interface every virtual machine monitor driver
+// (qemu, firecracker, fake) implements. The daemon talks only to this
+// interface; drivers own their processes, sockets and command lines.
+package vmm
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
+
+// ErrNotSupported is returned by a driver for an optional ability it lacks.
+var ErrNotSupported = errors.New("not supported by this vmm driver")
+
+// Disk is one block device handed to the guest. Order matters only for
+// drivers that need a root drive first; the guest agent finds disks by
+// content (ext4 UUID or the config-drive magic), never by order.
+type Disk struct {
+	ID       string // short identifier, [A-Za-z0-9_] only (firecracker drive_id)
+	Path     string
+	ReadOnly bool
+}
+
+// NetIface attaches the guest's single NIC to a host TAP device.
+type NetIface struct {
+	TAP string
+	MAC string
+}
+
+// Spec is everything a driver needs to start one VM.
+type Spec struct {
+	ID        string // VM id, stable for the VM's lifetime
+	Name      string
+	Dir       string // per-VM runtime directory: sockets, logs, handles
+	VCPU      int
+	MemoryMiB int
+	// Kernel is the boot image: a bzImage or an ELF vmlinux (qemu takes
+	// either); KernelELF, when set, is an ELF vmlinux of the same kernel
+	// (firecracker needs ELF).
+	Kernel    string
+	KernelELF string
+	Initrd    string
+	// Cmdline carries banger's kernel arguments; drivers append their own
+	// (console, clock hints).
+	Cmdline    string
+	Disks      []Disk
+	Net        *NetIface
+	ConsoleLog string // file that receives the guest serial console
+}
+
+// Handles are the transient facts about a running VM. They are written to
+// the VM's handles.json so that a restarted daemon can re-attach.
+type Handles struct {
+	Driver      string    `json:"driver"`
+	PID         int       `json:"pid"`
+	StartTicks  uint64    `json:"start_ticks"`  // /proc/PID/stat starttime, guards against PID reuse
+	ControlSock string    `json:"control_sock"` // QMP or Firecracker API socket
+	AgentSock   string    `json:"agent_sock"`   // unix socket that reaches the guest agent
+	ConsoleLog  string    `json:"console_log"`
+	TAP         string    `json:"tap,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// Driver starts machines and re-attaches to running ones.
+type Driver interface {
+	Name() string
+	// Available reports why this driver cannot run VMs on this host, or nil.
+	Available() error
+	// Accel describes the acceleration in use ("kvm", "tcg") and why.
+	Accel() string
+	// Start launches the VMM process and returns once it is running. The
+	// process must not be tied to ctx: ctx bounds only the start-up calls.
+	Start(ctx context.Context, spec Spec) (Machine, error)
+	// Attach rebuilds a Machine for a VMM process started by an earlier
+	// daemon. It fails when the process is gone.
+	Attach(h Handles) (Machine, error)
+}
+
+// Machine is one running VMM process.
+type Machine interface {
+	Handles() Handles
+	// DialAgent opens a raw byte stream to the guest agent's channel.
+	DialAgent(ctx context.Context) (net.Conn, error)
+	// Done is closed when the VMM process has exited.
+	Done() <-chan struct{}
+	// Shutdown asks the VMM to stop the guest (ACPI power button,
+	// Ctrl-Alt-Del); callers prefer the agent's shutdown first.
+	Shutdown(ctx context.Context) error
+	// Kill ends the VMM process at once. Idempotent.
+	Kill() error
+}
