@@ -69,6 +69,7 @@ func newEnv(t *testing.T) *env {
 	os.MkdirAll(filepath.Join(home, "config", "banger"), 0o700)
 	// 2 vCPUs boot systemd 5-10 s faster under TCG than 1.
 	os.WriteFile(filepath.Join(home, "config", "banger", "config.toml"), []byte("[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
+	e.provision()
 	run(t, "ip", "netns", "add", e.ns)
 	t.Cleanup(func() {
 		e.stopDaemon()
@@ -76,6 +77,30 @@ func newEnv(t *testing.T) *env {
 		os.RemoveAll(rt)
 	})
 	return e
+}
+
+// provision builds (or takes from the shared cache) the default image and
+// kernel with a daemon in the host's namespace — the test namespace has no
+// route to the package mirror — then stops that daemon. Everything after
+// runs inside the namespace.
+func (e *env) provision() {
+	e.t.Helper()
+	for _, args := range [][]string{{"kernel", "import"}, {"image", "build"}} {
+		start := time.Now()
+		if out, err := e.hostBanger(args...).CombinedOutput(); err != nil {
+			e.t.Fatalf("banger %v: %v\n%s", args, err, out)
+		}
+		e.t.Logf("provision: banger %v in %s", args, time.Since(start).Round(time.Millisecond))
+	}
+	e.stopDaemon()
+}
+
+// hostBanger is the CLI in the host's namespace, for calls that touch no
+// network (provisioning downloads packages; daemon stop uses the socket).
+func (e *env) hostBanger(args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(e.bin, "banger"), args...)
+	cmd.Env = e.vars
+	return cmd
 }
 
 func (e *env) runtimeDir() string {
@@ -94,7 +119,9 @@ func (e *env) stopDaemon() {
 	if err != nil {
 		return
 	}
-	e.banger("daemon", "stop")
+	if out, err := e.hostBanger("daemon", "stop").CombinedOutput(); err != nil {
+		e.t.Logf("daemon stop: %v: %s", err, out)
+	}
 	var pid int
 	fmt.Sscan(string(pidb), &pid)
 	if pid > 0 && exec.Command("kill", "-0", fmt.Sprint(pid)).Run() == nil {
