@@ -172,7 +172,7 @@ Machine: %s, %d cores, host kernel %s, %s, acceleration: %s.
 | what | time |
 |---|---|
 | `+"`banger vm run --rm -- true`"+`, wall time (CLI start → VM deleted → exit) | %s |
-| banger: `vm.run` request received → guest agent ready (daemon clock) | %s |
+| banger: vm.run request received → guest agent ready (daemon clock) | %s |
 | bare QEMU (same artifacts, hand-rolled): start → guest agent ready | %s |
 | bare QEMU: start → first successful `+"`ssh true`"+` (sshd ready) | %s |
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"debug/elf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,21 @@ import (
 // VM through ssh, stop, start and delete.
 func TestVM(t *testing.T) {
 	e := newEnv(t)
+
+	t.Run("kernel import yields an ELF vmlinux for firecracker", func(t *testing.T) {
+		m, _ := filepath.Glob(filepath.Join(os.Getenv("BANGER_E2E_CACHE"), "banger", "kernels", "*", "vmlinux"))
+		if len(m) == 0 {
+			t.Fatal("no vmlinux in the kernel cache")
+		}
+		f, err := elf.Open(m[0])
+		if err != nil {
+			t.Fatalf("%s: %v", m[0], err)
+		}
+		defer f.Close()
+		if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
+			t.Errorf("%s: machine %v type %v", m[0], f.Machine, f.Type)
+		}
+	})
 
 	t.Run("bad input leaves nothing", func(t *testing.T) {
 		e.t = t

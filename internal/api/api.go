@@ -65,6 +65,7 @@ type Status struct {
 	Socket     string `json:"socket"`
 	StateDir   string `json:"state_dir"`
 	VMM        string `json:"vmm"`
+	VMMReason  string `json:"vmm_reason"`
 	Accel      string `json:"accel"`
 	Running    int    `json:"running_vms"`
 }
@@ -76,6 +77,7 @@ type CreateParams struct {
 	VCPU      int    `json:"vcpu,omitempty"`
 	MemoryMiB int    `json:"memory_mib,omitempty"`
 	DiskSize  string `json:"disk_size,omitempty"`
+	VMM       string `json:"vmm,omitempty"` // "" = the daemon's default
 	// WaitSSH makes create wait until sshd answers (vm create does; vm run
 	// execs through the agent and need not).
 	WaitSSH bool `json:"wait_ssh,omitempty"`

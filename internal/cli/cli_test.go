@@ -275,13 +275,13 @@ func TestDaemonNotRunningHint(t *testing.T) {
 func TestDaemonStatus(t *testing.T) {
 	d := startDaemon(t, map[string]rpc.Handler{api.MethodStatus: func(ctx context.Context, c *rpc.Call) (any, error) {
 		return api.Status{PID: 99, Version: "v0.1.0", APIVersion: api.Version, Socket: "/run/b.sock",
-			StateDir: "/state", VMM: "qemu", Accel: "kvm", Running: 3}, nil
+			StateDir: "/state", VMM: "qemu", VMMReason: "vmm = qemu in config.toml", Accel: "kvm", Running: 3}, nil
 	}})
 	env, out, errb := newEnv(t, d.dial, "")
 	if code := runCLI(t, env, "daemon", "status"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"bangerd v0.1.0 running (pid 99)", "socket: /run/b.sock", "vmm:    qemu, kvm", "running VMs: 3"} {
+	for _, want := range []string{"bangerd v0.1.0 running (pid 99)", "socket: /run/b.sock", "vmm:    qemu (vmm = qemu in config.toml), kvm", "running VMs: 3"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}

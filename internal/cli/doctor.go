@@ -11,6 +11,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm/firecracker"
 	"github.com/banger-dev/banger/internal/vmm/qemu"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -76,17 +77,7 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	} else {
 		add("pass", "config", paths.ConfigFile(), "")
 	}
-	q := qemu.New(qemu.Options{Binary: cfg.QEMUBin, Accel: cfg.QEMUAccel})
-	if err := q.Available(); err != nil {
-		add("fail", "vmm", "qemu: "+err.Error(), "apt-get install --no-install-recommends qemu-system-x86")
-	} else {
-		add("pass", "vmm", "qemu (firecracker binary not found; vmm = "+cfg.VMM+")", "")
-		status := "pass"
-		if q.AccelMode() == "tcg" {
-			status = "warn"
-		}
-		add(status, "accel", q.Accel(), map[string]string{"warn": "software emulation works, only slower (a systemd guest boots in ~10-15 s)"}[status])
-	}
+	out = append(out, vmmChecks(cfg)...)
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		add("fail", "tun", "/dev/net/tun missing", "modprobe tun")
 	} else {
@@ -114,6 +105,44 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	out = append(out, runtimeDirCheck(paths))
 	out = append(out, storeChecks(ctx, paths, cfg)...)
 	out = append(out, defaultsCheck(cfg))
+	return out
+}
+
+// vmmChecks reports both drivers and which one new VMs get, and why.
+func vmmChecks(cfg config.Config) []check {
+	var out []check
+	fc := firecracker.New(firecracker.Options{Binary: cfg.FirecrackerBin})
+	fcErr := fc.Available()
+	if fcErr != nil {
+		out = append(out, check{"warn", "firecracker", fcErr.Error(), "install firecracker on a host with usable KVM for ~125 ms boots (or set firecracker_bin)"})
+	} else {
+		out = append(out, check{"pass", "firecracker", fc.Accel(), ""})
+	}
+	q := qemu.New(qemu.Options{Binary: cfg.QEMUBin, Accel: cfg.QEMUAccel})
+	qErr := q.Available()
+	if qErr != nil {
+		out = append(out, check{"fail", "qemu", qErr.Error(), "apt-get install --no-install-recommends qemu-system-x86"})
+	} else {
+		status, fix := "pass", ""
+		if q.AccelMode() == "tcg" {
+			status, fix = "warn", "software emulation works, only slower (a systemd guest reaches the agent in ~5 s, sshd in ~20 s)"
+		}
+		out = append(out, check{status, "qemu", q.Accel(), fix})
+	}
+	chosen, why := "qemu", "vmm = "+cfg.VMM
+	switch {
+	case cfg.VMM == "firecracker":
+		chosen = "firecracker"
+	case cfg.VMM == "auto" && fcErr == nil:
+		chosen, why = "firecracker", "auto: firecracker binary found and KVM usable"
+	case cfg.VMM == "auto":
+		why = "auto: firecracker unavailable"
+	}
+	status := "pass"
+	if (chosen == "qemu" && qErr != nil) || (chosen == "firecracker" && fcErr != nil) {
+		status = "fail"
+	}
+	out = append(out, check{status, "vmm", chosen + " (" + why + ")", ""})
 	return out
 }
 

@@ -24,8 +24,8 @@ func newVMCmd(env *Env) *cobra.Command {
 
 // sizeFlags are the sizing flags shared by create and run.
 type sizeFlags struct {
-	name, image, disk string
-	vcpu, memory      int
+	name, image, disk, vmm string
+	vcpu, memory           int
 }
 
 func (f *sizeFlags) register(fs *pflag.FlagSet) {
@@ -34,6 +34,7 @@ func (f *sizeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else host CPUs/4, 1..4)")
 	fs.IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory, else host RAM/8, at most 8192)")
 	fs.StringVar(&f.disk, "disk-size", "", "size of the VM's disks, e.g. 8G (sparse; default 8G)")
+	fs.StringVar(&f.vmm, "vmm", "", "VMM driver: qemu or firecracker (default: vmm in config.toml, auto)")
 }
 
 func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
@@ -43,7 +44,12 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 	if cmd.Flags().Changed("memory") && f.memory < config.MinMemoryMiB {
 		return api.CreateParams{}, usageError{fmt.Errorf("--memory %d: must be at least %d MiB", f.memory, config.MinMemoryMiB)}
 	}
-	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk}, nil
+	switch f.vmm {
+	case "", "qemu", "firecracker":
+	default:
+		return api.CreateParams{}, usageError{fmt.Errorf("--vmm %q: want qemu or firecracker", f.vmm)}
+	}
+	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk, VMM: f.vmm}, nil
 }
 
 func newVMCreateCmd(env *Env) *cobra.Command {

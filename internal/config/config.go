@@ -14,15 +14,17 @@ import (
 // Config is the parsed ~/.config/banger/config.toml. Zero values mean
 // "use the default"; Defaults() fills them.
 type Config struct {
-	VMM           string     `toml:"vmm"` // auto | qemu | firecracker
-	DefaultImage  string     `toml:"default_image"`
-	DefaultKernel string     `toml:"default_kernel"`
-	QEMUBin       string     `toml:"qemu_bin"`
-	QEMUAccel     string     `toml:"qemu_accel"` // auto | kvm | tcg
-	AgentBin      string     `toml:"agent_bin"`
-	BootTimeout   Duration   `toml:"boot_timeout"`
-	VMDefaults    VMDefaults `toml:"vm_defaults"`
-	Network       Network    `toml:"network"`
+	VMM            string      `toml:"vmm"` // auto | qemu | firecracker
+	DefaultImage   string      `toml:"default_image"`
+	DefaultKernel  string      `toml:"default_kernel"`
+	QEMUBin        string      `toml:"qemu_bin"`
+	FirecrackerBin string      `toml:"firecracker_bin"`
+	Firecracker    Firecracker `toml:"firecracker"`
+	QEMUAccel      string      `toml:"qemu_accel"` // auto | kvm | tcg
+	AgentBin       string      `toml:"agent_bin"`
+	BootTimeout    Duration    `toml:"boot_timeout"`
+	VMDefaults     VMDefaults  `toml:"vm_defaults"`
+	Network        Network     `toml:"network"`
 }
 
 // VMDefaults are the sizes used when a create request leaves them out.
@@ -30,6 +32,16 @@ type VMDefaults struct {
 	VCPU      int    `toml:"vcpu"`
 	MemoryMiB int    `toml:"memory"`    // MiB
 	DiskSize  string `toml:"disk_size"` // e.g. "8G"
+}
+
+// Firecracker configures the optional jailer. With jailer = true,
+// Firecracker runs chrooted as uid/gid (which must not be root); the
+// jailer itself needs root to set that up.
+type Firecracker struct {
+	Jailer     bool   `toml:"jailer"`
+	UID        int    `toml:"uid"`
+	GID        int    `toml:"gid"`
+	ChrootBase string `toml:"chroot_base"`
 }
 
 // Network configures the host side of VM networking.
@@ -117,6 +129,9 @@ func (c Config) Validate() error {
 	case "auto", "kvm", "tcg":
 	default:
 		return fmt.Errorf("qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
+	}
+	if c.Firecracker.Jailer && (c.Firecracker.UID <= 0 || c.Firecracker.GID <= 0) {
+		return errors.New("firecracker.jailer = true needs uid and gid of an unprivileged user")
 	}
 	if !ifaceName.MatchString(c.Network.Bridge) {
 		return fmt.Errorf("network.bridge = %q: not a valid interface name", c.Network.Bridge)

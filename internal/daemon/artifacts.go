@@ -135,6 +135,10 @@ func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, pro
 	} else {
 		progress("kernel", "using cached import "+dir)
 	}
+	progress("kernel", "extracting the ELF vmlinux (for firecracker)")
+	if err := kernel.EnsureELF(dir); err != nil {
+		return store.Kernel{}, err
+	}
 	k := store.Kernel{Name: p.Name, Dir: dir, Release: info.Release, Source: key}
 	if err := d.store.PutKernel(ctx, k); err != nil {
 		return k, err

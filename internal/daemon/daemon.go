@@ -9,7 +9,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -27,7 +26,6 @@ import (
 	"github.com/banger-dev/banger/internal/rpc"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
-	"github.com/banger-dev/banger/internal/vmm/qemu"
 )
 
 // Version is set at build time.
@@ -40,7 +38,7 @@ type Daemon struct {
 	log      *slog.Logger
 	store    *store.Store
 	net      hostnet.Network
-	driver   vmm.Driver
+	drivers  drivers
 	keys     *guestssh.Keys
 	host     config.Host
 	sshReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
@@ -73,7 +71,7 @@ type Options struct {
 // acquired is released.
 func New(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
-		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net, driver: o.Driver,
+		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
 		host: config.ProbeHost(), sshReady: o.SSHReady,
 		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{},
@@ -99,11 +97,10 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.net == nil {
 		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked()}, d.log)
 	}
-	if d.driver == nil {
-		d.driver, err = chooseDriver(o.Config)
-		if err != nil {
-			return nil, err
-		}
+	if o.Driver != nil {
+		d.drivers = singleDriver(o.Driver)
+	} else {
+		d.drivers = newDrivers(o.Config, d.log)
 	}
 	lock, err := os.OpenFile(filepath.Join(o.Paths.RuntimeDir, "bangerd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -120,16 +117,6 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.store, d.lockFile = st, lock
 	return d, nil
-}
-
-// chooseDriver resolves vmm = auto|qemu|firecracker.
-func chooseDriver(c config.Config) (vmm.Driver, error) {
-	q := qemu.New(qemu.Options{Binary: c.QEMUBin, Accel: c.QEMUAccel})
-	switch c.VMM {
-	case "firecracker":
-		return nil, errors.New("vmm = firecracker: the firecracker driver is not wired into the daemon yet; use vmm = qemu")
-	}
-	return q, nil
 }
 
 // Run serves until ctx is cancelled or a shutdown call arrives. Running
@@ -154,7 +141,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		<-ctx.Done()
 		l.Close()
 	}()
-	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.driver.Name(), "accel", d.driver.Accel())
+	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.drivers.def, "why", d.drivers.why)
 	err = srv.Serve(ctx, l)
 	d.bgWG.Wait()
 	os.Remove(d.paths.Socket())
@@ -196,7 +183,7 @@ func (d *Daemon) status() api.Status {
 	d.mu.Unlock()
 	return api.Status{
 		PID: os.Getpid(), Version: Version, APIVersion: api.Version, Socket: d.paths.Socket(),
-		StateDir: d.paths.StateDir, VMM: d.driver.Name(), Accel: d.driver.Accel(), Running: n,
+		StateDir: d.paths.StateDir, VMM: d.drivers.def, VMMReason: d.drivers.why, Accel: d.defaultAccel(), Running: n,
 	}
 }
 
@@ -214,4 +201,11 @@ func (d *Daemon) agentBinary() (string, error) {
 		return "", fmt.Errorf("banger-agent not found beside bangerd (%s): run `make build` or set agent_bin", p)
 	}
 	return p, nil
+}
+
+func (d *Daemon) defaultAccel() string {
+	if drv, ok := d.drivers.lookup(d.drivers.def); ok {
+		return drv.Accel()
+	}
+	return ""
 }

@@ -27,8 +27,9 @@ func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
 		return
 	}
 	h, err := readHandles(d.paths.VMRuntimeDir(vm.ID))
-	if err == nil {
-		if m, err := d.driver.Attach(h); err == nil {
+	drv, ok := d.drivers.lookup(vm.VMM)
+	if err == nil && ok {
+		if m, err := drv.Attach(h); err == nil {
 			in := &instance{m: m}
 			d.setInstance(vm.ID, in)
 			if vm.State != store.StateRunning {

@@ -68,6 +68,13 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 		d.store.SetVMState(context.WithoutCancel(ctx), vm.ID, store.StateFailed, err.Error())
 		return err
 	}
+	drv, ok := d.drivers.lookup(vm.VMM)
+	if !ok {
+		return fail(fmt.Errorf("vm %s uses vmm %q, which this bangerd does not have", vm.Name, vm.VMM))
+	}
+	if err := drv.Available(); err != nil {
+		return fail(fmt.Errorf("vmm %s: %w", vm.VMM, err))
+	}
 	d.store.SetVMState(ctx, vm.ID, store.StateStarting, "")
 	spec, err := d.machineSpec(ctx, *vm, progress)
 	if err != nil {
@@ -80,8 +87,8 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 	if err := d.net.CreateTAP(ctx, spec.Net.TAP); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
 	}
-	progress("boot", fmt.Sprintf("%s (%s)", d.driver.Name(), d.driver.Accel()))
-	m, err := d.driver.Start(ctx, spec)
+	progress("boot", fmt.Sprintf("%s (%s)", drv.Name(), drv.Accel()))
+	m, err := drv.Start(ctx, spec)
 	if err != nil {
 		d.net.DeleteTAP(ctx, spec.Net.TAP)
 		return fail(fmt.Errorf("start vmm: %w", err))

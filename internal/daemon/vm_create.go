@@ -78,17 +78,18 @@ func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress prog
 	if _, err := d.store.GetVM(ctx, p.Name); err == nil {
 		return store.VM{}, conflict("a VM named %q already exists", p.Name)
 	}
-	progress(api.StageSpec, spec.String())
-	if err := d.driver.Available(); err != nil {
+	drv, err := d.drivers.get(p.VMM)
+	if err != nil {
 		return store.VM{}, err
 	}
+	progress(api.StageSpec, spec.String())
 	img, kern, err := d.ensureArtifacts(ctx, p.Image, progress)
 	if err != nil {
 		return store.VM{}, err
 	}
 	id := randHex(6)
 	vm := store.VM{
-		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: d.driver.Name(),
+		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: drv.Name(),
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
 		MAC: macFor(id), OverlayUUID: newUUID(), WorkUUID: newUUID(), State: store.StateCreating,
 	}

@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/vmm"
+	"github.com/banger-dev/banger/internal/vmm/firecracker"
+	"github.com/banger-dev/banger/internal/vmm/qemu"
+)
+
+// drivers holds every VMM driver this daemon knows and the default one.
+// Each VM records the driver it was created with and keeps it.
+type drivers struct {
+	byName map[string]vmm.Driver
+	def    string
+	why    string // why the default was chosen
+}
+
+// newDrivers builds the real drivers and resolves vmm = auto|qemu|firecracker:
+// auto takes firecracker when its binary is present and KVM can run the
+// guest, else qemu.
+func newDrivers(c config.Config, log *slog.Logger) drivers {
+	var jail *firecracker.JailerOptions
+	if c.Firecracker.Jailer {
+		jail = &firecracker.JailerOptions{UID: c.Firecracker.UID, GID: c.Firecracker.GID, ChrootBase: c.Firecracker.ChrootBase}
+	}
+	fc := firecracker.New(firecracker.Options{Binary: c.FirecrackerBin, Jailer: jail, Logger: log})
+	q := qemu.New(qemu.Options{Binary: c.QEMUBin, Accel: c.QEMUAccel})
+	ds := drivers{byName: map[string]vmm.Driver{fc.Name(): fc, q.Name(): q}}
+	switch c.VMM {
+	case "auto":
+		if err := fc.Available(); err == nil {
+			ds.def, ds.why = fc.Name(), "auto: firecracker binary found and KVM usable"
+		} else {
+			ds.def, ds.why = q.Name(), "auto: firecracker unavailable ("+err.Error()+")"
+		}
+	default:
+		ds.def, ds.why = c.VMM, "vmm = "+c.VMM+" in config.toml"
+	}
+	return ds
+}
+
+// singleDriver is used when a test injects one driver.
+func singleDriver(d vmm.Driver) drivers {
+	return drivers{byName: map[string]vmm.Driver{d.Name(): d}, def: d.Name(), why: "injected"}
+}
+
+// get returns a driver by name ("" = default) that can run VMs here.
+func (ds drivers) get(name string) (vmm.Driver, error) {
+	if name == "" {
+		name = ds.def
+	}
+	d, ok := ds.byName[name]
+	if !ok {
+		return nil, invalid("unknown vmm %q: want one of %v", name, ds.names())
+	}
+	if err := d.Available(); err != nil {
+		return nil, fmt.Errorf("vmm %s cannot run VMs on this host: %w", name, err)
+	}
+	return d, nil
+}
+
+// lookup returns a driver by name without checking availability (for
+// re-attaching and stopping VMs that already exist).
+func (ds drivers) lookup(name string) (vmm.Driver, bool) {
+	d, ok := ds.byName[name]
+	return d, ok
+}
+
+func (ds drivers) names() []string {
+	var n []string
+	for k := range ds.byName {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
