@@ -174,6 +174,14 @@ func firstField(s string) string {
 	return ""
 }
 
+// opHandler serves one request of an op registered in ops; it owns the
+// stream (reply line, then any op-specific bytes).
+type opHandler func(s *Server, st net.Conn, req proto.Request)
+
+// ops holds the ops beyond ping/exec/shutdown. Each lives in its own file
+// and registers itself from init, so features do not edit this switch.
+var ops = map[string]opHandler{}
+
 // handleStream serves the one request a stream carries.
 func (s *Server) handleStream(st net.Conn) {
 	defer st.Close()
@@ -192,6 +200,10 @@ func (s *Server) handleStream(st net.Conn) {
 	case proto.OpShutdown:
 		s.handleShutdown(st)
 	default:
+		if h, ok := ops[req.Op]; ok {
+			h(s, st, req)
+			return
+		}
 		proto.WriteLine(st, proto.Response{Error: fmt.Sprintf("unknown op %q", req.Op)})
 	}
 }

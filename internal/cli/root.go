@@ -88,6 +88,13 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	return ExitError
 }
 
+// rootCommands and vmCommands are commands defined in their own files
+// (network, ssh-config, workspace), registered from init functions.
+var (
+	rootCommands []func(*Env) *cobra.Command
+	vmCommands   []func(*Env) *cobra.Command
+)
+
 // usageError marks bad flags or arguments.
 type usageError struct{ error }
 
@@ -118,6 +125,9 @@ The daemon (bangerd) starts on demand.`,
 		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 	})
 	root.AddCommand(newVMCmd(env), newDaemonCmd(env), newImageCmd(env), newKernelCmd(env), newDoctorCmd(env))
+	for _, c := range rootCommands {
+		root.AddCommand(c(env))
+	}
 	return root
 }
 

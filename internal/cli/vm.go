@@ -19,6 +19,9 @@ func newVMCmd(env *Env) *cobra.Command {
 	}
 	cmd.AddCommand(newVMRunCmd(env), newVMCreateCmd(env), newVMListCmd(env), newVMShowCmd(env),
 		newVMSSHCmd(env), newVMStopCmd(env), newVMStartCmd(env), newVMDeleteCmd(env))
+	for _, c := range vmCommands {
+		cmd.AddCommand(c(env))
+	}
 	return cmd
 }
 

@@ -50,6 +50,9 @@ const (
 type Request struct {
 	Op   string       `json:"op"`
 	Exec *ExecRequest `json:"exec,omitempty"`
+	// Params carries the parameters of ops other than exec, each op
+	// defining its own type.
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // ExecRequest starts a process in the guest.
@@ -74,6 +77,8 @@ type Response struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	Info  *Info  `json:"info,omitempty"`
+	// Data carries the result of ops other than ping.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Exec frame types.
