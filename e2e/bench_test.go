@@ -161,7 +161,7 @@ func writeReport(t *testing.T, rounds int, runWall, runAgent, bareAgent, bareSSH
 	overhead := float64(runAgent-bareAgent) / float64(bareAgent) * 100
 	ratio := float64(runWall) / float64(bareSSH)
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-	report := fmt.Sprintf(`# Benchmarks
+	report := fmt.Sprintf(`## Boot: banger vs hand-rolled QEMU
 
 Written by `+"`make bench`"+` on %s (median of %d rounds; each round runs both
 paths back to back on the same machine, with the same kernel, initramfs and
@@ -181,10 +181,7 @@ Machine: %s, %d cores, host kernel %s, %s, acceleration: %s.
   execs through the agent, which is up long before sshd.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, cpu, runtime.NumCPU(), strings.TrimSpace(string(kv)),
 		strings.SplitN(string(qv), "\n", 2)[0], accel, s(runWall), s(runAgent), s(bareAgent), s(bareSSH), overhead, ratio)
-	out := filepath.Join(repoRoot(t), "docs", "benchmarks.md")
-	os.MkdirAll(filepath.Dir(out), 0o755)
-	must(t, os.WriteFile(out, []byte(report), 0o644))
-	t.Log("\n" + report)
+	writeBenchSection(t, "boot", report)
 }
 
 func repoRoot(t *testing.T) string {

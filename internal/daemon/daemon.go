@@ -127,6 +127,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.reconcile(ctx)
+	stopServices, err := d.startServices(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopServices()
 	l, err := rpc.Listen(d.paths.Socket())
 	if err != nil {
 		return err

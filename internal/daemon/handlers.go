@@ -208,6 +208,7 @@ func (d *Daemon) deleteVM(ctx context.Context, vm store.VM) error {
 	lock.Lock()
 	defer lock.Unlock()
 	d.halt(ctx, vm, d.instance(vm.ID))
+	defer d.notifyVMChanged()
 	return d.discard(ctx, vm)
 }
 

@@ -19,6 +19,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	for _, vm := range vms {
 		d.reconcileVM(ctx, vm)
 	}
+	d.notifyVMChanged()
 }
 
 func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {

@@ -116,6 +116,7 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 		return err
 	}
 	go d.watch(vm.ID, in)
+	d.notifyVMChanged()
 	return nil
 }
 
@@ -138,6 +139,7 @@ func (d *Daemon) watch(id string, in *instance) {
 	d.log.Info("vm exited on its own", "vm", vm.Name)
 	d.halt(ctx, vm, in)
 	d.store.SetVMState(ctx, id, store.StateStopped, "the VM powered off or its VMM exited")
+	d.notifyVMChanged()
 }
 
 func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error {
@@ -246,6 +248,7 @@ func (d *Daemon) stopVM(ctx context.Context, vm store.VM) error {
 		d.log.Warn("graceful stop failed; killing", "vm", vm.Name)
 	}
 	d.halt(ctx, vm, in)
+	defer d.notifyVMChanged()
 	return d.store.SetVMState(ctx, vm.ID, store.StateStopped, "")
 }
 
