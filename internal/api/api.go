@@ -81,6 +81,9 @@ type CreateParams struct {
 	// WaitSSH makes create wait until sshd answers (vm create does; vm run
 	// execs through the agent and need not).
 	WaitSSH bool `json:"wait_ssh,omitempty"`
+	// NoWait returns as soon as the VM is reserved; the daemon finishes
+	// the create in the background.
+	NoWait bool `json:"no_wait,omitempty"`
 }
 
 // RunParams creates a VM and runs a command in it.

@@ -57,11 +57,13 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 
 func newVMCreateCmd(env *Env) *cobra.Command {
 	var f sizeFlags
-	var asJSON bool
+	var asJSON, noWait bool
 	cmd := &cobra.Command{
 		Use:   "create [flags]",
 		Short: "Create and boot a long-lived VM",
-		Long: `Create a VM and boot it; returns when sshd in the guest answers.
+		Long: `Create a VM and boot it; returns when sshd in the guest answers, streaming
+the stages (spec, reserve, disks, network, boot, agent, ssh). Interrupting
+the CLI does not abort the create: the daemon finishes it (see vm show).
 
 The VM keeps its root filesystem changes (overlay disk) and /root (work
 disk) across stop and start; only 'vm delete' discards them.`,
@@ -72,7 +74,7 @@ disk) across stop and start; only 'vm delete' discards them.`,
 			if err != nil {
 				return err
 			}
-			p.WaitSSH = true
+			p.WaitSSH, p.NoWait = true, noWait
 			show, done := progressPrinter(env)
 			var vm api.VM
 			err = env.Client.Call(cmd.Context(), api.MethodVMCreate, p, &vm, show)
@@ -83,12 +85,17 @@ disk) across stop and start; only 'vm delete' discards them.`,
 			if asJSON {
 				return printJSON(env.Out, vm)
 			}
+			if noWait {
+				fmt.Fprintf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
+				return nil
+			}
 			fmt.Fprintf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
 			return nil
 		},
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the VM as JSON")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the VM is reserved; the daemon boots it in the background")
 	return cmd
 }
 

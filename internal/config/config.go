@@ -23,8 +23,11 @@ type Config struct {
 	QEMUAccel      string      `toml:"qemu_accel"` // auto | kvm | tcg
 	AgentBin       string      `toml:"agent_bin"`
 	BootTimeout    Duration    `toml:"boot_timeout"`
-	VMDefaults     VMDefaults  `toml:"vm_defaults"`
-	Network        Network     `toml:"network"`
+	// StatsPollInterval is how often the daemon samples running guests
+	// for `vm stats`.
+	StatsPollInterval Duration   `toml:"stats_poll_interval"`
+	VMDefaults        VMDefaults `toml:"vm_defaults"`
+	Network           Network    `toml:"network"`
 }
 
 // VMDefaults are the sizes used when a create request leaves them out.
@@ -69,6 +72,7 @@ const (
 	DefaultBridge     = "banger0"
 	DefaultSubnet     = "10.77.0.0/24"
 	DefaultBoot       = 180 * time.Second
+	DefaultStatsPoll  = 10 * time.Second
 )
 
 // Load reads the config file; a missing file is an empty config.
@@ -103,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultKernel == "" {
 		c.DefaultKernel = DefaultKernelName
+	}
+	if c.StatsPollInterval.Duration == 0 {
+		c.StatsPollInterval.Duration = DefaultStatsPoll
 	}
 	if c.BootTimeout.Duration == 0 {
 		c.BootTimeout.Duration = DefaultBoot
@@ -139,6 +146,9 @@ func (c Config) Validate() error {
 	p, err := netip.ParsePrefix(c.Network.Subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 16 {
 		return fmt.Errorf("network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
+	}
+	if c.StatsPollInterval.Duration < time.Second {
+		return errors.New("stats_poll_interval: at least 1s")
 	}
 	if c.VMDefaults.VCPU < 0 || c.VMDefaults.MemoryMiB < 0 {
 		return errors.New("vm_defaults: vcpu and memory must be positive")

@@ -27,8 +27,8 @@ func TestLoadMissingFileIsDefaults(t *testing.T) {
 	want := Config{
 		VMM: "auto", QEMUAccel: "auto",
 		DefaultImage: DefaultImageName, DefaultKernel: DefaultKernelName,
-		BootTimeout: Duration{DefaultBoot},
-		Network:     Network{Bridge: DefaultBridge, Subnet: DefaultSubnet},
+		BootTimeout: Duration{DefaultBoot}, StatsPollInterval: Duration{DefaultStatsPoll},
+		Network: Network{Bridge: DefaultBridge, Subnet: DefaultSubnet},
 	}
 	if c != want {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)
@@ -63,7 +63,7 @@ subnet = "10.88.0.0/16"
 	}
 	want := Config{
 		VMM: "qemu", DefaultImage: "img", DefaultKernel: "krn", QEMUBin: "/opt/qemu", QEMUAccel: "tcg",
-		AgentBin: "/opt/agent", BootTimeout: Duration{90 * time.Second},
+		AgentBin: "/opt/agent", BootTimeout: Duration{90 * time.Second}, StatsPollInterval: Duration{DefaultStatsPoll},
 		VMDefaults: VMDefaults{VCPU: 2, MemoryMiB: 2048, DiskSize: "16G"},
 		Network:    Network{Bridge: "br-test", Subnet: "10.88.0.0/16"},
 	}

@@ -51,6 +51,7 @@ type Daemon struct {
 	instances map[string]*instance
 
 	lockFile *os.File // flock held for the daemon's lifetime
+	statsc   statsCache
 
 	// bgWG tracks work that outlives a request (vm run teardown).
 	bgWG sync.WaitGroup

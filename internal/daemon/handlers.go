@@ -111,6 +111,13 @@ func (d *Daemon) lookup(ctx context.Context, c *rpc.Call) (store.VM, error) {
 	if err := c.Decode(&p); err != nil {
 		return store.VM{}, err
 	}
+	return d.resolveName(ctx, p.Name)
+}
+
+// resolveName finds a VM by exact name or id, else by a unique name prefix.
+// Uniqueness checks on create use exact names only.
+func (d *Daemon) resolveName(ctx context.Context, name string) (store.VM, error) {
+	p := api.NameParams{Name: name}
 	if p.Name == "" {
 		return store.VM{}, invalid("a VM name is required")
 	}
@@ -145,6 +152,9 @@ func (d *Daemon) handleCreate(ctx context.Context, c *rpc.Call) (any, error) {
 	var p api.CreateParams
 	if err := c.Decode(&p); err != nil {
 		return nil, err
+	}
+	if p.NoWait {
+		return d.createNoWait(ctx, c, p)
 	}
 	vm, err := d.createVM(ctx, p, c.Progress)
 	if err != nil {
@@ -227,4 +237,37 @@ func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
 		VM: d.view(vm), User: "root", Host: vm.IP, HostKeyAlias: vm.Name + ".vm",
 		IdentityFile: d.keys.IdentityFile(), KnownHostsFile: d.keys.KnownHostsFile(),
 	}, nil
+}
+
+// createNoWait returns as soon as the VM is reserved; the create goes on
+// in the background and its outcome shows in `vm show`.
+func (d *Daemon) createNoWait(ctx context.Context, c *rpc.Call, p api.CreateParams) (any, error) {
+	if p.Name == "" {
+		p.Name = "vm-" + randHex(3) // needed to find the VM once reserved
+	}
+	reserved := make(chan string, 1)
+	failed := make(chan error, 1)
+	d.bgWG.Add(1)
+	go func() {
+		defer d.bgWG.Done()
+		_, err := d.createVM(context.WithoutCancel(ctx), p, func(stage, msg string) {
+			if stage == stageReserved {
+				select {
+				case reserved <- p.Name:
+				default:
+				}
+			}
+			c.Progress(stage, msg)
+		})
+		if err != nil {
+			failed <- err
+		}
+	}()
+	select {
+	case <-reserved:
+		vm, err := d.store.GetVM(ctx, p.Name)
+		return d.view(vm), err
+	case err := <-failed:
+		return nil, err
+	}
 }

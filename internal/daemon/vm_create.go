@@ -23,6 +23,9 @@ import (
 // progressFn reports a stage of a long operation.
 type progressFn func(stage, msg string)
 
+// stageReserved is the progress stage sent once the VM's row exists.
+const stageReserved = "reserve"
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func invalid(format string, a ...any) error {
@@ -93,7 +96,6 @@ func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress prog
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
 		MAC: macFor(id), OverlayUUID: newUUID(), WorkUUID: newUUID(), State: store.StateCreating,
 	}
-	progress("reserve", "name "+vm.Name)
 	d.reserveMu.Lock()
 	err = d.store.ReserveVM(ctx, &vm, d.net.Subnet(), d.net.Gateway())
 	d.reserveMu.Unlock()
@@ -106,6 +108,8 @@ func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress prog
 	lock := d.vmLock(vm.ID)
 	lock.Lock()
 	defer lock.Unlock()
+	// StageReserved tells a --no-wait caller the VM now exists.
+	progress(stageReserved, fmt.Sprintf("%s at %s", vm.Name, vm.IP))
 	// From here the request may be abandoned; the create finishes anyway
 	// unless the caller explicitly tears it down.
 	ctx = context.WithoutCancel(ctx)

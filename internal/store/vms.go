@@ -157,3 +157,16 @@ func (s *Store) DeleteVM(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM vms WHERE id = ?`, id)
 	return err
 }
+
+// SetVMSize records new sizes for a VM.
+func (s *Store) SetVMSize(ctx context.Context, id string, vcpu, memMiB int, diskBytes int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET vcpu = ?, memory_mib = ?, disk_bytes = ?, updated_at = ? WHERE id = ?`,
+		vcpu, memMiB, diskBytes, time.Now().UnixNano(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("vm %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	vmCommands = append(vmCommands, newVMRestartCmd, newVMSetCmd, newVMStatsCmd, newVMPortsCmd)
+}
+
+func newVMRestartCmd(env *Env) *cobra.Command {
+	return simpleVMCmd(env, "restart", "Shut a VM down gracefully and boot it again", api.MethodVMRestart, "running")
+}
+
+func newVMSetCmd(env *Env) *cobra.Command {
+	var p api.SetParams
+	cmd := &cobra.Command{
+		Use:   "set NAME [--vcpu N] [--memory MiB] [--disk-size SIZE]",
+		Short: "Change a stopped VM's vCPUs, memory or disk size",
+		Long: `Change the size of a stopped VM; the guest sees the new sizes at its next
+start. Disks only grow (both the overlay and the work disk, with their
+filesystems); shrinking is refused.`,
+		Example: "  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4096 --disk-size 20G && banger vm start dev",
+		Args:    exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if !cmd.Flags().Changed("vcpu") && !cmd.Flags().Changed("memory") && !cmd.Flags().Changed("disk-size") {
+				return usageError{fmt.Errorf("vm set: give at least one of --vcpu, --memory, --disk-size")}
+			}
+			if cmd.Flags().Changed("vcpu") && p.VCPU < 1 {
+				return usageError{fmt.Errorf("--vcpu %d: must be at least 1", p.VCPU)}
+			}
+			if cmd.Flags().Changed("memory") && p.MemoryMiB < config.MinMemoryMiB {
+				return usageError{fmt.Errorf("--memory %d: must be at least %d MiB", p.MemoryMiB, config.MinMemoryMiB)}
+			}
+			show, done := progressPrinter(env)
+			var v api.VM
+			err := env.Client.Call(cmd.Context(), api.MethodVMSet, p, &v, show)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&p.VCPU, "vcpu", 0, "virtual CPUs")
+	cmd.Flags().IntVar(&p.MemoryMiB, "memory", 0, "memory in MiB")
+	cmd.Flags().StringVar(&p.DiskSize, "disk-size", "", "new disk size, e.g. 20G (grow only)")
+	return cmd
+}
+
+func newVMStatsCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats NAME",
+		Short: "Show a running VM's CPU, memory, disk use and uptime (from the guest agent)",
+		Args:  exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var s api.VMStats
+			if err := env.Client.Call(cmd.Context(), api.MethodVMStats, api.NameParams{Name: args[0]}, &s, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, s)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "uptime:\t%s\n", (time.Duration(s.UptimeSeconds) * time.Second).String())
+			fmt.Fprintf(tw, "cpu:\t%.1f%% of %d vCPU (load %.2f)\n", s.CPUPercent, s.CPUs, s.Load1)
+			fmt.Fprintf(tw, "memory:\t%s used of %s\n", config.FormatSize(int64(s.MemUsedBytes)), config.FormatSize(int64(s.MemTotalBytes)))
+			fmt.Fprintf(tw, "work disk (/root):\t%s used of %s\n", config.FormatSize(int64(s.WorkDiskUsed)), config.FormatSize(int64(s.WorkDiskBytes)))
+			fmt.Fprintf(tw, "root overlay:\t%s used of %s\n", config.FormatSize(int64(s.RootDiskUsed)), config.FormatSize(int64(s.RootDiskBytes)))
+			fmt.Fprintf(tw, "sampled:\t%s ago\n", time.Since(s.SampledAt).Round(time.Second))
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newVMPortsCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ports NAME",
+		Short: "List the TCP/UDP ports listening in a running VM, with their processes",
+		Args:  exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ports []api.Port
+			if err := env.Client.Call(cmd.Context(), api.MethodVMPorts, api.NameParams{Name: args[0]}, &ports, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, ports)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROTO\tADDRESS\tPORT\tPROCESS")
+			for _, p := range ports {
+				proc := p.Process
+				if p.PID != 0 {
+					proc = fmt.Sprintf("%s (%d)", p.Process, p.PID)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Proto, p.Address, p.Port, proc)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/rpc"
+)
+
+func init() {
+	handlerSets = append(handlerSets, func(d *Daemon) map[string]rpc.Handler {
+		return map[string]rpc.Handler{
+			api.MethodVMRestart: d.handleRestart,
+			api.MethodVMSet:     d.handleSet,
+			api.MethodVMStats:   d.handleStats,
+			api.MethodVMPorts:   d.handlePorts,
+		}
+	})
+}
+
+// handleRestart stops (gracefully) and boots a VM under one lock, so no
+// other operation on it can slip in between.
+func (d *Daemon) handleRestart(ctx context.Context, c *rpc.Call) (any, error) {
+	vm, err := d.lookup(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if d.instance(vm.ID) != nil {
+		c.Progress("stop", "shutting down "+vm.Name)
+		if err := d.stopVM(ctx, vm); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.bootVM(ctx, &vm, true, c.Progress); err != nil {
+		return nil, err
+	}
+	return d.view(vm), nil
+}
+
+// handleSet resizes a stopped VM. Disks only grow: shrinking a filesystem
+// that holds the user's data is refused rather than risked.
+func (d *Daemon) handleSet(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.SetParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	vm, err := d.resolveName(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if d.instance(vm.ID) != nil {
+		return nil, conflict("vm %s is running: stop it first (`banger vm stop %s`), then set its size", vm.Name, vm.Name)
+	}
+	spec := config.Spec{VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB, DiskBytes: vm.DiskBytes}
+	if p.VCPU != 0 {
+		spec.VCPU = p.VCPU
+	}
+	if p.MemoryMiB != 0 {
+		spec.MemoryMiB = p.MemoryMiB
+	}
+	if p.DiskSize != "" {
+		n, err := config.ParseSize(p.DiskSize)
+		if err != nil {
+			return nil, invalid("--disk-size: %v", err)
+		}
+		if n < vm.DiskBytes {
+			return nil, invalid("--disk-size %s is smaller than the current %s: disks can only grow",
+				config.FormatSize(n), config.FormatSize(vm.DiskBytes))
+		}
+		spec.DiskBytes = n
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, invalid("%v", err)
+	}
+	if spec.DiskBytes > vm.DiskBytes {
+		c.Progress("disks", "growing overlay and work disks to "+config.FormatSize(spec.DiskBytes))
+		for _, disk := range []string{"overlay.ext4", "work.ext4"} {
+			if err := growExt4(ctx, filepath.Join(d.paths.VMDir(vm.ID), disk), spec.DiskBytes); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := d.store.SetVMSize(ctx, vm.ID, spec.VCPU, spec.MemoryMiB, spec.DiskBytes); err != nil {
+		return nil, err
+	}
+	vm, err = d.store.GetVM(ctx, vm.ID)
+	return d.view(vm), err
+}
+
+// growExt4 extends a sparse disk file and its ext4 filesystem (offline,
+// with e2fsprogs: the check resize2fs insists on, then the resize).
+func growExt4(ctx context.Context, path string, size int64) error {
+	for _, argv := range [][]string{
+		{"truncate", "-s", fmt.Sprint(size), path},
+		{"e2fsck", "-f", "-p", path},
+		{"resize2fs", path},
+	} {
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		// e2fsck exits 1 when it corrected something: still usable.
+		if ee, ok := err.(*exec.ExitError); ok && argv[0] == "e2fsck" && ee.ExitCode() == 1 {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("grow %s: %s: %v: %s", filepath.Base(path), argv[0], err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
