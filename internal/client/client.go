@@ -78,10 +78,27 @@ func (c *Client) DaemonPath() (string, error) {
 }
 
 // StartDaemon launches bangerd detached and waits until it answers.
+// Concurrent CLIs serialise on a start lock, so only one spawns a daemon
+// and the others find it running.
 func (c *Client) StartDaemon(ctx context.Context) error {
 	bin, err := c.DaemonPath()
 	if err != nil {
 		return err
+	}
+	if err := c.Paths.EnsureRuntimeDir(); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(c.Paths.RuntimeDir, "bangerd.start.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock daemon start: %w", err)
+	}
+	if conn, err := c.dialOnce(ctx); err == nil {
+		conn.Close()
+		return nil
 	}
 	if err := os.MkdirAll(c.Paths.StateDir, 0o700); err != nil {
 		return err
