@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Boot benchmark: banger vs a hand-rolled QEMU boot of the same artifacts.
-# Writes docs/benchmarks.md. Needs root (network namespace) like the e2e tests.
+# Benchmarks; each writes its section of docs/benchmarks.md. Needs root
+# (network namespaces) like the e2e tests. Numbers are reported, never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BANGER_E2E=1 BANGER_BENCH=1 go test -count=1 -timeout 30m -v -run "TestBench" ./e2e/
+export BANGER_BENCH=1 BANGER_E2E=1
+go test -count=1 -timeout 10m -v -run 'TestBench' ./internal/daemon/
+go test -count=1 -timeout 60m -v -run 'TestBench' ./e2e/

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -161,6 +162,40 @@ func isMasked(unit string) bool {
 	return false
 }
 
+// inputError is a failure to read the incoming tar stream: the producer
+// (mmdebstrap) died or wrote garbage, which makes its error the one to
+// report rather than the consumer's.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return "read rootfs tar: " + e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+// tailReader remembers how much it read and the last 1 KiB of it.
+// archive/tar reports a stream cut at a block boundary as a clean io.EOF,
+// so the filter checks the end itself: a complete tar is a whole number of
+// 512-byte blocks ending in the two zero blocks of its end marker.
+type tailReader struct {
+	r    io.Reader
+	n    int64
+	last [1024]byte
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n >= len(t.last) {
+		copy(t.last[:], p[n-len(t.last):n])
+	} else if n > 0 {
+		copy(t.last[:], t.last[n:])
+		copy(t.last[len(t.last)-n:], p[:n])
+	}
+	t.n += int64(n)
+	return n, err
+}
+
+func (t *tailReader) endsLikeTar() bool {
+	return t.n >= int64(len(t.last)) && t.n%512 == 0 && bytes.Count(t.last[:], []byte{0}) == len(t.last)
+}
+
 // cleanName turns "./etc/fstab" or "etc/fstab/" into "/etc/fstab".
 func cleanName(n string) string { return path.Clean("/" + n) }
 
@@ -172,6 +207,8 @@ func customizeTar(r io.Reader, w io.Writer, opt filterOptions) error {
 	for _, u := range MaskedUnits {
 		links["/etc/systemd/system/"+u] = "/dev/null"
 	}
+	tail := &tailReader{r: r}
+	r = tail
 	tr, tw := tar.NewReader(r), tar.NewWriter(w)
 	seenDirs := map[string]bool{}
 	gone := map[string]bool{}           // entries not copied; hard links to them go too
@@ -183,7 +220,7 @@ func customizeTar(r io.Reader, w io.Writer, opt filterOptions) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read rootfs tar: %w", err)
+			return &inputError{err}
 		}
 		name := cleanName(hdr.Name)
 		_, isFile := files[name]
@@ -213,7 +250,10 @@ func customizeTar(r io.Reader, w io.Writer, opt filterOptions) error {
 	}
 	// Drain the tar's trailing padding so mmdebstrap never sees EPIPE.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return fmt.Errorf("read rootfs tar: %w", err)
+		return &inputError{err}
+	}
+	if !tail.endsLikeTar() {
+		return &inputError{errors.New("stream cut short (no end-of-archive marker)")}
 	}
 
 	add := func(h *tar.Header, body []byte) error {

@@ -90,14 +90,9 @@ func BuildGolden(ctx context.Context, opts BuildOptions) error {
 
 	start := time.Now()
 	progress(fmt.Sprintf("building %s rootfs with mmdebstrap from %s", opts.Suite, strings.Join(sources, "; ")))
-	var convertDone time.Time
 	// 0644: images hold nothing secret (no host keys, no passwords).
 	err := writeAtomic(opts.OutPath, 0o644, func(f *os.File) error {
-		if err := runPipeline(ctx, args, f, opts.Log, progress); err != nil {
-			return err
-		}
-		convertDone = time.Now()
-		return nil
+		return runPipeline(ctx, args, f, opts.Log, progress)
 	})
 	if err != nil {
 		return fmt.Errorf("build golden image: %w", err)
@@ -106,7 +101,7 @@ func BuildGolden(ctx context.Context, opts BuildOptions) error {
 	if err != nil {
 		return fmt.Errorf("build golden image: %w", err)
 	}
-	progress(fmt.Sprintf("wrote %s: %d MiB in %s", opts.OutPath, st.Size()>>20, convertDone.Sub(start).Round(100*time.Millisecond)))
+	progress(fmt.Sprintf("wrote %s: %d MiB in %s", opts.OutPath, st.Size()>>20, time.Since(start).Round(100*time.Millisecond)))
 	return nil
 }
 
@@ -160,13 +155,16 @@ func mmdebstrapArgs(suite string, sources []string, eatmydata bool) []string {
 }
 
 // runPipeline runs mmdebstrap | customizeTar | tar2ext4 into f.
-func runPipeline(ctx context.Context, args []string, f *os.File, logw io.Writer, progress func(string)) error {
-	ctx, cancel := context.WithCancel(ctx)
+func runPipeline(parent context.Context, args []string, f *os.File, logw io.Writer, progress func(string)) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
-	// SIGTERM lets mmdebstrap unmount /proc, /dev... from its build
-	// directory and remove it; SIGKILL would leave them behind.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// On cancel, SIGTERM the whole process group: mmdebstrap itself then
+	// unmounts /proc, /dev... from its build directory and removes it
+	// (SIGKILL would leave them behind), and its apt/dpkg children stop
+	// at once instead of finishing their step first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -196,17 +194,23 @@ func runPipeline(ctx context.Context, args []string, f *os.File, logw io.Writer,
 	fErr := <-filterErr
 	waitErr := cmd.Wait()
 	tail.flush()
+	var inErr *inputError
 	switch {
-	case waitErr != nil && ctx.Err() == nil:
-		return fmt.Errorf("mmdebstrap: %w\n%s", waitErr, tail.last())
+	case parent.Err() != nil:
+		return parent.Err()
+	case errors.As(fErr, &inErr):
+		// The producer side failed first; the ext4 side only saw a cut
+		// stream, and mmdebstrap was already gone when it was cancelled.
+		if st := cmd.ProcessState; st != nil && !st.Success() {
+			return fmt.Errorf("mmdebstrap: %s\n%s", st, tail.last())
+		}
+		return fmt.Errorf("mmdebstrap output: %w\n%s", fErr, tail.last())
 	case convErr != nil:
 		return fmt.Errorf("convert to ext4: %w", convErr)
-	case fErr != nil:
-		return fErr
 	case waitErr != nil:
-		return fmt.Errorf("mmdebstrap: %w", waitErr)
+		return fmt.Errorf("mmdebstrap: %w\n%s", waitErr, tail.last())
 	}
-	return nil
+	return fErr
 }
 
 // logTail forwards mmdebstrap's stderr to the log, turns its "I:" lines

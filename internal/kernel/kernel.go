@@ -84,7 +84,8 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	deb := opts.DebFile
 	if deb == "" {
 		pkg := opts.Package
-		if pkg == "" {
+		// The metapackage itself holds no kernel, only the dependency.
+		if pkg == "" || pkg == CloudMetaPackage {
 			if pkg, err = resolveCloudPackage(ctx); err != nil {
 				return info, err
 			}
@@ -169,7 +170,7 @@ func needTools(downloading bool) error {
 			if strings.HasPrefix(t, "apt") {
 				pkg = "apt"
 			}
-			return fmt.Errorf("import kernel: %s not found; it comes with the %s package (a Debian/Ubuntu host), or pass a .deb with a host that has dpkg", t, pkg)
+			return fmt.Errorf("import kernel: %s not found; importing a Debian kernel package needs the %s package (apt-get install %s)", t, pkg, pkg)
 		}
 	}
 	return nil

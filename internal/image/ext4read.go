@@ -1,0 +1,445 @@
+package image
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// Ext4 is a read-only view of an ext4 filesystem image, in pure Go.
+//
+// banger reads its own images (tar2ext4 output) and VM overlay disks
+// (mkfs.ext4 output) with it: promoting a VM merges the two into a tar
+// stream, and registering an image looks for /sbin/init and sshd. Reading
+// the filesystem in-process means nothing is mounted, no root is needed,
+// and nothing from a guest is unpacked onto the host. (debugfs could dump
+// files, but only one process per file or by scraping its listing output,
+// and `rdump` would unpack onto the host.)
+//
+// It supports what those two writers produce: extent-mapped files and
+// directories (also htree directories, read linearly), fast and slow
+// symlinks, inline data, in-inode and block xattrs, 64-bit group
+// descriptors. Indirect block maps (ext2/ext3) are refused.
+type Ext4 struct {
+	r          io.ReaderAt
+	blockSize  int64
+	inodeSize  int64
+	ipg        int64 // inodes per group
+	descSize   int64
+	gdtOffset  int64
+	groups     int64
+	inodeCount uint32
+}
+
+// Ext4Inode is one inode's metadata.
+type Ext4Inode struct {
+	Num    uint32
+	Mode   uint16 // type and permission bits, as in stat(2)
+	UID    uint32
+	GID    uint32
+	Size   int64
+	Links  uint16
+	Mtime  time.Time
+	Atime  time.Time
+	Ctime  time.Time
+	Major  uint32 // device numbers of character/block devices
+	Minor  uint32
+	flags  uint32
+	block  [60]byte
+	xblock int64  // external xattr block, 0 if none
+	ibody  []byte // in-inode xattr area (after i_extra_isize), may be nil
+}
+
+// Inode type bits (stat(2) S_IF*).
+const (
+	modeTypeMask = 0o170000
+	modeDir      = 0o040000
+	modeReg      = 0o100000
+	modeSymlink  = 0o120000
+	modeChar     = 0o020000
+	modeBlock    = 0o060000
+	modeFIFO     = 0o010000
+	modeSocket   = 0o140000
+)
+
+const (
+	ext4RootInode    = 2
+	flagExtents      = 0x80000
+	flagInlineData   = 0x10000000
+	extentMagic      = 0xF30A
+	xattrMagic       = 0xEA020000
+	maxExtentDepth   = 5
+	sbInodesCountOff = 0x00
+	sbRevLevelOff    = 0x4C
+	sbInodeSizeOff   = 0x58
+)
+
+// IsDir reports whether the inode is a directory.
+func (n *Ext4Inode) IsDir() bool { return n.Mode&modeTypeMask == modeDir }
+
+// OpenExt4 reads the superblock and group descriptors of an ext4 image.
+func OpenExt4(r io.ReaderAt) (*Ext4, error) {
+	sb := make([]byte, 1024)
+	if _, err := r.ReadAt(sb, superblockOffset); err != nil {
+		return nil, fmt.Errorf("read ext4 superblock: %w", err)
+	}
+	le := binary.LittleEndian
+	if le.Uint16(sb[sbMagicOffset:]) != ext4Magic {
+		return nil, errors.New("not an ext2/3/4 filesystem")
+	}
+	e := &Ext4{r: r, inodeCount: le.Uint32(sb[sbInodesCountOff:])}
+	logBS := le.Uint32(sb[sbLogBlockSizeOffset:])
+	if logBS > 6 {
+		return nil, fmt.Errorf("implausible block size 2^%d KiB", logBS)
+	}
+	e.blockSize = 1024 << logBS
+	e.inodeSize = 128
+	if le.Uint32(sb[sbRevLevelOff:]) >= 1 {
+		e.inodeSize = int64(le.Uint16(sb[sbInodeSizeOff:]))
+	}
+	e.ipg = int64(le.Uint32(sb[sbInodesPerGroupOffset:]))
+	e.descSize = 32
+	if le.Uint32(sb[sbFeatureIncompatOff:])&incompat64Bit != 0 {
+		e.descSize = int64(le.Uint16(sb[sbDescSizeOffset:]))
+	}
+	if e.inodeSize < 128 || e.inodeSize > e.blockSize || e.ipg == 0 || e.descSize < 32 {
+		return nil, errors.New("implausible ext4 superblock geometry")
+	}
+	e.groups = (int64(e.inodeCount) + e.ipg - 1) / e.ipg
+	first := int64(le.Uint32(sb[sbFirstDataBlockOffset:]))
+	e.gdtOffset = (first + 1) * e.blockSize
+	return e, nil
+}
+
+// Inode reads inode number n.
+func (e *Ext4) Inode(n uint32) (*Ext4Inode, error) {
+	if n == 0 || n > e.inodeCount {
+		return nil, fmt.Errorf("inode %d out of range", n)
+	}
+	le := binary.LittleEndian
+	g := int64(n-1) / e.ipg
+	desc := make([]byte, e.descSize)
+	if _, err := e.r.ReadAt(desc, e.gdtOffset+g*e.descSize); err != nil {
+		return nil, fmt.Errorf("read group descriptor %d: %w", g, err)
+	}
+	table := int64(le.Uint32(desc[8:]))
+	if e.descSize >= 64 {
+		table |= int64(le.Uint32(desc[0x28:])) << 32
+	}
+	raw := make([]byte, e.inodeSize)
+	if _, err := e.r.ReadAt(raw, table*e.blockSize+(int64(n-1)%e.ipg)*e.inodeSize); err != nil {
+		return nil, fmt.Errorf("read inode %d: %w", n, err)
+	}
+	in := &Ext4Inode{
+		Num:   n,
+		Mode:  le.Uint16(raw[0:]),
+		UID:   uint32(le.Uint16(raw[2:])) | uint32(le.Uint16(raw[0x78:]))<<16,
+		GID:   uint32(le.Uint16(raw[0x18:])) | uint32(le.Uint16(raw[0x7A:]))<<16,
+		Size:  int64(le.Uint32(raw[4:])) | int64(le.Uint32(raw[0x6C:]))<<32,
+		Links: le.Uint16(raw[0x1A:]),
+		flags: le.Uint32(raw[0x20:]),
+	}
+	copy(in.block[:], raw[0x28:0x28+60])
+	in.xblock = int64(le.Uint32(raw[0x68:])) | int64(le.Uint16(raw[0x76:]))<<32
+	extra := int64(0)
+	if e.inodeSize > 128 {
+		extra = int64(le.Uint16(raw[0x80:]))
+	}
+	ts := func(off int, extraOff int64) time.Time {
+		sec := int64(int32(le.Uint32(raw[off:])))
+		if extraOff > 0 && 0x80+extra >= extraOff+4 {
+			// The low two bits of *_extra extend the epoch past 2038.
+			sec += int64(le.Uint32(raw[extraOff:])&3) << 32
+		}
+		return time.Unix(sec, 0)
+	}
+	in.Atime, in.Ctime, in.Mtime = ts(0x08, 0x8C), ts(0x0C, 0x84), ts(0x10, 0x88)
+	if body := 0x80 + extra; extra > 0 && body+4 <= e.inodeSize && le.Uint32(raw[body:]) == xattrMagic {
+		in.ibody = raw[body+4:]
+	}
+	if t := in.Mode & modeTypeMask; t == modeChar || t == modeBlock {
+		if old := le.Uint32(in.block[0:]); old != 0 {
+			in.Major, in.Minor = (old>>8)&0xff, old&0xff
+		} else {
+			nw := le.Uint32(in.block[4:])
+			in.Major, in.Minor = (nw&0xfff00)>>8, (nw&0xff)|((nw>>12)&0xfff00)
+		}
+	}
+	return in, nil
+}
+
+// Open returns a reader of a regular file's (or directory's, or slow
+// symlink's) contents. Holes and unwritten extents read as zeros.
+func (e *Ext4) Open(in *Ext4Inode) (io.Reader, error) {
+	switch {
+	case in.flags&flagInlineData != 0:
+		b, err := e.inlineData(in)
+		return bytes.NewReader(b), err
+	case in.flags&flagExtents != 0:
+		var exts []extent
+		if err := e.collectExtents(in.block[:], 0, &exts); err != nil {
+			return nil, fmt.Errorf("inode %d: %w", in.Num, err)
+		}
+		return &extentReader{e: e, exts: exts, size: in.Size}, nil
+	case in.Size == 0:
+		return bytes.NewReader(nil), nil
+	}
+	return nil, fmt.Errorf("inode %d uses indirect block maps (ext2/ext3), which banger does not read", in.Num)
+}
+
+// Readlink returns a symlink's target.
+func (e *Ext4) Readlink(in *Ext4Inode) (string, error) {
+	if in.flags&(flagExtents|flagInlineData) == 0 && in.Size < 60 {
+		return string(in.block[:in.Size]), nil // fast symlink
+	}
+	r, err := e.Open(in)
+	if err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	return string(b), err
+}
+
+func (e *Ext4) inlineData(in *Ext4Inode) ([]byte, error) {
+	n := min(in.Size, 60)
+	b := append([]byte(nil), in.block[:n]...)
+	if in.Size > 60 {
+		xs, err := e.Xattrs(in)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, xs["system.data"]...)
+	}
+	if int64(len(b)) < in.Size {
+		return nil, fmt.Errorf("inode %d: inline data shorter than its size", in.Num)
+	}
+	return b[:in.Size], nil
+}
+
+// extent maps file blocks [lblk, lblk+n) to disk blocks from pblk;
+// unwritten extents read as zeros.
+type extent struct {
+	lblk, n   int64
+	pblk      int64
+	unwritten bool
+}
+
+func (e *Ext4) collectExtents(node []byte, depth int, out *[]extent) error {
+	le := binary.LittleEndian
+	if len(node) < 12 || le.Uint16(node[0:]) != extentMagic {
+		return errors.New("bad extent header")
+	}
+	entries, d := int(le.Uint16(node[2:])), int(le.Uint16(node[6:]))
+	if depth > maxExtentDepth || 12+entries*12 > len(node) {
+		return errors.New("corrupt extent tree")
+	}
+	for i := 0; i < entries; i++ {
+		ent := node[12+i*12:]
+		if d == 0 {
+			n := int64(le.Uint16(ent[4:]))
+			unwritten := n > 32768
+			if unwritten {
+				n -= 32768
+			}
+			pblk := int64(le.Uint32(ent[8:])) | int64(le.Uint16(ent[6:]))<<32
+			*out = append(*out, extent{lblk: int64(le.Uint32(ent[0:])), n: n, pblk: pblk, unwritten: unwritten})
+			continue
+		}
+		child := int64(le.Uint32(ent[4:])) | int64(le.Uint16(ent[8:]))<<32
+		buf := make([]byte, e.blockSize)
+		if _, err := e.r.ReadAt(buf, child*e.blockSize); err != nil {
+			return fmt.Errorf("read extent block: %w", err)
+		}
+		if err := e.collectExtents(buf, depth+1, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// extentReader reads a file through its extents in order.
+type extentReader struct {
+	e    *Ext4
+	exts []extent
+	size int64
+	off  int64
+}
+
+func (r *extentReader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.size-r.off {
+		p = p[:r.size-r.off]
+	}
+	bs := r.e.blockSize
+	lblk := r.off / bs
+	for len(r.exts) > 0 && r.exts[0].lblk+r.exts[0].n <= lblk {
+		r.exts = r.exts[1:]
+	}
+	if len(r.exts) == 0 || r.exts[0].lblk > lblk || r.exts[0].unwritten {
+		// A hole (or preallocated space): zeros up to the next extent.
+		end := r.size
+		if len(r.exts) > 0 {
+			if x := r.exts[0]; x.unwritten && x.lblk <= lblk {
+				end = min(end, (x.lblk+x.n)*bs)
+			} else {
+				end = min(end, x.lblk*bs)
+			}
+		}
+		n := min(int64(len(p)), end-r.off)
+		clear(p[:n])
+		r.off += n
+		return int(n), nil
+	}
+	x := r.exts[0]
+	end := min(r.size, (x.lblk+x.n)*bs)
+	n := min(int64(len(p)), end-r.off)
+	disk := (x.pblk+lblk-x.lblk)*bs + r.off%bs
+	m, err := r.e.r.ReadAt(p[:n], disk)
+	r.off += int64(m)
+	if err == io.EOF && int64(m) == n {
+		err = nil
+	}
+	return m, err
+}
+
+// Ext4Dirent is one directory entry.
+type Ext4Dirent struct {
+	Name  string
+	Inode uint32
+}
+
+// ReadDir lists a directory, without "." and "..".
+func (e *Ext4) ReadDir(in *Ext4Inode) ([]Ext4Dirent, error) {
+	if !in.IsDir() {
+		return nil, fmt.Errorf("inode %d is not a directory", in.Num)
+	}
+	r, err := e.Open(in)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, 1<<30))
+	if err != nil {
+		return nil, err
+	}
+	if in.flags&flagInlineData != 0 {
+		// Inline directories start with the parent's inode number and
+		// have no "." or ".." entries.
+		if len(data) < 4 {
+			return nil, nil
+		}
+		return parseDirents(data[4:])
+	}
+	return parseDirents(data)
+}
+
+func parseDirents(data []byte) ([]Ext4Dirent, error) {
+	le := binary.LittleEndian
+	var out []Ext4Dirent
+	for off := 0; off+8 <= len(data); {
+		ino := le.Uint32(data[off:])
+		rec := int(le.Uint16(data[off+4:]))
+		nameLen := int(data[off+6])
+		if rec < 8 || off+rec > len(data) || 8+nameLen > rec {
+			return nil, fmt.Errorf("corrupt directory entry at offset %d", off)
+		}
+		if ino != 0 {
+			name := string(data[off+8 : off+8+nameLen])
+			if name != "." && name != ".." {
+				out = append(out, Ext4Dirent{Name: name, Inode: ino})
+			}
+		}
+		off += rec
+	}
+	return out, nil
+}
+
+// xattrPrefixes map ext4's name indexes to namespace prefixes.
+var xattrPrefixes = map[byte]string{
+	1: "user.", 2: "system.posix_acl_access", 3: "system.posix_acl_default",
+	4: "trusted.", 6: "security.", 7: "system.", 8: "system.richacl",
+}
+
+// Xattrs returns an inode's extended attributes (in-inode and block).
+func (e *Ext4) Xattrs(in *Ext4Inode) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if in.ibody != nil {
+		if err := parseXattrs(in.ibody, in.ibody, out); err != nil {
+			return nil, fmt.Errorf("inode %d xattrs: %w", in.Num, err)
+		}
+	}
+	if in.xblock != 0 {
+		b := make([]byte, e.blockSize)
+		if _, err := e.r.ReadAt(b, in.xblock*e.blockSize); err != nil {
+			return nil, fmt.Errorf("inode %d xattr block: %w", in.Num, err)
+		}
+		if binary.LittleEndian.Uint32(b) != xattrMagic {
+			return nil, fmt.Errorf("inode %d: bad xattr block", in.Num)
+		}
+		if err := parseXattrs(b[32:], b, out); err != nil {
+			return nil, fmt.Errorf("inode %d xattrs: %w", in.Num, err)
+		}
+	}
+	return out, nil
+}
+
+// parseXattrs reads entries from ents; value offsets are relative to base.
+func parseXattrs(ents, base []byte, out map[string][]byte) error {
+	le := binary.LittleEndian
+	for off := 0; off+16 <= len(ents); {
+		if le.Uint32(ents[off:]) == 0 {
+			return nil
+		}
+		nameLen, idx := int(ents[off]), ents[off+1]
+		voff, vsize := int(le.Uint16(ents[off+2:])), int(le.Uint32(ents[off+8:]))
+		if off+16+nameLen > len(ents) || voff+vsize > len(base) {
+			return errors.New("corrupt xattr entry")
+		}
+		if le.Uint32(ents[off+4:]) != 0 {
+			return errors.New("xattr values in separate inodes are not supported")
+		}
+		name := xattrPrefixes[idx] + string(ents[off+16:off+16+nameLen])
+		out[name] = append([]byte(nil), base[voff:voff+vsize]...)
+		off += (16 + nameLen + 3) &^ 3
+	}
+	return nil
+}
+
+// Lookup finds the inode at an absolute path without following symlinks.
+func (e *Ext4) Lookup(p string) (*Ext4Inode, error) {
+	in, err := e.Inode(ext4RootInode)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		ents, err := e.ReadDir(in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		var next uint32
+		for _, d := range ents {
+			if d.Name == part {
+				next = d.Inode
+				break
+			}
+		}
+		if next == 0 {
+			return nil, fmt.Errorf("%s: %w", p, errNoEntry)
+		}
+		if in, err = e.Inode(next); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+var errNoEntry = errors.New("no such file or directory")
