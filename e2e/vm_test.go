@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"debug/elf"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestVM walks the whole skeleton against one daemon: bad input that must
@@ -61,6 +66,42 @@ func TestVM(t *testing.T) {
 		}
 		if !strings.Contains(r.err, "spec: 2 vcpu · 1 GiB memory · 8 GiB disk") || !strings.Contains(r.err, "to-stderr") {
 			t.Errorf("stderr lacks the spec line or the guest's stderr:\n%s", r.err)
+		}
+		e.assertClean()
+	})
+
+	t.Run("Ctrl-C during run --rm ends the command and removes the VM", func(t *testing.T) {
+		e.t = t
+		cmd := exec.Command("ip", "netns", "exec", e.ns, filepath.Join(e.bin, "banger"), "vm", "run", "--rm", "--", "sh", "-c", "echo started; exec sleep 600")
+		cmd.Env = e.vars
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan bool, 1)
+		go func() {
+			line, _ := bufio.NewReader(stdout).ReadString('\n')
+			started <- line == "started\n"
+			io.Copy(io.Discard, stdout)
+		}()
+		select {
+		case ok := <-started:
+			if !ok {
+				t.Fatal("guest command did not start")
+			}
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			t.Fatal("command never started")
+		}
+		cmd.Process.Signal(os.Interrupt)
+		err = cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+			t.Errorf("exit: %v, want 130; stderr:\n%s", err, errb.String())
 		}
 		e.assertClean()
 	})

@@ -84,14 +84,24 @@ func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
 	fwd := make(chan byte, 4)
 	var interrupted atomic.Bool
 	go func() {
+		// The first signal goes to the guest command; a second one means
+		// "stop now": closing the stream kills the command and, with --rm,
+		// the daemon removes the VM.
 		for s := range sigs {
-			interrupted.Store(true)
+			if interrupted.Swap(true) {
+				fmt.Fprintln(env.Err, "banger: interrupted again; ending the command")
+				res.conn.Close()
+				return
+			}
 			if sig, ok := s.(syscall.Signal); ok {
 				fwd <- byte(sig)
 			}
 		}
 	}()
 	st, err := proto.PumpExec(res.conn, env.In, env.Out, env.Err, fwd)
+	if err != nil && interrupted.Load() {
+		return exitError{ExitInterrupt}
+	}
 	if err != nil {
 		fmt.Fprintln(env.Err, "banger: lost the command's stream:", err)
 		return exitError{ExitRunFailed}
