@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,6 +75,7 @@ func newEnv(t *testing.T) *env {
 	run(t, "ip", "netns", "add", e.ns)
 	t.Cleanup(func() {
 		e.stopDaemon()
+		killLeftovers(t, rt)
 		exec.Command("ip", "netns", "del", e.ns).Run()
 		os.RemoveAll(rt)
 	})
@@ -209,4 +212,23 @@ func run(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out)
+}
+
+// killLeftovers ends VMM processes this test's daemon started (their
+// command lines name the test's runtime directory) that a failed test left
+// running, so one failure does not leak guests into later runs.
+func killLeftovers(t *testing.T, runtimeDir string) {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(runtimeDir+"/")) {
+			continue
+		}
+		t.Logf("killing leftover process %d: %s", pid, bytes.ReplaceAll(cmdline[:min(len(cmdline), 80)], []byte{0}, []byte{' '}))
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

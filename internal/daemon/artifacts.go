@@ -21,7 +21,7 @@ import (
 
 // goldenRecipe names the golden image build; bump it when BuildGolden's
 // output changes so cached images are rebuilt.
-const goldenRecipe = "bookworm-r2"
+const goldenRecipe = "bookworm-r3"
 
 // ensureArtifacts returns the image and the default kernel, provisioning
 // the defaults when they are missing so a first run just works.
