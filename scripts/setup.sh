@@ -8,7 +8,10 @@ pkgs=(
   e2fsprogs         # mkfs.ext4 for per-VM disks
   iproute2          # ip netns for the end-to-end tests
   openssh-client    # banger vm ssh
+  dnsutils          # dig: the network end-to-end test queries banger's DNS
+  nftables          # nft: tests list the ruleset banger's table lives in
   ca-certificates
+  docker-registry   # a real OCI registry for the image-pull end-to-end test
   git make gcc
 )
 missing=()

@@ -93,6 +93,9 @@ type RunParams struct {
 	Env    []string     `json:"env,omitempty"`
 	Dir    string       `json:"dir,omitempty"`
 	Remove bool         `json:"rm,omitempty"`
+	// Workspace, when set, is imported before the command runs; the
+	// command runs in it unless Dir says otherwise.
+	Workspace *WorkspaceSpec `json:"workspace,omitempty"`
 }
 
 // NameParams names one VM (exact name, id, or unique prefix).

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -11,7 +12,14 @@ import (
 )
 
 func newImageCmd(env *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "image", Short: "Build and list root filesystem images"}
+	cmd := &cobra.Command{Use: "image", Short: "Pull, build, register, promote, export and list root filesystem images"}
+	cmd.AddCommand(newImageBuildCmd(env), newImageLsCmd(env), newImagePullCmd(env), newImageShowCmd(env),
+		newImageDeleteCmd(env), newImageRegisterCmd(env), newImagePromoteCmd(env), newImageExportCmd(env),
+		newCatalogCmd(env, api.MethodImageCatalog, "images"))
+	return cmd
+}
+
+func newImageBuildCmd(env *Env) *cobra.Command {
 	var force bool
 	build := &cobra.Command{
 		Use:   "build [NAME]",
@@ -38,6 +46,10 @@ unless --force is given.`,
 		},
 	}
 	build.Flags().BoolVar(&force, "force", false, "rebuild even when a cached build exists")
+	return build
+}
+
+func newImageLsCmd(env *Env) *cobra.Command {
 	var asJSON bool
 	ls := &cobra.Command{
 		Use:     "ls",
@@ -61,63 +73,254 @@ unless --force is given.`,
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(build, ls)
-	return cmd
+	return ls
 }
 
-func newKernelCmd(env *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "kernel", Short: "Import and list guest kernels"}
-	var p api.ImportKernelParams
-	imp := &cobra.Command{
-		Use:   "import [NAME]",
-		Short: "Import a Debian kernel package (default: the cloud kernel) with a generated initramfs",
-		Long: `Download Debian's cloud kernel (linux-image-cloud-amd64) with apt-get, or
-take --package or a local --deb, and register it as NAME (default
-` + config.DefaultKernelName + `). The virtio, overlayfs and ext4 modules it needs
-are packed for the initramfs that banger-agent runs as /init.`,
-		Args: cobraMaxArgs(1),
+func newImagePullCmd(env *Env) *cobra.Command {
+	var p api.PullImageParams
+	pull := &cobra.Command{
+		Use:   "pull REF",
+		Short: "Pull an image: a catalog name, or any OCI/Docker image reference",
+		Long: `Pull REF and register it as an image.
+
+REF naming an entry of the image catalog (` + "`banger image catalog`" + `) downloads its
+bundle, checks its sha256 and registers it with the kernel it names. Any
+other REF is an OCI reference (debian:bookworm-slim, ghcr.io/org/app:v1,
+registry:5000/app@sha256:...), pulled for linux/amd64 with the credentials
+of your docker config and credential helpers, and flattened into an ext4
+image: whiteouts, ownership, modes, links and xattrs are kept, device
+nodes are skipped, and entries escaping the image are refused.
+
+Nothing is installed into the image: banger's agent boots from the
+initramfs. An image without an init system runs with the agent as PID 1
+(` + "`banger vm run -- CMD`" + ` works); one without sshd cannot be reached with
+` + "`banger vm ssh`" + `. An interrupted pull keeps the layers it downloaded; pulling
+again resumes from them.`,
+		Example: "  banger image pull debian-slim\n  banger image pull docker.io/library/alpine:3.20 --name alpine\n  banger vm run --image alpine -- cat /etc/os-release",
+		Args:    exactArgs(1, "an image reference"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				p.Name = args[0]
-			}
-			show, done := progressPrinter(env)
-			var k api.Kernel
-			err := env.Client.Call(cmd.Context(), api.MethodKernelImport, p, &k, show)
+			p.Ref = args[0]
+			show, done := bytesPrinter(env)
+			var info api.ImageInfo
+			err := env.Client.Call(cmd.Context(), api.MethodImagePull, p, &info, show)
 			done()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+			printNotes(env, info.Notes)
+			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
 			return nil
 		},
 	}
-	imp.Flags().StringVar(&p.Package, "package", "", "Debian package to download (e.g. linux-image-6.1.0-26-cloud-amd64)")
-	imp.Flags().StringVar(&p.DebFile, "deb", "", "import a local .deb file instead of downloading")
+	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name, or derived from REF)")
+	return pull
+}
+
+func newImageShowCmd(env *Env) *cobra.Command {
 	var asJSON bool
-	ls := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List kernels",
-		Args:    exactArgs(0, "no arguments"),
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an image: where it came from, its kernel, init, sshd and the VMs using it",
+		Args:  exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ks []api.Kernel
-			if err := env.Client.Call(cmd.Context(), api.MethodKernelList, nil, &ks, nil); err != nil {
+			var info api.ImageInfo
+			if err := env.Client.Call(cmd.Context(), api.MethodImageShow, nameParams{args[0]}, &info, nil); err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, ks)
+				return printJSON(env.Out, info)
+			}
+			init := info.Init
+			switch init {
+			case "":
+				init = "/sbin/init if present (not recorded)"
+			case "none":
+				init = "none: banger-agent stays PID 1"
+			}
+			kern := info.Kernel
+			if kern == "" {
+				kern = "(the default kernel)"
 			}
 			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tRELEASE\tSOURCE\tCREATED")
-			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime))
+			for _, kv := range [][2]string{
+				{"name", info.Name}, {"size", config.FormatSize(info.SizeBytes)}, {"path", info.Path}, {"source", info.Source},
+				{"ref", info.Ref}, {"digest", info.Digest}, {"kernel", kern}, {"init", init}, {"sshd", yesNo(info.HasSSHD)},
+				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", fmt.Sprint(info.UsedBy)},
+			} {
+				if kv[1] != "" && kv[1] != "[]" {
+					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+				}
 			}
 			return tw.Flush()
 		},
 	}
-	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(imp, ls)
-	return cmd
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return show
+}
+
+type nameParams struct {
+	Name string `json:"name"`
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func newImageDeleteCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an image (refused while a VM uses it)",
+		Args:    exactArgs(1, "an image name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, nameParams{args[0]}, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "image %s deleted\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newImageRegisterCmd(env *Env) *cobra.Command {
+	var p api.RegisterImageParams
+	reg := &cobra.Command{
+		Use:   "register NAME --rootfs FILE [--kernel K]",
+		Short: "Register a local ext4 filesystem image",
+		Args:  exactArgs(1, "an image name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if p.Rootfs == "" {
+				return usageError{fmt.Errorf("image register: --rootfs FILE is required")}
+			}
+			abs, err := filepath.Abs(p.Rootfs)
+			if err != nil {
+				return err
+			}
+			p.Rootfs = abs
+			var info api.ImageInfo
+			if err := env.Client.Call(cmd.Context(), api.MethodImageRegister, p, &info, nil); err != nil {
+				return err
+			}
+			printNotes(env, info.Notes)
+			fmt.Fprintf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			return nil
+		},
+	}
+	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (copied into banger's state)")
+	reg.Flags().StringVar(&p.Kernel, "kernel", "", "kernel to boot it with (default: the default kernel)")
+	return reg
+}
+
+func newImagePromoteCmd(env *Env) *cobra.Command {
+	var p api.PromoteImageParams
+	promote := &cobra.Command{
+		Use:   "promote VM --name NEW",
+		Short: "Turn a stopped VM's disk state (its image plus its changes to /) into a new image",
+		Long: `Merge the VM's root filesystem changes (its overlay disk) onto the image it
+was created from, into a new image NEW. The VM must be stopped. /root (the
+VM's work disk) is not part of it.`,
+		Args: exactArgs(1, "a VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.VM = args[0]
+			if p.Name == "" {
+				return usageError{fmt.Errorf("image promote: --name NEW is required")}
+			}
+			show, done := bytesPrinter(env)
+			var info api.ImageInfo
+			err := env.Client.Call(cmd.Context(), api.MethodImagePromote, p, &info, show)
+			done()
+			if err != nil {
+				return err
+			}
+			printNotes(env, info.Notes)
+			fmt.Fprintf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			return nil
+		},
+	}
+	promote.Flags().StringVar(&p.Name, "name", "", "name of the new image")
+	return promote
+}
+
+func newImageExportCmd(env *Env) *cobra.Command {
+	var p api.ExportImageParams
+	export := &cobra.Command{
+		Use:   "export NAME -o BUNDLE.tar.zst [--catalog FILE] [--url URL]",
+		Short: "Write an image as a bundle and add it to a catalog file, to publish as static files",
+		Long: `Write the image as a bundle (zstd-compressed tar of manifest.json and
+rootfs.ext4) and add its entry (URL, sha256, size, kernel) to a catalog
+file — by default catalog.json beside the bundle, with the bundle's URL
+relative to it. Serve the directory over HTTP(S) and point other machines'
+image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetches it.`,
+		Args: exactArgs(1, "an image name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if p.Out == "" {
+				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
+			}
+			for _, f := range []*string{&p.Out, &p.Catalog} {
+				if *f != "" {
+					abs, err := filepath.Abs(*f)
+					if err != nil {
+						return err
+					}
+					*f = abs
+				}
+			}
+			show, done := bytesPrinter(env)
+			var res api.ExportResult
+			err := env.Client.Call(cmd.Context(), api.MethodImageExport, p, &res, show)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
+			return nil
+		},
+	}
+	export.Flags().StringVarP(&p.Out, "output", "o", "", "bundle file to write (.tar.zst)")
+	export.Flags().StringVar(&p.Catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
+	export.Flags().StringVar(&p.URL, "url", "", "the bundle's URL in the entry (default: relative to the catalog)")
+	return export
+}
+
+// newCatalogCmd lists the image or kernel catalog.
+func newCatalogCmd(env *Env, method, what string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "catalog",
+		Short: "List the " + what + " the catalog offers (built-in, or the config's)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var l api.CatalogList
+			if err := env.Client.Call(cmd.Context(), method, nil, &l, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, l)
+			}
+			fmt.Fprintf(env.Out, "catalog: %s\n", l.Source)
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tHERE\tFROM\tDESCRIPTION")
+			for _, e := range l.Entries {
+				from := e.URL + e.Ref
+				switch {
+				case e.Build != "":
+					from = "build " + e.Build
+				case from == "":
+					from = "apt " + e.Package
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, yesNo(e.Installed), from, e.Description)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
 func cobraMaxArgs(n int) cobra.PositionalArgs {

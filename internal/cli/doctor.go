@@ -14,7 +14,6 @@ import (
 	"github.com/banger-dev/banger/internal/vmm/firecracker"
 	"github.com/banger-dev/banger/internal/vmm/qemu"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // check is one doctor finding.
@@ -26,16 +25,21 @@ type check struct {
 }
 
 func newDoctorCmd(env *Env) *cobra.Command {
-	var asJSON bool
+	var asJSON, sudoers bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check that this host can run banger VMs, and say how to fix what is missing",
 		Long: `Check everything a VM run needs: architecture, VMM and acceleration, tools,
-privileges, runtime directory, store, images and kernels, and the resolved
-VM defaults with where each comes from. Doctor never changes anything (the
+privileges, host networking (bridge, nftables, DNS, .vm names, ssh-config),
+runtime directory, store, images and kernels, and the resolved VM defaults
+with where each comes from. --sudoers prints the sudoers snippet a non-root
+user needs. Doctor never changes anything (the
 store is opened read-only). Exits 1 when a check fails.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sudoers {
+				return printSudoers(env)
+			}
 			checks := doctor(cmd.Context(), env.Paths)
 			failed := false
 			for _, c := range checks {
@@ -60,6 +64,7 @@ store is opened read-only). Exits 1 when a check fails.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&sudoers, "sudoers", false, "print the sudoers snippet that lets a non-root user run banger's network operations")
 	return cmd
 }
 
@@ -83,11 +88,7 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	} else {
 		add("pass", "tun", "/dev/net/tun", "")
 	}
-	if os.Geteuid() == 0 || hasNetAdmin() {
-		add("pass", "privileges", "can create the bridge and TAP devices", "")
-	} else {
-		add("fail", "privileges", "host networking needs root or CAP_NET_ADMIN", "run banger as root (sudo allow-list support is planned)")
-	}
+	out = append(out, networkChecks(cfg, paths)...)
 	for _, t := range []struct{ bin, pkg, why string }{
 		{"mkfs.ext4", "e2fsprogs", "per-VM disks"},
 		{"mmdebstrap", "mmdebstrap", "building the golden image"},
@@ -144,15 +145,6 @@ func vmmChecks(cfg config.Config) []check {
 	}
 	out = append(out, check{status, "vmm", chosen + " (" + why + ")", ""})
 	return out
-}
-
-func hasNetAdmin() bool {
-	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if unix.Capget(&hdr, &data[0]) != nil {
-		return false
-	}
-	return data[0].Effective&(1<<unix.CAP_NET_ADMIN) != 0
 }
 
 func binaryChecks() []check {

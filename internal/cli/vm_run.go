@@ -18,15 +18,18 @@ func newVMRunCmd(env *Env) *cobra.Command {
 	var rm bool
 	var envVars []string
 	var workdir string
+	var ws workspaceFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] -- CMD [ARGS...]",
+		Use:   "run [flags] [REPO] -- CMD [ARGS...]",
 		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
 		Long: `Boot a fresh VM, run CMD in it through the guest agent (no SSH needed),
 stream its output, and exit with its exit code. With --rm the VM is deleted
 before banger returns; Ctrl-C interrupts the command and, with --rm, removes
 the VM.`,
-		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'",
+		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'\n" +
+			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			repo, args := splitRunRepo(cmd, args)
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("no command given: banger vm run [flags] -- CMD [ARGS...]")}
 			}
@@ -34,14 +37,19 @@ the VM.`,
 			if err != nil {
 				return err
 			}
-			return runVM(cmd, env, api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm})
+			rp := api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm}
+			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
+				return err // or a dry run, done
+			}
+			return runVM(cmd, env, rp)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
 	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment (repeatable)")
-	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default /root)")
+	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default /root, or the repository)")
+	ws.register(cmd.Flags())
 	return cmd
 }
 

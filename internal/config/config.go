@@ -28,6 +28,21 @@ type Config struct {
 	StatsPollInterval Duration   `toml:"stats_poll_interval"`
 	VMDefaults        VMDefaults `toml:"vm_defaults"`
 	Network           Network    `toml:"network"`
+	// FileSync ([[file_sync]]) is copied into every VM at start. A
+	// pointer keeps Config comparable.
+	FileSync *[]FileSync `toml:"file_sync"`
+	// ImageCatalog and KernelCatalog replace the built-in catalogs with
+	// JSON documents at a URL or path (see `banger image export`).
+	ImageCatalog  string `toml:"image_catalog"`
+	KernelCatalog string `toml:"kernel_catalog"`
+}
+
+// FileSyncEntries returns the [[file_sync]] entries.
+func (c Config) FileSyncEntries() []FileSync {
+	if c.FileSync == nil {
+		return nil
+	}
+	return *c.FileSync
 }
 
 // VMDefaults are the sizes used when a create request leaves them out.
@@ -51,6 +66,9 @@ type Firecracker struct {
 type Network struct {
 	Bridge string `toml:"bridge"`
 	Subnet string `toml:"subnet"`
+	// DNSPort is where banger's DNS server listens on the bridge address;
+	// guests reach it on port 53 through a redirect.
+	DNSPort int `toml:"dns_port"`
 }
 
 // Duration is a time.Duration written as "90s" in TOML.
@@ -71,6 +89,7 @@ const (
 	DefaultKernelName = "debian-cloud"
 	DefaultBridge     = "banger0"
 	DefaultSubnet     = "10.77.0.0/24"
+	DefaultDNSPort    = 42069
 	DefaultBoot       = 180 * time.Second
 	DefaultStatsPoll  = 10 * time.Second
 )
@@ -120,6 +139,9 @@ func (c Config) withDefaults() Config {
 	if c.Network.Subnet == "" {
 		c.Network.Subnet = DefaultSubnet
 	}
+	if c.Network.DNSPort == 0 {
+		c.Network.DNSPort = DefaultDNSPort
+	}
 	return c
 }
 
@@ -143,6 +165,9 @@ func (c Config) Validate() error {
 	if !ifaceName.MatchString(c.Network.Bridge) {
 		return fmt.Errorf("network.bridge = %q: not a valid interface name", c.Network.Bridge)
 	}
+	if c.Network.DNSPort < 1 || c.Network.DNSPort > 65535 {
+		return fmt.Errorf("network.dns_port = %d: want 1..65535", c.Network.DNSPort)
+	}
 	p, err := netip.ParsePrefix(c.Network.Subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 16 {
 		return fmt.Errorf("network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
@@ -158,5 +183,5 @@ func (c Config) Validate() error {
 			return fmt.Errorf("vm_defaults.disk_size: %w", err)
 		}
 	}
-	return nil
+	return validateFileSync(c.FileSyncEntries())
 }

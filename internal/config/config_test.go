@@ -28,7 +28,7 @@ func TestLoadMissingFileIsDefaults(t *testing.T) {
 		VMM: "auto", QEMUAccel: "auto",
 		DefaultImage: DefaultImageName, DefaultKernel: DefaultKernelName,
 		BootTimeout: Duration{DefaultBoot}, StatsPollInterval: Duration{DefaultStatsPoll},
-		Network: Network{Bridge: DefaultBridge, Subnet: DefaultSubnet},
+		Network: Network{Bridge: DefaultBridge, Subnet: DefaultSubnet, DNSPort: DefaultDNSPort},
 	}
 	if c != want {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)
@@ -65,7 +65,7 @@ subnet = "10.88.0.0/16"
 		VMM: "qemu", DefaultImage: "img", DefaultKernel: "krn", QEMUBin: "/opt/qemu", QEMUAccel: "tcg",
 		AgentBin: "/opt/agent", BootTimeout: Duration{90 * time.Second}, StatsPollInterval: Duration{DefaultStatsPoll},
 		VMDefaults: VMDefaults{VCPU: 2, MemoryMiB: 2048, DiskSize: "16G"},
-		Network:    Network{Bridge: "br-test", Subnet: "10.88.0.0/16"},
+		Network:    Network{Bridge: "br-test", Subnet: "10.88.0.0/16", DNSPort: DefaultDNSPort},
 	}
 	if c != want {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)

@@ -23,34 +23,58 @@ import (
 // output changes so cached images are rebuilt.
 const goldenRecipe = "bookworm-r3"
 
-// ensureArtifacts returns the image and the default kernel, provisioning
-// the defaults when they are missing so a first run just works.
+// ensureArtifacts returns the image and the kernel to boot it with,
+// provisioning what is missing so a first run just works: the image is
+// pulled when it is a catalog name or an explicit OCI reference (a bare
+// unknown word is "not found" rather than a Docker Hub pull), and the
+// kernel — the image's own, else the default — comes from the kernel
+// catalog.
 func (d *Daemon) ensureArtifacts(ctx context.Context, imageName string, progress progressFn) (store.Image, store.Kernel, error) {
-	// Refuse an unknown image before provisioning anything.
-	if _, err := d.store.GetImage(ctx, imageName); errors.Is(err, store.ErrNotFound) && imageName != config.DefaultImageName {
-		return store.Image{}, store.Kernel{}, notFound("image %q not found: `banger image ls` lists images, `banger image build` builds %s", imageName, config.DefaultImageName)
-	}
-	kern, err := d.store.GetKernel(ctx, d.cfg.DefaultKernel)
-	if errors.Is(err, store.ErrNotFound) && d.cfg.DefaultKernel == config.DefaultKernelName {
-		kern, err = d.importKernel(ctx, api.ImportKernelParams{}, progress)
+	img, err := d.findImage(ctx, imageName)
+	if errors.Is(err, store.ErrNotFound) {
+		img, err = d.autoPull(ctx, imageName, progress)
 	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return store.Image{}, kern, notFound("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel import` adds one", d.cfg.DefaultKernel)
-		}
-		return store.Image{}, kern, err
+		return img, store.Kernel{}, err
 	}
-	img, err := d.store.GetImage(ctx, imageName)
-	if errors.Is(err, store.ErrNotFound) && imageName == config.DefaultImageName {
-		img, err = d.buildImage(ctx, api.BuildImageParams{Name: imageName}, progress)
+	kname := img.Kernel
+	if kname == "" {
+		kname = d.cfg.DefaultKernel
 	}
+	kern, err := d.ensureKernel(ctx, kname, progress)
+	return img, kern, err
+}
+
+// autoPull provisions an image on first use, with progress.
+func (d *Daemon) autoPull(ctx context.Context, x string, progress progressFn) (store.Image, error) {
+	cat, err := image.LoadCatalog(ctx, d.cfg.ImageCatalog, nil)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return img, kern, notFound("image %q not found: `banger image ls` lists images, `banger image build` builds %s", imageName, config.DefaultImageName)
-		}
-		return img, kern, err
+		return store.Image{}, err
 	}
-	return img, kern, nil
+	if _, ok := cat.Lookup(x); !ok && !looksLikeRef(x) && x != config.DefaultImageName {
+		return store.Image{}, notFound("image %q not found: `banger image ls` lists images, `banger image catalog` what can be pulled, `banger image pull %s` pulls it from Docker Hub", x, x)
+	}
+	progress("image", x+" is not here yet: pulling it")
+	im, notes, err := d.pullImage(ctx, api.PullImageParams{Ref: x}, progress)
+	for _, n := range notes {
+		progress("note", n)
+	}
+	return im, err
+}
+
+// ensureKernel returns the kernel named k, pulling it from the kernel
+// catalog when it is not registered yet.
+func (d *Daemon) ensureKernel(ctx context.Context, k string, progress progressFn) (store.Kernel, error) {
+	kern, err := d.store.GetKernel(ctx, k)
+	if !errors.Is(err, store.ErrNotFound) {
+		return kern, err
+	}
+	kern, err = d.pullKernel(ctx, api.PullKernelParams{Ref: k}, progress)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+		return kern, notFound("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel catalog` what can be pulled, `banger kernel import` adds one", k)
+	}
+	return kern, err
 }
 
 // buildImage builds the golden Debian image into the cache (reusing a
@@ -91,7 +115,8 @@ func (d *Daemon) buildImage(ctx context.Context, p api.BuildImageParams, progres
 		return store.Image{}, err
 	}
 	uuid, _ := image.ReadExt4UUID(out)
-	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + goldenRecipe}
+	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + goldenRecipe,
+		Init: "/sbin/init", HasSSHD: true}
 	if err := d.store.PutImage(ctx, im); err != nil {
 		return im, err
 	}

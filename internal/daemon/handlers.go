@@ -230,6 +230,9 @@ func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
 	if d.instance(vm.ID) == nil {
 		return nil, conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
 	}
+	if err := d.sshdMissing(ctx, vm); err != nil { // images_ops.go
+		return nil, err
+	}
 	if _, _, err := d.keys.EnsureUserKey(); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,10 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	if len(p.Argv) == 0 {
 		return nil, invalid("no command given: banger vm run [flags] -- CMD [ARGS...]")
 	}
+	ws, err := planRunImport(ctx, p.Workspace)
+	if err != nil {
+		return nil, err
+	}
 	vm, err := d.createVM(ctx, p.Create, c.Progress)
 	if err != nil {
 		if p.Remove && vm.ID != "" {
@@ -41,6 +45,10 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	if ctx.Err() != nil { // the client left during boot
 		teardown()
 		return nil, ctx.Err()
+	}
+	if err := d.importForRun(ctx, vm, ws, &p, c.Progress); err != nil {
+		teardown()
+		return nil, err
 	}
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir})

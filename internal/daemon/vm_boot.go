@@ -104,6 +104,11 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 		return fail(err)
 	}
 	progress("agent", "guest agent ready")
+	d.syncFiles(ctx, *vm, in, progress)
+	if waitSSH && d.sshdMissing(ctx, *vm) != nil {
+		progress("ssh", "image "+vm.Image+" has no sshd: not waiting for one (use `banger vm run`)")
+		waitSSH = false
+	}
 	if waitSSH {
 		if err := d.waitSSH(ctx, *vm, in); err != nil {
 			d.halt(ctx, *vm, in)

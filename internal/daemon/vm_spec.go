@@ -87,6 +87,8 @@ func (d *Daemon) writeConfigDrive(vm store.VM, path string) error {
 			"ssh_host_ed25519_key":     string(priv),
 			"ssh_host_ed25519_key.pub": string(pub),
 		},
+		// Images recorded without an init keep the agent as PID 1.
+		Init: d.guestInit(vm.Image),
 	}
 	b, err := proto.EncodeConfigDrive(cfg)
 	if err != nil {

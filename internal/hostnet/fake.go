@@ -3,29 +3,55 @@ package hostnet
 import (
 	"context"
 	"net/netip"
+	"sort"
 	"sync"
 )
 
-// Fake is an in-memory Network for tests.
+// Fake is an in-memory Network for tests. Its OnBridgeUp steps run only
+// when RunHooks is set: the fake gateway is usually not an address of this
+// host, so a DNS listener could not bind it (tests that want DNS use a
+// loopback subnet such as 127.77.0.0/24).
 type Fake struct {
-	Cfg    Config
+	Cfg      Config
+	RunHooks bool
+
 	mu     sync.Mutex
 	Bridge bool
 	TAPs   map[string]bool
+	hooks  []func(context.Context) error
 }
 
 var _ Network = (*Fake)(nil)
 
 // NewFake returns a fake network on subnet.
 func NewFake(subnet netip.Prefix) *Fake {
-	return &Fake{Cfg: Config{Bridge: "fake0", Subnet: subnet}, TAPs: map[string]bool{}}
+	return &Fake{Cfg: Config{Bridge: "fake0", Subnet: subnet}.withDefaults(), TAPs: map[string]bool{}}
 }
 
-func (f *Fake) EnsureBridge(context.Context) error {
+func (f *Fake) EnsureBridge(ctx context.Context) error {
+	f.mu.Lock()
+	created := !f.Bridge
+	f.Bridge = true
+	hooks := append([]func(context.Context) error(nil), f.hooks...)
+	f.mu.Unlock()
+	if !f.RunHooks {
+		return nil
+	}
+	for _, h := range hooks {
+		if err := h(ctx); err != nil {
+			f.mu.Lock()
+			f.Bridge = f.Bridge && !created
+			f.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Fake) OnBridgeUp(step func(context.Context) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Bridge = true
-	return nil
+	f.hooks = append(f.hooks, step)
 }
 
 func (f *Fake) CreateTAP(_ context.Context, name string) error {
@@ -55,5 +81,34 @@ func (f *Fake) TAPCount() int {
 	return len(f.TAPs)
 }
 
+func (f *Fake) Show(context.Context) (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var st State
+	if f.Bridge {
+		st.Objects = append(st.Objects, Object{Kind: "link", Name: f.Cfg.Bridge, Detail: "bridge, up"})
+	}
+	var names []string
+	for n := range f.TAPs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st.Objects = append(st.Objects, Object{Kind: "link", Name: n, Detail: "VM TAP"})
+	}
+	return st, nil
+}
+
+func (f *Fake) Teardown(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Bridge = false
+	f.TAPs = map[string]bool{}
+	return nil
+}
+
 func (f *Fake) Gateway() netip.Addr  { return GatewayOf(f.Cfg.Subnet) }
 func (f *Fake) Subnet() netip.Prefix { return f.Cfg.Subnet }
+func (f *Fake) DNSAddr() netip.AddrPort {
+	return netip.AddrPortFrom(f.Gateway(), uint16(f.Cfg.DNSPort))
+}

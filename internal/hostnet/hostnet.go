@@ -1,8 +1,17 @@
-// Package hostnet owns what banger adds to the host's network: the bridge
-// with its gateway address and one TAP device per running VM. Every change
-// converges (stale state is removed before creating) so a crash half-way is
-// repaired by the next call. NAT and DNS arrive later behind the same
-// Network interface.
+// Package hostnet owns everything banger adds to the host's network: the
+// bridge with its gateway address, a pool of ready TAP devices and one TAP
+// per running VM, the nftables table "banger" (guest NAT and the redirect
+// of guests' port 53 to banger's DNS server), IPv4 forwarding when banger
+// had to turn it on, and systemd-resolved's routing of `.vm` names.
+//
+// Every object is tagged (links carry the alias "banger", rules a comment)
+// so that it can be listed (Show) and removed (Teardown) without touching
+// anything banger did not create. Every change converges: stale state is
+// repaired by the next call, and a call that fails undoes what it created.
+//
+// The privileged primitives run in-process when banger is root and
+// otherwise through `sudo -n banger network priv OP`, an allow-list that
+// `banger doctor --sudoers` prints.
 package hostnet
 
 import (
@@ -12,11 +21,15 @@ import (
 
 // Network is the host side of VM networking.
 type Network interface {
-	// EnsureBridge creates (or repairs) the bridge with the gateway address.
+	// EnsureBridge creates (or repairs) the bridge with the gateway
+	// address, the NAT table, forwarding and the `.vm` routing, then runs
+	// the OnBridgeUp steps. On error nothing it created is left.
 	EnsureBridge(ctx context.Context) error
-	// CreateTAP creates a TAP attached to the bridge, replacing a stale one.
+	// CreateTAP gives a VM its TAP (from the pool when one is ready),
+	// attached to the bridge and up, replacing a stale one of that name.
 	CreateTAP(ctx context.Context, name string) error
-	// DeleteTAP removes a TAP; a missing TAP is not an error.
+	// DeleteTAP releases a VM's TAP (back to the pool when there is room);
+	// a missing TAP is not an error.
 	DeleteTAP(ctx context.Context, name string) error
 	// TAPExists reports whether the TAP is present.
 	TAPExists(name string) bool
@@ -24,13 +37,73 @@ type Network interface {
 	Gateway() netip.Addr
 	// Subnet is the guests' subnet.
 	Subnet() netip.Prefix
+	// DNSAddr is where banger's DNS server listens (gateway, DNS port).
+	DNSAddr() netip.AddrPort
+	// OnBridgeUp adds a step that EnsureBridge runs once the bridge is up
+	// (the DNS server); its error fails EnsureBridge.
+	OnBridgeUp(step func(ctx context.Context) error)
+	// Show lists every host object banger created; it changes nothing.
+	Show(ctx context.Context) (State, error)
+	// Teardown removes every host object banger created.
+	Teardown(ctx context.Context) error
 }
 
-// Config names the bridge and subnet.
+// Config names the bridge and subnet. It is also the request of every
+// privileged operation, so it must stay plain data.
 type Config struct {
-	Bridge string
-	Subnet netip.Prefix
+	Bridge string       `json:"bridge"`
+	Subnet netip.Prefix `json:"subnet"`
+	// DNSPort is banger's DNS port on the gateway ([network] dns_port);
+	// 0 means DNSPortDefault.
+	DNSPort int `json:"dns_port"`
+	// PoolSize is the number of TAPs kept ready; 0 means DefaultPoolSize,
+	// negative means no pool.
+	PoolSize int `json:"pool_size"`
+}
+
+// Defaults.
+const (
+	// DNSPortDefault is the port of banger's DNS server (from the original
+	// design); guests reach it on port 53 through a redirect.
+	DNSPortDefault = 42069
+	// DefaultPoolSize TAPs are kept ready: enough for two creates at once.
+	DefaultPoolSize = 2
+	// Alias tags every link banger creates; only such links are removed.
+	Alias = "banger"
+	// TableName is the nftables table banger owns (family ip).
+	TableName = "banger"
+	// PoolPrefix names pooled TAPs (bgp0, bgp1, ...); VM TAPs are renamed
+	// from them.
+	PoolPrefix = "bgp"
+)
+
+func (c Config) withDefaults() Config {
+	c.Subnet = c.Subnet.Masked()
+	if c.DNSPort == 0 {
+		c.DNSPort = DNSPortDefault
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = DefaultPoolSize
+	}
+	return c
 }
 
 // GatewayOf returns the first host address of a subnet.
 func GatewayOf(p netip.Prefix) netip.Addr { return p.Masked().Addr().Next() }
+
+// Object is one thing banger added to the host.
+type Object struct {
+	// Kind is link, address, route, nft-table, nft-chain, nft-rule,
+	// sysctl, resolved or dns.
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// State is what Show finds.
+type State struct {
+	Objects []Object `json:"objects"`
+}
+
+// Empty reports whether banger has nothing on the host.
+func (s State) Empty() bool { return len(s.Objects) == 0 }

@@ -53,8 +53,18 @@ func enterNetns(t *testing.T) {
 	}
 }
 
+// newTestNet acts on the namespace current when it is called (the
+// test's); cleanup stops its pool filler and releases the namespace.
 func newTestNet(t *testing.T, subnet string) *Linux {
-	return NewLinux(Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix(subnet)}, slog.New(slog.DiscardHandler))
+	n := NewLinux(Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix(subnet), DNSPort: 42069}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() {
+		n.poolMu.Lock()
+		n.poolOff = true
+		n.poolMu.Unlock()
+		n.fillWG.Wait()
+		n.Close()
+	})
+	return n
 }
 
 func link(t *testing.T, name string) netlink.Link {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,7 +17,18 @@ type Image struct {
 	SizeBytes int64
 	Source    string
 	CreatedAt time.Time
+	// Kernel is the kernel the image asks to boot with ("" = the default).
+	Kernel string
+	// Init is "" when not recorded, InitNone when the image has none (the
+	// agent then stays PID 1), else the init's path.
+	Init    string
+	HasSSHD bool
+	Digest  string // sha256 of the rootfs (bundles) or OCI manifest digest
+	Ref     string // where it came from: OCI reference, catalog name
 }
+
+// InitNone records that an image has no init system.
+const InitNone = "none"
 
 // Kernel is a registered kernel (boot image + modules for the initramfs).
 type Kernel struct {
@@ -25,12 +37,34 @@ type Kernel struct {
 	Release   string
 	Source    string
 	CreatedAt time.Time
+	Digest    string // sha256 of the catalog bundle it came from
 }
 
-// PutImage registers an image; the name must be new.
+// InUseError is returned when an image or kernel is used by VMs.
+type InUseError struct {
+	What string
+	VMs  []string
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%s is used by VM(s) %s", e.What, strings.Join(e.VMs, ", "))
+}
+
+const imageCols = `name, path, uuid, size_bytes, source, created_at, kernel, init, has_sshd, digest, ref`
+
+func scanImage(row interface{ Scan(...any) error }) (Image, error) {
+	var im Image
+	var c int64
+	err := row.Scan(&im.Name, &im.Path, &im.UUID, &im.SizeBytes, &im.Source, &c, &im.Kernel, &im.Init, &im.HasSSHD, &im.Digest, &im.Ref)
+	im.CreatedAt = time.Unix(0, c)
+	return im, err
+}
+
+// PutImage registers an image; the name must be new. Concurrent puts of
+// one name: exactly one succeeds, the others get ErrConflict.
 func (s *Store) PutImage(ctx context.Context, im Image) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO images(name, path, uuid, size_bytes, source, created_at) VALUES (?,?,?,?,?,?)`,
-		im.Name, im.Path, im.UUID, im.SizeBytes, im.Source, time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO images(`+imageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		im.Name, im.Path, im.UUID, im.SizeBytes, im.Source, time.Now().UnixNano(), im.Kernel, im.Init, im.HasSSHD, im.Digest, im.Ref)
 	if isUnique(err) {
 		return fmt.Errorf("image %q: %w", im.Name, ErrConflict)
 	}
@@ -39,41 +73,103 @@ func (s *Store) PutImage(ctx context.Context, im Image) error {
 
 // GetImage returns the image with this name.
 func (s *Store) GetImage(ctx context.Context, name string) (Image, error) {
-	var im Image
-	var c int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, path, uuid, size_bytes, source, created_at FROM images WHERE name = ?`, name).
-		Scan(&im.Name, &im.Path, &im.UUID, &im.SizeBytes, &im.Source, &c)
+	im, err := scanImage(s.db.QueryRowContext(ctx, `SELECT `+imageCols+` FROM images WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return im, fmt.Errorf("image %q: %w", name, ErrNotFound)
 	}
-	im.CreatedAt = time.Unix(0, c)
 	return im, err
 }
 
 // ListImages returns all images by name.
 func (s *Store) ListImages(ctx context.Context) ([]Image, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, path, uuid, size_bytes, source, created_at FROM images ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+imageCols+` FROM images ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Image
 	for rows.Next() {
-		var im Image
-		var c int64
-		if err := rows.Scan(&im.Name, &im.Path, &im.UUID, &im.SizeBytes, &im.Source, &c); err != nil {
+		im, err := scanImage(rows)
+		if err != nil {
 			return nil, err
 		}
-		im.CreatedAt = time.Unix(0, c)
 		out = append(out, im)
 	}
 	return out, rows.Err()
 }
 
+// DeleteImage removes an image's row unless VMs use it (*InUseError
+// names them), and reports whether another image still uses its file.
+func (s *Store) DeleteImage(ctx context.Context, name string) (fileShared bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var path string
+		if err := tx.QueryRowContext(ctx, `SELECT path FROM images WHERE name = ?`, name).Scan(&path); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("image %q: %w", name, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		vms, err := vmNamesWhere(ctx, tx, "image", name)
+		if err != nil {
+			return err
+		}
+		if len(vms) > 0 {
+			return &InUseError{What: "image " + name, VMs: vms}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM images WHERE name = ?`, name); err != nil {
+			return err
+		}
+		var n int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM images WHERE path = ?`, path).Scan(&n)
+		fileShared = n > 0
+		return err
+	})
+	return fileShared, err
+}
+
+// VMsUsing lists the names of VMs whose image (column "image") or kernel
+// (column "kernel") is name.
+func (s *Store) VMsUsing(ctx context.Context, column, name string) ([]string, error) {
+	return vmNamesWhere(ctx, s.db, column, name)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func vmNamesWhere(ctx context.Context, q querier, column, name string) ([]string, error) {
+	if column != "image" && column != "kernel" {
+		return nil, fmt.Errorf("bad column %q", column)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT name FROM vms WHERE `+column+` = ? ORDER BY name`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+const kernelCols = `name, dir, release, source, created_at, digest`
+
+func scanKernel(row interface{ Scan(...any) error }) (Kernel, error) {
+	var k Kernel
+	var c int64
+	err := row.Scan(&k.Name, &k.Dir, &k.Release, &k.Source, &c, &k.Digest)
+	k.CreatedAt = time.Unix(0, c)
+	return k, err
+}
+
 // PutKernel registers a kernel; the name must be new.
 func (s *Store) PutKernel(ctx context.Context, k Kernel) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kernels(name, dir, release, source, created_at) VALUES (?,?,?,?,?)`,
-		k.Name, k.Dir, k.Release, k.Source, time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO kernels(`+kernelCols+`) VALUES (?,?,?,?,?,?)`,
+		k.Name, k.Dir, k.Release, k.Source, time.Now().UnixNano(), k.Digest)
 	if isUnique(err) {
 		return fmt.Errorf("kernel %q: %w", k.Name, ErrConflict)
 	}
@@ -82,33 +178,55 @@ func (s *Store) PutKernel(ctx context.Context, k Kernel) error {
 
 // GetKernel returns the kernel with this name.
 func (s *Store) GetKernel(ctx context.Context, name string) (Kernel, error) {
-	var k Kernel
-	var c int64
-	err := s.db.QueryRowContext(ctx, `SELECT name, dir, release, source, created_at FROM kernels WHERE name = ?`, name).
-		Scan(&k.Name, &k.Dir, &k.Release, &k.Source, &c)
+	k, err := scanKernel(s.db.QueryRowContext(ctx, `SELECT `+kernelCols+` FROM kernels WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, fmt.Errorf("kernel %q: %w", name, ErrNotFound)
 	}
-	k.CreatedAt = time.Unix(0, c)
 	return k, err
 }
 
 // ListKernels returns all kernels by name.
 func (s *Store) ListKernels(ctx context.Context) ([]Kernel, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, dir, release, source, created_at FROM kernels ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+kernelCols+` FROM kernels ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Kernel
 	for rows.Next() {
-		var k Kernel
-		var c int64
-		if err := rows.Scan(&k.Name, &k.Dir, &k.Release, &k.Source, &c); err != nil {
+		k, err := scanKernel(rows)
+		if err != nil {
 			return nil, err
 		}
-		k.CreatedAt = time.Unix(0, c)
 		out = append(out, k)
 	}
 	return out, rows.Err()
+}
+
+// DeleteKernel removes a kernel's row unless VMs use it, and reports
+// whether another kernel still uses its directory.
+func (s *Store) DeleteKernel(ctx context.Context, name string) (dirShared bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var dir string
+		if err := tx.QueryRowContext(ctx, `SELECT dir FROM kernels WHERE name = ?`, name).Scan(&dir); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("kernel %q: %w", name, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		vms, err := vmNamesWhere(ctx, tx, "kernel", name)
+		if err != nil {
+			return err
+		}
+		if len(vms) > 0 {
+			return &InUseError{What: "kernel " + name, VMs: vms}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM kernels WHERE name = ?`, name); err != nil {
+			return err
+		}
+		var n int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM kernels WHERE dir = ?`, dir).Scan(&n)
+		dirShared = n > 0
+		return err
+	})
+	return dirShared, err
 }

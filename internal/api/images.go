@@ -1,0 +1,124 @@
+package api
+
+// Images and kernels beyond build/list: catalogs, OCI pulls, bundles,
+// register/promote/export/delete (issue 7).
+
+// Methods.
+const (
+	MethodImagePull        = "image.pull"
+	MethodImageShow        = "image.show"
+	MethodImageDelete      = "image.delete"
+	MethodImageRegister    = "image.register"
+	MethodImagePromote     = "image.promote"
+	MethodImageExport      = "image.export"
+	MethodImageCatalog     = "image.catalog"
+	MethodKernelPull       = "kernel.pull"
+	MethodKernelShow       = "kernel.show"
+	MethodKernelDelete     = "kernel.delete"
+	MethodKernelImportFile = "kernel.import_files"
+	MethodKernelCatalog    = "kernel.catalog"
+)
+
+// Byte-counting progress stages. Their Progress.Message reads
+// "WHAT: DONE / TOTAL (PCT%) · RATE/s · ETA T" (the CLI draws a bar from
+// the percentage) and is sent at most once a second; a last message
+// without a percentage closes the stage.
+const (
+	StageDownload = "download"
+	StageFlatten  = "flatten"
+	StageExport   = "export"
+)
+
+// PullImageParams pulls REF (a catalog name or an OCI reference).
+type PullImageParams struct {
+	Ref  string `json:"ref"`
+	Name string `json:"name,omitempty"` // default: the catalog name, or derived from the reference
+}
+
+// ImageInfo is one image in detail.
+type ImageInfo struct {
+	Image
+	UUID    string   `json:"uuid,omitempty"`
+	Kernel  string   `json:"kernel,omitempty"` // "" = the default kernel
+	Init    string   `json:"init"`             // "", "none" or a path
+	HasSSHD bool     `json:"has_sshd"`
+	Digest  string   `json:"digest,omitempty"`
+	Ref     string   `json:"ref,omitempty"`
+	UsedBy  []string `json:"used_by,omitempty"` // VM names
+	Notes   []string `json:"notes,omitempty"`   // things the pull skipped or changed
+}
+
+// RegisterImageParams registers a local ext4 file as an image.
+type RegisterImageParams struct {
+	Name   string `json:"name"`
+	Rootfs string `json:"rootfs"`           // absolute path; copied into banger's state
+	Kernel string `json:"kernel,omitempty"` // kernel to boot it with
+}
+
+// PromoteImageParams turns a stopped VM's disk state into an image.
+type PromoteImageParams struct {
+	VM   string `json:"vm"`
+	Name string `json:"name"`
+}
+
+// ExportImageParams writes an image as a bundle and a catalog entry.
+type ExportImageParams struct {
+	Name string `json:"name"`
+	Out  string `json:"out"` // absolute path of the .tar.zst to write
+	// Catalog is the catalog file to add the entry to (created if
+	// missing); default catalog.json beside Out.
+	Catalog string `json:"catalog,omitempty"`
+	// URL is the bundle's URL in the entry; default its file name,
+	// relative to the catalog.
+	URL string `json:"url,omitempty"`
+}
+
+// ExportResult says what was written.
+type ExportResult struct {
+	Bundle  string       `json:"bundle"`
+	Catalog string       `json:"catalog"`
+	Entry   CatalogEntry `json:"entry"`
+}
+
+// CatalogEntry is one image or kernel catalog entry as listed to users.
+type CatalogEntry struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	URL         string `json:"url,omitempty"`
+	SHA256      string `json:"sha256,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	Kernel      string `json:"kernel,omitempty"`
+	Ref         string `json:"ref,omitempty"`
+	Build       string `json:"build,omitempty"`
+	Release     string `json:"release,omitempty"`
+	Package     string `json:"debian_package,omitempty"`
+	Installed   bool   `json:"installed"`
+}
+
+// CatalogList is a catalog as listed to users.
+type CatalogList struct {
+	Source  string         `json:"source"`
+	Entries []CatalogEntry `json:"entries"`
+}
+
+// PullKernelParams pulls a kernel catalog entry.
+type PullKernelParams struct {
+	Ref  string `json:"ref"`
+	Name string `json:"name,omitempty"`
+}
+
+// ImportKernelFilesParams imports a kernel from loose files.
+type ImportKernelFilesParams struct {
+	Name    string `json:"name"`
+	Kernel  string `json:"kernel"`            // vmlinuz (bzImage) or ELF vmlinux, absolute path
+	Modules string `json:"modules,omitempty"` // modules.cpio, absolute path
+	Release string `json:"release"`
+}
+
+// KernelInfo is one kernel in detail.
+type KernelInfo struct {
+	Kernel
+	Digest string   `json:"digest,omitempty"`
+	Files  []string `json:"files"`
+	UsedBy []string `json:"used_by,omitempty"`
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/spf13/cobra"
+)
+
+func newKernelCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "kernel", Short: "Pull, import, list and delete guest kernels"}
+	cmd.AddCommand(newKernelImportCmd(env), newKernelLsCmd(env), newKernelPullCmd(env), newKernelShowCmd(env),
+		newKernelDeleteCmd(env), newCatalogCmd(env, api.MethodKernelCatalog, "kernels"))
+	return cmd
+}
+
+func newKernelImportCmd(env *Env) *cobra.Command {
+	var p api.ImportKernelParams
+	var files api.ImportKernelFilesParams
+	imp := &cobra.Command{
+		Use:   "import [NAME]",
+		Short: "Import a Debian kernel package (default: the cloud kernel), or kernel files",
+		Long: `Download Debian's cloud kernel (linux-image-cloud-amd64) with apt-get, or
+take --package or a local --deb, and register it as NAME (default
+` + config.DefaultKernelName + `). The virtio, overlayfs and ext4 modules it needs
+are packed for the initramfs that banger-agent runs as /init.
+
+With --kernel FILE (a bzImage vmlinuz or an ELF vmlinux) the kernel is
+taken as is, with --modules FILE (a modules.cpio as banger writes it) when
+its drivers are modules; --release gives its uname -r.`,
+		Args: cobraMaxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				p.Name, files.Name = args[0], args[0]
+			}
+			if files.Kernel != "" {
+				return importKernelFiles(cmd, env, files)
+			}
+			show, done := progressPrinter(env)
+			var k api.Kernel
+			err := env.Client.Call(cmd.Context(), api.MethodKernelImport, p, &k, show)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+			return nil
+		},
+	}
+	imp.Flags().StringVar(&p.Package, "package", "", "Debian package to download (e.g. linux-image-6.1.0-26-cloud-amd64)")
+	imp.Flags().StringVar(&p.DebFile, "deb", "", "import a local .deb file instead of downloading")
+	imp.Flags().StringVar(&files.Kernel, "kernel", "", "import this vmlinuz or vmlinux file instead of a package")
+	imp.Flags().StringVar(&files.Modules, "modules", "", "with --kernel: the modules.cpio for the initramfs")
+	imp.Flags().StringVar(&files.Release, "release", "", "with --kernel: the kernel's release (uname -r)")
+	return imp
+}
+
+func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesParams) error {
+	if p.Name == "" {
+		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
+	}
+	for _, f := range []*string{&p.Kernel, &p.Modules} {
+		if *f != "" {
+			abs, err := filepath.Abs(*f)
+			if err != nil {
+				return err
+			}
+			*f = abs
+		}
+	}
+	var info api.KernelInfo
+	if err := env.Client.Call(cmd.Context(), api.MethodKernelImportFile, p, &info, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	return nil
+}
+
+func newKernelLsCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List kernels",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ks []api.Kernel
+			if err := env.Client.Call(cmd.Context(), api.MethodKernelList, nil, &ks, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, ks)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tRELEASE\tSOURCE\tCREATED")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return ls
+}
+
+func newKernelPullCmd(env *Env) *cobra.Command {
+	var p api.PullKernelParams
+	pull := &cobra.Command{
+		Use:   "pull NAME",
+		Short: "Install a kernel from the kernel catalog (sha256-pinned bundle, or a Debian package)",
+		Args:  exactArgs(1, "a kernel catalog name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Ref = args[0]
+			show, done := bytesPrinter(env)
+			var info api.KernelInfo
+			err := env.Client.Call(cmd.Context(), api.MethodKernelPull, p, &info, show)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+			return nil
+		},
+	}
+	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name)")
+	return pull
+}
+
+func newKernelShowCmd(env *Env) *cobra.Command {
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a kernel: release, files, source and the VMs using it",
+		Args:  exactArgs(1, "a kernel name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var info api.KernelInfo
+			if err := env.Client.Call(cmd.Context(), api.MethodKernelShow, nameParams{args[0]}, &info, nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, info)
+			}
+			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			for _, kv := range [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
+				{"files", strings.Join(info.Files, " ")}, {"source", info.Source}, {"digest", info.Digest},
+				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", strings.Join(info.UsedBy, ", ")}} {
+				if kv[1] != "" {
+					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return show
+}
+
+func newKernelDeleteCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a kernel (refused while a VM uses it)",
+		Args:    exactArgs(1, "a kernel name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, nameParams{args[0]}, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "kernel %s deleted\n", args[0])
+			return nil
+		},
+	}
+}

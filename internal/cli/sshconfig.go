@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/banger-dev/banger/internal/sshconfig"
+	"github.com/spf13/cobra"
+)
+
+func init() { rootCommands = append(rootCommands, newSSHConfigCmd) }
+
+// userSSHConfig is ~/.ssh/config, with $HOME as banger's other paths.
+func userSSHConfig() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".ssh", "config"), nil
+}
+
+func newSSHConfigCmd(env *Env) *cobra.Command {
+	var install, uninstall bool
+	cmd := &cobra.Command{
+		Use:   "ssh-config [--install | --uninstall]",
+		Short: "Make plain `ssh NAME.vm` work: show, add or remove the Include of banger's ssh_config",
+		Long: `bangerd keeps its own ssh_config up to date: one Host block per VM naming
+its address, banger's key and banger's known_hosts (host keys are pinned
+before the first connection; ssh accepts a new VM's key once and refuses a
+changed one). With --install, banger adds one marker-fenced Include line at
+the top of ~/.ssh/config; --uninstall removes exactly that region. Nothing
+else in the file changes, and the daemon never edits it on its own.`,
+		Example: "  banger ssh-config --install && ssh dev.vm",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if install && uninstall {
+				return usageError{fmt.Errorf("ssh-config: --install and --uninstall exclude each other")}
+			}
+			user, err := userSSHConfig()
+			if err != nil {
+				return err
+			}
+			target := sshconfig.BangerConfigPath(env.Paths.ConfigDir)
+			switch {
+			case install:
+				changed, err := sshconfig.Install(user, target)
+				if err != nil {
+					return err
+				}
+				if changed {
+					fmt.Fprintf(env.Out, "added the Include of %s to %s\n", target, user)
+				} else {
+					fmt.Fprintf(env.Out, "%s already includes %s\n", user, target)
+				}
+				return nil
+			case uninstall:
+				changed, err := sshconfig.Uninstall(user)
+				if err != nil {
+					return err
+				}
+				if changed {
+					fmt.Fprintf(env.Out, "removed banger's Include from %s\n", user)
+				} else {
+					fmt.Fprintf(env.Out, "%s has no banger Include\n", user)
+				}
+				return nil
+			}
+			ok, err := sshconfig.Installed(user)
+			state := "not included: run `banger ssh-config --install`"
+			switch {
+			case err != nil:
+				state = err.Error()
+			case ok:
+				state = "included (remove with `banger ssh-config --uninstall`)"
+			}
+			fmt.Fprintf(env.Out, "ssh_config:   %s\ninclude line: Include %s\n%s: %s\n", target, target, user, state)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&install, "install", false, "add the Include to ~/.ssh/config (idempotent)")
+	cmd.Flags().BoolVar(&uninstall, "uninstall", false, "remove banger's Include from ~/.ssh/config")
+	return cmd
+}

@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/workspace"
+)
+
+func init() { vmCommands = append(vmCommands, newWorkspaceCmd) }
+
+func newWorkspaceCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "workspace",
+		Short: "Copy a git repository into a VM; take the guest's changes back as a patch",
+		Long: `A workspace is a git repository copied into a VM: its committed files (and,
+with --include-untracked, untracked files git does not ignore) plus the
+history of the commit, so git log and git diff work in the guest. Ignored
+files are never copied, nor are the host's git config, remotes or hooks.
+
+export writes what the guest changed since the import — commits, staged and
+unstaged edits, new files — as one patch that git apply takes on a clean
+checkout of the base. It does not touch the guest's index, refs or files.`,
+	}
+	cmd.AddCommand(newWorkspacePrepareCmd(env), newWorkspaceExportCmd(env))
+	return cmd
+}
+
+// workspaceFlags are the import flags of `vm workspace prepare` and
+// `vm run REPO --`.
+type workspaceFlags struct {
+	guestPath, from, branch       string
+	untracked, submodules, dryRun bool
+}
+
+func (f *workspaceFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.guestPath, "guest-path", "", "where the repository goes in the guest, below ~/ (default "+workspace.DefaultGuestPath+")")
+	fs.BoolVar(&f.untracked, "include-untracked", false, "also copy untracked files that git does not ignore (ignored files never are)")
+	fs.StringVar(&f.from, "from", "", "check out this commit in the guest instead of HEAD (needs --branch)")
+	fs.StringVar(&f.branch, "branch", "", "name of the branch the guest checkout is on")
+	fs.BoolVar(&f.submodules, "submodules", false, "copy submodules too (their presence is an error otherwise)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "list the files that would be copied, with their modes, and stop (no VM, no daemon)")
+}
+
+func (f *workspaceFlags) changed(cmd *cobra.Command) bool {
+	for _, n := range []string{"guest-path", "include-untracked", "from", "branch", "submodules", "dry-run"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// plan checks the import on the host, where bad input is cheapest to
+// report: no daemon is needed and no VM is created. It prints a note
+// about files left behind; with --dry-run it lists the files and
+// returns a nil spec.
+func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
+	if f.from != "" && f.branch == "" {
+		return nil, usageError{fmt.Errorf("--from needs --branch: name the branch the guest checkout starts at %s", f.from)}
+	}
+	guest, err := workspace.GuestPath(f.guestPath)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--guest-path: %w", err)}
+	}
+	p, err := workspace.Make(cmd.Context(), workspace.Options{Repo: repo, From: f.from, Branch: f.branch,
+		IncludeUntracked: f.untracked, Submodules: f.submodules})
+	if err != nil {
+		return nil, err
+	}
+	if p.SkippedUntracked > 0 {
+		fmt.Fprintf(env.Err, "banger: %d untracked files not copied (--include-untracked copies those git does not ignore)\n", p.SkippedUntracked)
+	}
+	if p.Uncommitted > 0 {
+		fmt.Fprintf(env.Err, "banger: %d files with uncommitted changes are copied as last committed (commit to take the changes along)\n", p.Uncommitted)
+	}
+	if f.dryRun {
+		if err := p.WriteListing(env.Out); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(env.Err, "dry run: %s → %s in the guest; nothing was copied\n", p.Summary(), guest)
+		return nil, nil
+	}
+	return &api.WorkspaceSpec{Repo: p.Top().Dir, GuestPath: guest, From: f.from, Branch: f.branch,
+		IncludeUntracked: f.untracked, Submodules: f.submodules}, nil
+}
+
+func newWorkspacePrepareCmd(env *Env) *cobra.Command {
+	var f workspaceFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prepare NAME REPO",
+		Short: "Copy a git repository into a running VM",
+		Example: "  banger vm workspace prepare dev ./myrepo\n" +
+			"  banger vm workspace prepare dev . --from origin/main --branch fix-123 --guest-path ~/src/app\n" +
+			"  banger vm workspace prepare dev . --dry-run",
+		Args: exactArgs(2, "a VM name and a repository path"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.plan(cmd, env, args[1])
+			if err != nil || spec == nil {
+				return err
+			}
+			show, finish := progressPrinter(env)
+			var ws api.Workspace
+			err = env.Client.Call(cmd.Context(), api.MethodWorkspacePrepare,
+				api.WorkspacePrepareParams{Name: args[0], WorkspaceSpec: *spec}, &ws, show)
+			finish()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env.Out, ws)
+			}
+			fmt.Fprintf(env.Out, "%s:%s: %d files, %s, in %.1f s\n", ws.VM, ws.GuestPath, ws.Files, describeCommit(ws), ws.Seconds)
+			return nil
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func describeCommit(ws api.Workspace) string {
+	c := "no commits yet"
+	if ws.Commit != "" {
+		c = "commit " + ws.Commit[:min(12, len(ws.Commit))]
+	}
+	if ws.Branch != "" {
+		return c + " on " + ws.Branch
+	}
+	return c + " (detached)"
+}
+
+func newWorkspaceExportCmd(env *Env) *cobra.Command {
+	var p api.WorkspaceExportParams
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export NAME",
+		Short: "Write the guest's changes to a workspace as a patch",
+		Long: `Write everything the guest changed in a workspace since its import — commits
+made in the guest, staged and unstaged edits, new files git does not ignore —
+as one binary-safe patch for git apply on a clean checkout of the base.
+
+The guest's index, refs and working tree are left exactly as they were.`,
+		Example: "  banger vm workspace export dev > fix.patch && git apply fix.patch\n" +
+			"  banger vm workspace export dev --name-only\n  banger vm workspace export dev --base HEAD~3 -o last3.patch",
+		Args: exactArgs(1, "one VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if _, err := workspace.GuestPath(p.GuestPath); err != nil {
+				return usageError{fmt.Errorf("--guest-path: %w", err)}
+			}
+			return exportWorkspace(cmd, env, p, output)
+		},
+	}
+	cmd.Flags().StringVar(&p.GuestPath, "guest-path", "", "the workspace's path in the guest (default "+workspace.DefaultGuestPath+")")
+	cmd.Flags().StringVar(&p.Base, "base", "", "guest commit to diff against (default: what the import copied in)")
+	cmd.Flags().BoolVar(&p.NameOnly, "name-only", false, "list the changed paths instead of writing a patch")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout (replaced only when the export succeeds)")
+	return cmd
+}
+
+// exportWorkspace streams the guest's patch to stdout or, through a
+// temporary file renamed at the end, to output: a failed export never
+// leaves a truncated patch behind.
+func exportWorkspace(cmd *cobra.Command, env *Env, p api.WorkspaceExportParams, output string) error {
+	out := env.Out
+	var tmp *os.File
+	if output != "" && output != "-" {
+		var err error
+		if tmp, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*"); err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		out = tmp
+	} else if isTerminalWriter(out) {
+		out = &termSafe{w: out}
+	}
+	conn, err := env.Client.Stream(cmd.Context(), api.MethodWorkspaceExport, p, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cw := &countWriter{w: out}
+	st, err := proto.PumpExec(conn, nil, cw, &termSafe{w: env.Err}, nil)
+	if err != nil {
+		return fmt.Errorf("lost the export stream: %w", err)
+	}
+	if st.Code != 0 || st.Error != "" {
+		if st.Error != "" {
+			fmt.Fprintln(env.Err, "banger:", st.Error)
+		}
+		return exitError{ExitError}
+	}
+	if tmp != nil {
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), output); err != nil {
+			return err
+		}
+	}
+	if cw.n == 0 {
+		fmt.Fprintln(env.Err, "banger: no changes since the import: the export is empty")
+	}
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// termSafe replaces control characters (but newline and tab) with '?':
+// what the guest writes is untrusted and must not drive the terminal.
+type termSafe struct{ w io.Writer }
+
+func (t *termSafe) Write(p []byte) (int, error) {
+	b := make([]byte, len(p))
+	for i, c := range p {
+		if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
+			c = '?'
+		}
+		b[i] = c
+	}
+	_, err := t.w.Write(b)
+	return len(p), err
+}
+
+// splitRunRepo recognises `vm run [flags] REPO -- CMD...`: a first
+// argument that is a host directory followed by "--". Anything else is
+// the command, as before.
+func splitRunRepo(cmd *cobra.Command, args []string) (string, []string) {
+	if cmd.ArgsLenAtDash() >= 0 || len(args) < 2 || args[1] != "--" {
+		return "", args
+	}
+	if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
+		return "", args
+	}
+	return args[0], args[2:]
+}
+
+// forRun plans the repository of a vm run; workspace flags without a
+// repository are a usage error. A nil spec with a repository means the
+// dry run is done.
+func (f *workspaceFlags) forRun(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
+	if repo == "" {
+		if f.changed(cmd) {
+			return nil, usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}
+		}
+		return nil, nil
+	}
+	return f.plan(cmd, env, repo)
+}

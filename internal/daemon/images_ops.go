@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+func (d *Daemon) getImage(ctx context.Context, name string) (store.Image, error) {
+	im, err := d.store.GetImage(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return im, notFound("no image named %q: `banger image ls` lists images", name)
+	}
+	return im, err
+}
+
+func (d *Daemon) imageInfo(ctx context.Context, im store.Image, notes []string) (api.ImageInfo, error) {
+	info := api.ImageInfo{Image: imageView(im), UUID: im.UUID, Kernel: im.Kernel, Init: im.Init,
+		HasSSHD: im.HasSSHD, Digest: im.Digest, Ref: im.Ref, Notes: notes}
+	var err error
+	info.UsedBy, err = d.store.VMsUsing(ctx, "image", im.Name)
+	return info, err
+}
+
+// deleteImage refuses while VMs use the image (naming them), then drops
+// the row and the file when banger owns it and no other name shares it.
+func (d *Daemon) deleteImage(ctx context.Context, name string) error {
+	im, err := d.getImage(ctx, name)
+	if err != nil {
+		return err
+	}
+	shared, err := d.store.DeleteImage(ctx, name)
+	var inUse *store.InUseError
+	if errors.As(err, &inUse) {
+		return conflict("image %s is used by VM(s) %s: delete them first (`banger vm delete NAME`)", name, strings.Join(inUse.VMs, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	// A golden build in ~/.cache stays: `image build` reuses it.
+	if !shared && within(d.paths.ImageDir(), im.Path) {
+		return os.Remove(im.Path)
+	}
+	return nil
+}
+
+// registerImage adds a local ext4 file. It is copied (hard-linked when on
+// the same filesystem) so that the image stays immutable whatever happens
+// to the original.
+func (d *Daemon) registerImage(ctx context.Context, p api.RegisterImageParams) (store.Image, []string, error) {
+	if !dnsLabel.MatchString(p.Name) {
+		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
+	}
+	if !filepath.IsAbs(p.Rootfs) {
+		return store.Image{}, nil, invalid("image register: --rootfs must be an absolute path")
+	}
+	insp, err := image.Inspect(p.Rootfs)
+	if err != nil {
+		return store.Image{}, nil, invalid("image register: %v (an ext4 filesystem image is expected)", err)
+	}
+	if _, err := d.store.GetImage(ctx, p.Name); err == nil {
+		return store.Image{}, nil, conflict("image %q already exists", p.Name)
+	}
+	if p.Kernel != "" {
+		if _, err := d.ensureKernel(ctx, p.Kernel, func(string, string) {}); err != nil {
+			return store.Image{}, nil, err
+		}
+	}
+	tmp, err := d.newImageFile(p.Name)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer discardTemp(tmp)
+	src, err := os.Open(p.Rootfs)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer src.Close()
+	if _, err := io.Copy(tmp, &ctxReader{ctx, src}); err != nil {
+		return store.Image{}, nil, err
+	}
+	im, err := d.publish(ctx, tmp, store.Image{Name: p.Name, Source: "file " + p.Rootfs, Kernel: p.Kernel,
+		Init: initOf(insp.Init), HasSSHD: insp.HasSSHD})
+	return im, describeContents(insp.Init, insp.InitTarget, insp.HasSSHD), err
+}
+
+// promoteImage merges a stopped VM's overlay onto its image into a new
+// image. The VM's lock is held throughout so it cannot start meanwhile.
+func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, progress progressFn) (store.Image, []string, error) {
+	if !dnsLabel.MatchString(p.Name) {
+		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name)", p.Name)
+	}
+	vm, err := d.store.GetVM(ctx, p.VM)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Image{}, nil, notFound("no VM named %q: `banger vm ls` lists VMs", p.VM)
+	}
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	if _, err := d.store.GetImage(ctx, p.Name); err == nil {
+		return store.Image{}, nil, conflict("image %q already exists", p.Name)
+	}
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	defer lock.Unlock()
+	if vm, err = d.store.GetVM(ctx, vm.ID); err != nil {
+		return store.Image{}, nil, err
+	}
+	if d.instance(vm.ID) != nil || (vm.State != store.StateStopped && vm.State != store.StateFailed) {
+		return store.Image{}, nil, conflict("vm %s is %s: stop it first (`banger vm stop %s`) so its disk is consistent", vm.Name, vm.State, vm.Name)
+	}
+	base, err := d.store.GetImage(ctx, vm.Image)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	tmp, err := d.newImageFile(p.Name)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer discardTemp(tmp)
+	var notes []string
+	bar := newByteProgress(progress, api.StageFlatten, "merging "+vm.Name+"'s overlay onto "+base.Name)
+	res, err := image.Promote(ctx, base.Path, filepath.Join(d.paths.VMDir(vm.ID), "overlay.ext4"), tmp, image.FlattenOptions{
+		Progress: bar.update, Note: func(m string) { notes = append(notes, m) }})
+	if err != nil {
+		return store.Image{}, nil, fmt.Errorf("promote %s: %w", vm.Name, err)
+	}
+	bar.finish()
+	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
+	im, err := d.publish(ctx, tmp, store.Image{Name: p.Name, Source: fmt.Sprintf("promote of vm %s (image %s)", vm.Name, base.Name),
+		Kernel: base.Kernel, Init: initOf(res.Init), HasSSHD: res.HasSSHD})
+	return im, notes, err
+}
+
+// noInitPath is what GuestConfig.Init names for an image recorded as
+// having no init: a path the agent's own /run tmpfs never holds, so the
+// agent finds nothing to hand over to and stays PID 1 (the contract of
+// proto.GuestConfig.Init). This also keeps container images whose
+// /sbin/init is, say, busybox from being booted into a getty loop.
+const noInitPath = "/run/banger/no-init"
+
+// guestInit is the GuestConfig.Init for a VM of this image.
+func (d *Daemon) guestInit(imageName string) string {
+	im, err := d.store.GetImage(context.Background(), imageName)
+	switch {
+	case err != nil:
+		return ""
+	case im.Init == store.InitNone:
+		return noInitPath
+	}
+	return im.Init
+}
+
+// sshdMissing explains, for an image recorded without sshd, why `vm ssh`
+// cannot work; nil when the image has (or may have) one.
+func (d *Daemon) sshdMissing(ctx context.Context, vm store.VM) error {
+	im, err := d.store.GetImage(ctx, vm.Image)
+	if err != nil || im.HasSSHD {
+		return nil
+	}
+	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm run --name ... -- CMD`, or use an image with openssh-server", im.Name, vm.Name)
+}
+
+// ctxReader stops a long copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// agentNote is said on every pull: users of other tools expect to have to
+// install something into the image for the host to control it.
+const agentNote = "nothing is added to the image: banger-agent runs from the initramfs (as PID 1 when the image has no init)"
+
+// pullImage pulls p.Ref — a catalog name, else an OCI reference — and
+// registers it. Pulls run in parallel (no daemon-wide lock): each writes
+// its own temporary file, and the name is claimed only when the image is
+// complete, by the store's unique insert, so of two pulls of one name
+// exactly one wins and the other removes its file. A failed pull leaves
+// no row and no image file.
+func (d *Daemon) pullImage(ctx context.Context, p api.PullImageParams, progress progressFn) (store.Image, []string, error) {
+	if p.Ref == "" {
+		return store.Image{}, nil, invalid("image pull: give a catalog name or an OCI reference (`banger image catalog` lists the catalog)")
+	}
+	cat, err := image.LoadCatalog(ctx, d.cfg.ImageCatalog, nil)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	entry, inCatalog := cat.Lookup(p.Ref)
+	if !inCatalog {
+		// A team catalog replaces the built-in one, but images built here
+		// (the golden default) need no catalog and stay available.
+		if builtin, err := image.LoadCatalog(ctx, "", nil); err == nil {
+			if e, ok := builtin.Lookup(p.Ref); ok && e.Build != "" {
+				entry, inCatalog = e, true
+			}
+		}
+	}
+	if p.Name == "" {
+		if inCatalog {
+			p.Name = entry.Name
+		} else if p.Name, err = nameFromRef(p.Ref); err != nil {
+			return store.Image{}, nil, err
+		}
+	}
+	if !dnsLabel.MatchString(p.Name) {
+		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name sets it)", p.Name)
+	}
+	if im, err := d.store.GetImage(ctx, p.Name); err == nil {
+		return im, nil, conflict("image %q already exists (from %s): `banger image delete %s` first, or pull with --name", im.Name, im.Source, im.Name)
+	}
+	switch {
+	case inCatalog && entry.Build == "golden":
+		im, err := d.buildImage(ctx, api.BuildImageParams{Name: p.Name}, progress)
+		return im, nil, err
+	case inCatalog && entry.Ref != "":
+		progress("pull", fmt.Sprintf("%s is %s in the %s catalog", entry.Name, entry.Ref, cat.Source))
+		return d.pullOCI(ctx, p.Name, entry.Ref, entry.Kernel, progress)
+	case inCatalog:
+		return d.pullBundle(ctx, cat, entry, p.Name, progress)
+	}
+	return d.pullOCI(ctx, p.Name, p.Ref, "", progress)
+}
+
+// nameFromRef derives an image name from an OCI reference:
+// registry.example/team/app:v2 → app-v2 (":latest" adds nothing).
+func nameFromRef(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", invalid("%q is not in the image catalog, and not an OCI reference: %v", ref, err)
+	}
+	repo := r.Context().RepositoryStr()
+	n := repo[strings.LastIndex(repo, "/")+1:]
+	if t, ok := r.(name.Tag); ok && t.TagStr() != "latest" {
+		n += "-" + t.TagStr()
+	}
+	n = strings.Trim(invalidNameChars.ReplaceAllString(strings.ToLower(n), "-"), "-")
+	if len(n) > 63 {
+		n = strings.Trim(n[:63], "-")
+	}
+	if n == "" {
+		return "", invalid("cannot derive an image name from %q: give --name", ref)
+	}
+	return n, nil
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// looksLikeRef tells an explicit OCI reference (a registry path, a tag or
+// a digest) from a bare word, which `vm create --image` treats as a name
+// rather than pulling docker.io/library/WORD behind the user's back.
+func looksLikeRef(s string) bool { return strings.ContainsAny(s, "/:@") }
+
+// newImageFile is a fresh temporary file in the image store; publish
+// renames it into place.
+func (d *Daemon) newImageFile(name string) (*os.File, error) {
+	if err := os.MkdirAll(d.paths.ImageDir(), 0o700); err != nil {
+		return nil, err
+	}
+	return os.CreateTemp(d.paths.ImageDir(), "."+name+".pull-*")
+}
+
+// publish moves a complete image file into place and registers it; on any
+// failure (including losing a name race) the file is removed.
+func (d *Daemon) publish(ctx context.Context, tmp *os.File, im store.Image) (store.Image, error) {
+	final := filepath.Join(d.paths.ImageDir(), im.Name+"-"+randHex(4)+".ext4")
+	err := tmp.Chmod(0o644)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return im, err
+	}
+	st, err := os.Stat(final)
+	if err != nil {
+		os.Remove(final)
+		return im, err
+	}
+	im.Path, im.SizeBytes = final, st.Size()
+	im.UUID, _ = image.ReadExt4UUID(final)
+	if err := d.store.PutImage(context.WithoutCancel(ctx), im); err != nil {
+		os.Remove(final)
+		if errors.Is(err, store.ErrConflict) {
+			return im, conflict("image %q was registered by another pull or build meanwhile; this one is discarded", im.Name)
+		}
+		return im, err
+	}
+	return d.store.GetImage(ctx, im.Name)
+}
+
+// discardTemp removes a temporary image file unless publish took it.
+func discardTemp(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+func initOf(init string) string {
+	if init == "" {
+		return store.InitNone
+	}
+	return init
+}
+
+func (d *Daemon) pullOCI(ctx context.Context, imgName, ref, kernelName string, progress progressFn) (store.Image, []string, error) {
+	tmp, err := d.newImageFile(imgName)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer discardTemp(tmp)
+	blobDir := filepath.Join(d.paths.CacheDir, "blobs")
+	var notes []string
+	bars := map[string]*byteProgress{}
+	progress("pull", "resolving "+ref+" for "+image.DefaultPlatform)
+	res, digests, err := image.PullOCI(ctx, image.OCIOptions{Ref: ref, BlobDir: blobDir,
+		Flatten: image.FlattenOptions{Note: func(m string) { notes = append(notes, m) }},
+		Progress: func(stage string, done, total int64) {
+			b := bars[stage]
+			if b == nil {
+				if prev := bars["download"]; stage == "flatten" && prev != nil {
+					prev.finish()
+				}
+				what := map[string]string{"download": "layers", "flatten": "ext4"}[stage]
+				b = newByteProgress(progress, stage, what)
+				bars[stage] = b
+			}
+			b.update(done, total)
+		}}, tmp)
+	// Blobs stay for a re-run to resume from, unless the pull succeeded
+	// or failed in a way a re-run would repeat.
+	var fe *image.FlattenError
+	image.ReleaseBlobs(blobDir, digests, err == nil || (errors.As(err, &fe) && ctx.Err() == nil))
+	if err != nil {
+		if ctx.Err() != nil {
+			return store.Image{}, nil, fmt.Errorf("pull %s interrupted: downloaded layers are kept, and pulling again resumes from them", ref)
+		}
+		return store.Image{}, nil, err
+	}
+	if b := bars["flatten"]; b != nil {
+		b.finish()
+	}
+	if kernelName != "" {
+		if _, err := d.ensureKernel(ctx, kernelName, progress); err != nil {
+			return store.Image{}, nil, err
+		}
+	}
+	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
+	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "oci " + ref, Kernel: kernelName,
+		Init: initOf(res.Init), HasSSHD: res.HasSSHD, Digest: res.Digest, Ref: res.Canonical})
+	return im, notes, err
+}
+
+// describeContents says what booting the image will be like.
+func describeContents(init, target string, sshd bool) []string {
+	notes := []string{agentNote}
+	if init == "" {
+		notes = append(notes, "no /sbin/init: banger-agent stays PID 1; `banger vm run -- CMD` works")
+	} else if target != "" && target != init {
+		notes = append(notes, "init: "+init+" → "+target)
+	} else {
+		notes = append(notes, "init: "+init)
+	}
+	if !sshd {
+		notes = append(notes, "no sshd: `banger vm ssh` will not work on this image; use `banger vm run`")
+	}
+	return notes
+}
+
+func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.CatalogImage, imgName string, progress progressFn) (store.Image, []string, error) {
+	u, err := cat.BundleURL(e)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	dlDir := filepath.Join(d.paths.CacheDir, "downloads")
+	if err := os.MkdirAll(dlDir, 0o700); err != nil {
+		return store.Image{}, nil, err
+	}
+	bundle := filepath.Join(dlDir, e.SHA256+".tar.zst")
+	bar := newByteProgress(progress, api.StageDownload, e.Name+" bundle")
+	progress("pull", "fetching "+u)
+	if err := image.Fetch(ctx, image.Download{URL: u, SHA256: e.SHA256, Size: e.Size, Dest: bundle, Progress: bar.update}); err != nil {
+		return store.Image{}, nil, err
+	}
+	defer os.Remove(bundle) // the image holds everything it did
+	bar.finish()
+	tmp, err := d.newImageFile(imgName)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer discardTemp(tmp)
+	f, err := os.Open(bundle)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	defer f.Close()
+	progress("unpack", "verifying and unpacking rootfs.ext4")
+	m, err := image.ReadBundle(f, tmp, 1<<36)
+	if err != nil {
+		return store.Image{}, nil, fmt.Errorf("bundle %s: %w", u, err)
+	}
+	kern := e.Kernel
+	if kern == "" {
+		kern = m.Kernel
+	}
+	if kern != "" {
+		if _, err := d.ensureKernel(ctx, kern, progress); err != nil {
+			return store.Image{}, nil, err
+		}
+	}
+	init := m.Init
+	if init == "" {
+		init = store.InitNone
+	}
+	notes := describeContents(strings.TrimPrefix(init, store.InitNone), init, m.HasSSHD)
+	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "bundle " + u, Kernel: kern,
+		Init: init, HasSSHD: m.HasSSHD, Digest: "sha256:" + m.RootfsSHA256, Ref: e.Name})
+	return im, notes, err
+}
+
+// findImage resolves what `--image X` names: a registered image, or one
+// pulled earlier from the reference X.
+func (d *Daemon) findImage(ctx context.Context, x string) (store.Image, error) {
+	im, err := d.store.GetImage(ctx, x)
+	if err == nil || !errors.Is(err, store.ErrNotFound) || !looksLikeRef(x) {
+		return im, err
+	}
+	ims, err := d.store.ListImages(ctx)
+	if err != nil {
+		return im, err
+	}
+	for _, c := range ims {
+		if c.Source == "oci "+x {
+			return c, nil
+		}
+	}
+	return im, fmt.Errorf("image %q: %w", x, store.ErrNotFound)
+}

@@ -1,0 +1,218 @@
+// Package dns is banger's DNS server, listening on the bridge's gateway
+// address: it answers A records for `<name>.vm` of running VMs, NXDOMAIN
+// for every other `.vm` name, and forwards all other queries to the host's
+// upstream resolvers (read from the system's resolver configuration).
+// Guests use it as their only resolver; the host reaches it directly or
+// through systemd-resolved's routing of `.vm`.
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TTL of `.vm` answers: short, because VMs come and go.
+const TTL = 5
+
+// Server is one DNS server. Set the fields, then Start.
+type Server struct {
+	// Lookup maps a lower-case VM name to its address; ok is false for
+	// names that are not running VMs.
+	Lookup func(name string) (addr netip.Addr, ok bool)
+	// Upstreams returns the resolvers ("host:port") to forward to.
+	Upstreams func() ([]string, error)
+	// Timeout bounds one forwarded query over all upstreams (default 4 s);
+	// when it runs out the client gets SERVFAIL.
+	Timeout time.Duration
+	Log     *slog.Logger
+
+	mu       sync.Mutex
+	addr     netip.AddrPort
+	udp, tcp *dns.Server
+}
+
+// Start binds UDP and TCP on addr and serves in the background. Nothing
+// is left bound when it fails.
+func (s *Server) Start(addr netip.AddrPort) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp != nil {
+		return fmt.Errorf("dns server already listening on %s", s.addr)
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = 4 * time.Second
+	}
+	if _, err := s.Upstreams(); err != nil {
+		return err
+	}
+	pc, err := net.ListenPacket("udp4", addr.String())
+	if err != nil {
+		return bindError("udp", addr, err)
+	}
+	// Port 0 (tests) picks one for UDP; TCP takes the same.
+	addr = netip.AddrPortFrom(addr.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+	ln, err := net.Listen("tcp4", addr.String())
+	if err != nil {
+		pc.Close()
+		return bindError("tcp", addr, err)
+	}
+	s.addr = addr
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second}
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				s.Log.Warn("dns server stopped", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Addr is where the server listens (zero when it does not).
+func (s *Server) Addr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close stops serving and releases the ports.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(); err != nil {
+			// Not started yet: close the socket ourselves.
+			if srv.PacketConn != nil {
+				srv.PacketConn.Close()
+			}
+			if srv.Listener != nil {
+				srv.Listener.Close()
+			}
+		}
+	}
+	s.udp, s.tcp, s.addr = nil, nil, netip.AddrPort{}
+}
+
+// bindError explains a failed bind, naming who holds the port.
+func bindError(proto string, addr netip.AddrPort, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		holder := PortHolder(proto, int(addr.Port()))
+		if holder == "" {
+			holder = "another socket"
+		}
+		return fmt.Errorf("dns: %s port %d on %s is in use by %s: stop it, or set [network] dns_port in config.toml to a free port",
+			proto, addr.Port(), addr.Addr(), holder)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("dns: %s is not an address of this host (is the bridge up?): %w", addr.Addr(), err)
+	}
+	return fmt.Errorf("dns: listen on %s/%s: %w", addr, proto, err)
+}
+
+func soa() dns.RR {
+	return &dns.SOA{Hdr: dns.RR_Header{Name: "vm.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: TTL},
+		Ns: "ns.vm.", Mbox: "hostmaster.vm.", Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: TTL}
+}
+
+// ServeDNS answers one query.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeFormatError)
+		w.WriteMsg(m)
+		return
+	}
+	name := strings.ToLower(req.Question[0].Name)
+	if name == "vm." || strings.HasSuffix(name, ".vm.") {
+		w.WriteMsg(s.answerVM(req, name))
+		return
+	}
+	w.WriteMsg(s.forward(req, w.LocalAddr().Network()))
+}
+
+// answerVM is authoritative for `.vm`: A for running VMs, NODATA for
+// other types of a known name, NXDOMAIN for the rest.
+func (s *Server) answerVM(req *dns.Msg, name string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative, m.RecursionAvailable = true, true
+	q := req.Question[0]
+	if name == "vm." {
+		if q.Qtype == dns.TypeSOA {
+			m.Answer = []dns.RR{soa()}
+		} else {
+			m.Ns = []dns.RR{soa()}
+		}
+		return m
+	}
+	label := strings.TrimSuffix(name, ".vm.")
+	addr, ok := netip.Addr{}, false
+	if !strings.Contains(label, ".") {
+		addr, ok = s.Lookup(label)
+	}
+	switch {
+	case !ok:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{soa()}
+	case (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY) && addr.Is4():
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: TTL}, A: addr.AsSlice()}}
+	default: // AAAA and the rest: the name exists, without such records
+		m.Ns = []dns.RR{soa()}
+	}
+	return m
+}
+
+// forward asks the upstreams in order, over the client's transport, until
+// one answers or the time runs out (SERVFAIL).
+func (s *Server) forward(req *dns.Msg, network string) *dns.Msg {
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	ups, err := s.Upstreams()
+	if err == nil {
+		proto := "udp"
+		if strings.HasPrefix(network, "tcp") {
+			proto = "tcp"
+		}
+		for i, up := range ups {
+			// Each upstream gets an equal share of what is left.
+			left := time.Until(deadline(ctx))
+			c := &dns.Client{Net: proto, Timeout: left / time.Duration(len(ups)-i)}
+			resp, _, xerr := c.ExchangeContext(ctx, req, up)
+			if xerr == nil {
+				resp.Id = req.Id
+				return resp
+			}
+			err = xerr
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	s.Log.Debug("dns forward failed", "name", req.Question[0].Name, "err", err)
+	m := new(dns.Msg)
+	m.SetRcode(req, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	return m
+}
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}

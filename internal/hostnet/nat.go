@@ -1,0 +1,326 @@
+package hostnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// The nftables table "banger" (family ip) holds all of banger's rules:
+//
+//	postrouting (nat): masquerade guest traffic that leaves the subnet
+//	prerouting  (nat): guests' DNS to gateway:53 → gateway:DNS port
+//	output      (nat): the host's own DNS to gateway:53 → gateway:DNS port
+//
+// Guests use port 53 of the gateway as their resolver; the dnat lets
+// the daemon serve it on an unprivileged port without binding 53 (which
+// needs privilege and may be taken by a host resolver on 0.0.0.0).
+// Every rule carries a comment that says what it does; the comments are
+// also how an existing table is compared with the wanted one.
+//
+// fwdMarker is an empty chain that exists only while banger has turned
+// IPv4 forwarding on, so teardown restores it only then. Keeping the fact
+// in the namespace itself (not in a file) keeps it right across daemon
+// restarts, sudo and network namespaces.
+const fwdMarker = "ip-forward-enabled-by-banger"
+
+type wantChain struct {
+	chain nftables.Chain
+	rules []wantRule
+}
+
+type wantRule struct {
+	comment string
+	exprs   []expr.Any
+}
+
+func wantTable(cfg Config) []wantChain {
+	gw := GatewayOf(cfg.Subnet)
+	nat := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority) nftables.Chain {
+		return nftables.Chain{Name: name, Type: nftables.ChainTypeNAT, Hooknum: hook, Priority: prio}
+	}
+	var pre, out []wantRule
+	for _, proto := range []struct {
+		name string
+		num  byte
+	}{{"udp", unix.IPPROTO_UDP}, {"tcp", unix.IPPROTO_TCP}} {
+		redirect := []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: gw.AsSlice()},
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto.num}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(53)},
+			// dnat, not redirect: in the output hook a redirect would
+			// send the host's queries to 127.0.0.1, where nothing listens.
+			&expr.Immediate{Register: 1, Data: gw.AsSlice()},
+			&expr.Immediate{Register: 2, Data: be16(cfg.DNSPort)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		}
+		fromGuests := append([]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.Bridge)},
+		}, redirect...)
+		pre = append(pre, wantRule{fmt.Sprintf("banger: guest DNS %s:53/%s to banger's DNS on port %d", gw, proto.name, cfg.DNSPort), fromGuests})
+		out = append(out, wantRule{fmt.Sprintf("banger: host DNS %s:53/%s to banger's DNS on port %d", gw, proto.name, cfg.DNSPort), redirect})
+	}
+	masq := []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: maskOf(cfg.Subnet), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: cfg.Subnet.Addr().AsSlice()},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: maskOf(cfg.Subnet), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: cfg.Subnet.Addr().AsSlice()},
+		&expr.Masq{},
+	}
+	return []wantChain{
+		{nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
+			[]wantRule{{fmt.Sprintf("banger: masquerade guest traffic from %s leaving the subnet", cfg.Subnet), masq}}},
+		{nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest), pre},
+		{nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest), out},
+	}
+}
+
+func be16(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
+
+func maskOf(p netip.Prefix) []byte {
+	m := make([]byte, 4)
+	binary.BigEndian.PutUint32(m, ^uint32(0)<<(32-p.Bits()))
+	return m
+}
+
+// ifname is an interface name as the kernel compares it: NUL-padded.
+func ifname(n string) []byte {
+	b := make([]byte, 16)
+	copy(b, n)
+	return b
+}
+
+var table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+
+func findTable(c *nftables.Conn) (bool, error) {
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == TableName }), nil
+}
+
+// tableChains returns the table's chains by name, each with its rules'
+// comments in order.
+func tableChains(c *nftables.Conn) (map[string][]*nftables.Rule, map[string]*nftables.Chain, error) {
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, nil, err
+	}
+	rules, byName := map[string][]*nftables.Rule{}, map[string]*nftables.Chain{}
+	for _, ch := range chains {
+		if ch.Table.Name != TableName {
+			continue
+		}
+		rs, err := c.GetRules(table, ch)
+		if err != nil {
+			return nil, nil, err
+		}
+		rules[ch.Name], byName[ch.Name] = rs, ch
+	}
+	return rules, byName, nil
+}
+
+func comment(r *nftables.Rule) string {
+	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return s
+}
+
+// ensureTable creates the table, or rebuilds it atomically when its rules
+// differ from the wanted ones (a changed bridge, subnet or port).
+func ensureTable(cfg Config) (created bool, err error) {
+	c, err := nftables.New()
+	if err != nil {
+		return false, err
+	}
+	want := wantTable(cfg)
+	exists, err := findTable(c)
+	if err != nil {
+		return false, err
+	}
+	marker := false
+	if exists {
+		have, _, err := tableChains(c)
+		if err != nil {
+			return false, err
+		}
+		_, marker = have[fwdMarker]
+		same := len(have) == len(want)+btoi(marker)
+		for _, w := range want {
+			var got []string
+			for _, r := range have[w.chain.Name] {
+				got = append(got, comment(r))
+			}
+			var exp []string
+			for _, r := range w.rules {
+				exp = append(exp, r.comment)
+			}
+			same = same && slices.Equal(got, exp)
+		}
+		if same {
+			return false, nil
+		}
+		c.DelTable(table) // replaced in the same transaction
+	}
+	c.AddTable(table)
+	for _, w := range want {
+		ch := w.chain
+		ch.Table = table
+		c.AddChain(&ch)
+		for _, r := range w.rules {
+			c.AddRule(&nftables.Rule{Table: table, Chain: &ch, Exprs: r.exprs,
+				UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment)})
+		}
+	}
+	if marker {
+		c.AddChain(&nftables.Chain{Name: fwdMarker, Table: table})
+	}
+	if err := c.Flush(); err != nil {
+		return false, err
+	}
+	return !exists, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func deleteTable() error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	if ok, err := findTable(c); err != nil || !ok {
+		return err
+	}
+	c.DelTable(table)
+	return c.Flush()
+}
+
+// listTable describes the table, its chains and rules.
+func listTable() ([]Object, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := findTable(c); err != nil || !ok {
+		return nil, err
+	}
+	rules, chains, err := tableChains(c)
+	if err != nil {
+		return nil, err
+	}
+	out := []Object{{Kind: "nft-table", Name: "ip " + TableName}}
+	names := make([]string, 0, len(chains))
+	for n := range chains {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ch := chains[n]
+		detail := "marker: banger turned net.ipv4.ip_forward on"
+		if ch.Hooknum != nil {
+			detail = fmt.Sprintf("type %s hook %s priority %d", ch.Type, hookName(*ch.Hooknum), *ch.Priority)
+		}
+		out = append(out, Object{Kind: "nft-chain", Name: TableName + " " + n, Detail: detail})
+		for _, r := range rules[n] {
+			out = append(out, Object{Kind: "nft-rule", Name: fmt.Sprintf("%s %s handle %d", TableName, n, r.Handle), Detail: comment(r)})
+		}
+	}
+	if _, ok := chains[fwdMarker]; ok {
+		out = append(out, Object{Kind: "sysctl", Name: "net.ipv4.ip_forward", Detail: "1: turned on by banger (teardown turns it off again)"})
+	}
+	return out, nil
+}
+
+func hookName(h nftables.ChainHook) string {
+	switch h {
+	case *nftables.ChainHookPrerouting:
+		return "prerouting"
+	case *nftables.ChainHookPostrouting:
+		return "postrouting"
+	case *nftables.ChainHookOutput:
+		return "output"
+	case *nftables.ChainHookForward:
+		return "forward"
+	case *nftables.ChainHookInput:
+		return "input"
+	}
+	return fmt.Sprint(uint32(h))
+}
+
+// ipForward is per network namespace: the file reflects the namespace of
+// the thread that opens it.
+const ipForward = "/proc/sys/net/ipv4/ip_forward"
+
+// ensureForwarding turns IPv4 forwarding on when it is off, and records
+// that banger did so in the table (fwdMarker). It must run after
+// ensureTable.
+func ensureForwarding() (changed bool, err error) {
+	b, err := os.ReadFile(ipForward)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", ipForward, err)
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return false, nil
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return false, err
+	}
+	c.AddChain(&nftables.Chain{Name: fwdMarker, Table: table})
+	if err := c.Flush(); err != nil {
+		return false, fmt.Errorf("record forwarding marker: %w", err)
+	}
+	if err := os.WriteFile(ipForward, []byte("1\n"), 0o644); err != nil {
+		c.DelChain(&nftables.Chain{Name: fwdMarker, Table: table})
+		c.Flush()
+		return false, fmt.Errorf("enable IPv4 forwarding: %w", err)
+	}
+	return true, nil
+}
+
+// restoreForwarding turns forwarding off again only if banger turned it on.
+func restoreForwarding() error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	if ok, err := findTable(c); err != nil || !ok {
+		return err
+	}
+	_, chains, err := tableChains(c)
+	if err != nil {
+		return err
+	}
+	ch, ok := chains[fwdMarker]
+	if !ok {
+		return nil
+	}
+	if err := os.WriteFile(ipForward, []byte("0\n"), 0o644); err != nil {
+		return fmt.Errorf("restore IPv4 forwarding: %w", err)
+	}
+	c.DelChain(ch)
+	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package image
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// DefaultPlatform is the only platform banger guests run.
+const DefaultPlatform = "linux/amd64"
+
+// OCIOptions configures PullOCI.
+type OCIOptions struct {
+	Ref      string // e.g. debian:bookworm-slim, 127.0.0.1:5000/app@sha256:...
+	Platform string // default DefaultPlatform
+	// BlobDir caches downloaded layers (verified, by digest) so that an
+	// interrupted pull resumes from the layers it already has.
+	BlobDir string
+	// Keychain defaults to the user's docker config and credential
+	// helpers (authn.DefaultKeychain).
+	Keychain  authn.Keychain
+	Transport http.RoundTripper // default remote.DefaultTransport
+	Flatten   FlattenOptions
+	// Progress reports bytes: stage "download" (compressed layers
+	// fetched) then "flatten" (compressed layers read).
+	Progress func(stage string, done, total int64)
+}
+
+// OCIResult is a pulled image.
+type OCIResult struct {
+	FlattenResult
+	Digest    string // manifest digest, sha256:...
+	Canonical string // repository@digest: what a later pull must fetch to get the same bytes
+	Layers    int
+}
+
+// PullOCI fetches an OCI (or Docker v2) image and flattens its layers into
+// out as ext4. Layers are downloaded into opts.BlobDir first, each checked
+// against its digest, and read back from there; the blobs are left for the
+// caller to release (see ReleaseBlobs) so a failed pull can resume.
+func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []string, error) {
+	var res OCIResult
+	if opts.Platform == "" {
+		opts.Platform = DefaultPlatform
+	}
+	plat, err := v1.ParsePlatform(opts.Platform)
+	if err != nil {
+		return res, nil, fmt.Errorf("platform %q: %w", opts.Platform, err)
+	}
+	ref, err := name.ParseReference(opts.Ref)
+	if err != nil {
+		return res, nil, fmt.Errorf("%q is neither a catalog image nor an OCI reference: %w", opts.Ref, err)
+	}
+	kc := opts.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(*plat), remote.WithUserAgent("banger")}
+	if opts.Transport != nil {
+		ropts = append(ropts, remote.WithTransport(opts.Transport))
+	}
+	img, err := remote.Image(ref, ropts...)
+	if err != nil {
+		return res, nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return res, nil, fmt.Errorf("pull %s: config: %w", ref, err)
+	}
+	if cf.OS != plat.OS || cf.Architecture != plat.Architecture {
+		return res, nil, fmt.Errorf("pull %s: the image is for %s/%s; banger guests are %s", ref, cf.OS, cf.Architecture, opts.Platform)
+	}
+	dg, err := img.Digest()
+	if err != nil {
+		return res, nil, err
+	}
+	res.Digest = dg.String()
+	res.Canonical = ref.Context().Digest(dg.String()).String()
+	layers, err := img.Layers()
+	if err != nil {
+		return res, nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	res.Layers = len(layers)
+	var total int64
+	for _, l := range layers {
+		mt, _ := l.MediaType()
+		if mt == types.DockerForeignLayer || mt == types.OCIRestrictedLayer {
+			return res, nil, fmt.Errorf("pull %s: foreign (non-distributable) layers are not supported", ref)
+		}
+		sz, err := l.Size()
+		if err != nil {
+			return res, nil, err
+		}
+		total += sz
+	}
+	if err := os.MkdirAll(opts.BlobDir, 0o700); err != nil {
+		return res, nil, err
+	}
+	progress := func(stage string) func(done, total int64) {
+		if opts.Progress == nil {
+			return func(int64, int64) {}
+		}
+		return func(d, t int64) { opts.Progress(stage, d, t) }
+	}
+	// Acquired before the first download so that a concurrent pull that
+	// finishes first does not delete blobs this one is about to use.
+	var digests []string
+	for _, l := range layers {
+		d, _ := l.Digest()
+		digests = append(digests, d.String())
+	}
+	acquireBlobs(digests)
+	flat := make([]Layer, 0, len(layers))
+	dl := progress("download")
+	var done int64
+	for i, l := range layers {
+		p, size, err := fetchBlob(ctx, opts.BlobDir, l, func(n int64) { done += n; dl(done, total) })
+		if err != nil {
+			return res, digests, fmt.Errorf("pull %s: layer %d/%d: %w", ref, i+1, len(layers), err)
+		}
+		flat = append(flat, blobLayer(digests[i], p, size))
+	}
+	fo := opts.Flatten
+	fo.Progress = progress("flatten")
+	res.FlattenResult, err = Flatten(ctx, flat, out, fo)
+	if err != nil {
+		return res, digests, &FlattenError{fmt.Errorf("flatten %s: %w", ref, err)}
+	}
+	return res, digests, nil
+}
+
+// FlattenError is a pull that got all its layers but could not flatten
+// them (a refused entry, a limit): pulling again would fail the same way,
+// so its blobs need not be kept for a resume.
+type FlattenError struct{ Err error }
+
+func (e *FlattenError) Error() string { return e.Err.Error() }
+func (e *FlattenError) Unwrap() error { return e.Err }
+
+// fetchBlob makes sure the layer's compressed blob is in dir, verified
+// against its digest, and returns its path.
+func fetchBlob(ctx context.Context, dir string, l v1.Layer, count func(int64)) (string, int64, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return "", 0, err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return "", 0, err
+	}
+	if d.Algorithm != "sha256" || len(d.Hex) != 64 || strings.Trim(d.Hex, "0123456789abcdef") != "" {
+		return "", 0, fmt.Errorf("unsupported layer digest %s", d)
+	}
+	final := filepath.Join(dir, "sha256-"+d.Hex)
+	if st, err := os.Stat(final); err == nil && st.Size() == size {
+		count(size) // verified when it was written: resume past it
+		return final, size, nil
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(dir, "sha256-"+d.Hex+".partial-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer tmp.Close()
+	h := sha256.New()
+	// One byte more than declared tells an oversized blob from a good one.
+	n, err := io.Copy(io.MultiWriter(tmp, h, countWriter(count)), io.LimitReader(&ctxReader{ctx, rc}, size+1))
+	if err != nil {
+		return "", 0, fmt.Errorf("download %s: %w", d, err)
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if n != size || got != d.String() {
+		return "", 0, fmt.Errorf("layer %s: downloaded %d bytes (manifest says %d) with digest %s, expected %s: refused", d, n, size, got, d)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return "", 0, err
+	}
+	return final, size, nil
+}
+
+// LayerFromFile is a Layer read from a layer file (gzip, zstd or plain
+// tar) already on disk, e.g. for benchmarks.
+func LayerFromFile(path string) (Layer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Layer{}, err
+	}
+	return blobLayer(filepath.Base(path), path, st.Size()), nil
+}
+
+// blobLayer reads a verified layer blob (gzip, zstd or plain tar).
+func blobLayer(digest, path string, size int64) Layer {
+	return Layer{Name: digest, Size: size, Open: func(count func(int64)) (EntryReader, io.Closer, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		r, closeDec, err := Decompress(&countingReader{r: f, fn: count}, 1<<30)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("layer %s: %w", digest, err)
+		}
+		return tar.NewReader(r), closerFunc(func() error { closeDec(); return f.Close() }), nil
+	}}
+}
+
+// Decompress sniffs gzip or zstd (by magic number) and returns a reader of
+// the decompressed stream, or r itself for anything else. maxWindow bounds
+// the zstd decoder's memory.
+func Decompress(r io.Reader, maxWindow uint64) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		// klauspost's gzip inflates about twice as fast as compress/gzip.
+		zr, err := kgzip.NewReader(br)
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, func() { zr.Close() }, nil
+	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxWindow))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr.Close, nil
+	}
+	return br, func() {}, nil
+}
+
+type countingReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.fn(int64(n))
+	}
+	return n, err
+}
+
+type countWriter func(int64)
+
+func (c countWriter) Write(p []byte) (int, error) { c(int64(len(p))); return len(p), nil }
+
+type closerFunc func() error
+
+func (c closerFunc) Close() error { return c() }
+
+// ctxReader stops a download promptly when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

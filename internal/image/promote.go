@@ -1,0 +1,164 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+)
+
+// Promote turns a stopped VM's disk state into a new image: the image it
+// was created from (baseImage) with the VM's overlay disk's upper layer
+// (overlayDisk:/upper, as banger-agent assembles the root) applied on top,
+// written as one ext4 to out.
+//
+// Both disks are read with the pure-Go ext4 reader and merged by the same
+// flattener as OCI layers (overlayfs whiteouts and opaque directories are
+// the OCI ones in another spelling), so nothing is mounted, nothing needs
+// root and no guest file is unpacked on the host. Device nodes are kept:
+// both layers come from banger's own images and VMs.
+func Promote(ctx context.Context, baseImage, overlayDisk string, out *os.File, opts FlattenOptions) (FlattenResult, error) {
+	var layers []Layer
+	for _, d := range []struct {
+		path, dir string
+		upper     bool
+	}{{baseImage, "/", false}, {overlayDisk, "/upper", true}} {
+		l, err := ext4Layer(d.path, d.dir, d.upper)
+		if errors.Is(err, errNoEntry) && d.upper {
+			continue // the VM never booted far enough to write anything
+		}
+		if err != nil {
+			return FlattenResult{}, fmt.Errorf("promote: %s: %w", d.path, err)
+		}
+		layers = append(layers, l)
+	}
+	opts.KeepDevices = true
+	return Flatten(ctx, layers, out, opts)
+}
+
+// ext4Layer is a Layer reading the tree under dir of an ext4 image file.
+// Its size (for progress) is the file's allocated bytes, an upper bound
+// of what walking it reads.
+func ext4Layer(file, dir string, upper bool) (Layer, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return Layer{}, err
+	}
+	defer f.Close()
+	fs, err := OpenExt4(f)
+	if err != nil {
+		return Layer{}, err
+	}
+	if _, err := fs.Lookup(dir); err != nil {
+		return Layer{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return Layer{}, err
+	}
+	size := st.Size()
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		size = min(size, sys.Blocks*512)
+	}
+	name := file + ":" + dir
+	return Layer{Name: name, Size: size, Open: func(count func(int64)) (EntryReader, io.Closer, error) {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, nil, err
+		}
+		fs, err := OpenExt4(&countingReaderAt{r: f, fn: count})
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		w, err := newExt4Walker(fs, dir, upper)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return w, f, nil
+	}}, nil
+}
+
+type countingReaderAt struct {
+	r  io.ReaderAt
+	fn func(int64)
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.fn(int64(n))
+	return n, err
+}
+
+// Inspection is what banger records about an image's contents.
+type Inspection struct {
+	Init, InitTarget string // as in FlattenResult
+	HasSSHD          bool
+}
+
+// Inspect looks for an init and an sshd in an ext4 image (for images
+// registered from a file rather than built or pulled by banger).
+func Inspect(file string) (Inspection, error) {
+	var in Inspection
+	f, err := os.Open(file)
+	if err != nil {
+		return in, err
+	}
+	defer f.Close()
+	fs, err := OpenExt4(f)
+	if err != nil {
+		return in, fmt.Errorf("%s: %w", file, err)
+	}
+	if p, n := resolveExt4(fs, "/sbin/init"); n != nil && n.Mode&modeTypeMask == modeReg && n.Mode&0o111 != 0 {
+		in.Init, in.InitTarget = "/sbin/init", p
+	}
+	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {
+		if _, n := resolveExt4(fs, p); n != nil && n.Mode&modeTypeMask == modeReg && n.Mode&0o111 != 0 {
+			in.HasSSHD = true
+		}
+	}
+	return in, nil
+}
+
+// resolveExt4 follows symlinks inside the image as the guest would.
+func resolveExt4(fs *Ext4, p string) (string, *Ext4Inode) {
+	cur, parts, hops := "/", strings.Split(p, "/"), 0
+	for len(parts) > 0 {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, part)
+		n, err := fs.Lookup(next)
+		if err != nil {
+			return "", nil
+		}
+		if n.Mode&modeTypeMask == modeSymlink {
+			link, err := fs.Readlink(n)
+			if hops++; err != nil || hops > 40 {
+				return "", nil
+			}
+			if strings.HasPrefix(link, "/") {
+				cur = "/"
+			}
+			parts = append(strings.Split(link, "/"), parts...)
+			continue
+		}
+		cur = next
+	}
+	n, err := fs.Lookup(cur)
+	if err != nil {
+		return "", nil
+	}
+	return cur, n
+}
