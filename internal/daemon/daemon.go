@@ -53,6 +53,10 @@ type Daemon struct {
 	lockFile *os.File // flock held for the daemon's lifetime
 	statsc   statsCache
 
+	// stopping is closed when Run returns; watchers end with it.
+	stopping chan struct{}
+	watchWG  sync.WaitGroup
+
 	// bgWG tracks work that outlives a request (vm run teardown).
 	bgWG sync.WaitGroup
 }
@@ -75,7 +79,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
 		host: config.ProbeHost(), sshReady: o.SSHReady,
-		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{},
+		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -150,6 +154,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.drivers.def, "why", d.drivers.why)
 	err = srv.Serve(ctx, l)
 	d.bgWG.Wait()
+	close(d.stopping)
+	d.watchWG.Wait()
 	os.Remove(d.paths.Socket())
 	return err
 }

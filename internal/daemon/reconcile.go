@@ -36,7 +36,7 @@ func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
 			if vm.State != store.StateRunning {
 				d.store.SetVMState(ctx, vm.ID, store.StateRunning, "")
 			}
-			go d.watch(vm.ID, in)
+			d.startWatch(vm.ID, in)
 			d.log.Info("reconcile: re-attached", "vm", vm.Name, "pid", h.PID)
 			return
 		}

@@ -120,15 +120,28 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 	if err := d.store.SetVMState(ctx, vm.ID, store.StateRunning, ""); err != nil {
 		return err
 	}
-	go d.watch(vm.ID, in)
+	d.startWatch(vm.ID, in)
 	d.notifyVMChanged()
 	return nil
+}
+
+// startWatch runs watch for a VM until its VMM exits or the daemon stops.
+func (d *Daemon) startWatch(id string, in *instance) {
+	d.watchWG.Add(1)
+	go func() {
+		defer d.watchWG.Done()
+		d.watch(id, in)
+	}()
 }
 
 // watch notices a VMM that exits on its own (guest poweroff, crash) and
 // releases its host resources.
 func (d *Daemon) watch(id string, in *instance) {
-	<-in.m.Done()
+	select {
+	case <-in.m.Done():
+	case <-d.stopping:
+		return // the daemon is exiting; the VM keeps running
+	}
 	lock := d.vmLock(id)
 	lock.Lock()
 	defer lock.Unlock()
