@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -52,6 +53,7 @@ type Daemon struct {
 
 	lockFile *os.File // flock held for the daemon's lifetime
 	statsc   statsCache
+	netSvc   atomic.Pointer[netState] // DNS + ssh_config service, while it runs
 
 	// stopping is closed when Run returns; watchers end with it.
 	stopping chan struct{}

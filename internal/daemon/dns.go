@@ -17,21 +17,14 @@ import (
 // without running VMs: a daemon that only builds images must not touch
 // the host's network.
 
-// netState is the service's per-daemon state, kept beside the Daemon (the
-// services registry gives no field of its own).
+// netState is the network service's state (Daemon.netSvc while it runs).
 type netState struct {
 	dns   *bdns.Server
 	names atomic.Pointer[map[string]netip.Addr] // running VMs by name
 	sshMu sync.Mutex
 }
 
-var netStates sync.Map // *Daemon → *netState
-
-func netOf(d *Daemon) *netState {
-	v, _ := netStates.Load(d)
-	s, _ := v.(*netState)
-	return s
-}
+func netOf(d *Daemon) *netState { return d.netSvc.Load() }
 
 func init() {
 	services = append(services, startNetService)
@@ -51,7 +44,7 @@ func startNetService(ctx context.Context, d *Daemon) (func(), error) {
 		Upstreams: bdns.UpstreamSource(bdns.ResolvConf, d.net.Gateway()),
 		Log:       d.log,
 	}
-	netStates.Store(d, s)
+	d.netSvc.Store(s)
 	d.net.OnBridgeUp(func(context.Context) error { return s.ensureDNS(d) })
 	running := s.refresh(d)
 	// After a restart with VMs still running, bring back what they use.
@@ -62,7 +55,7 @@ func startNetService(ctx context.Context, d *Daemon) (func(), error) {
 	}
 	return func() {
 		s.dns.Close()
-		netStates.Delete(d)
+		d.netSvc.Store(nil)
 	}, nil
 }
 
