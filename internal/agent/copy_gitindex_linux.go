@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"os"
 	"path"
 	"sort"
 	"time"
@@ -44,20 +45,8 @@ func (x *extraction) writeIndexes() error {
 		if err != nil {
 			return fmt.Errorf("git index of %q: %w", repo, err)
 		}
-		dfd, err := x.dirFD(path.Join(repo, ".git"))
-		if err != nil {
-			return err
-		}
-		fd, err := x.create(dfd, "index", func() (int, error) {
-			return unix.Openat(dfd, "index", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-		})
-		if err != nil {
+		if err := x.writeFile(path.Join(repo, ".git", "index"), b, 0o644); err != nil {
 			return fmt.Errorf("git index of %q: %w", repo, err)
-		}
-		_, werr := unix.Write(fd, b)
-		unix.Close(fd)
-		if werr != nil {
-			return werr
 		}
 	}
 	return nil
@@ -78,19 +67,42 @@ func (x *extraction) settleRacy() error {
 			if e.st.Mtim.Sec < cutoff {
 				continue
 			}
-			dfd, base, err := x.parent(e.name)
+			dfd, base, done, err := x.parent(e.name)
 			if err != nil {
 				return err
 			}
-			if err := unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return err
+			err = unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+			if err == nil {
+				err = unix.Fstatat(dfd, base, &e.st, unix.AT_SYMLINK_NOFOLLOW)
 			}
-			if err := unix.Fstatat(dfd, base, &e.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			done()
+			if err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// writeFile writes a small file the agent makes itself (an index).
+func (x *extraction) writeFile(name string, data []byte, mode uint32) error {
+	dfd, base, done, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	fd, err := x.create(dfd, base, func() (int, error) {
+		return unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	})
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // encodeIndex renders a version 2 index (see git's

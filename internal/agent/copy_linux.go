@@ -84,18 +84,8 @@ func copyTarget(p proto.CopyInParams) (string, error) {
 // run extracts the archive, checks the host's trailer and finishes the
 // tree. On error the caller aborts.
 func (x *extraction) run(br *bufio.Reader) (proto.CopyResult, error) {
-	tr := tar.NewReader(br)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return x.result(), fmt.Errorf("read archive: %w", err)
-		}
-		if err := x.entry(hdr, tr); err != nil {
-			return x.result(), err
-		}
+	if err := x.readAll(tar.NewReader(br)); err != nil {
+		return x.result(), err
 	}
 	var tl proto.CopyTrailer
 	line, err := br.ReadBytes('\n')
@@ -109,6 +99,21 @@ func (x *extraction) run(br *bufio.Reader) (proto.CopyResult, error) {
 		return x.result(), err
 	}
 	return x.result(), nil
+}
+
+func (x *extraction) readAll(tr *tar.Reader) error {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // idleReader renews the stream's read deadline before every read.
@@ -127,7 +132,7 @@ func openExtract(dir string, p proto.CopyInParams) (*extraction, error) {
 		mode = 0o700
 	}
 	x := &extraction{final: dir, fresh: p.Fresh, mode: mode, start: time.Now(), umask: currentUmask(),
-		dirs: map[string]int{}, index: map[string][]indexEntry{}}
+		index: map[string][]indexEntry{}}
 	root := dir
 	if p.Fresh {
 		if _, err := os.Lstat(dir); err == nil {
@@ -151,7 +156,7 @@ func openExtract(dir string, p proto.CopyInParams) (*extraction, error) {
 		x.abort()
 		return nil, fmt.Errorf("open %s: %w", root, err)
 	}
-	x.dirs[""] = fd
+	x.dirs = newDirCache(fd)
 	return x, nil
 }
 
@@ -165,11 +170,11 @@ func (x *extraction) finish() error {
 		return err
 	}
 	if !x.fresh {
-		x.closeAll()
+		x.dirs.closeAll()
 		return nil
 	}
-	err := unix.Fchmod(x.dirs[""], uint32(x.mode))
-	x.closeAll()
+	err := unix.Fchmod(x.dirs.root(), uint32(x.mode))
+	x.dirs.closeAll()
 	if err != nil {
 		return err
 	}
@@ -187,7 +192,9 @@ func (x *extraction) finish() error {
 // abort releases everything and, for a fresh copy, removes the partial
 // tree so that a failed copy leaves nothing behind.
 func (x *extraction) abort() {
-	x.closeAll()
+	if x.dirs != nil {
+		x.dirs.closeAll()
+	}
 	if x.staging != "" {
 		os.RemoveAll(x.staging)
 		x.staging = ""

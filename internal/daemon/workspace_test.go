@@ -239,3 +239,35 @@ func TestImportsIntoOneVMAreSerialised(t *testing.T) {
 		t.Errorf("%d imports in flight at once", *max)
 	}
 }
+
+func TestImportAbandonedByItsClientLeavesNothing(t *testing.T) {
+	root := guestRoot(t)
+	started, release, _ := blockArchive(t)
+	h := newHarness(t)
+	h.create("dev")
+	repo := gitRepo(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- h.client.Call(ctx, api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev",
+			WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil, nil)
+	}()
+	<-started
+	cancel() // Ctrl-C: the connection closes
+	<-errc
+	time.Sleep(100 * time.Millisecond) // the daemon notices the disconnect
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir(filepath.Join(root, "root"))
+		if len(ents) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the guest home: %v", ents)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The VM is fine and takes the next import.
+	must(t, h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil))
+}
