@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,14 +31,7 @@ import (
 // (BANGER_BENCH=1); reported, never asserted. All load stays inside
 // network namespaces this test creates, bounded in count and time.
 func TestBenchNet(t *testing.T) {
-	if os.Getenv("BANGER_BENCH") != "1" {
-		t.Log("BANGER_BENCH=1 not set: `make bench` runs this")
-		return
-	}
-	rounds, _ := strconv.Atoi(os.Getenv("BANGER_BENCH_ROUNDS"))
-	if rounds <= 0 {
-		rounds = 3
-	}
+	rounds := benchRounds(t)
 	const tapRounds = 40
 	fresh, pooled := benchTAPs(t, tapRounds)
 

@@ -28,14 +28,7 @@ import (
 // only from `make bench` (BANGER_BENCH=1): timings are reported, never
 // asserted.
 func TestBenchBoot(t *testing.T) {
-	if os.Getenv("BANGER_BENCH") != "1" {
-		t.Log("BANGER_BENCH=1 not set: `make bench` runs this")
-		return
-	}
-	rounds, _ := strconv.Atoi(os.Getenv("BANGER_BENCH_ROUNDS"))
-	if rounds <= 0 {
-		rounds = 3
-	}
+	rounds := benchRounds(t)
 	e := newEnv(t)
 	var runWall, runAgent, bareAgent, bareSSH []time.Duration
 	stageRe := regexp.MustCompile(`\[\s*([0-9.]+)s\] agent:`)

@@ -23,14 +23,7 @@ import (
 // Run by `make bench` (BANGER_BENCH=1); timings are reported, never
 // asserted.
 func TestBenchWorkspace(t *testing.T) {
-	if os.Getenv("BANGER_BENCH") != "1" {
-		t.Log("BANGER_BENCH=1 not set: `make bench` runs this")
-		return
-	}
-	rounds, _ := strconv.Atoi(os.Getenv("BANGER_BENCH_ROUNDS"))
-	if rounds <= 0 {
-		rounds = 3
-	}
+	rounds := benchRounds(t)
 	e := newEnv(t)
 	repo := filepath.Join(t.TempDir(), "big")
 	start := time.Now()

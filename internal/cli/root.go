@@ -144,12 +144,18 @@ func progressPrinter(env *Env) (func(api.Progress), func()) {
 	tty := env.isTTY()
 	active := false
 	show := func(p api.Progress) {
-		if p.Stage == api.StageSpec {
+		// The spec line and warnings stay on screen; other stages replace
+		// each other on a terminal.
+		if p.Stage == api.StageSpec || strings.HasPrefix(p.Message, "warning: ") {
 			if active {
 				fmt.Fprint(env.Err, "\r\033[K")
 				active = false
 			}
-			fmt.Fprintln(env.Err, "spec:", p.Message)
+			if p.Stage == api.StageSpec {
+				fmt.Fprintln(env.Err, "spec:", p.Message)
+			} else {
+				fmt.Fprintf(env.Err, "%s: %s\n", p.Stage, p.Message)
+			}
 			return
 		}
 		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, p.Stage, p.Message)
