@@ -58,13 +58,19 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, hostnet.NewFake(netip.MustParsePrefix("10.9.0.0/24")))
+}
+
+// newHarnessOn is newHarness with a given fake network.
+func newHarnessOn(t *testing.T, n *hostnet.Fake) *harness {
+	t.Helper()
 	root := t.TempDir()
 	rt, err := os.MkdirTemp("/tmp", "bgd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(rt) })
-	h := &harness{t: t, drv: fake.New(), net: hostnet.NewFake(netip.MustParsePrefix("10.9.0.0/24"))}
+	h := &harness{t: t, drv: fake.New(), net: n}
 	h.paths = config.Paths{ConfigDir: filepath.Join(root, "config"), StateDir: filepath.Join(root, "state"),
 		CacheDir: filepath.Join(root, "cache"), RuntimeDir: filepath.Join(rt, "banger")}
 	h.cfg, _ = config.Load(filepath.Join(root, "none.toml"))

@@ -12,11 +12,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/config"
 	bdns "github.com/banger-dev/banger/internal/dns"
 	"github.com/banger-dev/banger/internal/hostnet"
 	"github.com/banger-dev/banger/internal/sshconfig"
-	"github.com/banger-dev/banger/internal/vmm/fake"
 )
 
 // newNetHarness is a harness whose fake network has a loopback subnet, so
@@ -29,23 +27,10 @@ func newNetHarness(t *testing.T) *harness {
 	bdns.ResolvConf = conf
 	t.Cleanup(func() { bdns.ResolvConf = old })
 
-	root := t.TempDir()
-	rt, err := os.MkdirTemp("/tmp", "bgn")
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(rt) })
 	n := hostnet.NewFake(netip.MustParsePrefix("127.77.0.0/24"))
 	n.RunHooks = true
 	n.Cfg.DNSPort = freePort(t)
-	h := &harness{t: t, drv: fake.New(), net: n}
-	h.paths = config.Paths{ConfigDir: filepath.Join(root, "config"), StateDir: filepath.Join(root, "state"),
-		CacheDir: filepath.Join(root, "cache"), RuntimeDir: filepath.Join(rt, "banger")}
-	h.cfg, _ = config.Load(filepath.Join(root, "none.toml"))
-	h.cfg.AgentBin = agentBin
-	h.cfg.BootTimeout.Duration = 3 * time.Second
-	h.cfg.VMDefaults = config.VMDefaults{VCPU: 1, MemoryMiB: 512, DiskSize: "1G"}
-	h.start()
-	h.seedArtifacts()
-	return h
+	return newHarnessOn(t, n)
 }
 
 func freePort(t *testing.T) int {
