@@ -50,30 +50,11 @@ unless --force is given.`,
 }
 
 func newImageLsCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	ls := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List images",
-		Args:    exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ims []api.Image
-			if err := env.Client.Call(cmd.Context(), api.MethodImageList, nil, &ims, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, ims)
-			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tSOURCE\tCREATED")
-			for _, im := range ims {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", im.Name, config.FormatSize(im.SizeBytes), im.Source, im.CreatedAt.Format(time.DateTime))
-			}
-			return tw.Flush()
-		},
-	}
-	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return ls
+	return newListCmd(env, "List images", api.MethodImageList,
+		[]string{"NAME", "SIZE", "SOURCE", "CREATED"},
+		func(im api.Image) []string {
+			return []string{im.Name, config.FormatSize(im.SizeBytes), im.Source, im.CreatedAt.Format(time.DateTime)}
+		})
 }
 
 func newImagePullCmd(env *Env) *cobra.Command {

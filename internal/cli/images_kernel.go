@@ -82,30 +82,11 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 }
 
 func newKernelLsCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	ls := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List kernels",
-		Args:    exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ks []api.Kernel
-			if err := env.Client.Call(cmd.Context(), api.MethodKernelList, nil, &ks, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, ks)
-			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tRELEASE\tSOURCE\tCREATED")
-			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime))
-			}
-			return tw.Flush()
-		},
-	}
-	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return ls
+	return newListCmd(env, "List kernels", api.MethodKernelList,
+		[]string{"NAME", "RELEASE", "SOURCE", "CREATED"},
+		func(k api.Kernel) []string {
+			return []string{k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime)}
+		})
 }
 
 func newKernelPullCmd(env *Env) *cobra.Command {

@@ -100,31 +100,12 @@ disk) across stop and start; only 'vm delete' discards them.`,
 }
 
 func newVMListCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List VMs",
-		Args:    exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vms []api.VM
-			if err := env.Client.Call(cmd.Context(), api.MethodVMList, nil, &vms, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, vms)
-			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tADDRESS\tVCPU\tMEMORY\tAGE")
-			for _, v := range vms {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Name, v.State, v.Image, v.IP, v.VCPU,
-					config.FormatSize(int64(v.MemoryMiB)<<20), age(v.CreatedAt))
-			}
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	return newListCmd(env, "List VMs", api.MethodVMList,
+		[]string{"NAME", "STATE", "IMAGE", "ADDRESS", "VCPU", "MEMORY", "AGE"},
+		func(v api.VM) []string {
+			return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPU),
+				config.FormatSize(int64(v.MemoryMiB) << 20), age(v.CreatedAt)}
+		})
 }
 
 func newVMShowCmd(env *Env) *cobra.Command {
