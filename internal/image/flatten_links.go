@@ -122,48 +122,18 @@ func (f *flattener) copyHidden(l Layer, li int, want map[string][]string) error 
 
 // detect records whether the image has an init and an sshd.
 func (f *flattener) detect() {
-	if p, e := f.resolve("sbin/init"); e != nil && e.typ == tar.TypeReg && e.mode&0o111 != 0 {
-		f.res.Init, f.res.InitTarget = "/sbin/init", "/"+p
-	}
-	for _, p := range []string{"usr/sbin/sshd", "sbin/sshd"} {
-		if _, e := f.resolve(p); e != nil && e.typ == tar.TypeReg && e.mode&0o111 != 0 {
-			f.res.HasSSHD = true
+	b := findBootFiles(func(p string) pathNode {
+		e := f.ents[strings.TrimPrefix(p, "/")]
+		if p == "/" {
+			e = f.ents["."]
 		}
-	}
-}
-
-// resolve follows symlinks through the flattened tree, as the guest will,
-// and returns the final path and its entry (nil when it does not exist).
-func (f *flattener) resolve(p string) (string, *fentry) {
-	cur, parts, hops := ".", strings.Split(p, "/"), 0
-	for len(parts) > 0 {
-		part := parts[0]
-		parts = parts[1:]
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			cur = parentOf(cur)
-			continue
-		}
-		next := path.Join(cur, part)
-		e := f.ents[next]
 		if e == nil || e.kind == kTomb || e.kind == kSkipped {
-			return "", nil
+			return pathNode{exists: p == "/"}
 		}
-		if e.kind == kFile && e.typ == tar.TypeSymlink {
-			if hops++; hops > 40 {
-				return "", nil
-			}
-			if strings.HasPrefix(e.link, "/") {
-				cur = "."
-			}
-			parts = append(strings.Split(e.link, "/"), parts...)
-			continue
-		}
-		cur = next
-	}
-	return cur, f.ents[cur]
+		return pathNode{exists: true, symlink: e.kind == kFile && e.typ == tar.TypeSymlink, link: e.link,
+			exec: e.typ == tar.TypeReg && e.mode&0o111 != 0}
+	})
+	f.res.Init, f.res.InitTarget, f.res.HasSSHD = b.Init, b.InitTarget, b.HasSSHD
 }
 
 // cleanEntryName turns a tar name into a clean relative path, refusing

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"strings"
 	"syscall"
 )
 
@@ -114,51 +112,20 @@ func Inspect(file string) (Inspection, error) {
 	if err != nil {
 		return in, fmt.Errorf("%s: %w", file, err)
 	}
-	if p, n := resolveExt4(fs, "/sbin/init"); n != nil && n.Mode&modeTypeMask == modeReg && n.Mode&0o111 != 0 {
-		in.Init, in.InitTarget = "/sbin/init", p
-	}
-	for _, p := range []string{"/usr/sbin/sshd", "/sbin/sshd"} {
-		if _, n := resolveExt4(fs, p); n != nil && n.Mode&modeTypeMask == modeReg && n.Mode&0o111 != 0 {
-			in.HasSSHD = true
-		}
-	}
-	return in, nil
-}
-
-// resolveExt4 follows symlinks inside the image as the guest would.
-func resolveExt4(fs *Ext4, p string) (string, *Ext4Inode) {
-	cur, parts, hops := "/", strings.Split(p, "/"), 0
-	for len(parts) > 0 {
-		part := parts[0]
-		parts = parts[1:]
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, part)
-		n, err := fs.Lookup(next)
+	b := findBootFiles(func(p string) pathNode {
+		n, err := fs.Lookup(p)
 		if err != nil {
-			return "", nil
+			return pathNode{}
 		}
+		node := pathNode{exists: true, exec: n.Mode&modeTypeMask == modeReg && n.Mode&0o111 != 0}
 		if n.Mode&modeTypeMask == modeSymlink {
-			link, err := fs.Readlink(n)
-			if hops++; err != nil || hops > 40 {
-				return "", nil
+			node.symlink = true
+			if node.link, err = fs.Readlink(n); err != nil {
+				return pathNode{}
 			}
-			if strings.HasPrefix(link, "/") {
-				cur = "/"
-			}
-			parts = append(strings.Split(link, "/"), parts...)
-			continue
 		}
-		cur = next
-	}
-	n, err := fs.Lookup(cur)
-	if err != nil {
-		return "", nil
-	}
-	return cur, n
+		return node
+	})
+	in.Init, in.InitTarget, in.HasSSHD = b.Init, b.InitTarget, b.HasSSHD
+	return in, nil
 }
