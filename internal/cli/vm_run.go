@@ -20,7 +20,7 @@ func newVMRunCmd(env *Env) *cobra.Command {
 	var workdir string
 	var ws workspaceFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] [REPO] -- CMD [ARGS...]",
+		Use:   "run [flags] [REPO [flags]] -- CMD [ARGS...]",
 		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
 		Long: `Boot a fresh VM, run CMD in it through the guest agent (no SSH needed),
 stream its output, and exit with its exit code. With --rm the VM is deleted
@@ -29,7 +29,10 @@ the VM.`,
 		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'\n" +
 			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			repo, args := splitRunRepo(cmd, args)
+			repo, args, err := splitRunRepo(cmd, args)
+			if err != nil {
+				return err
+			}
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("no command given: banger vm run [flags] -- CMD [ARGS...]")}
 			}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -247,17 +248,30 @@ func (t *termSafe) Write(p []byte) (int, error) {
 	return len(p), err
 }
 
-// splitRunRepo recognises `vm run [flags] REPO -- CMD...`: a first
-// argument that is a host directory followed by "--". Anything else is
-// the command, as before.
-func splitRunRepo(cmd *cobra.Command, args []string) (string, []string) {
-	if cmd.ArgsLenAtDash() >= 0 || len(args) < 2 || args[1] != "--" {
-		return "", args
+// splitRunRepo finds the repository of `vm run REPO [flags] -- CMD`. With
+// interspersed flags off, everything after REPO arrives as arguments,
+// including the "--" and any flags given after the repository, which are
+// parsed here.
+func splitRunRepo(cmd *cobra.Command, args []string) (string, []string, error) {
+	if cmd.ArgsLenAtDash() >= 0 || len(args) < 2 {
+		return "", args, nil
+	}
+	dash := slices.Index(args, "--")
+	if dash < 1 {
+		return "", args, nil
 	}
 	if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
-		return "", args
+		return "", args, nil
 	}
-	return args[0], args[2:]
+	if dash > 1 {
+		if err := cmd.Flags().Parse(args[1:dash]); err != nil {
+			return "", nil, usageError{fmt.Errorf("%w (see `banger vm run --help`)", err)}
+		}
+		if rest := cmd.Flags().Args(); len(rest) > 0 {
+			return "", nil, usageError{fmt.Errorf("unexpected %q between the repository and --: banger vm run [flags] REPO [flags] -- CMD [ARGS...]", rest[0])}
+		}
+	}
+	return args[0], args[dash+1:], nil
 }
 
 // forRun plans the repository of a vm run; workspace flags without a
