@@ -18,7 +18,7 @@ func TestSplitRunRepoAcceptsFlagsAfterTheRepository(t *testing.T) {
 		{[]string{"--rm", dir, "--", "make", "test"}, dir, []string{"make", "test"}, true, false},
 		{[]string{dir, "--rm", "--vcpu", "2", "--", "make", "-j2"}, dir, []string{"make", "-j2"}, true, false},
 		{[]string{dir, "--", "git", "log", "--", "f"}, dir, []string{"git", "log", "--", "f"}, false, false},
-		{[]string{"--", "ls", dir}, "", []string{"ls", dir}, false, false},        // no repository: a plain command
+		{[]string{"--", "ls", dir}, "", []string{"ls", dir}, false, false},           // no repository: a plain command
 		{[]string{"echo", "--", "x"}, "", []string{"echo", "--", "x"}, false, false}, // first word is no directory
 		{[]string{dir, "stray", "--", "x"}, "", nil, false, true},
 		{[]string{dir, "--no-such-flag", "--", "x"}, "", nil, false, true},
