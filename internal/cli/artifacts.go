@@ -98,19 +98,8 @@ again resumes from them.`,
 }
 
 func newImageShowCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	show := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show an image: where it came from, its kernel, init, sshd and the VMs using it",
-		Args:  exactArgs(1, "an image name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var info api.ImageInfo
-			if err := env.Client.Call(cmd.Context(), api.MethodImageShow, nameParams{args[0]}, &info, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, info)
-			}
+	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd and the VMs using it", "an image name", api.MethodImageShow,
+		func(info api.ImageInfo) [][2]string {
 			init := info.Init
 			switch init {
 			case "":
@@ -122,25 +111,16 @@ func newImageShowCmd(env *Env) *cobra.Command {
 			if kern == "" {
 				kern = "(the default kernel)"
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			for _, kv := range [][2]string{
+			usedBy := ""
+			if len(info.UsedBy) > 0 {
+				usedBy = fmt.Sprint(info.UsedBy)
+			}
+			return [][2]string{
 				{"name", info.Name}, {"size", config.FormatSize(info.SizeBytes)}, {"path", info.Path}, {"source", info.Source},
 				{"ref", info.Ref}, {"digest", info.Digest}, {"kernel", kern}, {"init", init}, {"sshd", yesNo(info.HasSSHD)},
-				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", fmt.Sprint(info.UsedBy)},
-			} {
-				if kv[1] != "" && kv[1] != "[]" {
-					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-				}
+				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", usedBy},
 			}
-			return tw.Flush()
-		},
-	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return show
-}
-
-type nameParams struct {
-	Name string `json:"name"`
+		})
 }
 
 func yesNo(b bool) string {
@@ -157,7 +137,7 @@ func newImageDeleteCmd(env *Env) *cobra.Command {
 		Short:   "Delete an image (refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, nameParams{args[0]}, nil, nil); err != nil {
+			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Out, "image %s deleted\n", args[0])

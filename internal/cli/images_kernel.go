@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -113,32 +112,12 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 }
 
 func newKernelShowCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	show := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a kernel: release, files, source and the VMs using it",
-		Args:  exactArgs(1, "a kernel name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var info api.KernelInfo
-			if err := env.Client.Call(cmd.Context(), api.MethodKernelShow, nameParams{args[0]}, &info, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, info)
-			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			for _, kv := range [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
+	return newShowCmd(env, "Show a kernel: release, files, source and the VMs using it", "a kernel name", api.MethodKernelShow,
+		func(info api.KernelInfo) [][2]string {
+			return [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
 				{"files", strings.Join(info.Files, " ")}, {"source", info.Source}, {"digest", info.Digest},
-				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", strings.Join(info.UsedBy, ", ")}} {
-				if kv[1] != "" {
-					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-				}
-			}
-			return tw.Flush()
-		},
-	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return show
+				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", strings.Join(info.UsedBy, ", ")}}
+		})
 }
 
 func newKernelDeleteCmd(env *Env) *cobra.Command {
@@ -148,7 +127,7 @@ func newKernelDeleteCmd(env *Env) *cobra.Command {
 		Short:   "Delete a kernel (refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, nameParams{args[0]}, nil, nil); err != nil {
+			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Out, "kernel %s deleted\n", args[0])

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -109,40 +108,18 @@ func newVMListCmd(env *Env) *cobra.Command {
 }
 
 func newVMShowCmd(env *Env) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one VM",
-		Args:  exactArgs(1, "one VM name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var v api.VM
-			if err := env.Client.Call(cmd.Context(), api.MethodVMShow, api.NameParams{Name: args[0]}, &v, nil); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, v)
-			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			rows := [][2]string{
-				{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"kernel", v.Kernel},
-				{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
-				{"disk", config.FormatSize(v.DiskBytes)}, {"address", v.IP}, {"mac", v.MAC},
-				{"created", v.CreatedAt.Format(time.RFC3339)}, {"console log", v.ConsoleLog}, {"dir", v.Dir},
-			}
-			if v.PID != 0 {
-				rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
-			}
-			if v.LastError != "" {
-				rows = append(rows, [2]string{"last error", strings.SplitN(v.LastError, "\n", 2)[0]})
-			}
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
-			}
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	return newShowCmd(env, "Show one VM", "one VM name", api.MethodVMShow, func(v api.VM) [][2]string {
+		rows := [][2]string{
+			{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"kernel", v.Kernel},
+			{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
+			{"disk", config.FormatSize(v.DiskBytes)}, {"address", v.IP}, {"mac", v.MAC},
+			{"created", v.CreatedAt.Format(time.RFC3339)}, {"console log", v.ConsoleLog}, {"dir", v.Dir},
+		}
+		if v.PID != 0 {
+			rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
+		}
+		return append(rows, [2]string{"last error", strings.SplitN(v.LastError, "\n", 2)[0]})
+	})
 }
 
 // simpleVMCmd builds stop/start/delete: one name, one method.
