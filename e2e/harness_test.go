@@ -75,6 +75,15 @@ func newEnv(t *testing.T) *env {
 	run(t, "ip", "netns", "add", e.ns)
 	t.Cleanup(func() {
 		e.stopDaemon()
+		// Recovered boot stalls pass unseen otherwise; their vCPU state
+		// is the clue to why a guest hung.
+		if b, err := os.ReadFile(filepath.Join(e.stateDir(), "bangerd.log")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "boot stalled") {
+					t.Logf("bangerd: %s", line)
+				}
+			}
+		}
 		killLeftovers(t, rt)
 		exec.Command("ip", "netns", "del", e.ns).Run()
 		os.RemoveAll(rt)
@@ -160,6 +169,11 @@ func (e *env) bangerIn(stdin string, args ...string) result {
 		e.t.Fatalf("run banger %v: %v", args, err)
 	}
 	e.t.Logf("banger %s → exit %d in %s", strings.Join(args, " "), code, time.Since(start).Round(time.Millisecond))
+	for _, line := range strings.Split(errb.String(), "\n") {
+		if strings.Contains(line, "warning: ") { // e.g. a boot stall the daemon recovered from
+			e.t.Logf("  stderr: %s", line)
+		}
+	}
 	return result{out.String(), errb.String(), code}
 }
 

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,6 +133,39 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
+	// A guest that hangs in early boot (here: its vCPUs paused over QMP
+	// as soon as QEMU is up) is noticed after boot_stall_timeout, the
+	// evidence is kept and the VMM restarted once; the boot then succeeds.
+	t.Run("a hung boot is restarted once", func(t *testing.T) {
+		e.t = t
+		os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"),
+			[]byte("boot_stall_timeout = \"10s\"\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
+		e.stopDaemon() // the next call starts a daemon with the new config
+		id := fmt.Sprint(e.vmShow("lc")["id"])
+		e.must("vm", "stop", "lc")
+		done := make(chan result, 1)
+		go func() { done <- e.banger("vm", "start", "lc") }()
+		sock := filepath.Join(e.runtimeDir(), "vms", id, "qmp.sock")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if err := qmpExecute(sock, "stop"); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("could not pause lc's vCPUs: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r := <-done
+		if r.code != 0 || !strings.Contains(r.err, "restarting the VMM once") {
+			t.Fatalf("vm start: exit %d\n%s", r.code, r.err)
+		}
+		b, err := os.ReadFile(filepath.Join(e.stateDir(), "vms", id, "boot-stall.txt"))
+		if err != nil || !strings.Contains(string(b), "(qemu) info registers -a") || !strings.Contains(string(b), "IP=") {
+			t.Errorf("evidence: %v\n%.2000s", err, b)
+		}
+		e.must("vm", "ssh", "lc", "--", "true")
+	})
+
 	t.Run("delete all leaves nothing", func(t *testing.T) {
 		e.t = t
 		for _, n := range names {
@@ -167,6 +203,36 @@ func (e *env) vmPID(name string) int {
 		e.t.Fatalf("%s has no VMM pid", name)
 	}
 	return int(pid)
+}
+
+// qmpExecute sends one argument-less QMP command to a VMM's socket.
+func qmpExecute(sock, command string) error {
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadBytes('\n'); err != nil {
+		return err
+	}
+	for _, c := range []string{"qmp_capabilities", command} {
+		fmt.Fprintf(conn, `{"execute":%q}`+"\n", c)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(line, []byte(`"error"`)) {
+				return fmt.Errorf("qmp %s: %s", c, line)
+			}
+			if bytes.Contains(line, []byte(`"return"`)) {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func waitGone(t *testing.T, pid int) {

@@ -23,6 +23,9 @@ type Config struct {
 	QEMUAccel      string      `toml:"qemu_accel"` // auto | kvm | tcg
 	AgentBin       string      `toml:"agent_bin"`
 	BootTimeout    Duration    `toml:"boot_timeout"`
+	// BootStallTimeout is how long a booting guest may stay silent (no
+	// console output, no agent) before banger restarts its VMM once.
+	BootStallTimeout Duration `toml:"boot_stall_timeout"`
 	// StatsPollInterval is how often the daemon samples running guests
 	// for `vm stats`.
 	StatsPollInterval Duration   `toml:"stats_poll_interval"`
@@ -91,6 +94,7 @@ const (
 	DefaultSubnet     = "10.77.0.0/24"
 	DefaultDNSPort    = 42069
 	DefaultBoot       = 180 * time.Second
+	DefaultBootStall  = 60 * time.Second
 	DefaultStatsPoll  = 10 * time.Second
 )
 
@@ -133,6 +137,9 @@ func (c Config) withDefaults() Config {
 	if c.BootTimeout.Duration == 0 {
 		c.BootTimeout.Duration = DefaultBoot
 	}
+	if c.BootStallTimeout.Duration == 0 {
+		c.BootStallTimeout.Duration = DefaultBootStall
+	}
 	if c.Network.Bridge == "" {
 		c.Network.Bridge = DefaultBridge
 	}
@@ -174,6 +181,9 @@ func (c Config) Validate() error {
 	}
 	if c.StatsPollInterval.Duration < time.Second {
 		return errors.New("stats_poll_interval: at least 1s")
+	}
+	if c.BootStallTimeout.Duration < time.Second || c.BootStallTimeout.Duration > c.BootTimeout.Duration {
+		return fmt.Errorf("boot_stall_timeout = %s: want at least 1s and at most boot_timeout (%s)", c.BootStallTimeout.Duration, c.BootTimeout.Duration)
 	}
 	if c.VMDefaults.VCPU < 0 || c.VMDefaults.MemoryMiB < 0 {
 		return errors.New("vm_defaults: vcpu and memory must be positive")

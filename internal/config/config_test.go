@@ -27,7 +27,7 @@ func TestLoadMissingFileIsDefaults(t *testing.T) {
 	want := Config{
 		VMM: "auto", QEMUAccel: "auto",
 		DefaultImage: DefaultImageName, DefaultKernel: DefaultKernelName,
-		BootTimeout: Duration{DefaultBoot}, StatsPollInterval: Duration{DefaultStatsPoll},
+		BootTimeout: Duration{DefaultBoot}, BootStallTimeout: Duration{DefaultBootStall}, StatsPollInterval: Duration{DefaultStatsPoll},
 		Network: Network{Bridge: DefaultBridge, Subnet: DefaultSubnet, DNSPort: DefaultDNSPort},
 	}
 	if c != want {
@@ -47,6 +47,7 @@ qemu_bin = "/opt/qemu"
 qemu_accel = "tcg"
 agent_bin = "/opt/agent"
 boot_timeout = "90s"
+boot_stall_timeout = "45s"
 
 [vm_defaults]
 vcpu = 2
@@ -63,7 +64,7 @@ subnet = "10.88.0.0/16"
 	}
 	want := Config{
 		VMM: "qemu", DefaultImage: "img", DefaultKernel: "krn", QEMUBin: "/opt/qemu", QEMUAccel: "tcg",
-		AgentBin: "/opt/agent", BootTimeout: Duration{90 * time.Second}, StatsPollInterval: Duration{DefaultStatsPoll},
+		AgentBin: "/opt/agent", BootTimeout: Duration{90 * time.Second}, BootStallTimeout: Duration{45 * time.Second}, StatsPollInterval: Duration{DefaultStatsPoll},
 		VMDefaults: VMDefaults{VCPU: 2, MemoryMiB: 2048, DiskSize: "16G"},
 		Network:    Network{Bridge: "br-test", Subnet: "10.88.0.0/16", DNSPort: DefaultDNSPort},
 	}
@@ -93,6 +94,8 @@ func TestLoadErrors(t *testing.T) {
 		{"negative vcpu", "[vm_defaults]\nvcpu = -1", []string{"vm_defaults"}},
 		{"bad disk size", "[vm_defaults]\ndisk_size = \"big\"", []string{"vm_defaults.disk_size", `"big"`}},
 		{"bad duration", `boot_timeout = "soon"`, []string{"boot_timeout"}},
+		{"stall longer than boot", "boot_timeout = \"30s\"\nboot_stall_timeout = \"60s\"", []string{"boot_stall_timeout = 1m0s", "at most boot_timeout (30s)"}},
+		{"stall too short", `boot_stall_timeout = "10ms"`, []string{"boot_stall_timeout = 10ms"}},
 		{"wrong type", `vmm = 3`, []string{"vmm"}},
 		{"not toml", `vmm = `, []string{"read config"}},
 	}

@@ -76,6 +76,7 @@ func newHarnessOn(t *testing.T, n *hostnet.Fake) *harness {
 	h.cfg, _ = config.Load(filepath.Join(root, "none.toml"))
 	h.cfg.AgentBin = agentBin
 	h.cfg.BootTimeout.Duration = 3 * time.Second
+	h.cfg.BootStallTimeout.Duration = time.Second
 	h.cfg.VMDefaults = config.VMDefaults{VCPU: 1, MemoryMiB: 512, DiskSize: "1G"}
 	h.start()
 	h.seedArtifacts()
@@ -281,6 +282,50 @@ func TestAgentNeverReadyMarksFailedAndQuotesConsole(t *testing.T) {
 	}
 	must(t, h.call(api.MethodVMDelete, api.NameParams{Name: "mute"}, nil))
 	h.assertNoTrace(vm.ID)
+}
+
+// A guest silent from its start is hung: the daemon restarts its VMM
+// once, says so, and keeps the evidence; the second start boots.
+func TestHungBootIsRestartedOnceWithEvidence(t *testing.T) {
+	h := newHarness(t)
+	h.drv.MuteStarts = 1
+	var warnings []string
+	var vm api.VM
+	err := h.client.Call(context.Background(), api.MethodVMCreate, api.CreateParams{Name: "stuck"}, &vm, func(p api.Progress) {
+		if strings.HasPrefix(p.Message, "warning: ") {
+			warnings = append(warnings, p.Message)
+		}
+	})
+	must(t, err)
+	if vm.State != store.StateRunning || h.drv.Starts != 2 || h.drv.Running() != 1 {
+		t.Fatalf("state %s, starts %d, running %d", vm.State, h.drv.Starts, h.drv.Running())
+	}
+	evidence := filepath.Join(h.paths.VMDir(vm.ID), "boot-stall.txt")
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "restarting the VMM once") || !strings.Contains(warnings[0], evidence) {
+		t.Fatalf("warnings = %q", warnings)
+	}
+	b, err := os.ReadFile(evidence)
+	if err != nil || !strings.Contains(string(b), "fake vcpu: halted") || !strings.Contains(string(b), "fake console line 2") {
+		t.Fatalf("evidence: %v\n%s", err, b)
+	}
+	out, st, err := h.run(api.RunParams{Argv: []string{"echo", "up"}, Create: api.CreateParams{Name: "after"}})
+	if err != nil || st.Code != 0 || out != "up\n" {
+		t.Fatalf("run: %q %+v %v", out, st, err)
+	}
+}
+
+// A guest that hangs again after the restart fails the boot; nothing is
+// left running.
+func TestHungTwiceFailsCleanly(t *testing.T) {
+	h := newHarness(t)
+	h.drv.MuteStarts = 2
+	err := h.call(api.MethodVMCreate, api.CreateParams{Name: "stuck"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "it is hung") || !strings.Contains(err.Error(), "fake console line 2") {
+		t.Fatalf("err = %v", err)
+	}
+	if h.drv.Starts != 2 || h.drv.Running() != 0 || h.net.TAPCount() != 0 {
+		t.Errorf("starts %d running %d taps %d", h.drv.Starts, h.drv.Running(), h.net.TAPCount())
+	}
 }
 
 func TestDaemonRestartReattachesAndNoticesDeadVMs(t *testing.T) {

@@ -88,18 +88,27 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 		return fail(fmt.Errorf("network: %w", err))
 	}
 	progress("boot", fmt.Sprintf("%s (%s)", drv.Name(), drv.Accel()))
-	m, err := drv.Start(ctx, spec)
+	in, err := d.launch(ctx, *vm, drv, spec)
+	if err == nil {
+		err = d.waitAgent(ctx, *vm, in)
+	}
+	var stalled *bootStall
+	if errors.As(err, &stalled) {
+		// A guest silent since its start is hung, not slow (seen, rarely,
+		// under TCG on a loaded host); nothing in it has run yet, so
+		// one fresh start is safe. The evidence is kept.
+		evidence := d.recordStall(ctx, *vm, in, stalled)
+		progress("boot", fmt.Sprintf("warning: the guest made no progress for %s before its agent started; restarting the VMM once (evidence: %s)",
+			stalled.silent.Round(time.Second), evidence))
+		in.closeAgent()
+		in.m.Kill()
+		d.setInstance(vm.ID, nil)
+		in, err = d.launch(ctx, *vm, drv, spec)
+		if err == nil {
+			err = d.waitAgent(ctx, *vm, in)
+		}
+	}
 	if err != nil {
-		d.net.DeleteTAP(ctx, spec.Net.TAP)
-		return fail(fmt.Errorf("start vmm: %w", err))
-	}
-	in := &instance{m: m}
-	if err := writeHandles(spec.Dir, m.Handles()); err != nil {
-		d.halt(ctx, *vm, in)
-		return fail(err)
-	}
-	d.setInstance(vm.ID, in)
-	if err := d.waitAgent(ctx, *vm, in); err != nil {
 		d.halt(ctx, *vm, in)
 		return fail(err)
 	}
@@ -160,11 +169,47 @@ func (d *Daemon) watch(id string, in *instance) {
 	d.notifyVMChanged()
 }
 
+// launch starts the VMM for a prepared spec and records its handles.
+func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec vmm.Spec) (*instance, error) {
+	m, err := drv.Start(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("start vmm: %w", err)
+	}
+	in := &instance{m: m}
+	if err := writeHandles(spec.Dir, m.Handles()); err != nil {
+		m.Kill()
+		return nil, err
+	}
+	d.setInstance(vm.ID, in)
+	return in, nil
+}
+
+// bootStall is waitAgent's verdict on a guest that wrote nothing to its
+// console and never answered for BootStallTimeout.
+type bootStall struct {
+	silent time.Duration
+	err    error // the boot error quoting the console
+}
+
+func (e *bootStall) Error() string { return e.err.Error() }
+
+// waitAgent waits for the guest agent's handshake. A guest whose console
+// stays silent for BootStallTimeout is reported as a *bootStall.
 func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.BootTimeout.Duration)
 	defer cancel()
+	stall := d.cfg.BootStallTimeout.Duration
+	console := d.consoleLog(vm.ID)
+	consoleSize := func() int64 {
+		fi, err := os.Stat(console)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	lastSize, lastChange := consoleSize(), time.Now()
 	for {
-		actx, acancel := context.WithTimeout(ctx, 15*time.Second)
+		actx, acancel := context.WithTimeout(ctx, min(15*time.Second, stall/4))
 		c, err := in.agentClient(actx)
 		if err == nil {
 			_, err = c.Ping(actx)
@@ -172,6 +217,13 @@ func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error
 		acancel()
 		if err == nil {
 			return nil
+		}
+		if size := consoleSize(); size != lastSize {
+			lastSize, lastChange = size, time.Now()
+		}
+		if silent := time.Since(lastChange); silent >= stall {
+			return &bootStall{silent: silent, err: d.bootError(vm,
+				fmt.Sprintf("the guest wrote nothing to its console and its agent did not answer for %s (it is hung)", silent.Round(time.Second)))}
 		}
 		select {
 		case <-in.m.Done():
@@ -181,6 +233,36 @@ func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// recordStall writes what is known about a hung boot — the VMM's view of
+// the vCPUs where the driver offers one, and the console so far — to
+// boot-stall.txt in the VM's directory, and returns its path.
+func (d *Daemon) recordStall(ctx context.Context, vm store.VM, in *instance, st *bootStall) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "banger: %s: %v\nat %s; the VMM was restarted once\n\n", vm.Name, st.err, time.Now().UTC().Format(time.RFC3339))
+	var where []string // the instruction pointers, for the daemon log
+	if dg, ok := in.m.(vmm.Diagnoser); ok {
+		out, err := dg.Diagnose(ctx)
+		b.WriteString(out)
+		if err != nil {
+			fmt.Fprintf(&b, "diagnose: %v\n", err)
+		}
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "RIP=") || strings.HasPrefix(f, "EIP=") {
+				where = append(where, f)
+			}
+		}
+	}
+	if con, err := os.ReadFile(d.consoleLog(vm.ID)); err == nil {
+		fmt.Fprintf(&b, "\n--- console (this start) ---\n%s", con)
+	}
+	path := filepath.Join(d.paths.VMDir(vm.ID), "boot-stall.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		d.log.Warn("record boot stall", "vm", vm.Name, "err", err)
+	}
+	d.log.Warn("guest boot stalled; restarting its VMM once", "vm", vm.Name, "evidence", path, "vcpus", strings.Join(where, " "))
+	return path
 }
 
 func (d *Daemon) waitSSH(ctx context.Context, vm store.VM, in *instance) error {

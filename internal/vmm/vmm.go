@@ -62,6 +62,12 @@ type Handles struct {
 	StartedAt   time.Time `json:"started_at"`
 }
 
+// Diagnoser is implemented by machines that can describe their vCPUs'
+// state (for example a register dump) when a guest stops making progress.
+type Diagnoser interface {
+	Diagnose(ctx context.Context) (string, error)
+}
+
 // Driver starts machines and re-attaches to running ones.
 type Driver interface {
 	Name() string

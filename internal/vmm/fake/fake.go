@@ -26,6 +26,9 @@ type Driver struct {
 	StartHook func(ctx context.Context, spec vmm.Spec) error
 	// NoAgent makes machines whose agent never answers.
 	NoAgent bool
+	// MuteStarts makes the next N machines' agents never answer (a
+	// guest hung in early boot); later machines answer.
+	MuteStarts int
 	// Starts counts Start calls.
 	Starts int
 	last   vmm.Spec
@@ -55,7 +58,11 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	d.Starts++
 	d.last = spec
 	d.nextPID++
-	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: d.NoAgent,
+	mute := d.NoAgent || d.MuteStarts > 0
+	if d.MuteStarts > 0 {
+		d.MuteStarts--
+	}
+	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute,
 		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
 	m.srv = &agent.Server{PowerOff: func() { m.exit() }}
 	d.machines[spec.ID] = m
@@ -130,6 +137,11 @@ func (m *Machine) Exited() bool {
 }
 
 func (m *Machine) exit() { m.once.Do(func() { close(m.done) }) }
+
+// Diagnose describes the fake vCPU.
+func (m *Machine) Diagnose(ctx context.Context) (string, error) {
+	return "fake vcpu: halted\n", nil
+}
 
 // Crash simulates the VMM dying.
 func (m *Machine) Crash() { m.exit() }

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -155,7 +156,7 @@ func (m *Machine) DialAgent(ctx context.Context) (net.Conn, error) {
 // Shutdown presses the ACPI power button and waits for QEMU to exit.
 func (m *Machine) Shutdown(ctx context.Context) error {
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	_, err := qmpRun(qctx, m.h.ControlSock, "system_powerdown")
+	_, err := qmpRun(qctx, m.h.ControlSock, "system_powerdown", nil)
 	cancel()
 	if err != nil {
 		return err
@@ -166,6 +167,26 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Diagnose returns QEMU's view of the vCPUs (registers, halted state):
+// evidence of where a guest that stopped making progress is stuck.
+func (m *Machine) Diagnose(ctx context.Context) (string, error) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var out strings.Builder
+	for _, hmp := range []string{"info cpus", "info registers -a"} {
+		raw, err := qmpRun(qctx, m.h.ControlSock, "human-monitor-command", map[string]string{"command-line": hmp})
+		if err != nil {
+			return out.String(), err
+		}
+		var text string
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return out.String(), fmt.Errorf("qmp %s: %w", hmp, err)
+		}
+		fmt.Fprintf(&out, "(qemu) %s\n%s\n", hmp, text)
+	}
+	return out.String(), nil
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +107,36 @@ func TestAttachRefusesDeadOrReusedPID(t *testing.T) {
 		t.Error("live process reported done")
 	default:
 	}
+}
+
+// Diagnose speaks real QMP to a real QEMU (a microvm with no kernel: its
+// firmware finds nothing to boot and halts, which is enough to be asked
+// about its vCPUs).
+func TestDiagnoseDumpsRegistersOverQMP(t *testing.T) {
+	d := New(Options{})
+	if err := d.Available(); err != nil {
+		t.Fatalf("this test needs QEMU (make setup installs it): %v", err)
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command(d.bin, "-M", "microvm", "-nodefaults", "-no-user-config", "-display", "none",
+		"-accel", "tcg", "-m", "64M", "-qmp", "unix:"+sock+",server=on,wait=off")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := waitSockets(context.Background(), nil, sock); err != nil {
+		t.Fatal(err)
+	}
+	m := &Machine{h: vmm.Handles{ControlSock: sock}}
+	out, err := m.Diagnose(context.Background())
+	if err != nil {
+		t.Fatalf("Diagnose: %v\n%s", err, out)
+	}
+	for _, want := range []string{"(qemu) info cpus", "CPU #0", "(qemu) info registers -a", "IP="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Diagnose output lacks %q:\n%s", want, out)
+		}
+	}
+	var _ vmm.Diagnoser = m
 }

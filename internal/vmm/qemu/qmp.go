@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// qmpRun runs one QMP command. QMP is small enough that a dozen lines
-// beat digitalocean/go-qemu, whose qmp package drags in go-libvirt.
-func qmpRun(ctx context.Context, sock, command string) (json.RawMessage, error) {
+// qmpRun runs one QMP command with optional arguments. QMP is small
+// enough that a dozen lines beat digitalocean/go-qemu, whose qmp package
+// drags in go-libvirt.
+func qmpRun(ctx context.Context, sock, command string, args any) (json.RawMessage, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", sock)
 	if err != nil {
@@ -27,8 +28,14 @@ func qmpRun(ctx context.Context, sock, command string) (json.RawMessage, error) 
 	if _, err := r.ReadBytes('\n'); err != nil { // greeting
 		return nil, fmt.Errorf("qmp greeting: %w", err)
 	}
-	for _, cmd := range []string{"qmp_capabilities", command} {
-		if _, err := fmt.Fprintf(conn, `{"execute":%q}`+"\n", cmd); err != nil {
+	type request struct {
+		Execute   string `json:"execute"`
+		Arguments any    `json:"arguments,omitempty"`
+	}
+	enc := json.NewEncoder(conn)
+	for _, req := range []request{{Execute: "qmp_capabilities"}, {Execute: command, Arguments: args}} {
+		cmd := req.Execute
+		if err := enc.Encode(req); err != nil {
 			return nil, err
 		}
 		for {
