@@ -55,7 +55,7 @@ func TestWorkspace(t *testing.T) {
 		if r.out != want {
 			t.Errorf("guest saw\n%s\nwant\n%s", r.out, want)
 		}
-		if !strings.Contains(r.err, "1 untracked files not copied (--include-untracked") || !strings.Contains(r.err, "~/not-there skipped") {
+		if !strings.Contains(r.err, "1 untracked file not copied (--include-untracked") || !strings.Contains(r.err, "~/not-there skipped") {
 			t.Errorf("stderr lacks the untracked note or the file_sync warning:\n%s", r.err)
 		}
 		e.assertClean()

@@ -78,10 +78,10 @@ func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.W
 		return nil, err
 	}
 	if p.SkippedUntracked > 0 {
-		fmt.Fprintf(env.Err, "banger: %d untracked files not copied (--include-untracked copies those git does not ignore)\n", p.SkippedUntracked)
+		fmt.Fprintf(env.Err, "banger: %s not copied (--include-untracked copies those git does not ignore)\n", count(p.SkippedUntracked, "untracked file"))
 	}
 	if p.Uncommitted > 0 {
-		fmt.Fprintf(env.Err, "banger: %d files with uncommitted changes are copied as last committed (commit to take the changes along)\n", p.Uncommitted)
+		fmt.Fprintf(env.Err, "banger: %s with uncommitted changes copied as last committed (commit to take the changes along)\n", count(p.Uncommitted, "file"))
 	}
 	if f.dryRun {
 		if err := p.WriteListing(env.Out); err != nil {
@@ -285,4 +285,12 @@ func (f *workspaceFlags) forRun(cmd *cobra.Command, env *Env, repo string) (*api
 		return nil, nil
 	}
 	return f.plan(cmd, env, repo)
+}
+
+// count writes "1 file", "2 files".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

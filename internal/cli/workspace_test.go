@@ -54,7 +54,7 @@ func TestWorkspaceDryRunNeedsNoDaemon(t *testing.T) {
 		if out.String() != "100644 commit    Makefile\n100755 commit    build.sh\n" {
 			t.Errorf("listing:\n%s", out.String())
 		}
-		if !strings.Contains(errb.String(), "1 untracked files not copied (--include-untracked") ||
+		if !strings.Contains(errb.String(), "1 untracked file not copied (--include-untracked") ||
 			!strings.Contains(errb.String(), "dry run: 2 files") || !strings.Contains(errb.String(), "→ /root/repo") {
 			t.Errorf("stderr %q", errb.String())
 		}

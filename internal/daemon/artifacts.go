@@ -193,7 +193,22 @@ func (d *Daemon) ensureInitrd(ctx context.Context, k store.Kernel, progress prog
 	if err := initramfs.BuildFile(ctx, out, agent, filepath.Join(k.Dir, "modules.cpio")); err != nil {
 		return "", fmt.Errorf("build initramfs: %w", err)
 	}
+	d.pruneInitrds(out, k)
 	return out, nil
+}
+
+// pruneInitrds removes this kernel's initramfs files built for earlier
+// agents: this daemon never boots them again (an upgrade would otherwise
+// leave one per version). A VMM reads its initrd once, at start.
+func (d *Daemon) pruneInitrds(keep string, k store.Kernel) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(keep), k.Name+"-"+k.Release+"-"+strings.Repeat("[0-9a-f]", 12)+".cpio"))
+	for _, p := range old {
+		if p != keep {
+			if err := os.Remove(p); err != nil {
+				d.log.Warn("prune initramfs", "path", p, "err", err)
+			}
+		}
+	}
 }
 
 func fileSHA(path string) (string, error) {

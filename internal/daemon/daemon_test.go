@@ -402,3 +402,27 @@ func TestSlowBootDoesNotBlockOtherVMs(t *testing.T) {
 	close(release)
 	wg.Wait()
 }
+
+// Building the initramfs for a new agent removes the ones this kernel
+// had for earlier agents, and nothing of other kernels.
+func TestInitrdForEarlierAgentsIsPruned(t *testing.T) {
+	h := newHarness(t)
+	dir := filepath.Join(h.paths.CacheDir, "initrd")
+	os.MkdirAll(dir, 0o700)
+	prefix := config.DefaultKernelName + "-6.1-test-"
+	stale := filepath.Join(dir, prefix+"0123456789ab.cpio")
+	other := filepath.Join(dir, "other-6.1-test-0123456789ab.cpio")
+	notOurs := filepath.Join(dir, prefix+"notes.txt")
+	for _, p := range []string{stale, other, notOurs} {
+		must(t, os.WriteFile(p, []byte("x"), 0o600))
+	}
+	vm := h.create("fresh")
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale initramfs kept: %v", err)
+	}
+	for _, p := range []string{other, notOurs, h.drv.Machine(vm.ID).Spec().Initrd} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

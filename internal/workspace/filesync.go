@@ -42,7 +42,7 @@ func NewSync(ctx context.Context, entries []config.FileSync, home string) *Sync 
 			st, err = os.Stat(real)
 		}
 		if err != nil {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("file_sync: %s skipped: %v", e.Host, shortErr(err)))
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s skipped: %v", e.Host, shortErr(err)))
 			continue
 		}
 		s.entries = append(s.entries, syncEntry{host: real, guest: strings.TrimPrefix(e.GuestPath(), "/"), info: st, mode: e.Mode.Perm})
