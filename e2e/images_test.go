@@ -29,7 +29,10 @@ import (
 // docker-registry on 127.0.0.1, in the host's namespace) that the test
 // builds from the golden image's files minus systemd and sshd, boots it
 // with the agent as PID 1, then exports it as a bundle, serves that as a
-// catalog on loopback, pulls it under a new name and boots that too.
+// catalog on loopback, pulls it under a new name and boots that too. The
+// image's config carries Env, WorkingDir and Cmd: a command sees the
+// first and starts in the second, and the copy, run without a command,
+// runs the Cmd (found through the image's PATH).
 // Pulls run from the host's namespace like provisioning (the VMs' network
 // namespace has no route to the host's loopback); VMs run in the namespace.
 func TestImages(t *testing.T) {
@@ -49,7 +52,8 @@ func TestImages(t *testing.T) {
 		t.Fatalf("image pull: %v\n%s", err, out)
 	}
 	t.Logf("image pull in %s:\n%s", time.Since(start).Round(time.Millisecond), out)
-	for _, want := range []string{"download:", "flatten:", "no /sbin/init", "no sshd", "banger-agent runs from the initramfs", "image deb-oci ready"} {
+	for _, want := range []string{"download:", "flatten:", "no /sbin/init", "no sshd", "banger-agent runs from the initramfs",
+		`default command: ["banger-hello"]`, "image deb-oci ready"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pull output lacks %q:\n%s", want, out)
 		}
@@ -57,8 +61,9 @@ func TestImages(t *testing.T) {
 
 	t.Run("an OCI image without init or sshd runs commands through the agent", func(t *testing.T) {
 		e.t = t
-		r := e.must("vm", "run", "--rm", "--image", "deb-oci", "--", "sh", "-c", "cat /etc/os-release; cat /etc/banger-oci; test ! -e /usr/sbin/sshd; test ! -e /sbin/init && echo no-init")
-		for _, want := range []string{"bookworm", "layered", "no-init"} {
+		r := e.must("vm", "run", "--rm", "--image", "deb-oci", "--", "sh", "-c",
+			`cat /etc/os-release; cat /etc/banger-oci; echo "cwd=$(pwd) var=$BANGER_E2E_VAR"; test ! -e /usr/sbin/sshd; test ! -e /sbin/init && echo no-init`)
+		for _, want := range []string{"bookworm", "layered", "cwd=/opt/banger-app var=from-image\n", "no-init"} {
 			if !strings.Contains(r.out, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r.out)
 			}
@@ -71,6 +76,10 @@ func TestImages(t *testing.T) {
 			t.Errorf("image delete while in use: exit %d, stderr %q", r.code, r.err)
 		}
 		e.must("vm", "delete", "nossh")
+		// The golden image defines no command: refused before any VM exists.
+		if r := e.banger("vm", "run", "--rm"); r.code != 125 || !strings.Contains(r.err, "image debian-bookworm defines no command: give one after --") {
+			t.Errorf("vm run without a command on the golden image: exit %d, stderr %q", r.code, r.err)
+		}
 		e.assertClean()
 	})
 
@@ -90,12 +99,14 @@ func TestImages(t *testing.T) {
 			t.Fatalf("pull from the catalog: %v\n%s", err, out)
 		}
 		r := e.must("image", "show", "deb-copy", "--json")
-		if !strings.Contains(r.out, `"source": "bundle `+srv.URL) || !strings.Contains(r.out, `"init": "none"`) {
+		if !strings.Contains(r.out, `"source": "bundle `+srv.URL) || !strings.Contains(r.out, `"init": "none"`) ||
+			!strings.Contains(r.out, `"working_dir": "/opt/banger-app"`) || !strings.Contains(r.out, `"BANGER_E2E_VAR=from-image"`) {
 			t.Errorf("image show deb-copy:\n%s", r.out)
 		}
-		r = e.must("vm", "run", "--rm", "--image", "deb-copy", "--", "cat", "/etc/os-release")
-		if !strings.Contains(r.out, "bookworm") {
-			t.Errorf("os-release from the copy:\n%s", r.out)
+		// No command: the image's Cmd, kept through the bundle, runs.
+		r = e.must("vm", "run", "--rm", "--image", "deb-copy")
+		if !strings.Contains(r.out, "bookworm") || !strings.Contains(r.out, "hello from /opt/banger-app with from-image\n") {
+			t.Errorf("the copy's own command:\n%s", r.out)
 		}
 		e.must("image", "delete", "deb-copy")
 		e.assertClean()
@@ -158,8 +169,9 @@ func startRegistry(t *testing.T) string {
 }
 
 // pushNoInitImage builds a two-layer image: the golden image's files, and
-// on top whiteouts of its init, systemd and sshd plus a marker file; then
-// pushes it.
+// on top whiteouts of its init, systemd and sshd, a marker file and a
+// script in /opt/banger-app/bin; its config sets Env (with that directory
+// in PATH), WorkingDir and Cmd (the script). Then it pushes it.
 func pushNoInitImage(t *testing.T, golden, ref string) {
 	t.Helper()
 	tarFile := filepath.Join(t.TempDir(), "golden.tar")
@@ -171,12 +183,19 @@ func pushNoInitImage(t *testing.T, golden, ref string) {
 	must(t, err)
 	var top bytes.Buffer
 	tw := tar.NewWriter(&top)
-	for _, n := range []string{"usr/sbin/.wh.init", "usr/sbin/.wh.sshd", "usr/lib/systemd/.wh.systemd", "etc/banger-oci"} {
-		body := ""
-		if n == "etc/banger-oci" {
-			body = "layered\n"
+	for _, n := range []string{"usr/sbin/.wh.init", "usr/sbin/.wh.sshd", "usr/lib/systemd/.wh.systemd", "etc/banger-oci",
+		"opt/banger-app/", "opt/banger-app/bin/", "opt/banger-app/bin/banger-hello"} {
+		h := &tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644}
+		body := map[string]string{"etc/banger-oci": "layered\n",
+			"opt/banger-app/bin/banger-hello": "#!/bin/sh\ngrep -m1 PRETTY_NAME /etc/os-release\necho \"hello from $(pwd) with $BANGER_E2E_VAR\"\n"}[n]
+		switch {
+		case strings.HasSuffix(n, "/"):
+			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		case strings.Contains(n, "/bin/"):
+			h.Mode = 0o755
 		}
-		must(t, tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}))
+		h.Size = int64(len(body))
+		must(t, tw.WriteHeader(h))
 		io.WriteString(tw, body)
 	}
 	must(t, tw.Close())
@@ -189,6 +208,9 @@ func pushNoInitImage(t *testing.T, golden, ref string) {
 	must(t, err)
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Config.Env = []string{"PATH=/opt/banger-app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "BANGER_E2E_VAR=from-image"}
+	cf.Config.WorkingDir = "/opt/banger-app"
+	cf.Config.Cmd = []string{"banger-hello"}
 	img, err = mutate.ConfigFile(img, cf)
 	must(t, err)
 	r, err := name.ParseReference(ref)

@@ -46,6 +46,18 @@ type ImageInfo struct {
 	Ref     string   `json:"ref,omitempty"`
 	UsedBy  []string `json:"used_by,omitempty"` // VM names
 	Notes   []string `json:"notes,omitempty"`   // things the pull skipped or changed
+	// Runtime is what the image's config asks for when it runs: `vm run`
+	// applies it (absent = nothing recorded).
+	Runtime ImageRuntime `json:"runtime,omitzero"`
+}
+
+// ImageRuntime is an image's environment, working directory and default
+// command (Entrypoint then Cmd: what `vm run` runs when given none).
+type ImageRuntime struct {
+	Env        []string `json:"env,omitempty"` // KEY=VALUE, before the request's own
+	WorkingDir string   `json:"working_dir,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
 }
 
 // RegisterImageParams registers a local ext4 file as an image.

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -98,7 +99,7 @@ again resumes from them.`,
 }
 
 func newImageShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd and the VMs using it", "an image name", api.MethodImageShow,
+	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", api.MethodImageShow,
 		func(info api.ImageInfo) [][2]string {
 			init := info.Init
 			switch init {
@@ -118,9 +119,26 @@ func newImageShowCmd(env *Env) *cobra.Command {
 			return [][2]string{
 				{"name", info.Name}, {"size", config.FormatSize(info.SizeBytes)}, {"path", info.Path}, {"source", info.Source},
 				{"ref", info.Ref}, {"digest", info.Digest}, {"kernel", kern}, {"init", init}, {"sshd", yesNo(info.HasSSHD)},
+				{"env", shellWords(info.Runtime.Env)}, {"workdir", info.Runtime.WorkingDir},
+				{"entrypoint", shellWords(info.Runtime.Entrypoint)}, {"cmd", shellWords(info.Runtime.Cmd)},
 				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", usedBy},
 			}
 		})
+}
+
+// shellWords renders words as a POSIX shell would need them typed:
+// plain when safe, else single-quoted.
+func shellWords(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = w
+		if w == "" || strings.ContainsFunc(w, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
+		}) {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func yesNo(b bool) string {

@@ -93,7 +93,6 @@ func TestUsageErrorsNeverReachTheDaemon(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"vm", "run", "--rm"}, "no command given"},
 		{[]string{"vm", "run", "--rm", "--vcpu", "0", "--", "true"}, "--vcpu 0: must be at least 1"},
 		{[]string{"vm", "run", "--memory", "100", "--", "true"}, "--memory 100: must be at least 256 MiB"},
 		{[]string{"vm", "create", "--vcpu", "0"}, "--vcpu 0: must be at least 1"},
@@ -285,5 +284,39 @@ func TestDaemonStatus(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestImageShowRuntime: an image's runtime config is shown, words quoted
+// as a shell would need them, and under "runtime" in --json.
+func TestImageShowRuntime(t *testing.T) {
+	info := api.ImageInfo{Image: api.Image{Name: "go", Path: "/i/go.ext4", Source: "oci golang:1.22"}, Init: "none",
+		Runtime: api.ImageRuntime{Env: []string{"PATH=/usr/local/go/bin:/usr/bin", "MSG=hi there"}, WorkingDir: "/go",
+			Entrypoint: []string{"/entry.sh"}, Cmd: []string{"sh", "-c", "echo it's $HOME"}}}
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodImageShow: func(ctx context.Context, c *rpc.Call) (any, error) { return info, nil }})
+	env, out, errb := newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "image", "show", "go"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		rows[k] = strings.TrimSpace(v)
+	}
+	for k, want := range map[string]string{
+		"env": "PATH=/usr/local/go/bin:/usr/bin 'MSG=hi there'", "workdir": "/go",
+		"entrypoint": "/entry.sh", "cmd": `sh -c 'echo it'\''s $HOME'`,
+	} {
+		if rows[k] != want {
+			t.Errorf("image show %s: %q, want %q\n%s", k, rows[k], want, out.String())
+		}
+	}
+	env, out, errb = newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "image", "show", "go", "--json"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var got struct{ Runtime api.ImageRuntime }
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || !reflect.DeepEqual(got.Runtime, info.Runtime) {
+		t.Errorf("image show --json runtime %+v (%v):\n%s", got.Runtime, err, out.String())
 	}
 }

@@ -20,21 +20,27 @@ func newVMRunCmd(env *Env) *cobra.Command {
 	var workdir string
 	var ws workspaceFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] [REPO [flags]] -- CMD [ARGS...]",
+		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
 		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
 		Long: `Boot a fresh VM, run CMD in it through the guest agent (no SSH needed),
 stream its output, and exit with its exit code. With --rm the VM is deleted
 before banger returns; Ctrl-C interrupts the command and, with --rm, removes
-the VM.`,
+the VM.
+
+An image pulled from an OCI registry keeps its config: the command runs
+with the image's environment (--env adds to it and wins on the same name)
+and in its working directory (unless --workdir or a repository says
+otherwise). Without CMD the image's own command (Entrypoint then Cmd) runs;
+an image that defines none is refused before any VM is created. A CMD
+given after -- replaces the image's command and entrypoint.`,
 		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'\n" +
-			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo",
+			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo\n" +
+			"  banger vm run --rm --image golang:1.22 -- go version   # the image's PATH applies\n" +
+			"  banger vm run --rm --image docker.io/library/hello-world   # the image's own command",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, args, err := splitRunRepo(cmd, args)
 			if err != nil {
 				return err
-			}
-			if len(args) == 0 {
-				return usageError{fmt.Errorf("no command given: banger vm run [flags] -- CMD [ARGS...]")}
 			}
 			p, err := f.params(cmd)
 			if err != nil {
@@ -50,8 +56,8 @@ the VM.`,
 	cmd.Flags().SetInterspersed(false)
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
-	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment (repeatable)")
-	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default /root, or the repository)")
+	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
+	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the repository, else the image's working directory, else /root)")
 	ws.register(cmd.Flags())
 	return cmd
 }

@@ -227,3 +227,29 @@ func TestVMRunDialFailure(t *testing.T) {
 		t.Fatalf("stderr = %q", errb.String())
 	}
 }
+
+// TestVMRunWithoutCommand: no command is the daemon's to decide (the
+// image's own command, or a refusal naming the image), not a usage error.
+func TestVMRunWithoutCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"vm", "run", "--rm", "--image", "hello"},
+		{"vm", "run", "--rm", "--image", "hello", "--"},
+	} {
+		params := make(chan api.RunParams, 1)
+		d := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runHandler(params, []frame{{proto.FrameStdout, "Hello\n"}, {proto.FrameExit, `{"code":0}`}})})
+		env, out, errb := newEnv(t, d.dial, "")
+		if code := runCLI(t, env, args...); code != 0 || out.String() != "Hello\n" {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+		if got := <-params; len(got.Argv) != 0 || got.Create.Image != "hello" {
+			t.Errorf("%v: daemon got %+v, want no argv", args, got)
+		}
+	}
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: func(ctx context.Context, c *rpc.Call) (any, error) {
+		return nil, &api.Error{Code: api.CodeInvalid, Message: "image debian-bookworm defines no command: give one after --, e.g. banger vm run -- make test"}
+	}})
+	env, _, errb := newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "vm", "run", "--rm"); code != cli.ExitRunFailed || !strings.Contains(errb.String(), "banger: image debian-bookworm defines no command") {
+		t.Fatalf("refused: exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -54,7 +54,8 @@ func (d *Daemon) exportImage(ctx context.Context, p api.ExportImageParams, progr
 	bar := newByteProgress(progress, api.StageExport, "bundle "+im.Name)
 	var written int64
 	w := io.MultiWriter(tmp, h, countFn(func(n int64) { written += n; bar.update(written, 0) }))
-	if _, err := image.WriteBundle(w, im.Path, image.Manifest{Name: im.Name, Kernel: kern, Init: init, HasSSHD: im.HasSSHD, Source: im.Source}); err != nil {
+	if _, err := image.WriteBundle(w, im.Path, image.Manifest{Name: im.Name, Kernel: kern, Init: init, HasSSHD: im.HasSSHD, Source: im.Source,
+		Runtime: image.Runtime(im.Runtime)}); err != nil {
 		return res, err
 	}
 	bar.finish()

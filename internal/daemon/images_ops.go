@@ -24,7 +24,7 @@ func (d *Daemon) getImage(ctx context.Context, name string) (store.Image, error)
 
 func (d *Daemon) imageInfo(ctx context.Context, im store.Image, notes []string) (api.ImageInfo, error) {
 	info := api.ImageInfo{Image: imageView(im), UUID: im.UUID, Kernel: im.Kernel, Init: im.Init,
-		HasSSHD: im.HasSSHD, Digest: im.Digest, Ref: im.Ref, Notes: notes}
+		HasSSHD: im.HasSSHD, Digest: im.Digest, Ref: im.Ref, Notes: notes, Runtime: api.ImageRuntime(im.Runtime)}
 	var err error
 	info.UsedBy, err = d.store.VMsUsing(ctx, "image", im.Name)
 	return info, err
@@ -136,7 +136,7 @@ func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, pro
 	bar.finish()
 	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
 	im, err := d.publish(ctx, tmp, store.Image{Name: p.Name, Source: fmt.Sprintf("promote of vm %s (image %s)", vm.Name, base.Name),
-		Kernel: base.Kernel, Init: initOf(res.Init), HasSSHD: res.HasSSHD})
+		Kernel: base.Kernel, Init: initOf(res.Init), HasSSHD: res.HasSSHD, Runtime: base.Runtime})
 	return im, notes, err
 }
 

@@ -198,9 +198,11 @@ func (d *Daemon) pullOCI(ctx context.Context, imgName, ref, kernelName string, p
 			return store.Image{}, nil, err
 		}
 	}
+	rt := store.ImageRuntime(res.Runtime)
 	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
+	notes = append(notes, describeRuntime(rt)...)
 	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "oci " + ref, Kernel: kernelName,
-		Init: initOf(res.Init), HasSSHD: res.HasSSHD, Digest: res.Digest, Ref: res.Canonical})
+		Init: initOf(res.Init), HasSSHD: res.HasSSHD, Digest: res.Digest, Ref: res.Canonical, Runtime: rt})
 	return im, notes, err
 }
 
@@ -218,6 +220,14 @@ func describeContents(init, target string, sshd bool) []string {
 		notes = append(notes, "no sshd: `banger vm ssh` will not work on this image; use `banger vm run`")
 	}
 	return notes
+}
+
+// describeRuntime says what `vm run` takes from the image's config.
+func describeRuntime(rt store.ImageRuntime) []string {
+	if argv := defaultCommand(rt); len(argv) > 0 {
+		return []string{fmt.Sprintf("default command: %q (`banger vm run` without a command runs it)", argv)}
+	}
+	return nil
 }
 
 func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.CatalogImage, imgName string, progress progressFn) (store.Image, []string, error) {
@@ -265,9 +275,11 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 	if init == "" {
 		init = store.InitNone
 	}
+	rt := store.ImageRuntime(m.Runtime)
 	notes := describeContents(strings.TrimPrefix(init, store.InitNone), init, m.HasSSHD)
+	notes = append(notes, describeRuntime(rt)...)
 	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "bundle " + u, Kernel: kern,
-		Init: init, HasSSHD: m.HasSSHD, Digest: "sha256:" + m.RootfsSHA256, Ref: e.Name})
+		Init: init, HasSSHD: m.HasSSHD, Digest: "sha256:" + m.RootfsSHA256, Ref: e.Name, Runtime: rt})
 	return im, notes, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -31,12 +33,13 @@ import (
 
 // ociRegistry is go-containerregistry's registry on 127.0.0.1; push puts a
 // one-layer linux/amd64 image made of files (name → content; a name
-// ending in "@sym" is a symlink to its content).
-func ociRegistry(t *testing.T) (host string, push func(repo string, files map[string]string)) {
+// ending in "@sym" is a symlink to its content), with the config's Env,
+// WorkingDir, Entrypoint and Cmd from cfg when given.
+func ociRegistry(t *testing.T) (host string, push func(repo string, files map[string]string, cfg ...v1.Config)) {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host = strings.TrimPrefix(srv.URL, "http://")
-	return host, func(repo string, files map[string]string) {
+	return host, func(repo string, files map[string]string, cfg ...v1.Config) {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)
 		// Entries go in path order (a symlink before what is written
@@ -68,6 +71,9 @@ func ociRegistry(t *testing.T) (host string, push func(repo string, files map[st
 		cf, _ := img.ConfigFile()
 		cf = cf.DeepCopy()
 		cf.OS, cf.Architecture = "linux", "amd64"
+		for _, c := range cfg {
+			cf.Config.Env, cf.Config.WorkingDir, cf.Config.Entrypoint, cf.Config.Cmd = c.Env, c.WorkingDir, c.Entrypoint, c.Cmd
+		}
 		img, err = mutate.ConfigFile(img, cf)
 		must(t, err)
 		ref, err := name.ParseReference(host + "/" + repo)
@@ -197,7 +203,8 @@ func TestImagePullRaces(t *testing.T) {
 func TestImageExportCatalogPromote(t *testing.T) {
 	h := newHarness(t)
 	reg, push := ociRegistry(t)
-	push("base:1", map[string]string{"etc/os-release": "ID=base\n"})
+	rt := api.ImageRuntime{Env: []string{"PATH=/opt/base/bin:/usr/bin:/bin"}, WorkingDir: "/srv", Cmd: []string{"serve", "--port", "80"}}
+	push("base:1", map[string]string{"etc/os-release": "ID=base\n"}, v1.Config{Env: rt.Env, WorkingDir: rt.WorkingDir, Cmd: rt.Cmd})
 	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/base:1", Name: "base"}, nil))
 	pub := t.TempDir()
 	var res api.ExportResult
@@ -217,7 +224,7 @@ func TestImageExportCatalogPromote(t *testing.T) {
 	}
 	var info api.ImageInfo
 	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: "base", Name: "copy"}, &info))
-	if !strings.HasPrefix(info.Source, "bundle "+srv.URL) || info.Kernel != "debian-cloud" || info.Init != "none" {
+	if !strings.HasPrefix(info.Source, "bundle "+srv.URL) || info.Kernel != "debian-cloud" || info.Init != "none" || !reflect.DeepEqual(info.Runtime, rt) {
 		t.Errorf("pulled bundle: %+v", info)
 	}
 
@@ -232,7 +239,7 @@ func TestImageExportCatalogPromote(t *testing.T) {
 		}
 	}
 	must(t, h.call(api.MethodImagePromote, api.PromoteImageParams{VM: "p1", Name: "promoted"}, &info))
-	if !strings.Contains(info.Source, "promote of vm p1") || info.Kernel != "debian-cloud" {
+	if !strings.Contains(info.Source, "promote of vm p1") || info.Kernel != "debian-cloud" || !reflect.DeepEqual(info.Runtime, rt) {
 		t.Errorf("promoted: %+v", info)
 	}
 	for p, want := range map[string]string{"/etc/motd": "promoted\n", "/etc/os-release": "ID=base\n"} {

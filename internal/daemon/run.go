@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
@@ -16,19 +17,30 @@ import (
 // with rm, deletes the VM before the exit status reaches the client — so
 // when `vm run --rm` returns nothing is left. A client that goes away
 // (Ctrl-C) ends the command and, with rm, the VM.
+//
+// The image's runtime config applies: its environment comes before the
+// request's, its working directory is used when neither the request nor
+// a workspace names one, and with no command its Entrypoint+Cmd runs. An
+// image with no command is refused before any VM is reserved.
 func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	var p api.RunParams
 	if err := c.Decode(&p); err != nil {
 		return nil, err
 	}
-	if len(p.Argv) == 0 {
-		return nil, invalid("no command given: banger vm run [flags] -- CMD [ARGS...]")
-	}
 	ws, err := planRunImport(ctx, p.Workspace)
 	if err != nil {
 		return nil, err
 	}
-	vm, err := d.createVM(ctx, p.Create, c.Progress)
+	var rt store.ImageRuntime
+	vm, err := d.createVMChecked(ctx, p.Create, func(im store.Image) error {
+		rt = im.Runtime
+		if len(p.Argv) == 0 {
+			if p.Argv = defaultCommand(rt); len(p.Argv) == 0 {
+				return invalid("image %s defines no command: give one after --, e.g. banger vm run -- make test", im.Name)
+			}
+		}
+		return nil
+	}, c.Progress)
 	if err != nil {
 		if p.Remove && vm.ID != "" {
 			d.deleteVM(context.WithoutCancel(ctx), vm)
@@ -50,6 +62,10 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		teardown()
 		return nil, err
 	}
+	p.Env = runEnv(rt.Env, p.Env)
+	if p.Dir == "" && ws == nil {
+		p.Dir = rt.WorkingDir
+	}
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir})
 	cancel()
@@ -70,6 +86,29 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		relayExec(br, conn, stream, teardown)
 	}()
 	return nil, rpc.ErrUpgraded
+}
+
+// defaultCommand is what an image runs when `vm run` is given no command:
+// its Entrypoint followed by its Cmd, as `docker run IMAGE` does.
+func defaultCommand(rt store.ImageRuntime) []string {
+	return append(append([]string(nil), rt.Entrypoint...), rt.Cmd...)
+}
+
+// runEnv is the image's environment followed by the request's; a request
+// variable replaces the image's of the same name.
+func runEnv(image, req []string) []string {
+	mine := map[string]bool{}
+	for _, kv := range req {
+		k, _, _ := strings.Cut(kv, "=")
+		mine[k] = true
+	}
+	var env []string
+	for _, kv := range image {
+		if k, _, _ := strings.Cut(kv, "="); !mine[k] {
+			env = append(env, kv)
+		}
+	}
+	return append(env, req...)
 }
 
 func (d *Daemon) openExec(ctx context.Context, vm store.VM, req proto.ExecRequest) (io.ReadWriteCloser, error) {

@@ -74,6 +74,13 @@ func (d *Daemon) validateCreate(p *api.CreateParams) (config.Spec, error) {
 // nothing is left; a guest that never becomes ready is marked failed with
 // its console kept for diagnosis (vm delete removes it).
 func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress progressFn) (store.VM, error) {
+	return d.createVMChecked(ctx, p, nil, progress)
+}
+
+// createVMChecked is createVM with a check of the image once it is known
+// (pulled if need be) and before anything is reserved, so a refusal
+// leaves no VM row, disk or TAP behind.
+func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check func(store.Image) error, progress progressFn) (store.VM, error) {
 	spec, err := d.validateCreate(&p)
 	if err != nil {
 		return store.VM{}, err
@@ -89,6 +96,11 @@ func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress prog
 	img, kern, err := d.ensureArtifacts(ctx, p.Image, progress)
 	if err != nil {
 		return store.VM{}, err
+	}
+	if check != nil {
+		if err := check(img); err != nil {
+			return store.VM{}, err
+		}
 	}
 	id := randHex(6)
 	vm := store.VM{

@@ -35,6 +35,9 @@ type Manifest struct {
 	RootfsSize   int64     `json:"rootfs_size"`
 	Source       string    `json:"source,omitempty"`
 	Created      time.Time `json:"created"`
+	// Runtime is the image's environment, working directory and default
+	// command (from its OCI config); a reader that predates it ignores it.
+	Runtime Runtime `json:"runtime,omitzero"`
 }
 
 // WriteBundle writes a bundle of the ext4 image at rootfs to w, filling in

@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -156,5 +158,32 @@ func TestReadBundleRefuses(t *testing.T) {
 	}
 	if _, err := LoadCatalog(context.Background(), "", nil); err != nil {
 		t.Errorf("embedded catalog: %v", err)
+	}
+}
+
+// TestBundleRuntime: an image's runtime config survives a bundle; a
+// manifest without one does not mention it (older readers see nothing new).
+func TestBundleRuntime(t *testing.T) {
+	rootfs := filepath.Join(t.TempDir(), "rootfs.ext4")
+	if err := os.WriteFile(rootfs, []byte("not really ext4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt := Runtime{Env: []string{"PATH=/opt/bin:/bin", "A=b c"}, WorkingDir: "/app", Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"echo hi"}}
+	for _, want := range []Runtime{rt, {}} {
+		var b bytes.Buffer
+		if _, err := WriteBundle(&b, rootfs, Manifest{Name: "rt", Runtime: want}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadBundle(bytes.NewReader(b.Bytes()), &bytes.Buffer{}, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Runtime, want) {
+			t.Errorf("runtime %+v, want %+v", got.Runtime, want)
+		}
+		js, _ := json.Marshal(Manifest{Name: "rt", Runtime: want})
+		if strings.Contains(string(js), `"runtime"`) == want.IsZero() {
+			t.Errorf("manifest JSON %s", js)
+		}
 	}
 }

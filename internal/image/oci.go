@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -49,6 +50,45 @@ type OCIResult struct {
 	Digest    string // manifest digest, sha256:...
 	Canonical string // repository@digest: what a later pull must fetch to get the same bytes
 	Layers    int
+	Runtime   Runtime // from the image's config
+}
+
+// Runtime is what an image's config says about running it: environment
+// (KEY=VALUE), working directory and default command (Entrypoint then
+// Cmd). It travels with the image: recorded at pull, kept in bundles.
+type Runtime struct {
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
+// IsZero reports that nothing is recorded (also what `omitzero` uses).
+func (r Runtime) IsZero() bool {
+	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0
+}
+
+// runtimeOf takes the runtime facts of an OCI config. Env entries that
+// no process could be given (no '=', an empty name, a NUL byte) and a
+// working directory that is not absolute are dropped rather than failing
+// every command later.
+func runtimeOf(c v1.Config) Runtime {
+	var r Runtime
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); ok && k != "" && !strings.ContainsRune(kv, 0) {
+			r.Env = append(r.Env, kv)
+		}
+	}
+	if path.IsAbs(c.WorkingDir) {
+		r.WorkingDir = path.Clean(c.WorkingDir)
+	}
+	if len(c.Entrypoint) > 0 {
+		r.Entrypoint = append([]string(nil), c.Entrypoint...)
+	}
+	if len(c.Cmd) > 0 {
+		r.Cmd = append([]string(nil), c.Cmd...)
+	}
+	return r
 }
 
 // PullOCI fetches an OCI (or Docker v2) image and flattens its layers into
@@ -92,6 +132,7 @@ func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []s
 		return res, nil, err
 	}
 	res.Digest = dg.String()
+	res.Runtime = runtimeOf(cf.Config)
 	res.Canonical = ref.Context().Digest(dg.String()).String()
 	layers, err := img.Layers()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,3 +208,65 @@ func TestPullOCIIndex(t *testing.T) {
 }
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestPullOCIRuntime: the config's Env, WorkingDir, Entrypoint and Cmd
+// come back with the pull; env entries no process could be given and a
+// relative working directory do not; an image without them has none.
+func TestPullOCIRuntime(t *testing.T) {
+	reg := testRegistry(t)
+	for _, tt := range []struct {
+		name string
+		cfg  v1.Config
+		want Runtime
+	}{
+		{"golang-like", v1.Config{Env: []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "GOLANG_VERSION=1.22.5", "EMPTY="},
+			WorkingDir: "/go/src/", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}},
+			Runtime{Env: []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "GOLANG_VERSION=1.22.5", "EMPTY="},
+				WorkingDir: "/go/src", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}}},
+		{"nothing", v1.Config{}, Runtime{}},
+		{"odd", v1.Config{Env: []string{"NOEQUALS", "=v", "A=1", "B=x\x00y"}, WorkingDir: "rel/dir", Cmd: []string{"sh"}},
+			Runtime{Env: []string{"A=1"}, Cmd: []string{"sh"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := reg + "/test/rt-" + tt.name + ":v1"
+			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(tarBytes(t, []tent{tfile("etc/os-release", "ID=rt\n")}))), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := mutate.AppendLayers(empty.Image, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf = cf.DeepCopy()
+			cf.OS, cf.Architecture, cf.Config = "linux", "amd64", tt.cfg
+			if img, err = mutate.ConfigFile(img, cf); err != nil {
+				t.Fatal(err)
+			}
+			r, err := name.ParseReference(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.Write(r, img); err != nil {
+				t.Fatal(err)
+			}
+			blobs := t.TempDir()
+			_, res, digests, err := pullT(t, ref, blobs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ReleaseBlobs(blobs, digests, true)
+			if !reflect.DeepEqual(res.Runtime, tt.want) {
+				t.Errorf("runtime %+v, want %+v", res.Runtime, tt.want)
+			}
+			if res.Runtime.IsZero() != (tt.name == "nothing") {
+				t.Errorf("IsZero = %v", res.Runtime.IsZero())
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,6 +26,32 @@ type Image struct {
 	HasSSHD bool
 	Digest  string // sha256 of the rootfs (bundles) or OCI manifest digest
 	Ref     string // where it came from: OCI reference, catalog name
+	// Runtime is how the image asks to be run (zero = nothing recorded).
+	Runtime ImageRuntime
+}
+
+// ImageRuntime is an image's environment, working directory and default
+// command, from its OCI config; stored as JSON in images.runtime.
+type ImageRuntime struct {
+	Env        []string `json:"env,omitempty"` // KEY=VALUE
+	WorkingDir string   `json:"working_dir,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
+// IsZero reports that nothing is recorded.
+func (r ImageRuntime) IsZero() bool {
+	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0
+}
+
+// runtimeColumn encodes r for images.runtime: the empty string when
+// nothing is recorded.
+func runtimeColumn(r ImageRuntime) (string, error) {
+	if r.IsZero() {
+		return "", nil
+	}
+	b, err := json.Marshal(r)
+	return string(b), err
 }
 
 // InitNone records that an image has no init system.
@@ -50,21 +77,31 @@ func (e *InUseError) Error() string {
 	return fmt.Sprintf("%s is used by VM(s) %s", e.What, strings.Join(e.VMs, ", "))
 }
 
-const imageCols = `name, path, uuid, size_bytes, source, created_at, kernel, init, has_sshd, digest, ref`
+const imageCols = `name, path, uuid, size_bytes, source, created_at, kernel, init, has_sshd, digest, ref, runtime`
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var im Image
 	var c int64
-	err := row.Scan(&im.Name, &im.Path, &im.UUID, &im.SizeBytes, &im.Source, &c, &im.Kernel, &im.Init, &im.HasSSHD, &im.Digest, &im.Ref)
+	var rt string
+	err := row.Scan(&im.Name, &im.Path, &im.UUID, &im.SizeBytes, &im.Source, &c, &im.Kernel, &im.Init, &im.HasSSHD, &im.Digest, &im.Ref, &rt)
 	im.CreatedAt = time.Unix(0, c)
+	if err == nil && rt != "" {
+		if jerr := json.Unmarshal([]byte(rt), &im.Runtime); jerr != nil {
+			err = fmt.Errorf("image %q: runtime: %w", im.Name, jerr)
+		}
+	}
 	return im, err
 }
 
 // PutImage registers an image; the name must be new. Concurrent puts of
 // one name: exactly one succeeds, the others get ErrConflict.
 func (s *Store) PutImage(ctx context.Context, im Image) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO images(`+imageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		im.Name, im.Path, im.UUID, im.SizeBytes, im.Source, time.Now().UnixNano(), im.Kernel, im.Init, im.HasSSHD, im.Digest, im.Ref)
+	rt, err := runtimeColumn(im.Runtime)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO images(`+imageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		im.Name, im.Path, im.UUID, im.SizeBytes, im.Source, time.Now().UnixNano(), im.Kernel, im.Init, im.HasSSHD, im.Digest, im.Ref, rt)
 	if isUnique(err) {
 		return fmt.Errorf("image %q: %w", im.Name, ErrConflict)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -78,5 +80,39 @@ func TestImageDeleteAndRaces(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Errorf("%d racing puts of one name succeeded, want 1", wins)
+	}
+}
+
+// TestImageRuntime: an image's runtime config round-trips; an image
+// without one reads back as nothing recorded (stored as an empty string).
+func TestImageRuntime(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	rt := ImageRuntime{Env: []string{"PATH=/usr/local/go/bin:/usr/bin", "Q=a \"b\"=c"}, WorkingDir: "/go", Entrypoint: []string{"/entry"}, Cmd: []string{"go", "version"}}
+	must(t, s.PutImage(ctx, Image{Name: "with", Path: "/w", Source: "oci r", Runtime: rt}))
+	must(t, s.PutImage(ctx, Image{Name: "without", Path: "/wo", Source: "file f"}))
+	got, err := s.GetImage(ctx, "with")
+	if err != nil || !reflect.DeepEqual(got.Runtime, rt) {
+		t.Fatalf("round trip: %+v %v", got.Runtime, err)
+	}
+	ims, err := s.ListImages(ctx)
+	if err != nil || len(ims) != 2 || !reflect.DeepEqual(ims[0].Runtime, rt) || !ims[1].Runtime.IsZero() {
+		t.Fatalf("ListImages: %+v %v", ims, err)
+	}
+	var raw string
+	must(t, s.db.QueryRowContext(ctx, `SELECT runtime FROM images WHERE name = 'without'`).Scan(&raw))
+	if raw != "" {
+		t.Errorf("no runtime stored as %q, want ''", raw)
+	}
+	must(t, s.db.QueryRowContext(ctx, `SELECT runtime FROM images WHERE name = 'with'`).Scan(&raw))
+	if !strings.Contains(raw, `"working_dir":"/go"`) {
+		t.Errorf("runtime stored as %q", raw)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

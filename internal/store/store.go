@@ -78,21 +78,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	list, err := migrationFiles(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	cur, err := s.SchemaVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: bad name", base)
-		}
+	if latest := list[len(list)-1].version; cur > latest {
+		return fmt.Errorf("the database has schema version %d, newer than this banger knows (%d): use the newer banger", cur, latest)
+	}
+	for _, m := range list {
+		v, name, base := m.version, m.path, strings.TrimPrefix(m.path, "migrations/")
 		if v <= cur {
 			continue
 		}
@@ -108,6 +106,40 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+type migration struct {
+	version int
+	path    string
+}
+
+// migrationFiles lists NNNN_name.sql files in version order, refusing a
+// bad name or two files with one number.
+func migrationFiles(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no migrations embedded")
+	}
+	var list []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", base)
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
+		}
+		seen[v] = base
+		list = append(list, migration{v, name})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].version < list[j].version })
+	return list, nil
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {

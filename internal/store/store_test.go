@@ -2,14 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // openTest opens a fresh store in t.TempDir() and closes it at cleanup.
@@ -24,22 +24,53 @@ func openTest(t *testing.T) (*Store, string) {
 	return s, path
 }
 
-// latestMigration is the highest version among the embedded migrations.
+// latestMigration is the highest version among the embedded migrations,
+// and how many there are.
 func latestMigration(t *testing.T) (int, int) {
 	t.Helper()
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no embedded migrations: %v", err)
+	list, err := migrationFiles(migrations)
+	if err != nil {
+		t.Fatalf("embedded migrations: %v", err)
 	}
-	latest := 0
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if err != nil {
-			t.Fatalf("migration %s: %v", n, err)
+	return list[len(list)-1].version, len(list)
+}
+
+func TestMigrationFilesRefuseBadNamesAndSharedNumbers(t *testing.T) {
+	for name, files := range map[string][]string{
+		"shared number": {"0001_init.sql", "0002_a.sql", "0002_b.sql"},
+		"no number":     {"0001_init.sql", "init.sql"},
+		"zero":          {"0000_init.sql"},
+		"none":          nil,
+	} {
+		fsys := fstest.MapFS{}
+		for _, f := range files {
+			fsys["migrations/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
 		}
-		latest = max(latest, v)
+		if _, err := migrationFiles(fsys); err == nil {
+			t.Errorf("%s: %v accepted", name, files)
+		}
 	}
-	return latest, len(names)
+	list, err := migrationFiles(fstest.MapFS{
+		"migrations/0010_later.sql": {}, "migrations/0002_b.sql": {}, "migrations/0001_a.sql": {},
+	})
+	if err != nil || len(list) != 3 || list[0].version != 1 || list[1].version != 2 || list[2].version != 10 {
+		t.Fatalf("migrationFiles = %+v, %v", list, err)
+	}
+}
+
+// A database written by a newer banger is refused, not half-understood.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	ctx := context.Background()
+	latest, _ := latestMigration(t)
+	s, path := openTest(t)
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, latest+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(ctx, path)
+	if err == nil || !strings.Contains(err.Error(), "newer than this banger knows") {
+		t.Fatalf("Open = %v", err)
+	}
 }
 
 func TestMigrationsApplyOnce(t *testing.T) {
@@ -193,5 +224,51 @@ func TestOpenReadOnlyMissingDatabase(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("OpenReadOnly created %s (stat: %v)", path, err)
+	}
+}
+
+// A database written before migration 0008 (images without a runtime
+// column) opens, migrates, keeps its rows — read back with no runtime
+// recorded — and takes images with one.
+func TestOlderSchemaMigrates(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "banger.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	must(t, err)
+	list, err := migrationFiles(migrations)
+	must(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)`)
+	must(t, err)
+	for _, m := range list {
+		if m.version >= 8 {
+			break
+		}
+		body, _ := migrations.ReadFile(m.path)
+		_, err := db.ExecContext(ctx, string(body))
+		must(t, err)
+		_, err = db.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, m.version)
+		must(t, err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO images(name, path, uuid, size_bytes, source, created_at, kernel, init, has_sshd, digest, ref)
+		VALUES ('old', '/old.ext4', 'u', 1, 'oci old', 1, '', 'none', 0, 'sha256:aa', 'r@sha256:aa')`)
+	must(t, err)
+	must(t, db.Close())
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a 0007 database: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v < 8 {
+		t.Fatalf("SchemaVersion = %d, %v", v, err)
+	}
+	old, err := s.GetImage(ctx, "old")
+	if err != nil || old.Init != InitNone || old.Digest != "sha256:aa" || !old.Runtime.IsZero() {
+		t.Fatalf("old image after migrating: %+v %v", old, err)
+	}
+	rt := ImageRuntime{Cmd: []string{"hello"}}
+	must(t, s.PutImage(ctx, Image{Name: "new", Path: "/new.ext4", Source: "oci new", Runtime: rt}))
+	if got, err := s.GetImage(ctx, "new"); err != nil || !reflect.DeepEqual(got.Runtime, rt) {
+		t.Fatalf("new image: %+v %v", got, err)
 	}
 }

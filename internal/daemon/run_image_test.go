@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/banger-dev/banger/internal/api"
+)
+
+// TestRunUsesImageRuntime: vm run applies a pulled image's config. With
+// no command its Entrypoint+Cmd runs; its Env comes before the request's,
+// which wins on the same name; its WorkingDir is where commands start
+// unless the request names a directory or a workspace is imported.
+func TestRunUsesImageRuntime(t *testing.T) {
+	root := guestRoot(t)
+	h := newHarness(t)
+	reg, push := ociRegistry(t)
+	wd := t.TempDir() // the fake VMM's commands run on the host
+	rt := api.ImageRuntime{Env: []string{"FOO=from-image", "BAR=image-bar"}, WorkingDir: wd,
+		Entrypoint: []string{"sh", "-c"}, Cmd: []string{`echo "$FOO $BAR $(pwd)"`}}
+	push("app:1", map[string]string{"etc/os-release": "ID=app\n"},
+		v1.Config{Env: rt.Env, WorkingDir: rt.WorkingDir, Entrypoint: rt.Entrypoint, Cmd: rt.Cmd})
+	var info api.ImageInfo
+	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/app:1", Name: "app"}, &info))
+	if !reflect.DeepEqual(info.Runtime, rt) {
+		t.Fatalf("pulled runtime %+v, want %+v", info.Runtime, rt)
+	}
+	if notes := strings.Join(info.Notes, "\n"); !strings.Contains(notes, `default command: ["sh" "-c"`) {
+		t.Errorf("pull notes lack the default command:\n%s", notes)
+	}
+	must(t, h.call(api.MethodImageShow, api.NameParams{Name: "app"}, &info))
+	if !reflect.DeepEqual(info.Runtime, rt) {
+		t.Errorf("image show runtime %+v", info.Runtime)
+	}
+
+	for _, tc := range []struct {
+		name string
+		p    api.RunParams
+		want string
+	}{
+		{"no command runs the image's", api.RunParams{}, "from-image image-bar " + wd + "\n"},
+		{"a command gets the image's env and dir", api.RunParams{Argv: []string{"sh", "-c", `echo "$FOO $BAR"; pwd`}},
+			"from-image image-bar\n" + wd + "\n"},
+		{"the request's env wins", api.RunParams{Argv: []string{"sh", "-c", `echo "$FOO $BAR"`}, Env: []string{"BAR=mine", "NEW=x"}},
+			"from-image mine\n"},
+		{"the request's dir wins", api.RunParams{Argv: []string{"pwd"}, Dir: "/"}, "/\n"},
+		{"a workspace run starts in the repository", api.RunParams{Argv: []string{"pwd"}, Workspace: &api.WorkspaceSpec{Repo: gitRepo(t)}},
+			filepath.Join(root, "root/repo") + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.p.Create, tc.p.Remove = api.CreateParams{Image: "app"}, true
+			out, st, err := h.run(tc.p)
+			if err != nil || st.Code != 0 || st.Error != "" {
+				t.Fatalf("run: %+v %v (out %q)", st, err, out)
+			}
+			if out != tc.want {
+				t.Errorf("output %q, want %q", out, tc.want)
+			}
+			h.assertNoTrace(h.drv.LastSpec().ID)
+			os.RemoveAll(filepath.Join(root, "root/repo"))
+		})
+	}
+}
+
+// TestRunWithoutCommandRefusedBeforeAnyVM: an image that defines no
+// command, given none, fails with a message saying what to do — after the
+// image is known (pulled on first use) and before anything is reserved,
+// booted or given a TAP.
+func TestRunWithoutCommandRefusedBeforeAnyVM(t *testing.T) {
+	h := newHarness(t)
+	reg, push := ociRegistry(t)
+	push("bare:1", map[string]string{"etc/os-release": "ID=bare\n"}, v1.Config{Env: []string{"ONLY=env"}})
+	for _, tc := range []struct{ image, named string }{
+		{"", "debian-bookworm"},     // the default image: no runtime recorded
+		{reg + "/bare:1", "bare-1"}, // pulled by this run, then refused
+		{"bare-1", "bare-1"},        // already here
+	} {
+		_, err := h.client.Stream(context.Background(), api.MethodVMRun,
+			api.RunParams{Create: api.CreateParams{Name: "nocmd", Image: tc.image}, Remove: true}, nil, nil)
+		want := "image " + tc.named + " defines no command: give one after --, e.g. banger vm run -- "
+		if !isCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("--image %q: %v, want %q", tc.image, err, want)
+		}
+	}
+	if h.drv.Starts != 0 {
+		t.Errorf("%d VMMs started", h.drv.Starts)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(h.paths.VMDir("x"))); len(ents) != 0 {
+		t.Errorf("VM directories left: %d", len(ents))
+	}
+	h.assertNoTrace("none")
+	var info api.ImageInfo
+	must(t, h.call(api.MethodImageShow, api.NameParams{Name: "bare-1"}, &info))
+	if !reflect.DeepEqual(info.Runtime, api.ImageRuntime{Env: []string{"ONLY=env"}}) {
+		t.Errorf("bare-1 runtime %+v", info.Runtime)
+	}
+}
