@@ -34,6 +34,12 @@ func testRegistry(t *testing.T) string {
 // pushImage builds an image from tar layers (lowest first) and pushes it.
 func pushImage(t *testing.T, ref string, arch string, layers ...[]tent) {
 	t.Helper()
+	pushImageConfig(t, ref, arch, v1.Config{}, layers...)
+}
+
+// pushImageConfig is pushImage with a runtime config.
+func pushImageConfig(t *testing.T, ref string, arch string, config v1.Config, layers ...[]tent) {
+	t.Helper()
 	img := empty.Image
 	for _, ents := range layers {
 		b := tarBytes(t, ents)
@@ -50,7 +56,7 @@ func pushImage(t *testing.T, ref string, arch string, layers ...[]tent) {
 		t.Fatal(err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", arch
+	cf.OS, cf.Architecture, cf.Config = "linux", arch, config
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -229,32 +235,7 @@ func TestPullOCIRuntime(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ref := reg + "/test/rt-" + tt.name + ":v1"
-			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-				return io.NopCloser(bytes.NewReader(tarBytes(t, []tent{tfile("etc/os-release", "ID=rt\n")}))), nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := mutate.AppendLayers(empty.Image, l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cf, err := img.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cf = cf.DeepCopy()
-			cf.OS, cf.Architecture, cf.Config = "linux", "amd64", tt.cfg
-			if img, err = mutate.ConfigFile(img, cf); err != nil {
-				t.Fatal(err)
-			}
-			r, err := name.ParseReference(ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := remote.Write(r, img); err != nil {
-				t.Fatal(err)
-			}
+			pushImageConfig(t, ref, "amd64", tt.cfg, []tent{tfile("etc/os-release", "ID=rt\n")})
 			blobs := t.TempDir()
 			_, res, digests, err := pullT(t, ref, blobs, nil)
 			if err != nil {
