@@ -44,7 +44,7 @@ func TestVM(t *testing.T) {
 			{[]string{"vm", "create", "--vcpu", "0"}, "--vcpu 0"},
 			{[]string{"vm", "create", "--memory", "16"}, "at least"},
 			{[]string{"vm", "create", "--image", "no-such-image"}, `image "no-such-image" not found`},
-			{[]string{"vm", "run", "--rm"}, "no command given"},
+			{[]string{"vm", "run", "--rm"}, "defines no command: give one after --"},
 			{[]string{"vm", "show", "nope"}, "no VM named"},
 		} {
 			r := e.banger(c.args...)
