@@ -189,14 +189,26 @@ func storeChecks(ctx context.Context, paths config.Paths, cfg config.Config) []c
 	if err != nil {
 		return []check{{"fail", "store", "unreadable: " + err.Error(), "move " + paths.Database() + " aside"}}
 	}
+	switch latest := store.LatestSchema(); {
+	case v > latest:
+		return []check{{"fail", "store", fmt.Sprintf("%s has schema %d, newer than this banger's %d", paths.Database(), v, latest),
+			"use the newer banger that wrote it"}}
+	case v < latest:
+		// Doctor never migrates; the lookups below may need the new schema.
+		return []check{{"pass", "store", fmt.Sprintf("%s (schema %d; the daemon migrates it to %d when it next starts)", paths.Database(), v, latest), ""}}
+	}
 	out := []check{{"pass", "store", fmt.Sprintf("%s (schema %d)", paths.Database(), v), ""}}
-	if im, err := st.GetImage(ctx, cfg.DefaultImage); err != nil {
+	if im, err := st.GetImage(ctx, cfg.DefaultImage); errors.Is(err, store.ErrNotFound) {
 		out = append(out, check{"warn", "image", cfg.DefaultImage + " not built", "`banger image build` (or the first vm run builds it)"})
+	} else if err != nil {
+		out = append(out, check{"fail", "image", err.Error(), "move " + paths.Database() + " aside"})
 	} else {
 		out = append(out, check{"pass", "image", im.Name + " " + im.Path, ""})
 	}
-	if k, err := st.GetKernel(ctx, cfg.DefaultKernel); err != nil {
+	if k, err := st.GetKernel(ctx, cfg.DefaultKernel); errors.Is(err, store.ErrNotFound) {
 		out = append(out, check{"warn", "kernel", cfg.DefaultKernel + " not imported", "`banger kernel import` (or the first vm run imports it)"})
+	} else if err != nil {
+		out = append(out, check{"fail", "kernel", err.Error(), "move " + paths.Database() + " aside"})
 	} else {
 		out = append(out, check{"pass", "kernel", k.Name + " " + k.Release, ""})
 	}

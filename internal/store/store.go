@@ -108,6 +108,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// LatestSchema is the schema version this build migrates databases to.
+func LatestSchema() int {
+	list, err := migrationFiles(migrations)
+	if err != nil {
+		return 0 // caught by every Open, and by the store's tests
+	}
+	return list[len(list)-1].version
+}
+
 type migration struct {
 	version int
 	path    string
