@@ -94,9 +94,11 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 	}
 	var stalled *bootStall
 	if errors.As(err, &stalled) {
-		// A guest silent since its start is hung, not slow (seen, rarely,
-		// under TCG on a loaded host); nothing in it has run yet, so
-		// one fresh start is safe. The evidence is kept.
+		// A guest whose console went silent before its agent ever
+		// answered is hung, not slow (seen, rarely, under TCG on a loaded
+		// host, in the quiet part of kernel start-up). No command has run
+		// in it and its disks are at most freshly mounted, so one fresh
+		// start is safe. The evidence is kept.
 		evidence := d.recordStall(ctx, *vm, in, stalled)
 		progress("boot", fmt.Sprintf("warning: the guest made no progress for %s before its agent started; restarting the VMM once (evidence: %s)",
 			stalled.silent.Round(time.Second), evidence))
