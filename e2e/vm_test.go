@@ -32,6 +32,10 @@ func TestVM(t *testing.T) {
 		if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
 			t.Errorf("%s: machine %v type %v", m[0], f.Machine, f.Type)
 		}
+		// The module disk, also added to an import cached before it existed.
+		if _, err := os.Stat(filepath.Join(filepath.Dir(m[0]), "modules.ext4")); err != nil {
+			t.Errorf("kernel import has no module disk: %v", err)
+		}
 	})
 
 	t.Run("bad input leaves nothing", func(t *testing.T) {
@@ -124,6 +128,20 @@ func TestVM(t *testing.T) {
 		r = e.must("vm", "ssh", "life", "--", "cat /root/x /etc/banger-e2e")
 		if r.out != "kept\nsys\n" {
 			t.Errorf("after restart read %q, want kept/sys", r.out)
+		}
+		// The kernel's module disk is mounted read-only where modprobe
+		// looks, and a module that is not built in (loop, in Debian's
+		// cloud kernel) loads from it.
+		r = e.must("vm", "ssh", "life", "--", `set -e
+mods=$(readlink -f /lib/modules/$(uname -r)) # /lib -> usr/lib in bookworm
+awk -v m="$mods" '$2 == m { print $3, $4 }' /proc/self/mounts
+if touch "$mods/x" 2>/dev/null; then echo writable; fi
+modprobe loop
+lsmod | grep -q '^loop ' && echo loop-loaded
+modinfo -n loop`)
+		if lines := strings.Split(r.out, "\n"); len(lines) < 3 ||
+			!strings.HasPrefix(lines[0], "ext4 ro,") || lines[1] != "loop-loaded" || !strings.HasPrefix(lines[2], "/lib/modules/") {
+			t.Errorf("modules in the guest:\n%s\nstderr:\n%s", r.out, r.err)
 		}
 		r = e.must("vm", "show", "life", "--json")
 		if !strings.Contains(r.out, `"state": "running"`) {

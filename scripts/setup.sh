@@ -5,7 +5,8 @@ pkgs=(
   qemu-system-x86   # the qemu VMM (microvm machine)
   mmdebstrap        # builds the golden image from Debian packages
   eatmydata         # mmdebstrap's eatmydata hook: ~20% faster image builds
-  e2fsprogs         # mkfs.ext4 for per-VM disks
+  e2fsprogs         # mkfs.ext4 for per-VM disks and the kernel's module disk
+  kmod              # depmod: modprobe's indexes on the kernel's module disk
   iproute2          # ip netns for the end-to-end tests
   openssh-client    # banger vm ssh
   dnsutils          # dig: the network end-to-end test queries banger's DNS

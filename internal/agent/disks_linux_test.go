@@ -65,3 +65,36 @@ func TestCorruptConfigDriveIsFatal(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDiskScanFindsModulesDisk: a config naming the kernel's module disk
+// waits for it, then matches it by UUID and leaves the base image alone.
+func TestDiskScanFindsModulesDisk(t *testing.T) {
+	dev := t.TempDir()
+	const mods = "6a1f4e2d-3c5b-4a79-8e1d-2f3a4b5c6d7e"
+	scan := &diskScan{devDir: dev, probed: map[string]probedDisk{}, list: func() []string {
+		entries, _ := os.ReadDir(dev)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}}
+	mkfsExt4(t, filepath.Join(dev, "vda"), "aaaaaaaa-1111-2222-3333-444444444444")
+	drive, err := proto.EncodeConfigDrive(proto.GuestConfig{Version: proto.ConfigVersion,
+		Disks: []proto.GuestDisk{{Role: proto.RoleBase}, {Role: proto.RoleModules, UUID: mods}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dev, "vdb"), drive, 0o644)
+	if _, err := scan.step(); err == nil || !strings.Contains(err.Error(), "role modules") {
+		t.Fatalf("err = %v", err)
+	}
+	mkfsExt4(t, filepath.Join(dev, "vde"), mods)
+	roles, err := scan.step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roles[proto.RoleBase] != filepath.Join(dev, "vda") || roles[proto.RoleModules] != filepath.Join(dev, "vde") {
+		t.Fatalf("roles %v", roles)
+	}
+}

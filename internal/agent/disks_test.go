@@ -52,6 +52,9 @@ func TestMatchDisks(t *testing.T) {
 	work := probedDisk{Dev: "/dev/vdc", UUID: strings.ToUpper(wk)}
 	config := probedDisk{Dev: "/dev/vdd", Config: true}
 	extra := probedDisk{Dev: "/dev/vde", UUID: "bbbbbbbb-0000-0000-0000-000000000000"}
+	const mods = "33333333-3333-4333-8333-333333333333"
+	modules := probedDisk{Dev: "/dev/vdf", UUID: mods}
+	withModules := append(append([]proto.GuestDisk{}, want...), proto.GuestDisk{Role: proto.RoleModules, UUID: mods})
 	tests := []struct {
 		name    string
 		want    []proto.GuestDisk
@@ -67,6 +70,11 @@ func TestMatchDisks(t *testing.T) {
 		{"duplicate uuid", want, []probedDisk{base, overlay, work, {Dev: "/dev/vdf", UUID: ov}}, nil, "several disks for role overlay"},
 		{"base only", []proto.GuestDisk{{Role: proto.RoleBase}}, []probedDisk{config, base},
 			map[string]string{"base": "/dev/vda"}, ""},
+		// The kernel's module disk is claimed by its UUID, so the base
+		// image is still the one ext4 disk left over.
+		{"with the modules disk", withModules, []probedDisk{modules, config, work, base, overlay},
+			map[string]string{"base": "/dev/vda", "overlay": "/dev/vdb", "work": "/dev/vdc", "modules": "/dev/vdf"}, ""},
+		{"modules disk not there yet", withModules, []probedDisk{config, work, base, overlay}, nil, "no disk for role modules"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 
 // goldenRecipe names the golden image build; bump it when BuildGolden's
 // output changes so cached images are rebuilt.
-const goldenRecipe = "bookworm-r3"
+const goldenRecipe = "bookworm-r4"
 
 // ensureArtifacts returns the image and the kernel to boot it with,
 // provisioning what is missing so a first run just works: the image is
@@ -66,6 +66,9 @@ func (d *Daemon) autoPull(ctx context.Context, x string, progress progressFn) (s
 // catalog when it is not registered yet.
 func (d *Daemon) ensureKernel(ctx context.Context, k string, progress progressFn) (store.Kernel, error) {
 	kern, err := d.store.GetKernel(ctx, k)
+	if err == nil {
+		d.upgradeKernelModules(ctx, kern, progress)
+	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return kern, err
 	}
@@ -150,7 +153,15 @@ func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, pro
 	}
 	dir := filepath.Join(d.paths.CacheDir, "kernels", key)
 	info, err := kernel.Load(dir)
-	if err != nil {
+	if err == nil && !kernel.HasModulesDisk(dir, info) {
+		// An import from before module disks: the cache gains one.
+		progress("kernel", "cached import "+dir+" has no "+kernel.ModulesDiskFile+": adding it")
+		info, err = kernel.AddModulesDisk(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
+			Progress: func(m string) { progress("kernel", m) }})
+		if err != nil {
+			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
+		}
+	} else if err != nil {
 		progress("kernel", "importing "+key)
 		info, err = kernel.ImportDebianCloud(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
 			Progress: func(m string) { progress("kernel", m) }})

@@ -61,6 +61,10 @@ type Daemon struct {
 
 	// bgWG tracks work that outlives a request (vm run teardown).
 	bgWG sync.WaitGroup
+
+	// modulesTried holds kernel dirs whose module-disk upgrade was
+	// attempted (kernel_modules.go): one try per daemon.
+	modulesTried sync.Map
 }
 
 // Options are the daemon's dependencies; zero values get real ones.

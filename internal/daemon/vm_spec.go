@@ -28,7 +28,18 @@ func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progress
 	}
 	dir := d.paths.VMDir(vm.ID)
 	cfgDrive := filepath.Join(dir, "config.img")
-	if err := d.writeConfigDrive(vm, cfgDrive); err != nil {
+	disks := []vmm.Disk{
+		{ID: "base", Path: img.Path, ReadOnly: true},
+		{ID: "overlay", Path: filepath.Join(dir, "overlay.ext4")},
+		{ID: "work", Path: filepath.Join(dir, "work.ext4")},
+		{ID: "config", Path: cfgDrive, ReadOnly: true},
+	}
+	var extra []proto.GuestDisk
+	if disk, gd, ok := kernelModules(kern); ok {
+		disks = append(disks, disk)
+		extra = append(extra, gd)
+	}
+	if err := d.writeConfigDrive(vm, cfgDrive, extra); err != nil {
 		return vmm.Spec{}, err
 	}
 	rt := d.paths.VMRuntimeDir(vm.ID)
@@ -37,24 +48,19 @@ func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progress
 	}
 	return vmm.Spec{
 		ID: vm.ID, Name: vm.Name, Dir: rt, VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB,
-		Kernel:    filepath.Join(kern.Dir, "vmlinuz"),
-		KernelELF: filepath.Join(kern.Dir, "vmlinux"),
-		Initrd:    initrd,
-		Cmdline:   "quiet",
-		Disks: []vmm.Disk{
-			{ID: "base", Path: img.Path, ReadOnly: true},
-			{ID: "overlay", Path: filepath.Join(dir, "overlay.ext4")},
-			{ID: "work", Path: filepath.Join(dir, "work.ext4")},
-			{ID: "config", Path: cfgDrive, ReadOnly: true},
-		},
+		Kernel:     filepath.Join(kern.Dir, "vmlinuz"),
+		KernelELF:  filepath.Join(kern.Dir, "vmlinux"),
+		Initrd:     initrd,
+		Cmdline:    "quiet",
+		Disks:      disks,
 		Net:        &vmm.NetIface{TAP: tapName(vm.ID), MAC: vm.MAC},
 		ConsoleLog: d.consoleLog(vm.ID),
 	}, nil
 }
 
 // writeConfigDrive renders the per-VM configuration the agent applies at
-// every boot.
-func (d *Daemon) writeConfigDrive(vm store.VM, path string) error {
+// every boot; extra lists disks beyond the VM's own (the kernel's modules).
+func (d *Daemon) writeConfigDrive(vm store.VM, path string, extra []proto.GuestDisk) error {
 	_, authorized, err := d.keys.EnsureUserKey()
 	if err != nil {
 		return err
@@ -71,11 +77,11 @@ func (d *Daemon) writeConfigDrive(vm store.VM, path string) error {
 	cfg := proto.GuestConfig{
 		Version:  proto.ConfigVersion,
 		Hostname: vm.Name,
-		Disks: []proto.GuestDisk{
+		Disks: append([]proto.GuestDisk{
 			{Role: proto.RoleBase},
 			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
 			{Role: proto.RoleWork, UUID: vm.WorkUUID},
-		},
+		}, extra...),
 		Net: &proto.GuestNet{
 			MAC:     vm.MAC,
 			Address: fmt.Sprintf("%s/%d", vm.IP, d.net.Subnet().Bits()),

@@ -43,6 +43,7 @@ var GoldenPackages = []string{
 	"dbus",                    // logind and hostnamectl/timedatectl need the system bus
 	"openssh-server",          // `ssh <name>.vm`
 	"git",                     // `vm run ./repo` and workspace export work on a checkout
+	"kmod",                    // modprobe/lsmod: the kernel's module disk is at /lib/modules
 	"ca-certificates", "curl", // HTTPS from inside the guest
 	"sudo", "iproute2", "iputils-ping", "procps", "less", "netbase",
 }

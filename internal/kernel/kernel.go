@@ -1,7 +1,9 @@
 // Package kernel owns guest kernels on the host: importing Debian's cloud
 // kernel package (vmlinuz plus the virtio/overlay/vsock modules a banger
 // guest needs before its root exists, in load order, as a cpio archive the
-// initramfs builder appends) and reading back what was imported.
+// initramfs builder appends, and the whole module tree as an ext4 disk the
+// guest mounts at /lib/modules/<release>) and reading back what was
+// imported.
 package kernel
 
 import (
@@ -37,8 +39,11 @@ type Info struct {
 	// Modules are the file names in modules.cpio, in load order.
 	Modules []string `json:"modules"`
 	// Builtin are requested modules this kernel has compiled in.
-	Builtin []string  `json:"builtin,omitempty"`
-	Created time.Time `json:"created"`
+	Builtin []string `json:"builtin,omitempty"`
+	// ModulesUUID is the ext4 UUID of ModulesDiskFile; empty when the
+	// kernel has none (catalog bundles, loose files, older imports).
+	ModulesUUID string    `json:"modules_uuid,omitempty"`
+	Created     time.Time `json:"created"`
 }
 
 // ImportOptions configures ImportDebianCloud.
@@ -81,35 +86,13 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	}
 	defer os.RemoveAll(work)
 
-	deb := opts.DebFile
-	if deb == "" {
-		pkg := opts.Package
-		// The metapackage itself holds no kernel, only the dependency.
-		if pkg == "" || pkg == CloudMetaPackage {
-			if pkg, err = resolveCloudPackage(ctx); err != nil {
-				return info, err
-			}
-		}
-		progress("downloading " + pkg)
-		if deb, err = download(ctx, pkg, filepath.Join(work, "deb")); err != nil {
-			return info, err
-		}
-	}
-	info.Package, info.Version = debField(ctx, deb, "Package"), debField(ctx, deb, "Version")
-	progress("unpacking " + filepath.Base(deb))
-	tree := filepath.Join(work, "tree")
-	if out, err := exec.CommandContext(ctx, "dpkg", "-x", deb, tree).CombinedOutput(); err != nil {
-		return info, fmt.Errorf("import kernel: dpkg -x %s: %w: %s", deb, err, bytes.TrimSpace(out))
-	}
-	vmlinuz, release, err := findVmlinuz(tree)
+	tree, err := unpack(ctx, work, opts, progress)
 	if err != nil {
 		return info, err
 	}
+	info.Package, info.Version = tree.pkg, tree.version
+	vmlinuz, release, modDir := tree.vmlinuz, tree.release, tree.modDir
 	info.Release = release
-	modDir, err := findModuleDir(tree, release)
-	if err != nil {
-		return info, err
-	}
 	available, err := indexModules(modDir)
 	if err != nil {
 		return info, fmt.Errorf("import kernel: %w", err)
@@ -143,6 +126,12 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 		}); err != nil {
 			return err
 		}
+		progress("building " + ModulesDiskFile + " (the whole module tree, for modprobe in the guest)")
+		uuid, err := buildModulesDisk(ctx, tree.root, modDir, release, filepath.Join(tmp, ModulesDiskFile))
+		if err != nil {
+			return err
+		}
+		info.ModulesUUID = uuid
 		js, err := json.MarshalIndent(info, "", "  ")
 		if err != nil {
 			return err
@@ -158,11 +147,57 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	return info, nil
 }
 
+// unpackedPackage is a kernel .deb unpacked by dpkg -x.
+type unpackedPackage struct {
+	root             string // the unpacked tree
+	pkg, version     string // control fields, informational
+	vmlinuz, release string // boot/vmlinuz-<release>
+	modDir           string // lib/modules/<release> inside root
+}
+
+// unpack downloads the package opts names (or takes opts.DebFile) and
+// unpacks it under work.
+func unpack(ctx context.Context, work string, opts ImportOptions, progress func(string)) (unpackedPackage, error) {
+	var u unpackedPackage
+	var err error
+	deb := opts.DebFile
+	if deb == "" {
+		pkg := opts.Package
+		// The metapackage itself holds no kernel, only the dependency.
+		if pkg == "" || pkg == CloudMetaPackage {
+			if pkg, err = resolveCloudPackage(ctx); err != nil {
+				return u, err
+			}
+		}
+		progress("downloading " + pkg)
+		if deb, err = download(ctx, pkg, filepath.Join(work, "deb")); err != nil {
+			return u, err
+		}
+	}
+	u.pkg, u.version = debField(ctx, deb, "Package"), debField(ctx, deb, "Version")
+	progress("unpacking " + filepath.Base(deb))
+	u.root = filepath.Join(work, "tree")
+	if out, err := exec.CommandContext(ctx, "dpkg", "-x", deb, u.root).CombinedOutput(); err != nil {
+		return u, fmt.Errorf("import kernel: dpkg -x %s: %w: %s", deb, err, bytes.TrimSpace(out))
+	}
+	if u.vmlinuz, u.release, err = findVmlinuz(u.root); err != nil {
+		return u, err
+	}
+	u.modDir, err = findModuleDir(u.root, u.release)
+	return u, err
+}
+
 // needTools checks for the Debian tools the import shells out to.
 func needTools(downloading bool) error {
 	tools := []string{"dpkg", "dpkg-deb"}
 	if downloading {
 		tools = append(tools, "apt-get", "apt-cache")
+	}
+	// The module disk: depmod's indexes, then the filesystem.
+	for _, t := range [][2]string{{"depmod", "kmod"}, {"mkfs.ext4", "e2fsprogs"}} {
+		if _, err := sbinTool(t[0], t[1]); err != nil {
+			return err
+		}
 	}
 	for _, t := range tools {
 		if _, err := exec.LookPath(t); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/image"
 	"github.com/cavaliergopher/cpio"
 )
 
@@ -220,7 +222,9 @@ func fakeKernelDeb(t *testing.T) string {
 		"net/vmw_vsock/vmw_vsock_virtio_transport.ko":        "virtio,vmw_vsock_virtio_transport_common,virtio_ring,vsock",
 		"fs/fat/vfat.ko":                                     "fat", // unrelated, must not be included
 	} {
-		fakeModule(t, filepath.Join(mods, "kernel", rel), "depends="+deps)
+		// The alias shows in depmod's modules.alias (modules.dep comes from
+		// symbols, which these fakes have none of).
+		fakeModule(t, filepath.Join(mods, "kernel", rel), "depends="+deps, "alias=fake:"+moduleName(rel))
 	}
 	deb := filepath.Join(t.TempDir(), "kernel.deb")
 	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Znone", "-b", root, deb).CombinedOutput(); err != nil {
@@ -299,5 +303,138 @@ func TestImportFailsCleanly(t *testing.T) {
 	}
 	if _, err := Load(dir); err == nil {
 		t.Error("Load of a missing kernel succeeded")
+	}
+}
+
+// debugfsCat reads one file out of an ext4 image with debugfs.
+func debugfsCat(t *testing.T, img, path string) string {
+	t.Helper()
+	debugfs, err := sbinTool("debugfs", "e2fsprogs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(debugfs, "-R", "cat "+path, img).Output()
+	if err != nil {
+		t.Fatalf("debugfs cat %s: %v", path, err)
+	}
+	return string(out)
+}
+
+func TestImportBuildsModulesDisk(t *testing.T) {
+	deb := fakeKernelDeb(t)
+	dir := filepath.Join(t.TempDir(), "k")
+	info, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: dir, DebFile: deb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HasModulesDisk(dir, info) {
+		t.Fatalf("no modules disk: %+v", info)
+	}
+	img := filepath.Join(dir, ModulesDiskFile)
+	st, err := os.Stat(img)
+	if err != nil || st.Mode().Perm() != 0o444 {
+		t.Fatalf("modules disk %v, %v: want a read-only file", st, err)
+	}
+	uuid, err := image.ReadExt4UUID(img)
+	if err != nil || uuid == "" || uuid != info.ModulesUUID {
+		t.Fatalf("disk uuid %q (%v), kernel.json says %q", uuid, err, info.ModulesUUID)
+	}
+	// depmod ran on the tree: its indexes are at the filesystem's root
+	// and list every module, not only the boot ones.
+	dep := debugfsCat(t, img, "/modules.dep")
+	for _, want := range []string{"kernel/drivers/block/virtio_blk.ko:", "kernel/fs/fat/vfat.ko:"} {
+		if !strings.Contains(dep, want) {
+			t.Errorf("modules.dep lacks %q:\n%s", want, dep)
+		}
+	}
+	if a := debugfsCat(t, img, "/modules.alias"); !strings.Contains(a, "alias fake:vfat vfat\n") {
+		t.Errorf("modules.alias = %q", a)
+	}
+	if b := debugfsCat(t, img, "/modules.dep.bin"); len(b) == 0 {
+		t.Error("no modules.dep.bin (modprobe's index)")
+	}
+	if b := debugfsCat(t, img, "/modules.builtin"); !strings.Contains(b, "ext4.ko") {
+		t.Errorf("modules.builtin = %q", b)
+	}
+	if b := debugfsCat(t, img, "/kernel/fs/overlayfs/overlay.ko"); !strings.HasPrefix(b, "\x7fELF") {
+		t.Errorf("overlay.ko in the disk is not the module")
+	}
+	// A re-import gets a fresh UUID: two imports never share one.
+	again, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: filepath.Join(t.TempDir(), "k2"), DebFile: deb})
+	if err != nil || again.ModulesUUID == info.ModulesUUID {
+		t.Errorf("second import uuid %q (%v), first %q", again.ModulesUUID, err, info.ModulesUUID)
+	}
+}
+
+func TestModulesDiskNeedsKmod(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	saved := sbinDirs
+	sbinDirs = []string{t.TempDir()}
+	t.Cleanup(func() { sbinDirs = saved })
+	_, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: filepath.Join(t.TempDir(), "k"), DebFile: "x.deb"})
+	if err == nil || !strings.Contains(err.Error(), "depmod") || !strings.Contains(err.Error(), "kmod package") {
+		t.Errorf("err = %v, want one naming depmod and the kmod package", err)
+	}
+}
+
+func TestHasModulesDisk(t *testing.T) {
+	dir := t.TempDir()
+	if HasModulesDisk(dir, Info{ModulesUUID: "x"}) {
+		t.Error("no file, yet a disk")
+	}
+	os.WriteFile(filepath.Join(dir, ModulesDiskFile), nil, 0o444)
+	if HasModulesDisk(dir, Info{}) {
+		t.Error("no uuid recorded, yet a disk")
+	}
+	if !HasModulesDisk(dir, Info{ModulesUUID: "x"}) {
+		t.Error("file and uuid, yet no disk")
+	}
+}
+
+// TestAddModulesDisk upgrades an import made before module disks: only
+// the disk and kernel.json change.
+func TestAddModulesDisk(t *testing.T) {
+	deb := fakeKernelDeb(t)
+	dir := filepath.Join(t.TempDir(), "k")
+	info, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: dir, DebFile: deb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it look like an old import.
+	os.Remove(filepath.Join(dir, ModulesDiskFile))
+	old := info
+	old.ModulesUUID = ""
+	js, _ := json.Marshal(old)
+	os.WriteFile(filepath.Join(dir, InfoFile), js, 0o644)
+	cpioBefore, _ := os.ReadFile(filepath.Join(dir, ModulesFile))
+
+	up, err := AddModulesDisk(context.Background(), ImportOptions{Dir: dir, DebFile: deb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(dir)
+	if err != nil || !HasModulesDisk(dir, loaded) || loaded.ModulesUUID != up.ModulesUUID || loaded.Release != info.Release {
+		t.Fatalf("after upgrade: %+v, %v", loaded, err)
+	}
+	if u, _ := image.ReadExt4UUID(filepath.Join(dir, ModulesDiskFile)); u != up.ModulesUUID {
+		t.Errorf("disk uuid %q, kernel.json %q", u, up.ModulesUUID)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ModulesFile)); !bytes.Equal(b, cpioBefore) {
+		t.Error("modules.cpio rewritten")
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left behind %s", e.Name())
+		}
+	}
+	// Another release's package is refused.
+	os.Remove(filepath.Join(dir, ModulesDiskFile))
+	other := loaded
+	other.Release = "6.1.0-1-other"
+	js, _ = json.Marshal(other)
+	os.WriteFile(filepath.Join(dir, InfoFile), js, 0o644)
+	if _, err := AddModulesDisk(context.Background(), ImportOptions{Dir: dir, DebFile: deb}); err == nil || !strings.Contains(err.Error(), "not 6.1.0-1-other") {
+		t.Errorf("mismatched release: %v", err)
 	}
 }

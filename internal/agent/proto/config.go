@@ -34,6 +34,10 @@ const (
 	RoleBase    = "base"    // the image, read-only lower layer
 	RoleOverlay = "overlay" // per-VM upper layer of the root overlayfs
 	RoleWork    = "work"    // per-VM persistent disk mounted at /root
+	// RoleModules is the kernel's module tree (read-only, shared by every
+	// VM of the kernel), mounted at /lib/modules/<uname -r>. Optional: a
+	// kernel without one lists no such disk.
+	RoleModules = "modules"
 )
 
 // GuestDisk names a disk by the UUID of its ext4 filesystem.
