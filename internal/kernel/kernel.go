@@ -77,19 +77,11 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	if opts.Dir == "" {
 		return info, errors.New("import kernel: no destination directory")
 	}
-	if err := needTools(opts.DebFile == ""); err != nil {
-		return info, err
-	}
-	work, err := os.MkdirTemp("", "banger-kernel-*")
+	tree, cleanup, err := unpack(ctx, opts, progress)
 	if err != nil {
 		return info, err
 	}
-	defer os.RemoveAll(work)
-
-	tree, err := unpack(ctx, work, opts, progress)
-	if err != nil {
-		return info, err
-	}
+	defer cleanup()
 	info.Package, info.Version = tree.pkg, tree.version
 	vmlinuz, release, modDir := tree.vmlinuz, tree.release, tree.modDir
 	info.Release = release
@@ -155,9 +147,26 @@ type unpackedPackage struct {
 	modDir           string // lib/modules/<release> inside root
 }
 
-// unpack downloads the package opts names (or takes opts.DebFile) and
-// unpacks it under work.
-func unpack(ctx context.Context, work string, opts ImportOptions, progress func(string)) (unpackedPackage, error) {
+// unpack checks the tools an import needs, downloads the package opts
+// names (or takes opts.DebFile) and unpacks it into a temporary
+// directory, which cleanup removes.
+func unpack(ctx context.Context, opts ImportOptions, progress func(string)) (u unpackedPackage, cleanup func(), err error) {
+	if err := needTools(opts.DebFile == ""); err != nil {
+		return u, nil, err
+	}
+	work, err := os.MkdirTemp("", "banger-kernel-*")
+	if err != nil {
+		return u, nil, err
+	}
+	cleanup = func() { os.RemoveAll(work) }
+	if u, err = unpackIn(ctx, work, opts, progress); err != nil {
+		cleanup()
+		return u, nil, err
+	}
+	return u, cleanup, nil
+}
+
+func unpackIn(ctx context.Context, work string, opts ImportOptions, progress func(string)) (unpackedPackage, error) {
 	var u unpackedPackage
 	var err error
 	deb := opts.DebFile

@@ -176,18 +176,11 @@ func AddModulesDisk(ctx context.Context, opts ImportOptions) (Info, error) {
 		}
 		opts.Package = info.Package
 	}
-	if err := needTools(opts.DebFile == ""); err != nil {
-		return info, err
-	}
-	work, err := os.MkdirTemp("", "banger-kernel-*")
+	pkg, cleanup, err := unpack(ctx, opts, progress)
 	if err != nil {
 		return info, err
 	}
-	defer os.RemoveAll(work)
-	pkg, err := unpack(ctx, work, opts, progress)
-	if err != nil {
-		return info, err
-	}
+	defer cleanup()
 	if pkg.release != info.Release {
 		return info, fmt.Errorf("add module disk: package %s is kernel %s, not %s", pkg.pkg, pkg.release, info.Release)
 	}
