@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
@@ -106,7 +108,7 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 	vm := store.VM{
 		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: drv.Name(),
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
-		MAC: macFor(id), OverlayUUID: newUUID(), WorkUUID: newUUID(), State: store.StateCreating,
+		MAC: macFor(id), OverlayUUID: uuid.NewString(), WorkUUID: uuid.NewString(), State: store.StateCreating,
 	}
 	d.reserveMu.Lock()
 	err = d.store.ReserveVM(ctx, &vm, d.net.Subnet(), d.net.Gateway())
@@ -180,15 +182,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func newUUID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // macFor derives a stable, locally administered MAC from the VM id.

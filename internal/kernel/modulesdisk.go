@@ -3,7 +3,6 @@ package kernel
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/google/uuid"
 )
 
 // ModulesDiskFile is the ext4 filesystem holding a kernel's whole module
@@ -66,10 +67,7 @@ func buildModulesDisk(ctx context.Context, tree, modDir, release, out string) (s
 	if err != nil {
 		return "", err
 	}
-	uuid, err := randomUUID()
-	if err != nil {
-		return "", err
-	}
+	uuid := uuid.NewString()
 	err = writeFileSync(out, func(f *os.File) error {
 		if err := f.Truncate(size); err != nil {
 			return err
@@ -121,17 +119,6 @@ func modulesDiskSize(modDir string) (int64, error) {
 	// more and 16 MiB cover it, the block group descriptors and slack.
 	size := total + total/10 + entries*256 + 16<<20
 	return (size + block - 1) / block * block, nil
-}
-
-// randomUUID is a version 4 UUID in the 8-4-4-4-12 form mkfs.ext4 takes.
-func randomUUID() (string, error) {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		return "", err
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), nil
 }
 
 // sbinDirs are where sbinTool looks when PATH has no such tool.
