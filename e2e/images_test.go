@@ -69,8 +69,13 @@ func TestImages(t *testing.T) {
 			}
 		}
 		e.must("vm", "create", "--name", "nossh", "--image", "deb-oci")
-		if r := e.banger("vm", "ssh", "nossh", "--", "true"); r.code == 0 || !strings.Contains(r.err, "no sshd") {
+		if r := e.banger("vm", "ssh", "nossh", "--", "true"); r.code == 0 || !strings.Contains(r.err, "no sshd") || !strings.Contains(r.err, "banger vm exec nossh -- CMD") {
 			t.Errorf("vm ssh on an image without sshd: exit %d, stderr %q", r.code, r.err)
+		}
+		// The way in instead: exec through the agent, with the image's
+		// environment and working directory, and the command's exit code.
+		if r := e.banger("vm", "exec", "nossh", "--", "sh", "-c", `echo "$BANGER_E2E_VAR $(pwd)"; exit 5`); r.code != 5 || r.out != "from-image /opt/banger-app\n" {
+			t.Errorf("vm exec: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 		}
 		if r := e.banger("image", "delete", "deb-oci"); r.code == 0 || !strings.Contains(r.err, "nossh") {
 			t.Errorf("image delete while in use: exit %d, stderr %q", r.code, r.err)

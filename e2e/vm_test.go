@@ -129,6 +129,10 @@ func TestVM(t *testing.T) {
 		if r.out != "kept\nsys\n" {
 			t.Errorf("after restart read %q, want kept/sys", r.out)
 		}
+		// The same VM through the agent, no ssh: output and exit code.
+		if r := e.banger("vm", "exec", "life", "--", "sh", "-c", "cat /root/x; echo oops >&2; exit 3"); r.code != 3 || r.out != "kept\n" || r.err != "oops\n" {
+			t.Errorf("vm exec: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
 		// The kernel's module disk is mounted read-only where modprobe
 		// looks, and a module that is not built in (loop, in Debian's
 		// cloud kernel) loads from it.

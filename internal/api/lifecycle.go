@@ -8,6 +8,7 @@ const (
 	MethodVMSet     = "vm.set"
 	MethodVMStats   = "vm.stats"
 	MethodVMPorts   = "vm.ports"
+	MethodVMExec    = "vm.exec" // an exec stream in a running VM, through its agent
 )
 
 // SetParams resizes a stopped VM; zero fields are left as they are.
@@ -41,4 +42,14 @@ type Port struct {
 	Port    int    `json:"port"`
 	PID     int    `json:"pid,omitempty"`
 	Process string `json:"process,omitempty"`
+}
+
+// ExecParams runs a command in a running VM through its guest agent (no
+// sshd needed). Env and Dir come on top of the image's runtime config,
+// as for vm.run.
+type ExecParams struct {
+	Name string   `json:"name"`
+	Argv []string `json:"argv"`
+	Env  []string `json:"env,omitempty"`
+	Dir  string   `json:"dir,omitempty"`
 }

@@ -63,6 +63,19 @@ given after -- replaces the image's command and entrypoint.`,
 }
 
 func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
+	return streamExec(cmd, env, api.MethodVMRun, p, "boot", func(vm api.VM) {
+		if !p.Remove {
+			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
+		}
+	})
+}
+
+// streamExec calls an exec-stream method (vm.run, vm.exec), relays stdio
+// and signals, and returns the guest command's exit code as the CLI's.
+// The first Ctrl-C goes to the command; a second ends the stream (and the
+// command with it). before names what an interrupt before the stream
+// opens cuts short; after, when set, runs once the command has ended.
+func streamExec(cmd *cobra.Command, env *Env, method string, params any, before string, after func(api.VM)) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -75,7 +88,7 @@ func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
 	}
 	resc := make(chan result, 1)
 	go func() {
-		conn, err := env.Client.Stream(ctx, api.MethodVMRun, p, &vm, show)
+		conn, err := env.Client.Stream(ctx, method, params, &vm, show)
 		if conn != nil {
 			resc <- result{conn, err}
 			return
@@ -86,10 +99,10 @@ func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
 	select {
 	case res = <-resc:
 	case <-sigs:
-		// Leaving closes the connection; the daemon finishes the boot and,
-		// with --rm, deletes the VM.
+		// Leaving closes the connection; the daemon finishes what it was
+		// doing (for vm run: the boot and, with --rm, the deletion).
 		done()
-		fmt.Fprintln(env.Err, "banger: interrupted during boot")
+		fmt.Fprintf(env.Err, "banger: interrupted during %s\n", before)
 		return exitError{ExitInterrupt}
 	}
 	done()
@@ -101,9 +114,6 @@ func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
 	fwd := make(chan byte, 4)
 	var interrupted atomic.Bool
 	go func() {
-		// The first signal goes to the guest command; a second one means
-		// "stop now": closing the stream kills the command and, with --rm,
-		// the daemon removes the VM.
 		for s := range sigs {
 			if interrupted.Swap(true) {
 				fmt.Fprintln(env.Err, "banger: interrupted again; ending the command")
@@ -132,8 +142,8 @@ func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
 	if interrupted.Load() && st.Code == 0 {
 		st.Code = ExitInterrupt
 	}
-	if !p.Remove {
-		fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
+	if after != nil {
+		after(vm)
 	}
 	if st.Code != 0 {
 		return exitError{st.Code}

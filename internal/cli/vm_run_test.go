@@ -253,3 +253,40 @@ func TestVMRunWithoutCommand(t *testing.T) {
 		t.Fatalf("refused: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// vm exec sends the VM name, the command (flags after -- belong to it),
+// env and workdir, relays output and takes the guest's exit code.
+func TestVMExec(t *testing.T) {
+	params := make(chan api.ExecParams, 1)
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodVMExec: func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.ExecParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		params <- p
+		conn, _, err := c.Upgrade(api.VM{Name: p.Name, State: "running"})
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		proto.WriteFrame(conn, proto.FrameStdout, []byte("out\n"))
+		proto.WriteFrame(conn, proto.FrameStderr, []byte("err\n"))
+		proto.WriteFrame(conn, proto.FrameExit, []byte(`{"code":3}`))
+		return nil, rpc.ErrUpgraded
+	}})
+	env, out, errb := newEnv(t, d.dial, "")
+	code := runCLI(t, env, "vm", "exec", "dev", "-e", "A=1", "-w", "/srv", "--", "ls", "--all", "-e")
+	if code != 3 || out.String() != "out\n" || errb.String() != "err\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	want := api.ExecParams{Name: "dev", Argv: []string{"ls", "--all", "-e"}, Env: []string{"A=1"}, Dir: "/srv"}
+	if got := <-params; !reflect.DeepEqual(got, want) {
+		t.Fatalf("daemon got %+v\nwant %+v", got, want)
+	}
+	for _, args := range [][]string{{"vm", "exec"}, {"vm", "exec", "dev"}, {"vm", "exec", "dev", "--"}} {
+		env, _, errb := newEnv(t, d.dial, "")
+		if code := runCLI(t, env, args...); code != 2 || !strings.Contains(errb.String(), "vm exec: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}

@@ -166,7 +166,7 @@ func (d *Daemon) sshdMissing(ctx context.Context, vm store.VM) error {
 	if err != nil || im.HasSSHD {
 		return nil
 	}
-	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm run --name ... -- CMD`, or use an image with openssh-server", im.Name, vm.Name)
+	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
 }
 
 // ctxReader stops a long copy when its context ends.

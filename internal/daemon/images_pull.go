@@ -217,7 +217,7 @@ func describeContents(init, target string, sshd bool) []string {
 		notes = append(notes, "init: "+init)
 	}
 	if !sshd {
-		notes = append(notes, "no sshd: `banger vm ssh` will not work on this image; use `banger vm run`")
+		notes = append(notes, "no sshd: `banger vm ssh` will not work on this image; use `banger vm run` or `banger vm exec`")
 	}
 	return notes
 }

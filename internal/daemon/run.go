@@ -88,6 +88,58 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	return nil, rpc.ErrUpgraded
 }
 
+func init() {
+	handlerSets = append(handlerSets, func(d *Daemon) map[string]rpc.Handler {
+		return map[string]rpc.Handler{api.MethodVMExec: d.handleExec}
+	})
+}
+
+// handleExec runs a command in a running VM through its agent — the way
+// into a VM whose image has no sshd — with the image's runtime config
+// applied as for vm.run. No VM lock is held while the command streams, so
+// vm stop and vm delete are never blocked by it (they end it).
+func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.ExecParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	if len(p.Argv) == 0 {
+		return nil, invalid("no command given: banger vm exec NAME -- CMD [ARGS...]")
+	}
+	vm, err := d.resolveName(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	if d.instance(vm.ID) == nil {
+		return nil, conflict("vm %s is %s: start it first (banger vm start %s)", vm.Name, vm.State, vm.Name)
+	}
+	var rt store.ImageRuntime
+	if im, err := d.store.GetImage(ctx, vm.Image); err == nil {
+		rt = im.Runtime
+	}
+	if p.Dir == "" {
+		p.Dir = rt.WorkingDir
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	conn, br, err := c.Upgrade(d.view(vm))
+	if err != nil {
+		stream.Close()
+		return nil, err
+	}
+	d.bgWG.Add(1)
+	go func() {
+		defer d.bgWG.Done()
+		defer conn.Close()
+		relayExec(br, conn, stream, func() {})
+	}()
+	return nil, rpc.ErrUpgraded
+}
+
 // defaultCommand is what an image runs when `vm run` is given no command:
 // its Entrypoint followed by its Cmd, as `docker run IMAGE` does.
 func defaultCommand(rt store.ImageRuntime) []string {

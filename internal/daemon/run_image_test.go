@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 )
 
@@ -99,5 +101,41 @@ func TestRunWithoutCommandRefusedBeforeAnyVM(t *testing.T) {
 	must(t, h.call(api.MethodImageShow, api.NameParams{Name: "bare-1"}, &info))
 	if !reflect.DeepEqual(info.Runtime, api.ImageRuntime{Env: []string{"ONLY=env"}}) {
 		t.Errorf("bare-1 runtime %+v", info.Runtime)
+	}
+}
+
+// vm exec runs a command in a running VM through its agent, with the
+// request's env and dir; it refuses a stopped or unknown VM and an empty
+// command without touching the VM.
+func TestExecInRunningVM(t *testing.T) {
+	h := newHarness(t)
+	h.create("box")
+	exec := func(p api.ExecParams) (string, proto.ExitStatus, error) {
+		conn, err := h.client.Stream(context.Background(), api.MethodVMExec, p, nil, nil)
+		if err != nil {
+			return "", proto.ExitStatus{}, err
+		}
+		defer conn.Close()
+		var out, errb bytes.Buffer
+		st, err := proto.PumpExec(conn, strings.NewReader(""), &out, &errb, nil)
+		return out.String(), st, err
+	}
+	dir := t.TempDir()
+	out, st, err := exec(api.ExecParams{Name: "bo", Argv: []string{"sh", "-c", "echo $FOO; pwd; exit 4"}, Env: []string{"FOO=bar"}, Dir: dir})
+	if err != nil || st.Code != 4 || out != "bar\n"+dir+"\n" {
+		t.Fatalf("exec: %q %+v %v", out, st, err)
+	}
+	if _, _, err := exec(api.ExecParams{Name: "box"}); !isCode(err, api.CodeInvalid) {
+		t.Errorf("empty command: %v", err)
+	}
+	if _, _, err := exec(api.ExecParams{Name: "ghost", Argv: []string{"true"}}); !isCode(err, api.CodeNotFound) {
+		t.Errorf("unknown VM: %v", err)
+	}
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "box"}, nil))
+	if _, _, err := exec(api.ExecParams{Name: "box", Argv: []string{"true"}}); !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "banger vm start box") {
+		t.Errorf("stopped VM: %v", err)
+	}
+	if h.drv.Starts != 1 {
+		t.Errorf("exec started a VMM: %d starts", h.drv.Starts)
 	}
 }

@@ -117,7 +117,7 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 	progress("agent", "guest agent ready")
 	d.syncFiles(ctx, *vm, in, progress)
 	if waitSSH && d.sshdMissing(ctx, *vm) != nil {
-		progress("ssh", "image "+vm.Image+" has no sshd: not waiting for one (use `banger vm run`)")
+		progress("ssh", "image "+vm.Image+" has no sshd: not waiting for one (use `banger vm exec "+vm.Name+" -- CMD`)")
 		waitSSH = false
 	}
 	if waitSSH {

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/spf13/cobra"
+)
+
+func init() { vmCommands = append(vmCommands, newVMExecCmd) }
+
+func newVMExecCmd(env *Env) *cobra.Command {
+	var envVars []string
+	var workdir string
+	cmd := &cobra.Command{
+		Use:   "exec NAME [flags] -- CMD [ARGS...]",
+		Short: "Run a command in a running VM through the guest agent (no SSH needed)",
+		Long: `Run CMD in a running VM through banger's guest agent, stream its output and
+exit with its exit code, as vm run does for a fresh VM. It needs no sshd in
+the guest, so it is the way into VMs of container images. Ctrl-C goes to
+the command; a second Ctrl-C ends it. The image's environment and working
+directory apply as for vm run.`,
+		Example: "  banger vm exec dev -- uname -a\n  banger vm exec dev -e DEBUG=1 -w /srv -- ./serve --check",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usageError{fmt.Errorf("vm exec: expected a VM name (see `banger vm exec --help`)")}
+			}
+			if len(args) < 2 {
+				return usageError{fmt.Errorf("vm exec: no command given: banger vm exec %s -- CMD [ARGS...]", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := api.ExecParams{Name: args[0], Argv: args[1:], Env: envVars, Dir: workdir}
+			return streamExec(cmd, env, api.MethodVMExec, p, "start-up", nil)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
+	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the image's working directory, else /root)")
+	return cmd
+}
