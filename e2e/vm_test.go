@@ -133,6 +133,19 @@ func TestVM(t *testing.T) {
 		if r := e.banger("vm", "exec", "life", "--", "sh", "-c", "cat /root/x; echo oops >&2; exit 3"); r.code != 3 || r.out != "kept\n" || r.err != "oops\n" {
 			t.Errorf("vm exec: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 		}
+		// With -t the command gets a guest terminal (80x24 when ours is
+		// not one) ...
+		if r := e.banger("vm", "exec", "life", "-t", "--", "sh", "-c", "tty; stty size"); r.code != 0 || !strings.HasPrefix(r.out, "/dev/pts/") || !strings.HasSuffix(r.out, "\r\n24 80\r\n") {
+			t.Errorf("vm exec -t: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
+		// ... and from a real local terminal (script(1) gives the CLI one,
+		// which it puts in raw mode) an interactive shell reads what is
+		// typed and exits with its code.
+		typed := "stty size; echo typed-$((6*7)); exit 4\n"
+		r = e.bangerOnTerminal(typed, "vm", "exec", "life", "-t", "--", "sh")
+		if r.code != 4 || !strings.Contains(r.out, "typed-42") {
+			t.Errorf("interactive vm exec -t: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
 		// The kernel's module disk is mounted read-only where modprobe
 		// looks, and a module that is not built in (loop, in Debian's
 		// cloud kernel) loads from it.
@@ -172,3 +185,28 @@ modinfo -n loop`)
 		}
 	})
 }
+
+// bangerOnTerminal runs the CLI inside the namespace with a pseudo-terminal
+// as its stdin and stdout (script(1) makes one), typing typed into it.
+// stdout and stderr arrive together, as on a terminal.
+func (e *env) bangerOnTerminal(typed string, args ...string) result {
+	e.t.Helper()
+	quoted := []string{shellQuote(filepath.Join(e.bin, "banger"))}
+	for _, a := range args {
+		quoted = append(quoted, shellQuote(a))
+	}
+	cmd := exec.Command("ip", "netns", "exec", e.ns, "script", "-qefc", strings.Join(quoted, " "), "/dev/null")
+	cmd.Env = e.vars
+	cmd.Stdin = strings.NewReader(typed)
+	out, err := cmd.Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run banger %v on a terminal: %v", args, err)
+	}
+	e.t.Logf("banger %s (on a terminal) → exit %d", strings.Join(args, " "), code)
+	return result{out: string(out), code: code}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -43,7 +43,8 @@ const drainGrace = time.Second
 type execution struct {
 	cmd            *exec.Cmd
 	stdin          *os.File // write end
-	stdout, stderr *os.File // read ends
+	stdout, stderr *os.File // read ends; stderr is nil with a TTY
+	tty            *os.File // a TTY exec's terminal master (also stdin and stdout)
 	exited         atomic.Bool
 
 	mu   sync.Mutex
@@ -76,6 +77,9 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 	if dir == "" {
 		dir = defaultDir()
 	}
+	if req.TTY != nil {
+		return s.startTTYExec(req, path, env, dir)
+	}
 	p, err := newPipes()
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
@@ -97,24 +101,55 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 	return &execution{cmd: cmd, stdin: p.in, stdout: p.out, stderr: p.err}, nil
 }
 
+// startTTYExec starts the process on a new pseudo-terminal, as its
+// session leader with the terminal as controlling TTY (so Ctrl-C typed on
+// the host's raw terminal reaches it as SIGINT, and job control works).
+func (s *Server) startTTYExec(req *proto.ExecRequest, path string, env []string, dir string) (*execution, error) {
+	master, slave, err := openPTY(*req.TTY)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path: path, Args: req.Argv, Env: env, Dir: dir,
+		Stdin: slave, Stdout: slave, Stderr: slave,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},
+	}
+	err = s.children().Start(cmd)
+	slave.Close()
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("exec %s: %w", req.Argv[0], err)
+	}
+	return &execution{cmd: cmd, stdin: master, stdout: master, tty: master}, nil
+}
+
 // run streams the process's stdio over st until it exits and its output
 // is drained, then sends the exit status.
 func (x *execution) run(st net.Conn, procs children) {
 	w := &lockedWriter{w: st}
 	go x.readFrames(st)
 	var drained sync.WaitGroup
-	drained.Add(2)
+	drained.Add(1)
 	go x.copyOut(x.stdout, proto.FrameWriter{W: w, Type: proto.FrameStdout}, &drained)
-	go x.copyOut(x.stderr, proto.FrameWriter{W: w, Type: proto.FrameStderr}, &drained)
+	if x.stderr != nil {
+		drained.Add(1)
+		go x.copyOut(x.stderr, proto.FrameWriter{W: w, Type: proto.FrameStderr}, &drained)
+	}
 
 	ws, err := procs.Wait(x.cmd)
 	x.exited.Store(true)
 	x.stdout.SetReadDeadline(time.Now().Add(drainGrace))
-	x.stderr.SetReadDeadline(time.Now().Add(drainGrace))
-	x.stdin.Close()
+	if x.stderr != nil {
+		x.stderr.SetReadDeadline(time.Now().Add(drainGrace))
+	}
+	if x.tty == nil {
+		x.stdin.Close() // a TTY's master is also its output: closed below
+	}
 	drained.Wait()
 	x.stdout.Close()
-	x.stderr.Close()
+	if x.stderr != nil {
+		x.stderr.Close()
+	}
 
 	x.mu.Lock()
 	x.done = true
@@ -139,7 +174,15 @@ func (x *execution) readFrames(st net.Conn) {
 			// of its input is dropped, as a pipe would.
 			x.stdin.Write(p)
 		case proto.FrameStdinEOF:
-			x.stdin.Close()
+			// A terminal has no end of input short of hanging up, which
+			// would end the session: the process decides when it is done.
+			if x.tty == nil {
+				x.stdin.Close()
+			}
+		case proto.FrameResize:
+			if ws, ok := proto.ParseResize(p); ok && x.tty != nil {
+				setWinSize(x.tty, ws)
+			}
 		case proto.FrameSignal:
 			if len(p) == 1 && p[0] > 0 && p[0] < 65 {
 				x.signal(unix.Signal(p[0]))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,9 +128,9 @@ func TestExecSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sig := make(chan byte, 1)
-	sig <- byte(unix.SIGTERM)
-	st, err := proto.PumpExec(conn, nil, io.Discard, io.Discard, sig)
+	ctl := make(chan proto.Frame, 1)
+	ctl <- proto.SignalFrame(byte(unix.SIGTERM))
+	st, err := proto.PumpExec(conn, nil, io.Discard, io.Discard, ctl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +244,65 @@ func TestSessionEndClosesDone(t *testing.T) {
 	}
 	if _, err := c.Ping(testCtx(t)); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// signalWriter collects output and closes seen once it contains want.
+type signalWriter struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// A TTY exec runs on a pseudo-terminal of the asked size, as the
+// session's controlling terminal; stderr comes through the terminal too;
+// a resize reaches the process as SIGWINCH with the new size; stdin EOF
+// does not hang the terminal up.
+func TestExecTTY(t *testing.T) {
+	c := connectAgent(t, &Server{}, nil)
+	conn, err := c.OpenExec(testCtx(t), proto.ExecRequest{Dir: "/", TTY: &proto.WinSize{Rows: 33, Cols: 101},
+		Argv: []string{"sh", "-c", `tty; stty size; test -t 0 && echo stdin-is-tty; echo to-stderr >&2
+trap 'stty size; exit 7' WINCH; echo ready; while :; do sleep 0.05; done`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	out := &signalWriter{want: "ready", seen: make(chan struct{})}
+	var errb strings.Builder
+	ctl := make(chan proto.Frame, 1)
+	go func() {
+		<-out.seen
+		ctl <- proto.ResizeFrame(proto.WinSize{Rows: 40, Cols: 120})
+	}()
+	st, err := proto.PumpExec(conn, strings.NewReader(""), out, &errb, ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if st.Code != 7 || errb.Len() != 0 {
+		t.Fatalf("status %+v, stderr %q, stdout %q", st, errb.String(), got)
+	}
+	for _, want := range []string{"/dev/pts/", "33 101\r\n", "stdin-is-tty\r\n", "to-stderr\r\n", "40 120\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stdout lacks %q:\n%q", want, got)
+		}
 	}
 }

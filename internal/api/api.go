@@ -93,9 +93,17 @@ type RunParams struct {
 	Env    []string     `json:"env,omitempty"`
 	Dir    string       `json:"dir,omitempty"`
 	Remove bool         `json:"rm,omitempty"`
+	// TTY runs the command on a pseudo-terminal of this size (vm run -t).
+	TTY *WinSize `json:"tty,omitempty"`
 	// Workspace, when set, is imported before the command runs; the
 	// command runs in it unless Dir says otherwise.
 	Workspace *WorkspaceSpec `json:"workspace,omitempty"`
+}
+
+// WinSize is a terminal's size in characters.
+type WinSize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // NameParams names one VM (exact name, id, or unique prefix).

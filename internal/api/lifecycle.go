@@ -52,4 +52,5 @@ type ExecParams struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"`
 	Dir  string   `json:"dir,omitempty"`
+	TTY  *WinSize `json:"tty,omitempty"` // on a pseudo-terminal of this size (vm exec -t)
 }

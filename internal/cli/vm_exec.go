@@ -12,6 +12,7 @@ func init() { vmCommands = append(vmCommands, newVMExecCmd) }
 func newVMExecCmd(env *Env) *cobra.Command {
 	var envVars []string
 	var workdir string
+	var tty bool
 	cmd := &cobra.Command{
 		Use:   "exec NAME [flags] -- CMD [ARGS...]",
 		Short: "Run a command in a running VM through the guest agent (no SSH needed)",
@@ -20,7 +21,8 @@ exit with its exit code, as vm run does for a fresh VM. It needs no sshd in
 the guest, so it is the way into VMs of container images. Ctrl-C goes to
 the command; a second Ctrl-C ends it. The image's environment and working
 directory apply as for vm run.`,
-		Example: "  banger vm exec dev -- uname -a\n  banger vm exec dev -e DEBUG=1 -w /srv -- ./serve --check",
+		Example: "  banger vm exec dev -- uname -a\n  banger vm exec dev -t -- bash          # an interactive shell, no sshd needed\n" +
+			"  banger vm exec dev -e DEBUG=1 -w /srv -- ./serve --check",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usageError{fmt.Errorf("vm exec: expected a VM name (see `banger vm exec --help`)")}
@@ -32,10 +34,14 @@ directory apply as for vm run.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := api.ExecParams{Name: args[0], Argv: args[1:], Env: envVars, Dir: workdir}
-			return streamExec(cmd, env, api.MethodVMExec, p, "start-up", nil)
+			if tty {
+				p.TTY, p.Env = terminalFor(env, p.Env)
+			}
+			return streamExec(cmd, env, api.MethodVMExec, p, execOptions{before: "start-up", tty: tty})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
 	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the image's working directory, else /root)")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
 	return cmd
 }

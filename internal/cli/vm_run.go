@@ -8,9 +8,11 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/spf13/cobra"
 )
 
 func newVMRunCmd(env *Env) *cobra.Command {
@@ -18,6 +20,7 @@ func newVMRunCmd(env *Env) *cobra.Command {
 	var rm bool
 	var envVars []string
 	var workdir string
+	var tty bool
 	var ws workspaceFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
@@ -35,6 +38,7 @@ an image that defines none is refused before any VM is created. A CMD
 given after -- replaces the image's command and entrypoint.`,
 		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'\n" +
 			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo\n" +
+			"  banger vm run --rm -t -- bash                # an interactive shell in a throwaway VM\n" +
 			"  banger vm run --rm --image golang:1.22 -- go version   # the image's PATH applies\n" +
 			"  banger vm run --rm --image docker.io/library/hello-world   # the image's own command",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,7 +54,7 @@ given after -- replaces the image's command and entrypoint.`,
 			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
 				return err // or a dry run, done
 			}
-			return runVM(cmd, env, rp)
+			return runVM(cmd, env, rp, tty)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -58,24 +62,51 @@ given after -- replaces the image's command and entrypoint.`,
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
 	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
 	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the repository, else the image's working directory, else /root)")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
 	ws.register(cmd.Flags())
 	return cmd
 }
 
-func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
-	return streamExec(cmd, env, api.MethodVMRun, p, "boot", func(vm api.VM) {
+func runVM(cmd *cobra.Command, env *Env, p api.RunParams, tty bool) error {
+	if tty {
+		p.TTY, p.Env = terminalFor(env, p.Env)
+	}
+	return streamExec(cmd, env, api.MethodVMRun, p, execOptions{before: "boot", tty: tty, after: func(vm api.VM) {
 		if !p.Remove {
 			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
 		}
-	})
+	}})
+}
+
+// execOptions shape streamExec.
+type execOptions struct {
+	before string       // what an interrupt before the stream opens cuts short
+	after  func(api.VM) // runs once the command has ended, when set
+	tty    bool         // the command has a guest terminal: raw local terminal, resizes sent
+}
+
+// terminalFor is the guest terminal for -t: the size of ours (80x24 when
+// stdout is not a terminal), and our TERM ahead of the user's -e values.
+func terminalFor(env *Env, vars []string) (*api.WinSize, []string) {
+	ws := &api.WinSize{Rows: 24, Cols: 80}
+	if f, ok := env.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && rows > 0 && cols > 0 {
+			ws = &api.WinSize{Rows: uint16(rows), Cols: uint16(cols)}
+		}
+	}
+	if t := os.Getenv("TERM"); t != "" {
+		vars = append([]string{"TERM=" + t}, vars...)
+	}
+	return ws, vars
 }
 
 // streamExec calls an exec-stream method (vm.run, vm.exec), relays stdio
 // and signals, and returns the guest command's exit code as the CLI's.
 // The first Ctrl-C goes to the command; a second ends the stream (and the
-// command with it). before names what an interrupt before the stream
-// opens cuts short; after, when set, runs once the command has ended.
-func streamExec(cmd *cobra.Command, env *Env, method string, params any, before string, after func(api.VM)) error {
+// command with it). With a TTY and a local terminal, ours is put in raw
+// mode for the command's lifetime — keys, Ctrl-C included, go to the
+// guest terminal — and its size changes follow.
+func streamExec(cmd *cobra.Command, env *Env, method string, params any, o execOptions) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -102,7 +133,7 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, before 
 		// Leaving closes the connection; the daemon finishes what it was
 		// doing (for vm run: the boot and, with --rm, the deletion).
 		done()
-		fmt.Fprintf(env.Err, "banger: interrupted during %s\n", before)
+		fmt.Fprintf(env.Err, "banger: interrupted during %s\n", o.before)
 		return exitError{ExitInterrupt}
 	}
 	done()
@@ -111,7 +142,11 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, before 
 		return exitError{ExitRunFailed}
 	}
 	defer res.conn.Close()
-	fwd := make(chan byte, 4)
+	ctl := make(chan proto.Frame, 4)
+	restore := func() {}
+	if o.tty {
+		restore = rawTerminal(env, ctl)
+	}
 	var interrupted atomic.Bool
 	go func() {
 		for s := range sigs {
@@ -121,11 +156,12 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, before 
 				return
 			}
 			if sig, ok := s.(syscall.Signal); ok {
-				fwd <- byte(sig)
+				ctl <- proto.SignalFrame(byte(sig))
 			}
 		}
 	}()
-	st, err := proto.PumpExec(res.conn, env.In, env.Out, env.Err, fwd)
+	st, err := proto.PumpExec(res.conn, env.In, env.Out, env.Err, ctl)
+	restore()
 	if err != nil && interrupted.Load() {
 		return exitError{ExitInterrupt}
 	}
@@ -142,13 +178,50 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, before 
 	if interrupted.Load() && st.Code == 0 {
 		st.Code = ExitInterrupt
 	}
-	if after != nil {
-		after(vm)
+	if o.after != nil {
+		o.after(vm)
 	}
 	if st.Code != 0 {
 		return exitError{st.Code}
 	}
 	return nil
+}
+
+// rawTerminal puts a local terminal on stdin in raw mode and sends the
+// size of the one on stdout on ctl whenever it changes; the returned
+// function undoes both. Without a local terminal it does nothing.
+func rawTerminal(env *Env, ctl chan<- proto.Frame) (restore func()) {
+	in, ok := env.In.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return func() {}
+	}
+	state, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return func() {}
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				if ws, _ := terminalFor(env, nil); ws != nil {
+					select {
+					case ctl <- proto.ResizeFrame(proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}):
+					default: // the stream is busy or gone; the next change retries
+					}
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(winch)
+		close(stop)
+		term.Restore(int(in.Fd()), state)
+	}
 }
 
 func isTerminal(r io.Reader) bool {

@@ -290,3 +290,24 @@ func TestVMExec(t *testing.T) {
 		}
 	}
 }
+
+// -t asks for a guest terminal: its size (80x24 when stdout is not a
+// terminal) and TERM, under any -e value, reach the daemon.
+func TestTTYFlag(t *testing.T) {
+	t.Setenv("TERM", "xterm-256color")
+	params := make(chan api.RunParams, 1)
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runHandler(params, []frame{{proto.FrameExit, `{"code":0}`}})})
+	env, _, errb := newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "vm", "run", "--rm", "-t", "-e", "A=1", "--", "bash"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	got := <-params
+	if got.TTY == nil || *got.TTY != (api.WinSize{Rows: 24, Cols: 80}) || !reflect.DeepEqual(got.Env, []string{"TERM=xterm-256color", "A=1"}) {
+		t.Fatalf("daemon got tty %+v env %q", got.TTY, got.Env)
+	}
+	env, _, _ = newEnv(t, d.dial, "")
+	runCLI(t, env, "vm", "run", "--rm", "--", "true")
+	if got := <-params; got.TTY != nil {
+		t.Fatalf("no -t, yet tty %+v", got.TTY)
+	}
+}

@@ -67,7 +67,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		p.Dir = rt.WorkingDir
 	}
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir})
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY)})
 	cancel()
 	if err != nil {
 		teardown()
@@ -121,7 +121,7 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 		p.Dir = rt.WorkingDir
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir})
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY)})
 	cancel()
 	if err != nil {
 		return nil, err
@@ -138,6 +138,14 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 		relayExec(br, conn, stream, func() {})
 	}()
 	return nil, rpc.ErrUpgraded
+}
+
+// ttyOf carries a client's terminal size to the agent.
+func ttyOf(ws *api.WinSize) *proto.WinSize {
+	if ws == nil {
+		return nil
+	}
+	return &proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}
 }
 
 // defaultCommand is what an image runs when `vm run` is given no command:

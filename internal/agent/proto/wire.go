@@ -60,6 +60,16 @@ type ExecRequest struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"` // KEY=VALUE added to a default environment
 	Dir  string   `json:"dir,omitempty"` // default /root
+	// TTY, when set, runs the process on a new pseudo-terminal of that
+	// size: its stdin, stdout and stderr are the terminal, output comes
+	// as FrameStdout only, and FrameResize changes the size.
+	TTY *WinSize `json:"tty,omitempty"`
+}
+
+// WinSize is a terminal's size in characters.
+type WinSize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // Info describes the agent and the guest.
@@ -89,7 +99,34 @@ const (
 	FrameStderr   byte = 4 // guest -> host
 	FrameExit     byte = 5 // guest -> host: ExitStatus JSON, last frame
 	FrameSignal   byte = 6 // host -> guest: signal number (1 byte)
+	FrameResize   byte = 7 // host -> guest: rows, cols (2 bytes each, big endian) of a TTY exec
 )
+
+// Frame is one host -> guest control frame (a signal, a resize) for
+// PumpExec to send between stdin frames.
+type Frame struct {
+	Type    byte
+	Payload []byte
+}
+
+// SignalFrame asks the guest to signal the process group.
+func SignalFrame(sig byte) Frame { return Frame{FrameSignal, []byte{sig}} }
+
+// ResizeFrame sets a TTY exec's terminal size.
+func ResizeFrame(ws WinSize) Frame {
+	p := make([]byte, 4)
+	binary.BigEndian.PutUint16(p, ws.Rows)
+	binary.BigEndian.PutUint16(p[2:], ws.Cols)
+	return Frame{FrameResize, p}
+}
+
+// ParseResize decodes a FrameResize payload.
+func ParseResize(p []byte) (WinSize, bool) {
+	if len(p) != 4 {
+		return WinSize{}, false
+	}
+	return WinSize{Rows: binary.BigEndian.Uint16(p), Cols: binary.BigEndian.Uint16(p[2:])}, true
+}
 
 // MaxFrame bounds one frame's payload.
 const MaxFrame = 1 << 20
@@ -181,9 +218,10 @@ func (f FrameWriter) Write(p []byte) (int, error) {
 
 // PumpExec drives the host side of an exec stream whose Response line has
 // already been read: it copies stdin into frames, demultiplexes output, and
-// returns the exit status. Signals sent on sig are forwarded to the guest
-// process. Writes to conn are serialised by the caller's single goroutine.
-func PumpExec(conn io.ReadWriter, stdin io.Reader, stdout, stderr io.Writer, sig <-chan byte) (ExitStatus, error) {
+// returns the exit status. Control frames sent on ctl (signals, resizes)
+// are forwarded to the guest. Writes to conn are serialised by the
+// caller's single goroutine.
+func PumpExec(conn io.ReadWriter, stdin io.Reader, stdout, stderr io.Writer, ctl <-chan Frame) (ExitStatus, error) {
 	var st ExitStatus
 	out := make(chan []byte, 16)
 	// done is closed on return so that the stdin reader and the writer
@@ -228,8 +266,8 @@ func PumpExec(conn io.ReadWriter, stdin io.Reader, stdout, stderr io.Writer, sig
 				if _, err := conn.Write(f); err != nil {
 					return
 				}
-			case s := <-sig:
-				if err := WriteFrame(conn, FrameSignal, []byte{s}); err != nil {
+			case f := <-ctl:
+				if err := WriteFrame(conn, f.Type, f.Payload); err != nil {
 					return
 				}
 			case <-done:
