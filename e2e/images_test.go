@@ -77,6 +77,9 @@ func TestImages(t *testing.T) {
 		if r := e.banger("vm", "exec", "nossh", "--", "sh", "-c", `echo "$BANGER_E2E_VAR $(pwd)"; exit 5`); r.code != 5 || r.out != "from-image /opt/banger-app\n" {
 			t.Errorf("vm exec: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 		}
+		if r := e.banger("vm", "exec", "nossh", "-u", "nobody", "--", "sh", "-c", `id -un; echo "$HOME"`); r.code != 0 || r.out != "nobody\n/nonexistent\n" {
+			t.Errorf("vm exec -u nobody: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
 		if r := e.banger("image", "delete", "deb-oci"); r.code == 0 || !strings.Contains(r.err, "nossh") {
 			t.Errorf("image delete while in use: exit %d, stderr %q", r.code, r.err)
 		}

@@ -68,17 +68,30 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 	if req == nil || len(req.Argv) == 0 {
 		return nil, errors.New("exec: empty argv")
 	}
-	env := append(append([]string{}, defaultEnv...), req.Env...)
+	env := append([]string{}, defaultEnv...)
+	dir := req.Dir
+	var cred *syscall.Credential
+	if req.User != "" {
+		a, err := lookupAccount("/", req.User)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		cred = &syscall.Credential{Uid: a.uid, Gid: a.gid, Groups: a.groups}
+		env = append(env, "HOME="+a.home, "USER="+a.name, "LOGNAME="+a.name)
+		if dir == "" {
+			dir = homeOr(a.home)
+		}
+	}
+	env = append(env, req.Env...)
 	path, err := lookPath(req.Argv[0], envValue(env, "PATH"))
 	if err != nil {
 		return nil, err
 	}
-	dir := req.Dir
 	if dir == "" {
 		dir = defaultDir()
 	}
 	if req.TTY != nil {
-		return s.startTTYExec(req, path, env, dir)
+		return s.startTTYExec(req, path, env, dir, cred)
 	}
 	p, err := newPipes()
 	if err != nil {
@@ -90,7 +103,7 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 		// Its own session, hence its own process group: signals and
 		// the final kill reach everything it started, and it never
 		// shares the console's job control with the agent.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Credential: cred},
 	}
 	err = s.children().Start(cmd)
 	p.closeChildEnds()
@@ -104,7 +117,7 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 // startTTYExec starts the process on a new pseudo-terminal, as its
 // session leader with the terminal as controlling TTY (so Ctrl-C typed on
 // the host's raw terminal reaches it as SIGINT, and job control works).
-func (s *Server) startTTYExec(req *proto.ExecRequest, path string, env []string, dir string) (*execution, error) {
+func (s *Server) startTTYExec(req *proto.ExecRequest, path string, env []string, dir string, cred *syscall.Credential) (*execution, error) {
 	master, slave, err := openPTY(*req.TTY)
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
@@ -112,7 +125,7 @@ func (s *Server) startTTYExec(req *proto.ExecRequest, path string, env []string,
 	cmd := &exec.Cmd{
 		Path: path, Args: req.Argv, Env: env, Dir: dir,
 		Stdin: slave, Stdout: slave, Stderr: slave,
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Credential: cred},
 	}
 	err = s.children().Start(cmd)
 	slave.Close()
@@ -249,6 +262,14 @@ func (l *lockedWriter) frame(typ byte, p []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return proto.WriteFrame(l.w, typ, p)
+}
+
+// homeOr is home when it is a directory, else /.
+func homeOr(home string) string {
+	if st, err := os.Stat(home); err == nil && st.IsDir() {
+		return home
+	}
+	return "/"
 }
 
 // defaultDir is /root, or / in an image that has none.

@@ -95,6 +95,9 @@ type RunParams struct {
 	Remove bool         `json:"rm,omitempty"`
 	// TTY runs the command on a pseudo-terminal of this size (vm run -t).
 	TTY *WinSize `json:"tty,omitempty"`
+	// User runs the command as this guest user (name or uid, optionally
+	// :group or :gid); default: the image's, else root.
+	User string `json:"user,omitempty"`
 	// Workspace, when set, is imported before the command runs; the
 	// command runs in it unless Dir says otherwise.
 	Workspace *WorkspaceSpec `json:"workspace,omitempty"`

@@ -58,6 +58,7 @@ type ImageRuntime struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
+	User       string   `json:"user,omitempty"` // who commands run as (default root)
 }
 
 // RegisterImageParams registers a local ext4 file as an image.

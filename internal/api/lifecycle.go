@@ -52,5 +52,6 @@ type ExecParams struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"`
 	Dir  string   `json:"dir,omitempty"`
-	TTY  *WinSize `json:"tty,omitempty"` // on a pseudo-terminal of this size (vm exec -t)
+	TTY  *WinSize `json:"tty,omitempty"`  // on a pseudo-terminal of this size (vm exec -t)
+	User string   `json:"user,omitempty"` // guest user; default: the image's, else root
 }

@@ -121,6 +121,7 @@ func newImageShowCmd(env *Env) *cobra.Command {
 				{"ref", info.Ref}, {"digest", info.Digest}, {"kernel", kern}, {"init", init}, {"sshd", yesNo(info.HasSSHD)},
 				{"env", shellWords(info.Runtime.Env)}, {"workdir", info.Runtime.WorkingDir},
 				{"entrypoint", shellWords(info.Runtime.Entrypoint)}, {"cmd", shellWords(info.Runtime.Cmd)},
+				{"user", info.Runtime.User},
 				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", usedBy},
 			}
 		})

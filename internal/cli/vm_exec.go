@@ -13,6 +13,7 @@ func newVMExecCmd(env *Env) *cobra.Command {
 	var envVars []string
 	var workdir string
 	var tty bool
+	var user string
 	cmd := &cobra.Command{
 		Use:   "exec NAME [flags] -- CMD [ARGS...]",
 		Short: "Run a command in a running VM through the guest agent (no SSH needed)",
@@ -33,7 +34,7 @@ directory apply as for vm run.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := api.ExecParams{Name: args[0], Argv: args[1:], Env: envVars, Dir: workdir}
+			p := api.ExecParams{Name: args[0], Argv: args[1:], Env: envVars, Dir: workdir, User: user}
 			if tty {
 				p.TTY, p.Env = terminalFor(env, p.Env)
 			}
@@ -42,6 +43,7 @@ directory apply as for vm run.`,
 	}
 	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
 	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the image's working directory, else /root)")
+	cmd.Flags().StringVarP(&user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
 	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
 	return cmd
 }

@@ -21,6 +21,7 @@ func newVMRunCmd(env *Env) *cobra.Command {
 	var envVars []string
 	var workdir string
 	var tty bool
+	var user string
 	var ws workspaceFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
@@ -50,7 +51,7 @@ given after -- replaces the image's command and entrypoint.`,
 			if err != nil {
 				return err
 			}
-			rp := api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm}
+			rp := api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm, User: user}
 			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
 				return err // or a dry run, done
 			}
@@ -62,6 +63,7 @@ given after -- replaces the image's command and entrypoint.`,
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
 	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
 	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the repository, else the image's working directory, else /root)")
+	cmd.Flags().StringVarP(&user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
 	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
 	ws.register(cmd.Flags())
 	return cmd

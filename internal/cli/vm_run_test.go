@@ -275,11 +275,11 @@ func TestVMExec(t *testing.T) {
 		return nil, rpc.ErrUpgraded
 	}})
 	env, out, errb := newEnv(t, d.dial, "")
-	code := runCLI(t, env, "vm", "exec", "dev", "-e", "A=1", "-w", "/srv", "--", "ls", "--all", "-e")
+	code := runCLI(t, env, "vm", "exec", "dev", "-e", "A=1", "-w", "/srv", "-u", "node:staff", "--", "ls", "--all", "-e")
 	if code != 3 || out.String() != "out\n" || errb.String() != "err\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
-	want := api.ExecParams{Name: "dev", Argv: []string{"ls", "--all", "-e"}, Env: []string{"A=1"}, Dir: "/srv"}
+	want := api.ExecParams{Name: "dev", Argv: []string{"ls", "--all", "-e"}, Env: []string{"A=1"}, Dir: "/srv", User: "node:staff"}
 	if got := <-params; !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon got %+v\nwant %+v", got, want)
 	}

@@ -72,7 +72,7 @@ func ociRegistry(t *testing.T) (host string, push func(repo string, files map[st
 		cf = cf.DeepCopy()
 		cf.OS, cf.Architecture = "linux", "amd64"
 		for _, c := range cfg {
-			cf.Config.Env, cf.Config.WorkingDir, cf.Config.Entrypoint, cf.Config.Cmd = c.Env, c.WorkingDir, c.Entrypoint, c.Cmd
+			cf.Config.Env, cf.Config.WorkingDir, cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User = c.Env, c.WorkingDir, c.Entrypoint, c.Cmd, c.User
 		}
 		img, err = mutate.ConfigFile(img, cf)
 		must(t, err)

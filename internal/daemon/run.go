@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -36,7 +37,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		rt = im.Runtime
 		if len(p.Argv) == 0 {
 			if p.Argv = defaultCommand(rt); len(p.Argv) == 0 {
-				return invalid("image %s defines no command: give one after --, e.g. banger vm run -- make test", im.Name)
+				return invalid("image %s defines no command: give one after --, e.g. banger vm run -- make test (or banger vm run -t -- bash for a shell)", im.Name)
 			}
 		}
 		return nil
@@ -67,7 +68,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		p.Dir = rt.WorkingDir
 	}
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY)})
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)})
 	cancel()
 	if err != nil {
 		teardown()
@@ -121,7 +122,7 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 		p.Dir = rt.WorkingDir
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY)})
+	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)})
 	cancel()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -137,5 +138,41 @@ func TestExecInRunningVM(t *testing.T) {
 	}
 	if h.drv.Starts != 1 {
 		t.Errorf("exec started a VMM: %d starts", h.drv.Starts)
+	}
+}
+
+// The image's User is who commands run as, unless the request names one;
+// vm exec follows the same rule. (The fake VMM's agent runs commands on
+// the host, as root, so it can switch to nobody.)
+func TestRunAndExecAsImageUser(t *testing.T) {
+	h := newHarness(t)
+	reg, push := ociRegistry(t)
+	push("who:1", map[string]string{"etc/os-release": "ID=who\n"}, v1.Config{User: "nobody"})
+	var info api.ImageInfo
+	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/who:1", Name: "who"}, &info))
+	if info.Runtime.User != "nobody" {
+		t.Fatalf("pulled runtime %+v", info.Runtime)
+	}
+	for _, tc := range []struct{ user, want string }{{"", "nobody\n"}, {"root", "root\n"}, {"0:0", "root\n"}} {
+		out, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: tc.user, Argv: []string{"id", "-un"}})
+		if err != nil || st.Code != 0 || out != tc.want {
+			t.Errorf("run as %q: %q %+v %v, want %q", tc.user, out, st, err, tc.want)
+		}
+	}
+	must(t, h.call(api.MethodVMCreate, api.CreateParams{Name: "w", Image: "who"}, nil))
+	conn, err := h.client.Stream(context.Background(), api.MethodVMExec, api.ExecParams{Name: "w", Argv: []string{"id", "-un"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var out, errb bytes.Buffer
+	if st, err := proto.PumpExec(conn, nil, &out, &errb, nil); err != nil || st.Code != 0 || out.String() != "nobody\n" {
+		t.Errorf("exec: %q %+v %v %s", out.String(), st, err, errb.String())
+	}
+	out2, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: "no-such-user-x", Argv: []string{"true"}})
+	if err == nil && st.Code == 0 {
+		t.Errorf("unknown user ran: %q", out2)
+	} else if msg := fmt.Sprint(err) + st.Error; !strings.Contains(msg, "no such user") {
+		t.Errorf("unknown user: %v %+v", err, st)
 	}
 }

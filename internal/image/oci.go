@@ -61,11 +61,12 @@ type Runtime struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
+	User       string   `json:"user,omitempty"` // name or uid, optionally :group or :gid
 }
 
 // IsZero reports that nothing is recorded (also what `omitzero` uses).
 func (r Runtime) IsZero() bool {
-	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0
+	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0 && r.User == ""
 }
 
 // runtimeOf takes the runtime facts of an OCI config. Env entries that
@@ -87,6 +88,9 @@ func runtimeOf(c v1.Config) Runtime {
 	}
 	if len(c.Cmd) > 0 {
 		r.Cmd = append([]string(nil), c.Cmd...)
+	}
+	if u := strings.TrimSpace(c.User); u != "" && !strings.ContainsAny(u, "\x00\n") {
+		r.User = u
 	}
 	return r
 }

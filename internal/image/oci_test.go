@@ -226,9 +226,9 @@ func TestPullOCIRuntime(t *testing.T) {
 		want Runtime
 	}{
 		{"golang-like", v1.Config{Env: []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "GOLANG_VERSION=1.22.5", "EMPTY="},
-			WorkingDir: "/go/src/", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}},
+			WorkingDir: "/go/src/", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}, User: "gopher:staff"},
 			Runtime{Env: []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "GOLANG_VERSION=1.22.5", "EMPTY="},
-				WorkingDir: "/go/src", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}}},
+				WorkingDir: "/go/src", Entrypoint: []string{"/entry.sh", "--"}, Cmd: []string{"go", "version"}, User: "gopher:staff"}},
 		{"nothing", v1.Config{}, Runtime{}},
 		{"odd", v1.Config{Env: []string{"NOEQUALS", "=v", "A=1", "B=x\x00y"}, WorkingDir: "rel/dir", Cmd: []string{"sh"}},
 			Runtime{Env: []string{"A=1"}, Cmd: []string{"sh"}}},

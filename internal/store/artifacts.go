@@ -37,11 +37,12 @@ type ImageRuntime struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
+	User       string   `json:"user,omitempty"` // name or uid, optionally :group or :gid
 }
 
 // IsZero reports that nothing is recorded.
 func (r ImageRuntime) IsZero() bool {
-	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0
+	return len(r.Env) == 0 && r.WorkingDir == "" && len(r.Entrypoint) == 0 && len(r.Cmd) == 0 && r.User == ""
 }
 
 // runtimeColumn encodes r for images.runtime: the empty string when

@@ -59,7 +59,10 @@ type Request struct {
 type ExecRequest struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"` // KEY=VALUE added to a default environment
-	Dir  string   `json:"dir,omitempty"` // default /root
+	Dir  string   `json:"dir,omitempty"` // default /root (the user's home with User)
+	// User runs the process as this guest user: a name or uid, optionally
+	// :group or :gid (as an OCI image's config says it); default root.
+	User string `json:"user,omitempty"`
 	// TTY, when set, runs the process on a new pseudo-terminal of that
 	// size: its stdin, stdout and stderr are the terminal, output comes
 	// as FrameStdout only, and FrameResize changes the size.
