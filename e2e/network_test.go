@@ -278,13 +278,28 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("dig %s through banger = %q", upName, out)
 		}
 
+		// A service of the host's own, listening on every address: guests
+		// must not reach it through the gateway (only DNS and ping).
+		var hostSvc net.Listener
+		inNetns(t, e.ns, func() (err error) {
+			hostSvc, err = net.Listen("tcp4", "0.0.0.0:8099")
+			return err
+		})
+		defer hostSvc.Close()
+		go http.Serve(hostSvc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host service") }))
+
 		// A guest resolves an upstream name and another VM's name through
 		// banger's DNS, and fetches from the upstream server through NAT.
 		// (A second VM, run through the agent: it needs no sshd.)
 		r = e.must("vm", "run", "--rm", "--", "sh", "-c",
-			"getent hosts "+upName+"; getent hosts web.vm; curl -sS --max-time 20 http://"+upName+":8080/")
+			"getent hosts "+upName+"; getent hosts web.vm; curl -sS --max-time 20 http://"+upName+":8080/; "+
+				"ping -c1 -W5 10.77.0.1 >/dev/null && echo gateway-pings; "+
+				"curl -s --max-time 3 http://10.77.0.1:8099/ || echo host-service-blocked")
 		if !strings.Contains(r.out, upAddr+" ") || !strings.Contains(r.out, ip+" ") || !strings.Contains(r.out, "hello from upstream") {
 			t.Errorf("guest resolve + fetch:\n%s\nstderr:\n%s", r.out, r.err)
+		}
+		if !strings.Contains(r.out, "gateway-pings") || !strings.Contains(r.out, "host-service-blocked") || strings.Contains(r.out, "host service") {
+			t.Errorf("guest → host filter:\n%s\nstderr:\n%s", r.out, r.err)
 		}
 		select {
 		case from := <-up.hits:

@@ -117,7 +117,7 @@ func networkChecks(cfg config.Config, paths config.Paths) []check {
 	if err != nil {
 		return []check{{"fail", "network", "network.subnet: " + err.Error(), "fix [network] subnet in config.toml"}}
 	}
-	hc := hostnet.Config{Bridge: cfg.Network.Bridge, Subnet: subnet.Masked(), DNSPort: cfg.Network.DNSPort}
+	hc := hostnet.Config{Bridge: cfg.Network.Bridge, Subnet: subnet.Masked(), DNSPort: cfg.Network.DNSPort, GuestsReachHost: cfg.Network.GuestsReachHost}
 	gw := hostnet.GatewayOf(subnet)
 	port := cfg.Network.DNSPort
 

@@ -72,6 +72,10 @@ type Network struct {
 	// DNSPort is where banger's DNS server listens on the bridge address;
 	// guests reach it on port 53 through a redirect.
 	DNSPort int `toml:"dns_port"`
+	// GuestsReachHost lets guests connect to every service listening on
+	// the host's bridge address; by default only banger's DNS answers
+	// them there (guests run untrusted code).
+	GuestsReachHost bool `toml:"guests_reach_host"`
 }
 
 // Duration is a time.Duration written as "90s" in TOML.

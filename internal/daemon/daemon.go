@@ -106,7 +106,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("network.subnet: %w", err)
 	}
 	if d.net == nil {
-		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked(), DNSPort: o.Config.Network.DNSPort}, d.log)
+		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked(), DNSPort: o.Config.Network.DNSPort, GuestsReachHost: o.Config.Network.GuestsReachHost}, d.log)
 	}
 	if o.Driver != nil {
 		d.drivers = singleDriver(o.Driver)

@@ -59,6 +59,9 @@ type Config struct {
 	// PoolSize is the number of TAPs kept ready; 0 means DefaultPoolSize,
 	// negative means no pool.
 	PoolSize int `json:"pool_size"`
+	// GuestsReachHost lets guests connect to any service on the host's
+	// bridge address; by default they reach only banger's DNS there.
+	GuestsReachHost bool `json:"guests_reach_host,omitempty"`
 }
 
 // Defaults.

@@ -56,7 +56,14 @@ func enterNetns(t *testing.T) {
 // newTestNet acts on the namespace current when it is called (the
 // test's); cleanup stops its pool filler and releases the namespace.
 func newTestNet(t *testing.T, subnet string) *Linux {
-	n := NewLinux(Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix(subnet), DNSPort: 42069}, slog.New(slog.DiscardHandler))
+	return newTestNetConfig(t, Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix(subnet), DNSPort: 42069})
+}
+
+func newTestNetConfig(t *testing.T, cfg Config) *Linux {
+	if cfg.DNSPort == 0 {
+		cfg.DNSPort = 42069
+	}
+	n := NewLinux(cfg, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() {
 		n.poolMu.Lock()
 		n.poolOff = true

@@ -20,6 +20,8 @@ import (
 //	postrouting (nat): masquerade guest traffic that leaves the subnet
 //	prerouting  (nat): guests' DNS to gateway:53 → gateway:DNS port
 //	output      (nat): the host's own DNS to gateway:53 → gateway:DNS port
+//	input    (filter): from the bridge, only replies, banger's DNS and
+//	                   pings reach the host (absent with guests_reach_host)
 //
 // Guests use port 53 of the gateway as their resolver; the dnat lets
 // the daemon serve it on an unprivileged port without binding 53 (which
@@ -82,12 +84,59 @@ func wantTable(cfg Config) []wantChain {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: cfg.Subnet.Addr().AsSlice()},
 		&expr.Masq{},
 	}
-	return []wantChain{
+	chains := []wantChain{
 		{nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
 			[]wantRule{{fmt.Sprintf("banger: masquerade guest traffic from %s leaving the subnet", cfg.Subnet), masq}}},
 		{nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest), pre},
 		{nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest), out},
 	}
+	if !cfg.GuestsReachHost {
+		chains = append(chains, wantChain{nftables.Chain{Name: "input", Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter}, guestInput(cfg)})
+	}
+	return chains
+}
+
+// guestInput keeps guests away from the host's own services: from the
+// bridge, the host accepts replies to its own connections (ssh, probes),
+// banger's DNS (guests' port 53 arrives here already redirected to the
+// DNS port) and pings, and drops the rest. A drop in this chain is final
+// whatever other tables accept; an accept here only lets other tables
+// decide.
+func guestInput(cfg Config) []wantRule {
+	fromBridge := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.Bridge)},
+	}
+	rule := func(exprs ...expr.Any) []expr.Any { return append(slices.Clone(fromBridge), exprs...) }
+	accept := &expr.Verdict{Kind: expr.VerdictAccept}
+	established := binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED)
+	rules := []wantRule{{"banger: guests' replies to the host's connections", rule(
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: established, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		accept)}}
+	for _, p := range []struct {
+		name string
+		num  byte
+	}{{"udp", unix.IPPROTO_UDP}, {"tcp", unix.IPPROTO_TCP}} {
+		rules = append(rules, wantRule{fmt.Sprintf("banger: guests may query banger's DNS (%s/%d)", p.name, cfg.DNSPort), rule(
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p.num}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(cfg.DNSPort)},
+			accept)})
+	}
+	rules = append(rules,
+		wantRule{"banger: guests may ping the host", rule(
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{8}}, // echo request
+			accept)},
+		wantRule{"banger: guests reach nothing else on the host ([network] guests_reach_host = true allows it)", rule(
+			&expr.Verdict{Kind: expr.VerdictDrop})})
+	return rules
 }
 
 func be16(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }

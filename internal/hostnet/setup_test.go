@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -117,6 +118,12 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 		"type nat hook output priority -100",
 		`comment "banger: masquerade guest traffic from 10.77.0.0/24 leaving the subnet"`,
 		"chain " + fwdMarker,
+		"type filter hook input priority filter",
+		`iifname "bgtest0" ct state established,related accept`,
+		`iifname "bgtest0" udp dport 42069 accept`,
+		`iifname "bgtest0" tcp dport 42069 accept`,
+		`iifname "bgtest0" icmp type echo-request accept`,
+		`iifname "bgtest0" drop comment "banger: guests reach nothing else on the host`,
 	} {
 		if !strings.Contains(rs, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, rs)
@@ -149,7 +156,7 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 		kinds = append(kinds, o.Kind+" "+o.Name)
 	}
 	for _, want := range []string{"link bgtest0", "address 10.77.0.1/24", "route 10.77.0.0/24", "link bgp0", "link bgp1",
-		"nft-table ip banger", "nft-chain banger postrouting", "nft-chain banger prerouting", "nft-chain banger output", "sysctl net.ipv4.ip_forward"} {
+		"nft-table ip banger", "nft-chain banger postrouting", "nft-chain banger prerouting", "nft-chain banger output", "nft-chain banger input", "sysctl net.ipv4.ip_forward"} {
 		if !slices.Contains(kinds, want) {
 			t.Errorf("Show lacks %q: %v", want, kinds)
 		}
@@ -167,6 +174,25 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 	if st, _ := n.Show(ctx); !st.Empty() {
 		t.Errorf("Show after teardown: %v", st.Objects)
 	}
+}
+
+// guests_reach_host = true: no input filter; switching it rebuilds the
+// table in place.
+func TestGuestsReachHostDropsTheInputFilter(t *testing.T) {
+	enterNetns(t)
+	ctx := context.Background()
+	n := newTestNet(t, "10.77.0.0/24")
+	must(t, n.EnsureBridge(ctx))
+	if rs := nftRuleset(t); !strings.Contains(rs, "hook input") {
+		t.Fatalf("default ruleset has no input filter:\n%s", rs)
+	}
+	open := newTestNetConfig(t, Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), GuestsReachHost: true})
+	must(t, open.EnsureBridge(ctx))
+	if rs := nftRuleset(t); strings.Contains(rs, "hook input") || !strings.Contains(rs, "masquerade") {
+		t.Fatalf("guests_reach_host ruleset:\n%s", rs)
+	}
+	must(t, open.Teardown(ctx))
+	assertNothingLeft(t)
 }
 
 // checkRedirect sends a UDP datagram to gw:53 and expects it on gw:port.
