@@ -67,24 +67,32 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	if p.Dir == "" && ws == nil {
 		p.Dir = rt.WorkingDir
 	}
+	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, teardown)
+}
+
+// execForClient starts req in a running VM and hands the client the exec
+// stream (upgrading the call), relayed in the background. ended runs once:
+// when the stream could not be opened, or when the command has ended,
+// before its exit status reaches the client.
+func (d *Daemon) execForClient(ctx context.Context, c *rpc.Call, vm store.VM, req proto.ExecRequest, ended func()) (any, error) {
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)})
+	stream, err := d.openExec(octx, vm, req)
 	cancel()
 	if err != nil {
-		teardown()
+		ended()
 		return nil, err
 	}
 	conn, br, err := c.Upgrade(d.view(vm))
 	if err != nil {
 		stream.Close()
-		teardown()
+		ended()
 		return nil, err
 	}
 	d.bgWG.Add(1)
 	go func() {
 		defer d.bgWG.Done()
 		defer conn.Close()
-		relayExec(br, conn, stream, teardown)
+		relayExec(br, conn, stream, ended)
 	}()
 	return nil, rpc.ErrUpgraded
 }
@@ -112,7 +120,7 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 		return nil, err
 	}
 	if d.instance(vm.ID) == nil {
-		return nil, conflict("vm %s is %s: start it first (banger vm start %s)", vm.Name, vm.State, vm.Name)
+		return nil, notRunning(vm)
 	}
 	var rt store.ImageRuntime
 	if im, err := d.store.GetImage(ctx, vm.Image); err == nil {
@@ -121,24 +129,7 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 	if p.Dir == "" {
 		p.Dir = rt.WorkingDir
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	stream, err := d.openExec(octx, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)})
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	conn, br, err := c.Upgrade(d.view(vm))
-	if err != nil {
-		stream.Close()
-		return nil, err
-	}
-	d.bgWG.Add(1)
-	go func() {
-		defer d.bgWG.Done()
-		defer conn.Close()
-		relayExec(br, conn, stream, func() {})
-	}()
-	return nil, rpc.ErrUpgraded
+	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, func() {})
 }
 
 // ttyOf carries a client's terminal size to the agent.

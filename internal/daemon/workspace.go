@@ -155,24 +155,7 @@ func (d *Daemon) handleWorkspaceExport(ctx context.Context, c *rpc.Call) (any, e
 	if d.instance(vm.ID) == nil {
 		return nil, notRunning(vm)
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	stream, err := d.openExec(octx, vm, workspace.ExportRequest(guestFS(guest), p.Base, p.NameOnly))
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	conn, br, err := c.Upgrade(d.view(vm))
-	if err != nil {
-		stream.Close()
-		return nil, err
-	}
-	d.bgWG.Add(1)
-	go func() {
-		defer d.bgWG.Done()
-		defer conn.Close()
-		relayExec(br, conn, stream, func() {})
-	}()
-	return nil, rpc.ErrUpgraded
+	return d.execForClient(ctx, c, vm, workspace.ExportRequest(guestFS(guest), p.Base, p.NameOnly), func() {})
 }
 
 // planRunImport checks a vm run's repository before the VM is created.
