@@ -3,17 +3,38 @@ package cli
 import (
 	"fmt"
 
-	"github.com/banger-dev/banger/internal/api"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/banger-dev/banger/internal/api"
 )
 
 func init() { vmCommands = append(vmCommands, newVMExecCmd) }
 
+// commandFlags are how a guest command runs, shared by vm run and vm exec.
+type commandFlags struct {
+	env           []string
+	workdir, user string
+	tty           bool
+}
+
+func (f *commandFlags) register(fs *pflag.FlagSet, workdirDefault string) {
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "directory to run the command in (default: "+workdirDefault+")")
+	fs.StringVarP(&f.user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
+}
+
+// terminal is the -t terminal size and the environment to send with it.
+func (f *commandFlags) terminal(env *Env) (*api.WinSize, []string) {
+	if !f.tty {
+		return nil, f.env
+	}
+	return terminalFor(env, f.env)
+}
+
 func newVMExecCmd(env *Env) *cobra.Command {
-	var envVars []string
-	var workdir string
-	var tty bool
-	var user string
+	var f commandFlags
 	cmd := &cobra.Command{
 		Use:   "exec NAME [flags] -- CMD [ARGS...]",
 		Short: "Run a command in a running VM through the guest agent (no SSH needed)",
@@ -34,16 +55,11 @@ directory apply as for vm run.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := api.ExecParams{Name: args[0], Argv: args[1:], Env: envVars, Dir: workdir, User: user}
-			if tty {
-				p.TTY, p.Env = terminalFor(env, p.Env)
-			}
-			return streamExec(cmd, env, api.MethodVMExec, p, execOptions{before: "start-up", tty: tty})
+			p := api.ExecParams{Name: args[0], Argv: args[1:], Dir: f.workdir, User: f.user}
+			p.TTY, p.Env = f.terminal(env)
+			return streamExec(cmd, env, api.MethodVMExec, p, execOptions{before: "start-up", tty: f.tty})
 		},
 	}
-	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
-	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the image's working directory, else /root)")
-	cmd.Flags().StringVarP(&user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
-	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
+	f.register(cmd.Flags(), "the image's working directory, else the user's home")
 	return cmd
 }

@@ -18,10 +18,7 @@ import (
 func newVMRunCmd(env *Env) *cobra.Command {
 	var f sizeFlags
 	var rm bool
-	var envVars []string
-	var workdir string
-	var tty bool
-	var user string
+	var c commandFlags
 	var ws workspaceFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
@@ -51,29 +48,24 @@ given after -- replaces the image's command and entrypoint.`,
 			if err != nil {
 				return err
 			}
-			rp := api.RunParams{Create: p, Argv: args, Env: envVars, Dir: workdir, Remove: rm, User: user}
+			rp := api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
+			rp.TTY, rp.Env = c.terminal(env)
 			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
 				return err // or a dry run, done
 			}
-			return runVM(cmd, env, rp, tty)
+			return runVM(cmd, env, rp)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
-	cmd.Flags().StringArrayVarP(&envVars, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
-	cmd.Flags().StringVarP(&workdir, "workdir", "w", "", "directory to run the command in (default: the repository, else the image's working directory, else /root)")
-	cmd.Flags().StringVarP(&user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
-	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
+	c.register(cmd.Flags(), "the repository, else the image's working directory, else the user's home")
 	ws.register(cmd.Flags())
 	return cmd
 }
 
-func runVM(cmd *cobra.Command, env *Env, p api.RunParams, tty bool) error {
-	if tty {
-		p.TTY, p.Env = terminalFor(env, p.Env)
-	}
-	return streamExec(cmd, env, api.MethodVMRun, p, execOptions{before: "boot", tty: tty, after: func(vm api.VM) {
+func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
+	return streamExec(cmd, env, api.MethodVMRun, p, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
 			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
 		}

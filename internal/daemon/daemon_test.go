@@ -154,7 +154,16 @@ func (h *harness) create(name string) api.VM {
 
 // run executes vm.run and returns stdout and the exit status.
 func (h *harness) run(p api.RunParams) (string, proto.ExitStatus, error) {
-	conn, err := h.client.Stream(context.Background(), api.MethodVMRun, p, nil, nil)
+	return h.stream(api.MethodVMRun, p)
+}
+
+// exec executes vm.exec and returns stdout and the exit status.
+func (h *harness) exec(p api.ExecParams) (string, proto.ExitStatus, error) {
+	return h.stream(api.MethodVMExec, p)
+}
+
+func (h *harness) stream(method string, p any) (string, proto.ExitStatus, error) {
+	conn, err := h.client.Stream(context.Background(), method, p, nil, nil)
 	if err != nil {
 		return "", proto.ExitStatus{}, err
 	}

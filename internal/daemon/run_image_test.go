@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 )
 
@@ -111,16 +109,7 @@ func TestRunWithoutCommandRefusedBeforeAnyVM(t *testing.T) {
 func TestExecInRunningVM(t *testing.T) {
 	h := newHarness(t)
 	h.create("box")
-	exec := func(p api.ExecParams) (string, proto.ExitStatus, error) {
-		conn, err := h.client.Stream(context.Background(), api.MethodVMExec, p, nil, nil)
-		if err != nil {
-			return "", proto.ExitStatus{}, err
-		}
-		defer conn.Close()
-		var out, errb bytes.Buffer
-		st, err := proto.PumpExec(conn, strings.NewReader(""), &out, &errb, nil)
-		return out.String(), st, err
-	}
+	exec := h.exec
 	dir := t.TempDir()
 	out, st, err := exec(api.ExecParams{Name: "bo", Argv: []string{"sh", "-c", "echo $FOO; pwd; exit 4"}, Env: []string{"FOO=bar"}, Dir: dir})
 	if err != nil || st.Code != 4 || out != "bar\n"+dir+"\n" {
@@ -160,14 +149,8 @@ func TestRunAndExecAsImageUser(t *testing.T) {
 		}
 	}
 	must(t, h.call(api.MethodVMCreate, api.CreateParams{Name: "w", Image: "who"}, nil))
-	conn, err := h.client.Stream(context.Background(), api.MethodVMExec, api.ExecParams{Name: "w", Argv: []string{"id", "-un"}}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var out, errb bytes.Buffer
-	if st, err := proto.PumpExec(conn, nil, &out, &errb, nil); err != nil || st.Code != 0 || out.String() != "nobody\n" {
-		t.Errorf("exec: %q %+v %v %s", out.String(), st, err, errb.String())
+	if out, st, err := h.exec(api.ExecParams{Name: "w", Argv: []string{"id", "-un"}}); err != nil || st.Code != 0 || out != "nobody\n" {
+		t.Errorf("exec: %q %+v %v", out, st, err)
 	}
 	out2, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: "no-such-user-x", Argv: []string{"true"}})
 	if err == nil && st.Code == 0 {
