@@ -10,20 +10,24 @@ import (
 	"github.com/banger-dev/banger/internal/agent/proto"
 )
 
-// TestDiskScanWaitsForDisks plays disks appearing one by one in a fake
-// /dev and checks the scan only succeeds once every role is matched.
-func TestDiskScanWaitsForDisks(t *testing.T) {
-	dev := t.TempDir()
-	const ov = "0b5e7c1a-9f7e-4a53-9d51-0f6c0a3b9d11"
-	scan := &diskScan{devDir: dev, probed: map[string]probedDisk{}}
-	scan.list = func() []string {
+// fakeDevScan scans dev, a directory standing in for /dev, for disks.
+func fakeDevScan(dev string) *diskScan {
+	return &diskScan{devDir: dev, probed: map[string]probedDisk{}, list: func() []string {
 		entries, _ := os.ReadDir(dev)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
 		return names
-	}
+	}}
+}
+
+// TestDiskScanWaitsForDisks plays disks appearing one by one in a fake
+// /dev and checks the scan only succeeds once every role is matched.
+func TestDiskScanWaitsForDisks(t *testing.T) {
+	dev := t.TempDir()
+	const ov = "0b5e7c1a-9f7e-4a53-9d51-0f6c0a3b9d11"
+	scan := fakeDevScan(dev)
 	mkfsExt4(t, filepath.Join(dev, "vda"), "aaaaaaaa-1111-2222-3333-444444444444")
 	if _, err := scan.step(); err == nil || !strings.Contains(err.Error(), "no banger config drive") {
 		t.Fatalf("err = %v", err)
@@ -71,14 +75,7 @@ func TestCorruptConfigDriveIsFatal(t *testing.T) {
 func TestDiskScanFindsModulesDisk(t *testing.T) {
 	dev := t.TempDir()
 	const mods = "6a1f4e2d-3c5b-4a79-8e1d-2f3a4b5c6d7e"
-	scan := &diskScan{devDir: dev, probed: map[string]probedDisk{}, list: func() []string {
-		entries, _ := os.ReadDir(dev)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		return names
-	}}
+	scan := fakeDevScan(dev)
 	mkfsExt4(t, filepath.Join(dev, "vda"), "aaaaaaaa-1111-2222-3333-444444444444")
 	drive, err := proto.EncodeConfigDrive(proto.GuestConfig{Version: proto.ConfigVersion,
 		Disks: []proto.GuestDisk{{Role: proto.RoleBase}, {Role: proto.RoleModules, UUID: mods}}})
