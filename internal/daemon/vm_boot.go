@@ -186,8 +186,8 @@ func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec v
 	return in, nil
 }
 
-// bootStall is waitAgent's verdict on a guest that wrote nothing to its
-// console and never answered for BootStallTimeout.
+// bootStall is waitAgent's verdict on a guest whose console stayed silent
+// and whose agent never answered for BootStallTimeout.
 type bootStall struct {
 	silent time.Duration
 	err    error // the boot error quoting the console
@@ -225,7 +225,7 @@ func (d *Daemon) waitAgent(ctx context.Context, vm store.VM, in *instance) error
 		}
 		if silent := time.Since(lastChange); silent >= stall {
 			return &bootStall{silent: silent, err: d.bootError(vm,
-				fmt.Sprintf("the guest wrote nothing to its console and its agent did not answer for %s (it is hung)", silent.Round(time.Second)))}
+				fmt.Sprintf("the guest's console stayed silent and its agent did not answer for %s (it is hung)", silent.Round(time.Second)))}
 		}
 		select {
 		case <-in.m.Done():
