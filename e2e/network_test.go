@@ -27,6 +27,8 @@ const (
 	upAddr  = "172.30.99.2" // the upstream namespace
 	upLocal = "172.30.99.1" // the test namespace's side: guests' NAT address
 	upName  = "web.upstream.test"
+	// metadataAddr is where cloud VMs find their metadata service.
+	metadataAddr = "169.254.169.254"
 )
 
 type upstream struct {
@@ -71,9 +73,17 @@ func newUpstream(t *testing.T, e *env) *upstream {
 		{"-n", u.ns, "addr", "add", upAddr + "/24", "dev", "upl1"},
 		{"-n", u.ns, "link", "set", "upl1", "up"},
 		{"-n", u.ns, "link", "set", "lo", "up"},
+		// A stand-in for a cloud metadata service, beyond the host.
+		{"-n", u.ns, "addr", "add", metadataAddr + "/32", "dev", "lo"},
 	} {
 		run(t, "ip", args...)
 	}
+	var ml net.Listener
+	inNetns(t, u.ns, func() (err error) {
+		ml, err = net.Listen("tcp4", metadataAddr+":80")
+		return err
+	})
+	go http.Serve(ml, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "metadata: secret") }))
 	var hl, tl net.Listener
 	var pc net.PacketConn
 	inNetns(t, u.ns, func() (err error) {
@@ -294,11 +304,13 @@ func TestNetwork(t *testing.T) {
 		r = e.must("vm", "run", "--rm", "--", "sh", "-c",
 			"getent hosts "+upName+"; getent hosts web.vm; curl -sS --max-time 20 http://"+upName+":8080/; "+
 				"ping -c1 -W5 10.77.0.1 >/dev/null && echo gateway-pings; "+
-				"curl -s --max-time 3 http://10.77.0.1:8099/ || echo host-service-blocked")
+				"curl -s --max-time 3 http://10.77.0.1:8099/ || echo host-service-blocked; "+
+				"curl -s --max-time 3 http://"+metadataAddr+"/ || echo metadata-blocked")
 		if !strings.Contains(r.out, upAddr+" ") || !strings.Contains(r.out, ip+" ") || !strings.Contains(r.out, "hello from upstream") {
 			t.Errorf("guest resolve + fetch:\n%s\nstderr:\n%s", r.out, r.err)
 		}
-		if !strings.Contains(r.out, "gateway-pings") || !strings.Contains(r.out, "host-service-blocked") || strings.Contains(r.out, "host service") {
+		if !strings.Contains(r.out, "gateway-pings") || !strings.Contains(r.out, "host-service-blocked") || strings.Contains(r.out, "host service") ||
+			!strings.Contains(r.out, "metadata-blocked") || strings.Contains(r.out, "secret") {
 			t.Errorf("guest → host filter:\n%s\nstderr:\n%s", r.out, r.err)
 		}
 		select {

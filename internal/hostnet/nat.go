@@ -22,6 +22,8 @@ import (
 //	output      (nat): the host's own DNS to gateway:53 → gateway:DNS port
 //	input    (filter): from the bridge, only replies, banger's DNS and
 //	                   pings reach the host (absent with guests_reach_host)
+//	forward  (filter): guests reach no link-local address, such as a cloud
+//	                   metadata service (absent with guests_reach_host)
 //
 // Guests use port 53 of the gateway as their resolver; the dnat lets
 // the daemon serve it on an unprivileged port without binding 53 (which
@@ -91,10 +93,27 @@ func wantTable(cfg Config) []wantChain {
 		{nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest), out},
 	}
 	if !cfg.GuestsReachHost {
-		chains = append(chains, wantChain{nftables.Chain{Name: "input", Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter}, guestInput(cfg)})
+		chains = append(chains,
+			wantChain{nftables.Chain{Name: "input", Type: nftables.ChainTypeFilter,
+				Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter}, guestInput(cfg)},
+			wantChain{nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter,
+				Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter}, guestForward(cfg)})
 	}
 	return chains
+}
+
+// guestForward keeps guests off link-local addresses beyond the host —
+// a cloud VM's metadata service (169.254.169.254) hands out the host's
+// credentials to whoever asks.
+func guestForward(cfg Config) []wantRule {
+	return []wantRule{{"banger: guests reach no link-local address (cloud metadata services)", []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.Bridge)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte{255, 255, 0, 0}, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{169, 254, 0, 0}},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}}}
 }
 
 // guestInput keeps guests away from the host's own services: from the

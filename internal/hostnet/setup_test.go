@@ -124,6 +124,8 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 		`iifname "bgtest0" tcp dport 42069 accept`,
 		`iifname "bgtest0" icmp type echo-request accept`,
 		`iifname "bgtest0" drop comment "banger: guests reach nothing else on the host`,
+		"type filter hook forward priority filter",
+		`iifname "bgtest0" ip daddr 169.254.0.0/16 drop`,
 	} {
 		if !strings.Contains(rs, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, rs)
@@ -156,7 +158,7 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 		kinds = append(kinds, o.Kind+" "+o.Name)
 	}
 	for _, want := range []string{"link bgtest0", "address 10.77.0.1/24", "route 10.77.0.0/24", "link bgp0", "link bgp1",
-		"nft-table ip banger", "nft-chain banger postrouting", "nft-chain banger prerouting", "nft-chain banger output", "nft-chain banger input", "sysctl net.ipv4.ip_forward"} {
+		"nft-table ip banger", "nft-chain banger postrouting", "nft-chain banger prerouting", "nft-chain banger output", "nft-chain banger input", "nft-chain banger forward", "sysctl net.ipv4.ip_forward"} {
 		if !slices.Contains(kinds, want) {
 			t.Errorf("Show lacks %q: %v", want, kinds)
 		}
@@ -188,7 +190,7 @@ func TestGuestsReachHostDropsTheInputFilter(t *testing.T) {
 	}
 	open := newTestNetConfig(t, Config{Bridge: "bgtest0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), GuestsReachHost: true})
 	must(t, open.EnsureBridge(ctx))
-	if rs := nftRuleset(t); strings.Contains(rs, "hook input") || !strings.Contains(rs, "masquerade") {
+	if rs := nftRuleset(t); strings.Contains(rs, "hook input") || strings.Contains(rs, "hook forward") || !strings.Contains(rs, "masquerade") {
 		t.Fatalf("guests_reach_host ruleset:\n%s", rs)
 	}
 	must(t, open.Teardown(ctx))
