@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 
 	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/kernel"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm/firecracker"
 	"github.com/banger-dev/banger/internal/vmm/qemu"
@@ -91,12 +91,13 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	out = append(out, networkChecks(cfg, paths)...)
 	for _, t := range []struct{ bin, pkg, why string }{
 		{"mkfs.ext4", "e2fsprogs", "per-VM disks"},
+		{"depmod", "kmod", "the kernel's module disk"},
 		{"mmdebstrap", "mmdebstrap", "building the golden image"},
 		{"apt-get", "apt", "downloading the kernel"},
 		{"dpkg", "dpkg", "unpacking the kernel"},
 		{"ssh", "openssh-client", "banger vm ssh"},
 	} {
-		if p, err := exec.LookPath(t.bin); err != nil {
+		if p, err := kernel.SbinTool(t.bin, t.pkg); err != nil {
 			add("fail", t.bin, "not found (needed for "+t.why+")", "apt-get install "+t.pkg)
 		} else {
 			add("pass", t.bin, p, "")

@@ -204,7 +204,7 @@ func needTools(downloading bool) error {
 	}
 	// The module disk: depmod's indexes, then the filesystem.
 	for _, t := range [][2]string{{"depmod", "kmod"}, {"mkfs.ext4", "e2fsprogs"}} {
-		if _, err := sbinTool(t[0], t[1]); err != nil {
+		if _, err := SbinTool(t[0], t[1]); err != nil {
 			return err
 		}
 	}

@@ -309,7 +309,7 @@ func TestImportFailsCleanly(t *testing.T) {
 // debugfsCat reads one file out of an ext4 image with debugfs.
 func debugfsCat(t *testing.T, img, path string) string {
 	t.Helper()
-	debugfs, err := sbinTool("debugfs", "e2fsprogs")
+	debugfs, err := SbinTool("debugfs", "e2fsprogs")
 	if err != nil {
 		t.Fatal(err)
 	}

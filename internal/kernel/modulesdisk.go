@@ -42,11 +42,11 @@ func HasModulesDisk(dir string, info Info) bool {
 // image. Files keep the importing user's ownership (mkfs.ext4 -d copies
 // it); a read-only module tree does not care.
 func buildModulesDisk(ctx context.Context, tree, modDir, release, out string) (string, error) {
-	depmod, err := sbinTool("depmod", "kmod")
+	depmod, err := SbinTool("depmod", "kmod")
 	if err != nil {
 		return "", err
 	}
-	mkfs, err := sbinTool("mkfs.ext4", "e2fsprogs")
+	mkfs, err := SbinTool("mkfs.ext4", "e2fsprogs")
 	if err != nil {
 		return "", err
 	}
@@ -121,13 +121,13 @@ func modulesDiskSize(modDir string) (int64, error) {
 	return (size + block - 1) / block * block, nil
 }
 
-// sbinDirs are where sbinTool looks when PATH has no such tool.
+// sbinDirs are where SbinTool looks when PATH has no such tool.
 var sbinDirs = []string{"/usr/sbin", "/sbin"}
 
-// sbinTool finds a tool that lives in /usr/sbin or /sbin, which a user's
+// SbinTool finds a tool that lives in /usr/sbin or /sbin, which a user's
 // PATH often lacks, naming the Debian package that provides it when it is
 // missing.
-func sbinTool(name, pkg string) (string, error) {
+func SbinTool(name, pkg string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
