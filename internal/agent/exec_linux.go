@@ -89,6 +89,10 @@ func (s *Server) startExec(req *proto.ExecRequest) (*execution, error) {
 	}
 	if dir == "" {
 		dir = defaultDir()
+	} else if req.MakeDir {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("exec: working directory: %w", err)
+		}
 	}
 	if req.TTY != nil {
 		return s.startTTYExec(req, path, env, dir, cred)

@@ -64,10 +64,12 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		return nil, err
 	}
 	p.Env = runEnv(rt.Env, p.Env)
-	if p.Dir == "" && ws == nil {
+	imageDir := p.Dir == "" && ws == nil && rt.WorkingDir != ""
+	if imageDir {
 		p.Dir = rt.WorkingDir
 	}
-	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, teardown)
+	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, MakeDir: imageDir,
+		TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, teardown)
 }
 
 // execForClient starts req in a running VM and hands the client the exec
@@ -126,10 +128,12 @@ func (d *Daemon) handleExec(ctx context.Context, c *rpc.Call) (any, error) {
 	if im, err := d.store.GetImage(ctx, vm.Image); err == nil {
 		rt = im.Runtime
 	}
-	if p.Dir == "" {
+	imageDir := p.Dir == "" && rt.WorkingDir != ""
+	if imageDir {
 		p.Dir = rt.WorkingDir
 	}
-	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, func() {})
+	return d.execForClient(ctx, c, vm, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, MakeDir: imageDir,
+		TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, func() {})
 }
 
 // ttyOf carries a client's terminal size to the agent.

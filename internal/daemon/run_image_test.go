@@ -136,14 +136,20 @@ func TestExecInRunningVM(t *testing.T) {
 func TestRunAndExecAsImageUser(t *testing.T) {
 	h := newHarness(t)
 	reg, push := ociRegistry(t)
-	push("who:1", map[string]string{"etc/os-release": "ID=who\n"}, v1.Config{User: "nobody"})
+	// Its WorkingDir does not exist yet: it is created, as Docker does.
+	base := t.TempDir()
+	for _, d := range []string{base, filepath.Dir(base)} {
+		os.Chmod(d, 0o755) // the nobody user must reach it
+	}
+	wd := filepath.Join(base, "app", "work")
+	push("who:1", map[string]string{"etc/os-release": "ID=who\n"}, v1.Config{User: "nobody", WorkingDir: wd})
 	var info api.ImageInfo
 	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/who:1", Name: "who"}, &info))
 	if info.Runtime.User != "nobody" {
 		t.Fatalf("pulled runtime %+v", info.Runtime)
 	}
-	for _, tc := range []struct{ user, want string }{{"", "nobody\n"}, {"root", "root\n"}, {"0:0", "root\n"}} {
-		out, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: tc.user, Argv: []string{"id", "-un"}})
+	for _, tc := range []struct{ user, want string }{{"", "nobody " + wd + "\n"}, {"root", "root " + wd + "\n"}, {"0:0", "root " + wd + "\n"}} {
+		out, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: tc.user, Argv: []string{"sh", "-c", `echo "$(id -un) $(pwd)"`}})
 		if err != nil || st.Code != 0 || out != tc.want {
 			t.Errorf("run as %q: %q %+v %v, want %q", tc.user, out, st, err, tc.want)
 		}

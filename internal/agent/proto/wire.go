@@ -60,6 +60,9 @@ type ExecRequest struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"` // KEY=VALUE added to a default environment
 	Dir  string   `json:"dir,omitempty"` // default /root (the user's home with User)
+	// MakeDir creates Dir (mode 0755, owned by root) when it is missing,
+	// as container runtimes do for an image's WorkingDir.
+	MakeDir bool `json:"make_dir,omitempty"`
 	// User runs the process as this guest user: a name or uid, optionally
 	// :group or :gid (as an OCI image's config says it); default root.
 	User string `json:"user,omitempty"`
