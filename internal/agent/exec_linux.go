@@ -126,6 +126,15 @@ func (s *Server) startTTYExec(req *proto.ExecRequest, path string, env []string,
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
+	if cred != nil {
+		// The user owns its terminal, as after a login: programs that
+		// reopen it by name (ttyname) can.
+		if err := slave.Chown(int(cred.Uid), -1); err != nil {
+			master.Close()
+			slave.Close()
+			return nil, fmt.Errorf("exec: terminal owner: %w", err)
+		}
+	}
 	cmd := &exec.Cmd{
 		Path: path, Args: req.Argv, Env: env, Dir: dir,
 		Stdin: slave, Stdout: slave, Stderr: slave,

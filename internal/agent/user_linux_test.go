@@ -73,6 +73,13 @@ func TestExecAsUser(t *testing.T) {
 	if out.String() != want {
 		t.Fatalf("stdout %q, want %q", out.String(), want)
 	}
+	// With a terminal, the user owns it and can reopen it by name.
+	out.Reset()
+	st, err = c.Exec(testCtx(t), proto.ExecRequest{User: "nobody", TTY: &proto.WinSize{Rows: 24, Cols: 80},
+		Argv: []string{"sh", "-c", `stat -c %u "$(tty)"; echo reopened > "$(tty)"`}}, nil, &out, &errb)
+	if err != nil || st.Code != 0 || out.String() != "65534\r\nreopened\r\n" {
+		t.Fatalf("tty as nobody: %q %+v %v", out.String(), st, err)
+	}
 	if _, err := c.Exec(testCtx(t), proto.ExecRequest{User: "no-such-user-here", Argv: []string{"true"}}, nil, &out, &errb); err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Fatalf("unknown user: %v", err)
 	}
