@@ -27,6 +27,7 @@ import (
 // emulation (the host's cores are already busy running those vCPUs).
 type extraction struct {
 	final   string      // the requested directory
+	into    *intoTarget // vm cp: entries are renamed and placed as docker cp does
 	staging string      // fresh copies: the hidden directory being filled
 	fresh   bool        // the target must be new: nothing is replaced
 	mode    os.FileMode // mode of the root directory
@@ -42,8 +43,9 @@ type extraction struct {
 }
 
 type dirMode struct {
-	rel  string
-	mode uint32
+	rel   string
+	mode  uint32
+	mtime time.Time // zero: left as the copy made it
 }
 
 func (x *extraction) entry(hdr *tar.Header, r io.Reader) error {
@@ -54,6 +56,15 @@ func (x *extraction) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if err := checkName(name); err != nil {
 		return err
+	}
+	if x.into != nil {
+		var err error
+		if name, err = x.into.mapName(name); err != nil {
+			return err
+		}
+		if err := x.into.checkTop(name, hdr.Typeflag == tar.TypeDir); err != nil {
+			return err
+		}
 	}
 	var err error
 	switch hdr.Typeflag {
@@ -97,7 +108,7 @@ func (x *extraction) dir(name string, hdr *tar.Header) error {
 	if mode == 0 {
 		mode = 0o755
 	}
-	x.dirModes = append(x.dirModes, dirMode{name, mode})
+	x.dirModes = append(x.dirModes, dirMode{name, mode, hdr.ModTime})
 	if _, ok := hdr.PAXRecords[proto.PAXGitLink]; ok {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -227,6 +238,11 @@ func (x *extraction) applyDirModes() error {
 			return err
 		}
 		err = unix.Fchmod(fd, d.mode)
+		if err == nil && x.into != nil {
+			// vm cp keeps directories' mtimes (set last: writing entries
+			// into a directory changes its own).
+			err = setMtime(fd, "", d.mtime, unix.AT_EMPTY_PATH)
+		}
 		x.dirs.put(d.rel)
 		if err != nil {
 			return fmt.Errorf("chmod %q: %w", d.rel, err)

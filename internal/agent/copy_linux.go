@@ -38,6 +38,15 @@ func (s *Server) handleCopyIn(st net.Conn, req proto.Request) {
 		proto.WriteLine(st, proto.Response{Error: "copy_in: bad params: " + err.Error()})
 		return
 	}
+	var into *intoTarget
+	if p.Into != "" {
+		t, err := resolveInto(p)
+		if err != nil {
+			proto.WriteLine(st, proto.Response{Error: err.Error()})
+			return
+		}
+		into, p.Dir, p.Fresh = &t, t.root, false
+	}
 	dir, err := copyTarget(p)
 	if err != nil {
 		proto.WriteLine(st, proto.Response{Error: err.Error()})
@@ -51,6 +60,7 @@ func (s *Server) handleCopyIn(st net.Conn, req proto.Request) {
 		proto.WriteLine(st, proto.Response{Error: err.Error()})
 		return
 	}
+	x.into = into
 	if err := proto.WriteLine(st, proto.Response{OK: true}); err != nil {
 		x.abort()
 		return
@@ -148,6 +158,9 @@ func openExtract(dir string, p proto.CopyInParams) (*extraction, error) {
 			return nil, err
 		}
 		root, x.staging = tmp, tmp
+	} else if p.Into != "" {
+		// vm cp: the target directory exists (resolveInto); nothing is
+		// created above the copy.
 	} else if err := os.MkdirAll(dir, mode); err != nil {
 		return nil, err
 	}

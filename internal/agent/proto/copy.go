@@ -33,6 +33,14 @@ type CopyInParams struct {
 	Fresh bool `json:"fresh,omitempty"`
 	// DirMode is the mode of Dir when the copy creates it (0700 if zero).
 	DirMode uint32 `json:"dir_mode,omitempty"`
+	// Into asks for `docker cp` placement instead of Dir (vm cp): nothing
+	// is created above the copy. With Base empty, Into must be an existing
+	// directory and the archive is extracted into it. With Base set, every
+	// entry is Base or below Base/: when Into is an existing directory
+	// they land inside it, otherwise Base is renamed to Into's last
+	// element, whose parent directory must exist.
+	Into string `json:"into,omitempty"`
+	Base string `json:"base,omitempty"`
 }
 
 // PAX records the host may set on an entry to have the agent write a git
@@ -56,6 +64,9 @@ const (
 type CopyTrailer struct {
 	Done    bool  `json:"done"`
 	Entries int64 `json:"entries"` // how many tar entries the host sent
+	// copy_out only (the agent is the sender):
+	Skipped []string `json:"skipped,omitempty"` // sockets, fifos, devices left out (a few named)
+	Error   string   `json:"error,omitempty"`   // why the archive stopped early (Done is false)
 }
 
 // CopyResult ends a copy_in stream.
