@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path"
+	"time"
+
+	"github.com/banger-dev/banger/internal/agent/client"
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+func init() {
+	handlerSets = append(handlerSets, func(d *Daemon) map[string]rpc.Handler {
+		return map[string]rpc.Handler{
+			api.MethodVMCopyIn:  d.handleCopyIn,
+			api.MethodVMCopyOut: d.handleCopyOut,
+			api.MethodVMLogs:    d.handleLogs,
+		}
+	})
+}
+
+// handleCopyIn relays a client's archive into the guest (vm cp SRC
+// NAME:DST). The agent's copy_in is opened first, so a refused target (a
+// missing parent, a directory onto a file) is the call's error; then the
+// call becomes a byte pipe: the client's archive and trailer to the
+// agent, the agent's result line back. The daemon reads nothing of it
+// and never opens the client's files.
+func (d *Daemon) handleCopyIn(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.CopyInParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	vm, err := d.copyVM(ctx, p.Name, p.Path)
+	if err != nil {
+		return nil, err
+	}
+	return d.relayAgent(ctx, c, vm, proto.OpCopyIn, proto.CopyInParams{Into: guestFS(p.Path), Base: p.Base})
+}
+
+// handleCopyOut relays the agent's archive of a guest path to the
+// client (vm cp NAME:SRC DST), which extracts it: a missing path is the
+// call's error.
+func (d *Daemon) handleCopyOut(ctx context.Context, c *rpc.Call) (any, error) {
+	var p api.CopyOutParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	vm, err := d.copyVM(ctx, p.Name, p.Path)
+	if err != nil {
+		return nil, err
+	}
+	return d.relayAgent(ctx, c, vm, proto.OpCopyOut, proto.CopyOutParams{Path: guestFS(p.Path)})
+}
+
+// copyVM checks a copy's guest path and finds its running VM.
+func (d *Daemon) copyVM(ctx context.Context, name, guestPath string) (store.VM, error) {
+	if !path.IsAbs(guestPath) {
+		return store.VM{}, invalid("guest path %q must be absolute", guestPath)
+	}
+	vm, err := d.resolveName(ctx, name)
+	if err != nil {
+		return vm, err
+	}
+	if d.instance(vm.ID) == nil {
+		return vm, notRunning(vm)
+	}
+	return vm, nil
+}
+
+// relayAgent opens an agent stream op and, once the agent accepted it,
+// upgrades the call and copies bytes both ways until either side ends.
+// No VM lock is held: vm stop and delete end the copy.
+func (d *Daemon) relayAgent(ctx context.Context, c *rpc.Call, vm store.VM, op string, params any) (any, error) {
+	in := d.instance(vm.ID)
+	if in == nil {
+		return nil, notRunning(vm)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ac, err := in.agentClient(octx)
+	if err != nil {
+		return nil, err
+	}
+	st, _, err := ac.Open(octx, op, params)
+	if err != nil {
+		var re *client.RequestError
+		if errors.As(err, &re) {
+			return nil, invalid("%s", re.Message)
+		}
+		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
+	}
+	conn, br, err := c.Upgrade(d.view(vm))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	go relayBytes(conn, br, st)
+	return nil, rpc.ErrUpgraded
+}
+
+// relayBytes pipes client (conn, whose buffered reader is br) and agent
+// stream st. The client's end of input half-closes the agent stream (the
+// agent still answers); the agent's end closes everything.
+func relayBytes(conn net.Conn, br io.Reader, st net.Conn) {
+	defer conn.Close()
+	defer st.Close()
+	go func() {
+		io.Copy(st, br)
+		st.Close() // yamux: a half-close, the reply can still arrive
+	}()
+	io.Copy(conn, st)
+}
