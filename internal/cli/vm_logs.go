@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/banger-dev/banger/internal/api"
+)
+
+func init() { vmCommands = append(vmCommands, newVMLogsCmd) }
+
+func newVMLogsCmd(env *Env) *cobra.Command {
+	var p api.LogsParams
+	cmd := &cobra.Command{
+		Use:   "logs NAME [-f] [--tail N]",
+		Short: "Show a VM's console log (kernel and init messages)",
+		Long: `Show what the guest wrote to its serial console during its current or
+last boot: kernel messages, the agent's start-up, init (systemd) output.
+The log is kept in the VM's directory until vm delete; each boot starts a
+new one.
+
+With -f it keeps following like tail -F, until Ctrl-C: it does not end
+when the VM stops, and a restarted VM's new log is followed from its start.
+
+On a terminal, control characters and escape sequences from the guest are
+removed — the guest is untrusted, and sequences can retitle windows,
+rewrite the screen or worse — except newlines, tabs and colour (SGR)
+sequences, so coloured boot messages stay coloured. Written to a pipe or
+a file, the log is passed through byte for byte.`,
+		Example: "  banger vm logs dev\n  banger vm logs dev -f --tail 20\n  banger vm logs dev | grep -i error",
+		Args:    exactArgs(1, "a VM name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if p.Tail < 0 {
+				return usageError{fmt.Errorf("--tail %d: must be zero (everything) or more", p.Tail)}
+			}
+			conn, err := env.Client.Stream(cmd.Context(), api.MethodVMLogs, p, nil, nil)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			out := env.Out
+			if isTerminalWriter(out) {
+				out = &consoleFilter{w: out}
+			}
+			_, err = io.Copy(out, conn)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&p.Follow, "follow", "f", false, "keep printing what the guest writes, until Ctrl-C (also across stops and restarts)")
+	cmd.Flags().IntVar(&p.Tail, "tail", 0, "show only the last N lines (default: all)")
+	return cmd
+}
