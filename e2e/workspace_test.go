@@ -121,6 +121,14 @@ echo 'untracked in guest' > 'new dir.txt'`)
 		}
 	})
 
+	t.Run("vm cp in and out through the agent, vm logs", func(t *testing.T) {
+		e.t = t
+		if e.banger("vm", "show", "ws").code != 0 { // this subtest run alone
+			e.must("vm", "create", "--name", "ws")
+		}
+		testCopyAndLogs(t, e, "ws")
+	})
+
 	t.Run("bad input fails clearly and copies nothing", func(t *testing.T) {
 		e.t = t
 		bare := filepath.Join(t.TempDir(), "bare.git")
@@ -146,7 +154,8 @@ echo 'untracked in guest' > 'new dir.txt'`)
 			t.Errorf("guest /root after bad input:\n%s", ls)
 		}
 		e.must("vm", "stop", "ws")
-		for _, args := range [][]string{{"vm", "workspace", "prepare", "ws", repo, "--guest-path", "~/x"}, {"vm", "workspace", "export", "ws"}} {
+		for _, args := range [][]string{{"vm", "workspace", "prepare", "ws", repo, "--guest-path", "~/x"}, {"vm", "workspace", "export", "ws"},
+			{"vm", "cp", "ws:/etc/hostname", t.TempDir()}} {
 			if r := e.banger(args...); r.code == 0 || !strings.Contains(r.err, "banger vm start ws") {
 				t.Errorf("%v on a stopped VM: exit %d, stderr %q", args, r.code, r.err)
 			}
