@@ -49,6 +49,9 @@ func testCopyAndLogs(t *testing.T, e *env, name string) {
 	e.must("vm", "exec", name, "--", "rm", "-rf", "/tmp/payload")
 
 	logs := e.must("vm", "logs", name).out
+	if lines := strings.SplitAfterN(logs, "\n", 13); len(lines) > 12 {
+		t.Logf("console log starts:\n%s", strings.Join(lines[:12], ""))
+	}
 	if !regexp.MustCompile(`(?m)^\[ *\d+\.\d+\] banger-agent: init starting`).MatchString(logs) {
 		t.Errorf("vm logs lacks the boot lines:\n%s", logs)
 	}

@@ -138,7 +138,7 @@ func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
 	prog.done()
 	switch {
 	case rerr == nil && res.Error != "":
-		return fmt.Errorf("copy into %s:%s: %s", name, guestPath, res.Error)
+		return fmt.Errorf("copy into %s:%s: %s", name, guestPath, printable(res.Error))
 	case rerr != nil && ioErr != nil:
 		return fmt.Errorf("copy into %s:%s: %w", name, guestPath, ioErr)
 	case rerr != nil:
@@ -213,7 +213,8 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 	tl, err := agentclient.ReadArchive(conn, each)
 	prog.done()
 	if err != nil {
-		return fmt.Errorf("copy from %s:%s: %w", name, guestPath, err)
+		// The agent's words come from the guest: no control characters.
+		return fmt.Errorf("copy from %s:%s: %s", name, guestPath, printable(err.Error()))
 	}
 	if err := finish(); err != nil {
 		return err
@@ -225,8 +226,19 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 
 func noteSkipped(env *Env, skipped []string) {
 	if len(skipped) > 0 {
-		fmt.Fprintf(env.Err, "banger: skipped (not a file, directory or symlink): %s\n", strings.Join(skipped, ", "))
+		fmt.Fprintf(env.Err, "banger: skipped (not a file, directory or symlink): %s\n", printable(strings.Join(skipped, ", ")))
 	}
+}
+
+// printable replaces control characters in text that came from the
+// guest (file names, the agent's errors) before it reaches a terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // copyProgress shows the bytes copied on a terminal, at most a few times
