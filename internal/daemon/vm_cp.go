@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/client"
@@ -92,7 +93,7 @@ func (d *Daemon) relayAgent(ctx context.Context, c *rpc.Call, vm store.VM, op st
 	if err != nil {
 		var re *client.RequestError
 		if errors.As(err, &re) {
-			return nil, invalid("%s", re.Message)
+			return nil, agentRefusal(vm, re)
 		}
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
@@ -103,6 +104,17 @@ func (d *Daemon) relayAgent(ctx context.Context, c *rpc.Call, vm store.VM, op st
 	}
 	go relayBytes(conn, br, st)
 	return nil, rpc.ErrUpgraded
+}
+
+// agentRefusal is the call's error for an op the agent refused. An
+// agent from before vm cp (a VM booted by an earlier banger) does not
+// know copy_out, and reads copy_in's Into as an empty Dir: restarting the
+// VM gives it the current agent.
+func agentRefusal(vm store.VM, re *client.RequestError) error {
+	if strings.HasPrefix(re.Message, "unknown op") || strings.Contains(re.Message, `target "" must be`) {
+		return conflict("the agent in vm %s predates vm cp: restart the VM to update it (`banger vm restart %s`)", vm.Name, vm.Name)
+	}
+	return invalid("%s", re.Message)
 }
 
 // relayBytes pipes client (conn, whose buffered reader is br) and agent
