@@ -33,11 +33,12 @@ images without sshd too.
     (nothing is created above it). A DST ending in / must be an existing
     directory. A directory is never copied onto a file.
   - A guest path without a leading / is relative to /root, as with scp.
+    A local path with a colon in its first element is written ./a:b.
   - Modes and modification times are kept; files written in the guest are
     owned by root, files written here by you. Setuid, setgid and sticky
     bits are not kept.
-  - Symlinks are copied as symlinks, SRC itself included, and never
-    followed: nothing outside SRC is read. Sockets, fifos and devices are
+  - Symlinks are copied as symlinks (whatever they point to), SRC itself
+    included, and never followed: nothing outside SRC is read. Sockets, fifos and devices are
     skipped (named on stderr); hard links arrive as separate files.
   - "-" as the local side is a tar archive: on stdin (extracted into the
     guest directory DST) or on stdout (holding SRC under its own name).
@@ -67,7 +68,7 @@ The byte count is shown on stderr while copying when it is a terminal.`,
 			case sGuest && dGuest:
 				return usageError{fmt.Errorf("vm cp: %s and %s are both in a VM; copy between VMs through this machine", src, dst)}
 			case !sGuest && !dGuest:
-				return usageError{fmt.Errorf("vm cp: neither %s nor %s is NAME:PATH (a local path with a colon is written ./%s)", src, dst, src)}
+				return usageError{fmt.Errorf("vm cp: neither %s nor %s is NAME:PATH, a path in a VM (see `banger vm cp --help`)", src, dst)}
 			case dGuest:
 				return copyIn(cmd, env, src, dName, dPath)
 			default:
@@ -78,7 +79,7 @@ The byte count is shown on stderr while copying when it is a terminal.`,
 }
 
 // guestArg splits NAME:PATH. A local path containing a colon is told
-// apart by a slash (or a dot) before the colon: ./a:b, /x/a:b.
+// apart by a slash (or a leading dot) before the colon: ./a:b, /x/a:b.
 func guestArg(s string) (name, p string, ok bool) {
 	name, p, ok = strings.Cut(s, ":")
 	if !ok || name == "" || strings.ContainsAny(name, "/") || strings.HasPrefix(name, ".") {
