@@ -172,9 +172,6 @@ func (d *Daemon) discard(ctx context.Context, vm store.VM) error {
 	}
 	errs = append(errs, os.RemoveAll(d.paths.VMRuntimeDir(vm.ID)), os.RemoveAll(d.paths.VMDir(vm.ID)))
 	errs = append(errs, d.keys.Unpin(vm.Name), d.store.DeleteVM(ctx, vm.ID))
-	d.mu.Lock()
-	delete(d.locks, vm.ID)
-	d.mu.Unlock()
 	return errors.Join(errs...)
 }
 
