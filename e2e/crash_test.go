@@ -44,7 +44,7 @@ func TestLaunchCrashLeavesNoStrayVMM(t *testing.T) {
 	var stray int
 	deadline := time.Now().Add(20 * time.Second)
 	for stray == 0 {
-		if pids := marked(marker); len(pids) == 1 {
+		if pids := markedPIDs(marker); len(pids) == 1 {
 			stray = pids[0]
 		} else if time.Now().After(deadline) {
 			t.Fatalf("no process with %s in its argv", marker)
@@ -70,8 +70,8 @@ func TestLaunchCrashLeavesNoStrayVMM(t *testing.T) {
 		if strings.HasPrefix(string(comm), "qemu-system") {
 			break
 		}
-		if !alive(stray) || time.Now().After(deadline) {
-			t.Fatalf("the stray did not become QEMU (alive %v, comm %q)", alive(stray), comm)
+		if !pidAlive(stray) || time.Now().After(deadline) {
+			t.Fatalf("the stray did not become QEMU (alive %v, comm %q)", pidAlive(stray), comm)
 		}
 	}
 	disk, err := os.OpenFile(filepath.Join(e.stateDir(), "vms", id, "overlay.ext4"), os.O_RDWR, 0)
@@ -84,14 +84,14 @@ func TestLaunchCrashLeavesNoStrayVMM(t *testing.T) {
 	}
 
 	v := e.vmShow("cw") // a new daemon reconciles
-	if alive(stray) {
+	if pidAlive(stray) {
 		t.Fatalf("stray VMM pid %d still running after reconcile", stray)
 	}
 	if v["state"] != "failed" || !strings.Contains(fmt.Sprint(v["last_error"]), strconv.Itoa(stray)) {
 		t.Errorf("after reconcile: %v %v", v["state"], v["last_error"])
 	}
 	e.must("vm", "start", "cw")
-	if pids := marked(marker); len(pids) != 1 || pids[0] != e.vmPID("cw") {
+	if pids := markedPIDs(marker); len(pids) != 1 || pids[0] != e.vmPID("cw") {
 		t.Errorf("VMMs of cw: %v, managed pid %d", pids, e.vmPID("cw"))
 	}
 	e.must("vm", "ssh", "cw", "--", "true")
@@ -99,13 +99,13 @@ func TestLaunchCrashLeavesNoStrayVMM(t *testing.T) {
 	e.assertClean()
 }
 
-// marked lists live processes with marker as a whole argv element.
-func marked(marker string) []int {
+// markedPIDs lists live processes with marker as a whole argv element.
+func markedPIDs(marker string) []int {
 	var pids []int
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
-		if err != nil || !alive(pid) {
+		if err != nil || !pidAlive(pid) {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
@@ -119,7 +119,7 @@ func marked(marker string) []int {
 	return pids
 }
 
-func alive(pid int) bool {
+func pidAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false

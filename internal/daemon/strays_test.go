@@ -54,7 +54,7 @@ func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
 	return cmd
 }
 
-func alive(pid int) bool {
+func strayAlive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
@@ -80,7 +80,7 @@ func TestReconcileKillsVMMStartedBeforeHandles(t *testing.T) {
 	must(t, writeLaunchIntent(h.paths.VMRuntimeDir(vm.ID), "fake", vmm.Marker(vm.ID)))
 
 	h.start()
-	if alive(stray.Process.Pid) {
+	if strayAlive(stray.Process.Pid) {
 		t.Fatalf("stray VMM pid %d still running after reconcile", stray.Process.Pid)
 	}
 	var got api.VM
@@ -109,11 +109,11 @@ func TestStartRefusedWhileDiskLocked(t *testing.T) {
 	if got.State != store.StateStopped || h.drv.Starts != starts || h.net.TAPCount() != 0 {
 		t.Fatalf("refused start changed things: state %s starts %d taps %d", got.State, h.drv.Starts-starts, h.net.TAPCount())
 	}
-	if !alive(holder.Process.Pid) {
+	if !strayAlive(holder.Process.Pid) {
 		t.Fatal("an unmarked process was killed")
 	}
 	holder.Process.Kill()
-	for alive(holder.Process.Pid) {
+	for strayAlive(holder.Process.Pid) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	must(t, h.call(api.MethodVMStart, api.NameParams{Name: "locked"}, nil))
@@ -137,7 +137,7 @@ func TestDeleteKillsStrayVMM(t *testing.T) {
 	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "gone"}, nil))
 	stray := spawnHolder(t, h, vm.ID, true)
 	must(t, h.call(api.MethodVMDelete, api.NameParams{Name: "gone"}, nil))
-	if alive(stray.Process.Pid) {
+	if strayAlive(stray.Process.Pid) {
 		t.Fatalf("stray VMM pid %d survived vm delete", stray.Process.Pid)
 	}
 	h.assertNoTrace(vm.ID)

@@ -108,4 +108,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
