@@ -107,16 +107,18 @@ func TestLifecycle(t *testing.T) {
 		}
 		e.must("vm", "set", "la", "--vcpu", "2", "--memory", "768", "--disk-size", "3G")
 		e.must("vm", "start", "la")
-		r := e.must("vm", "ssh", "la", "--", "nproc; free -m | awk '/Mem:/{print $2}'; df -BG --output=size /root | tail -1; cat /root/data")
+		// The host only extended the disk files; the guest agent grew both
+		// filesystems online at boot (/ is the overlay disk under overlayfs).
+		r := e.must("vm", "ssh", "la", "--", "nproc; free -m | awk '/Mem:/{print $2}'; df -BG --output=size /root | tail -1; cat /root/data; df -BG --output=size / | tail -1")
 		f := strings.Fields(r.out)
-		if len(f) != 4 || f[0] != "2" || f[3] != "kept" {
+		if len(f) != 5 || f[0] != "2" || f[3] != "kept" {
 			t.Fatalf("guest sees %q", r.out)
 		}
 		if mem, _ := strconv.Atoi(f[1]); mem < 600 || mem > 768 {
 			t.Errorf("guest memory %d MiB, want about 768", mem)
 		}
-		if f[2] != "3G" {
-			t.Errorf("/root is %s, want 3G", f[2])
+		if f[2] != "3G" || f[4] != "3G" {
+			t.Errorf("/root is %s and / is %s, want 3G", f[2], f[4])
 		}
 	})
 

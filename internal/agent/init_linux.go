@@ -63,6 +63,7 @@ func (b *boot) run() (err error) {
 		{"load modules", func() error { loadModules(b.log); return nil }},
 		{"find disks", b.findDisks},
 		{"mount root", b.mountRoot},
+		{"grow disks", b.growDisks},
 		{"mount modules", b.mountModules},
 		{"install agent", installAgent},
 		{"switch root", func() error { return switchRoot(b.log) }},

@@ -48,7 +48,7 @@ type Daemon struct {
 	provisionMu sync.Mutex
 
 	mu        sync.Mutex
-	locks     map[string]*sync.Mutex
+	locks     map[string]*vmLockEntry // vmlock.go
 	instances map[string]*instance
 
 	lockFile *os.File // flock held for the daemon's lifetime
@@ -85,7 +85,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
 		host: config.ProbeHost(), sshReady: o.SSHReady,
-		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
+		locks: map[string]*vmLockEntry{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -164,19 +164,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.watchWG.Wait()
 	os.Remove(d.paths.Socket())
 	return err
-}
-
-// vmLock returns the lock of one VM; it serialises that VM's lifecycle
-// without blocking others.
-func (d *Daemon) vmLock(id string) *sync.Mutex {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	l, ok := d.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		d.locks[id] = l
-	}
-	return l
 }
 
 func (d *Daemon) instance(id string) *instance {

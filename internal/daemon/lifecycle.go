@@ -3,9 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"os/exec"
+	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
@@ -86,9 +85,9 @@ func (d *Daemon) handleSet(ctx context.Context, c *rpc.Call) (any, error) {
 		return nil, invalid("%v", err)
 	}
 	if spec.DiskBytes > vm.DiskBytes {
-		c.Progress("disks", "growing overlay and work disks to "+config.FormatSize(spec.DiskBytes))
+		c.Progress("disks", "growing overlay and work disks to "+config.FormatSize(spec.DiskBytes)+" (the guest grows their filesystems at its next boot)")
 		for _, disk := range []string{"overlay.ext4", "work.ext4"} {
-			if err := growExt4(ctx, filepath.Join(d.paths.VMDir(vm.ID), disk), spec.DiskBytes); err != nil {
+			if err := growDisk(filepath.Join(d.paths.VMDir(vm.ID), disk), spec.DiskBytes); err != nil {
 				return nil, err
 			}
 		}
@@ -100,22 +99,20 @@ func (d *Daemon) handleSet(ctx context.Context, c *rpc.Call) (any, error) {
 	return d.view(vm), err
 }
 
-// growExt4 extends a sparse disk file and its ext4 filesystem (offline,
-// with e2fsprogs: the check resize2fs insists on, then the resize).
-func growExt4(ctx context.Context, path string, size int64) error {
-	for _, argv := range [][]string{
-		{"truncate", "-s", fmt.Sprint(size), path},
-		{"e2fsck", "-f", "-p", path},
-		{"resize2fs", path},
-	} {
-		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-		// e2fsck exits 1 when it corrected something: still usable.
-		if ee, ok := err.(*exec.ExitError); ok && argv[0] == "e2fsck" && ee.ExitCode() == 1 {
-			err = nil
-		}
-		if err != nil {
-			return fmt.Errorf("grow %s: %s: %v: %s", filepath.Base(path), argv[0], err, strings.TrimSpace(string(out)))
-		}
+// growDisk extends a sparse disk file; nothing else. The filesystem on it
+// was written by the guest, so the host never parses it (no e2fsck or
+// resize2fs here): the guest agent grows it online at the next boot
+// (agent/growfs_linux.go, EXT4_IOC_RESIZE_FS).
+func growDisk(path string, size int64) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("grow %s: %w", filepath.Base(path), err)
+	}
+	if fi.Size() >= size {
+		return nil
+	}
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("grow %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }

@@ -25,12 +25,14 @@ func (d *Daemon) reconcile(ctx context.Context) {
 func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
 	switch vm.State {
 	case store.StateStopped, store.StateFailed:
+		d.reconcileStrays(ctx, vm) // strays.go
 		return
 	}
 	h, err := readHandles(d.paths.VMRuntimeDir(vm.ID))
 	drv, ok := d.drivers.lookup(vm.VMM)
 	if err == nil && ok {
 		if m, err := drv.Attach(h); err == nil {
+			d.killStrays(vm, h.PID) // a second VMM on the same disks
 			in := &instance{m: m}
 			d.setInstance(vm.ID, in)
 			if vm.State != store.StateRunning {
@@ -41,11 +43,16 @@ func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
 			return
 		}
 	}
+	stray := d.reconcileStrays(ctx, vm)
 	d.halt(ctx, vm, nil)
 	state, why := store.StateStopped, "the VMM was gone when the daemon started"
 	if vm.State == store.StateCreating || vm.State == store.StateStarting {
 		state, why = store.StateFailed, "the daemon stopped while the VM was "+vm.State
 	}
+	if stray != "" && state == store.StateStopped {
+		why = "the daemon could not re-attach the VMM"
+	}
+	why += stray
 	d.store.SetVMState(ctx, vm.ID, state, why)
 	d.log.Info("reconcile: marked", "vm", vm.Name, "state", state)
 }

@@ -75,11 +75,19 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 	if err := drv.Available(); err != nil {
 		return fail(fmt.Errorf("vmm %s: %w", vm.VMM, err))
 	}
+	prevState, prevErr := vm.State, vm.LastError
 	d.store.SetVMState(ctx, vm.ID, store.StateStarting, "")
 	spec, err := d.machineSpec(ctx, *vm, progress)
 	if err != nil {
 		return fail(err)
 	}
+	locks, err := d.lockDisks(*vm, spec.Disks) // strays.go
+	if err != nil {
+		d.store.SetVMState(context.WithoutCancel(ctx), vm.ID, prevState, prevErr)
+		return err
+	}
+	defer vmm.CloseAll(locks) // the VMM holds its own copies
+	spec.Inherit = locks
 	progress("network", "tap "+spec.Net.TAP+" on "+d.cfg.Network.Bridge)
 	if err := d.net.EnsureBridge(ctx); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
@@ -173,6 +181,9 @@ func (d *Daemon) watch(id string, in *instance) {
 
 // launch starts the VMM for a prepared spec and records its handles.
 func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec vmm.Spec) (*instance, error) {
+	if err := writeLaunchIntent(spec.Dir, drv.Name(), vmm.Marker(vm.ID)); err != nil { // strays.go
+		return nil, err
+	}
 	m, err := drv.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start vmm: %w", err)
@@ -182,6 +193,7 @@ func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec v
 		m.Kill()
 		return nil, err
 	}
+	os.Remove(filepath.Join(spec.Dir, launchIntentFile))
 	d.setInstance(vm.ID, in)
 	return in, nil
 }
@@ -317,6 +329,7 @@ func (d *Daemon) halt(ctx context.Context, vm store.VM, in *instance) {
 			d.log.Warn("kill vmm", "vm", vm.Name, "err", err)
 		}
 	}
+	d.killStrays(vm, 0) // one started by a daemon that died before recording it
 	d.setInstance(vm.ID, nil)
 	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
 		d.log.Warn("delete tap", "vm", vm.Name, "err", err)

@@ -164,18 +164,31 @@ func (d *Daemon) prepareDisks(ctx context.Context, vm store.VM) error {
 	return d.keys.Pin(vm.Name, pub)
 }
 
-// discard removes every trace of a VM: files, pins, TAP and row.
+// discard removes every trace of a VM: TAP, files, pins and, only when
+// all of those are gone, its row. A VM whose host objects could not all be
+// removed keeps its row, marked failed with what is left, so it stays
+// visible in `vm ls`/`vm show` and a second `vm delete` finishes the job.
 func (d *Daemon) discard(ctx context.Context, vm store.VM) error {
 	var errs []error
 	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("tap %s: %w", tapName(vm.ID), err))
 	}
-	errs = append(errs, os.RemoveAll(d.paths.VMRuntimeDir(vm.ID)), os.RemoveAll(d.paths.VMDir(vm.ID)))
-	errs = append(errs, d.keys.Unpin(vm.Name), d.store.DeleteVM(ctx, vm.ID))
-	d.mu.Lock()
-	delete(d.locks, vm.ID)
-	d.mu.Unlock()
-	return errors.Join(errs...)
+	for _, dir := range []string{d.paths.VMRuntimeDir(vm.ID), d.paths.VMDir(vm.ID)} {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := d.keys.Unpin(vm.Name); err != nil {
+		errs = append(errs, fmt.Errorf("known_hosts pin: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		why := "delete incomplete, run `banger vm delete " + vm.Name + "` again: " + err.Error()
+		if serr := d.store.SetVMState(ctx, vm.ID, store.StateFailed, why); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return fmt.Errorf("delete %s: %w (the VM is kept, marked failed: `banger vm delete %s` again finishes the job)", vm.Name, err, vm.Name)
+	}
+	return d.store.DeleteVM(ctx, vm.ID)
 }
 
 func randHex(n int) string {

@@ -14,6 +14,8 @@ import (
 type Fake struct {
 	Cfg      Config
 	RunHooks bool
+	// DeleteTAPErr, when set, makes DeleteTAP fail with it and keep the TAP.
+	DeleteTAPErr error
 
 	mu     sync.Mutex
 	Bridge bool
@@ -64,6 +66,9 @@ func (f *Fake) CreateTAP(_ context.Context, name string) error {
 func (f *Fake) DeleteTAP(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.DeleteTAPErr != nil && f.TAPs[name] {
+		return f.DeleteTAPErr
+	}
 	delete(f.TAPs, name)
 	return nil
 }

@@ -32,9 +32,10 @@ type Download struct {
 var ErrDigestMismatch = errors.New("sha256 mismatch")
 
 // Fetch downloads d.URL to d.Dest and verifies it. An interrupted download
-// (context ended) leaves Dest+".partial", and the next Fetch of the same
-// Dest resumes it with an HTTP range request when the server supports
-// one; any other failure removes it.
+// (context ended, or the server stalled: ErrStalled) leaves
+// Dest+".partial", and the next Fetch of the same Dest resumes it with an
+// HTTP range request when the server supports one; any other failure
+// removes it.
 func Fetch(ctx context.Context, d Download) (err error) {
 	if len(d.SHA256) != 64 {
 		return fmt.Errorf("%s: catalog entry has no sha256: refused", d.URL)
@@ -52,7 +53,7 @@ func Fetch(ctx context.Context, d Download) (err error) {
 	}
 	defer func() {
 		f.Close()
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrStalled) {
 			os.Remove(part)
 		}
 	}()
@@ -143,8 +144,10 @@ func open(ctx context.Context, d Download, offset int64) (io.ReadCloser, int64, 
 	default:
 		return nil, 0, 0, fmt.Errorf("%s: only http, https and file URLs are fetched", d.URL)
 	}
+	ctx, cancel := context.WithCancel(ctx) // ended by idleBody on a stall
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL, nil)
 	if err != nil {
+		cancel()
 		return nil, 0, 0, err
 	}
 	if offset > 0 {
@@ -152,19 +155,21 @@ func open(ctx context.Context, d Download, offset int64) (io.ReadCloser, int64, 
 	}
 	c := d.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = DefaultHTTPClient()
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		cancel()
 		return nil, 0, 0, err
 	}
+	body := newIdleBody(resp.Body, readIdleTimeout, cancel)
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
-		return resp.Body, offset + resp.ContentLength, offset, nil
+		return body, offset + resp.ContentLength, offset, nil
 	case resp.StatusCode == http.StatusOK:
-		return resp.Body, resp.ContentLength, 0, nil
+		return body, resp.ContentLength, 0, nil
 	}
-	resp.Body.Close()
+	body.Close()
 	return nil, 0, 0, fmt.Errorf("GET %s: %s", d.URL, resp.Status)
 }
 

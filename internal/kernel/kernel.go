@@ -192,8 +192,10 @@ func unpackIn(ctx context.Context, work string, opts ImportOptions, progress fun
 	if u.vmlinuz, u.release, err = findVmlinuz(u.root); err != nil {
 		return u, err
 	}
-	u.modDir, err = findModuleDir(u.root, u.release)
-	return u, err
+	if u.modDir, err = findModuleDir(u.root, u.release); err != nil {
+		return u, err
+	}
+	return u, checkUnpacked(u) // links.go
 }
 
 // needTools checks for the Debian tools the import shells out to.

@@ -190,6 +190,13 @@ func cpioEntries(t *testing.T, r io.Reader) (names []string, bodies map[string]s
 // import runs offline.
 func fakeKernelDeb(t *testing.T) string {
 	t.Helper()
+	return fakeKernelDebWith(t, nil)
+}
+
+// fakeKernelDebWith is fakeKernelDeb with a change to the package tree
+// (root, module directory) before it is built.
+func fakeKernelDebWith(t *testing.T, tweak func(root, mods string)) string {
+	t.Helper()
 	root := filepath.Join(t.TempDir(), "pkg")
 	rel := "6.1.0-99-cloud-amd64"
 	mods := filepath.Join(root, "lib/modules", rel)
@@ -225,6 +232,9 @@ func fakeKernelDeb(t *testing.T) string {
 		// The alias shows in depmod's modules.alias (modules.dep comes from
 		// symbols, which these fakes have none of).
 		fakeModule(t, filepath.Join(mods, "kernel", rel), "depends="+deps, "alias=fake:"+moduleName(rel))
+	}
+	if tweak != nil {
+		tweak(root, mods)
 	}
 	deb := filepath.Join(t.TempDir(), "kernel.deb")
 	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Znone", "-b", root, deb).CombinedOutput(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"time"
 )
 
@@ -47,6 +48,11 @@ type Spec struct {
 	Disks      []Disk
 	Net        *NetIface
 	ConsoleLog string // file that receives the guest serial console
+	// Inherit are open files the VMM process must inherit and keep for
+	// its lifetime: the flocks on the VM's writable disks (LockDisks).
+	// Drivers pass them as extra file descriptors (fd 3 on); the caller
+	// closes its own copies after Start.
+	Inherit []*os.File
 }
 
 // Handles are the transient facts about a running VM. They are written to

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent"
@@ -65,6 +66,17 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute,
 		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
 	m.srv = &agent.Server{PowerOff: func() { m.exit() }}
+	// Like a VMM process, the machine keeps its inherited files (the
+	// disks' flocks) until it exits.
+	for _, f := range spec.Inherit {
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			m.closeHeld()
+			return nil, fmt.Errorf("fake: inherit %s: %w", f.Name(), err)
+		}
+		syscall.CloseOnExec(fd)
+		m.held = append(m.held, os.NewFile(uintptr(fd), f.Name()))
+	}
 	d.machines[spec.ID] = m
 	return m, nil
 }
@@ -116,6 +128,7 @@ type Machine struct {
 	noAgent bool
 	once    sync.Once
 	done    chan struct{}
+	held    []*os.File
 }
 
 var _ vmm.Machine = (*Machine)(nil)
@@ -136,7 +149,19 @@ func (m *Machine) Exited() bool {
 	}
 }
 
-func (m *Machine) exit() { m.once.Do(func() { close(m.done) }) }
+func (m *Machine) exit() {
+	m.once.Do(func() {
+		m.closeHeld()
+		close(m.done)
+	})
+}
+
+func (m *Machine) closeHeld() {
+	for _, f := range m.held {
+		f.Close()
+	}
+	m.held = nil
+}
 
 // Diagnose describes the fake vCPU.
 func (m *Machine) Diagnose(ctx context.Context) (string, error) {

@@ -134,6 +134,7 @@ func (d *Driver) spawn(l *launch, spec vmm.Spec) (*machine, error) {
 	defer stderr.Close()
 	cmd := exec.Command(l.argv[0], l.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr // stdin stays /dev/null: never a TTY
+	cmd.ExtraFiles = spec.Inherit           // the disks' flocks live as long as the process
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	d.log.Info("firecracker: starting", "argv", strings.Join(l.argv, " "))
 	if err := cmd.Start(); err != nil {
@@ -252,10 +253,12 @@ func logTail(path string, n int64) string {
 }
 
 // instanceID is the --id: alphanumerics and '-', at most 64 characters.
+// For a VM it is vmm.Marker(spec.ID), so a Firecracker whose handles were
+// never written is found by its argv.
 func instanceID(spec vmm.Spec) string {
-	src := spec.ID
-	if src == "" {
-		src = spec.Name
+	src := spec.Name
+	if spec.ID != "" {
+		src = vmm.Marker(spec.ID)
 	}
 	id := []byte(src)
 	for i, c := range id {

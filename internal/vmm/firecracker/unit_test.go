@@ -74,11 +74,12 @@ func TestBootArgs(t *testing.T) {
 
 func TestInstanceID(t *testing.T) {
 	cases := map[string]vmm.Spec{
-		"vm-01":                 {ID: "vm-01"},
-		"my-vm-x":               {ID: "my_vm.x"},
-		"dev":                   {Name: "dev"},
-		"banger":                {ID: "__"},
-		strings.Repeat("a", 64): {ID: strings.Repeat("a", 80)},
+		vmm.Marker("0123456789ab"):          {ID: "0123456789ab", Name: "dev"}, // found by its argv
+		"banger-vm-01":                      {ID: "vm-01"},
+		"banger-my-vm-x":                    {ID: "my_vm.x"},
+		"dev":                               {Name: "dev"},
+		"banger":                            {ID: "__"},
+		"banger-" + strings.Repeat("a", 57): {ID: strings.Repeat("a", 80)},
 	}
 	for want, spec := range cases {
 		if got := instanceID(spec); got != want {

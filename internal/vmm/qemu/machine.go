@@ -49,6 +49,9 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	defer logf.Close()
 	cmd := exec.Command(d.bin, d.Args(spec)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// The disks' flocks (vmm.LockDisks) go with the process: QEMU keeps
+	// inherited descriptors open, so they are held while it runs.
+	cmd.ExtraFiles = spec.Inherit
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)

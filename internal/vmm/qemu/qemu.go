@@ -99,7 +99,10 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	agent := filepath.Join(spec.Dir, "agent.sock")
 	cmdline := []string{"console=ttyS0", "reboot=t", "panic=-1", "8250.nr_uarts=1"}
 	a := []string{
-		"-name", "banger-" + spec.Name,
+		// The marker (vmm.Marker) finds this process when no handles
+		// were written; the pidfile is written by QEMU itself.
+		"-name", vmm.Marker(spec.ID),
+		"-pidfile", filepath.Join(spec.Dir, PIDFile),
 		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
 		"-smp", fmt.Sprint(spec.VCPU),
 		"-m", fmt.Sprintf("%dM", spec.MemoryMiB),
@@ -144,6 +147,9 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	}
 	return append(a, "-append", strings.Join(cmdline, " "))
 }
+
+// PIDFile is the name of the pidfile QEMU writes in the VM's runtime dir.
+const PIDFile = "qemu.pid"
 
 // ErrExited is returned when QEMU exits during start-up.
 var ErrExited = errors.New("qemu exited during start-up")

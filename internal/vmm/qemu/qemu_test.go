@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -129,7 +130,12 @@ func TestDiagnoseDumpsRegistersOverQMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &Machine{h: vmm.Handles{ControlSock: sock}}
+	// The socket file exists from bind(); QEMU listens a moment later.
 	out, err := m.Diagnose(context.Background())
+	for deadline := time.Now().Add(5 * time.Second); err != nil && strings.Contains(err.Error(), "connection refused") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		out, err = m.Diagnose(context.Background())
+	}
 	if err != nil {
 		t.Fatalf("Diagnose: %v\n%s", err, out)
 	}

@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+const strayHelperEnv = "BANGER_TEST_STRAY_VMM"
+
+// strayHelper is a stand-in VMM process: it holds the files it inherited
+// (fd 3 on: the disks' flocks) and sleeps until killed.
+func strayHelper() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// spawnHolder starts a process that holds an exclusive flock on each of
+// the VM's writable disks, as a VMM does; with marked, its argv carries
+// the VM's marker (a VMM banger started), else it is some other process.
+func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
+	t.Helper()
+	var files []*os.File
+	for _, n := range []string{"overlay.ext4", "work.ext4"} {
+		f, err := os.OpenFile(filepath.Join(h.paths.VMDir(id), n), os.O_RDWR, 0)
+		must(t, err)
+		must(t, unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB))
+		files = append(files, f)
+	}
+	args := []string{"-holder"}
+	if marked {
+		args = append(args, vmm.Marker(id))
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
+	cmd.ExtraFiles = files
+	must(t, cmd.Start())
+	vmm.CloseAll(files) // the child holds the locks now
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
+	return cmd
+}
+
+func strayAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+}
+
+// The crash window: the daemon started a VMM and died before writing
+// handles.json. The VM is recorded as starting, a VMM carrying its marker
+// holds its disks. The next daemon kills it, says so, and the VM starts.
+func TestReconcileKillsVMMStartedBeforeHandles(t *testing.T) {
+	h := newHarness(t)
+	vm := h.create("crashy")
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "crashy"}, nil))
+	h.stop()
+	stray := spawnHolder(t, h, vm.ID, true)
+	st, err := store.Open(context.Background(), h.paths.Database())
+	must(t, err)
+	must(t, st.SetVMState(context.Background(), vm.ID, store.StateStarting, ""))
+	st.Close()
+	must(t, writeLaunchIntent(h.paths.VMRuntimeDir(vm.ID), "fake", vmm.Marker(vm.ID)))
+
+	h.start()
+	if strayAlive(stray.Process.Pid) {
+		t.Fatalf("stray VMM pid %d still running after reconcile", stray.Process.Pid)
+	}
+	var got api.VM
+	must(t, h.call(api.MethodVMShow, api.NameParams{Name: "crashy"}, &got))
+	if got.State != store.StateFailed || !strings.Contains(got.LastError, strconv.Itoa(stray.Process.Pid)) || !strings.Contains(got.LastError, "killed") {
+		t.Fatalf("after reconcile: %s %q", got.State, got.LastError)
+	}
+	must(t, h.call(api.MethodVMStart, api.NameParams{Name: "crashy"}, nil))
+}
+
+// A start while another process holds the VM's disks is refused, naming
+// that process, and leaves the VM as it was; once it is gone, the VM
+// starts. While the VM runs, its VMM holds the lock.
+func TestStartRefusedWhileDiskLocked(t *testing.T) {
+	h := newHarness(t)
+	vm := h.create("locked")
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "locked"}, nil))
+	holder := spawnHolder(t, h, vm.ID, false)
+	starts := h.drv.Starts
+	err := h.call(api.MethodVMStart, api.NameParams{Name: "locked"}, nil)
+	if !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(holder.Process.Pid)) || !strings.Contains(err.Error(), "overlay.ext4") {
+		t.Fatalf("start with a locked disk: %v", err)
+	}
+	var got api.VM
+	must(t, h.call(api.MethodVMShow, api.NameParams{Name: "locked"}, &got))
+	if got.State != store.StateStopped || h.drv.Starts != starts || h.net.TAPCount() != 0 {
+		t.Fatalf("refused start changed things: state %s starts %d taps %d", got.State, h.drv.Starts-starts, h.net.TAPCount())
+	}
+	if !strayAlive(holder.Process.Pid) {
+		t.Fatal("an unmarked process was killed")
+	}
+	holder.Process.Kill()
+	for strayAlive(holder.Process.Pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, h.call(api.MethodVMStart, api.NameParams{Name: "locked"}, nil))
+	// The running VM's VMM holds the lock: nobody else gets it.
+	f, err := os.OpenFile(filepath.Join(h.paths.VMDir(vm.ID), "work.ext4"), os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		t.Fatal("the disk of a running VM is not locked")
+	}
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "locked"}, nil))
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("the disk of a stopped VM is still locked: %v", err)
+	}
+}
+
+// vm delete kills a stray VMM of the VM and leaves nothing.
+func TestDeleteKillsStrayVMM(t *testing.T) {
+	h := newHarness(t)
+	vm := h.create("gone")
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "gone"}, nil))
+	stray := spawnHolder(t, h, vm.ID, true)
+	must(t, h.call(api.MethodVMDelete, api.NameParams{Name: "gone"}, nil))
+	if strayAlive(stray.Process.Pid) {
+		t.Fatalf("stray VMM pid %d survived vm delete", stray.Process.Pid)
+	}
+	h.assertNoTrace(vm.ID)
+}
