@@ -28,14 +28,16 @@ func newVMCmd(env *Env) *cobra.Command {
 type sizeFlags struct {
 	name, image, disk, vmm string
 	vcpu, memory           int
+	mem                    memoryValue
 }
 
 func (f *sizeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "VM name, a DNS label (default: generated)")
 	fs.StringVar(&f.image, "image", "", "image to boot (default: "+config.DefaultImageName+", built on first use)")
 	fs.IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else host CPUs/4, 1..4)")
-	fs.IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory, else host RAM/8, at most 8192)")
-	fs.StringVar(&f.disk, "disk-size", "", "size of the VM's disks, e.g. 8G (sparse; default 8G)")
+	f.mem.mib = &f.memory
+	fs.Var(&f.mem, "memory", "memory: 2G, 1.5G, 512M or plain MiB (default: [vm_defaults] memory, else host RAM/8, at most 8G)")
+	fs.Var(diskValue{&f.disk}, "disk-size", "size of the VM's disks: 8G, 1.5T, 512M (sparse; default 8G)")
 	fs.StringVar(&f.vmm, "vmm", "", "VMM driver: qemu or firecracker (default: vmm in config.toml, auto)")
 }
 
@@ -43,8 +45,10 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 	if cmd.Flags().Changed("vcpu") && f.vcpu < 1 {
 		return api.CreateParams{}, usageError{fmt.Errorf("--vcpu %d: must be at least 1", f.vcpu)}
 	}
-	if cmd.Flags().Changed("memory") && f.memory < config.MinMemoryMiB {
-		return api.CreateParams{}, usageError{fmt.Errorf("--memory %d: must be at least %d MiB", f.memory, config.MinMemoryMiB)}
+	if cmd.Flags().Changed("memory") {
+		if err := f.mem.check(); err != nil {
+			return api.CreateParams{}, err
+		}
 	}
 	switch f.vmm {
 	case "", "qemu", "firecracker":
@@ -66,7 +70,7 @@ the CLI does not abort the create: the daemon finishes it (see vm show).
 
 The VM keeps its root filesystem changes (overlay disk) and /root (work
 disk) across stop and start; only 'vm delete' discards them.`,
-		Example: "  banger vm create --name dev --vcpu 2 --memory 2048\n  ssh via: banger vm ssh dev",
+		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := f.params(cmd)
