@@ -81,11 +81,7 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		return ee.code
 	}
 	fmt.Fprintln(env.Err, "banger:", friendly(err))
-	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
-		return ExitUsage
-	}
-	return ExitError
+	return exitCode(err)
 }
 
 // rootCommands and vmCommands are commands defined in their own files
@@ -121,12 +117,21 @@ The daemon (bangerd) starts on demand.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newVMCmd(env), newDaemonCmd(env), newImageCmd(env), newKernelCmd(env), newDoctorCmd(env))
 	for _, c := range rootCommands {
 		root.AddCommand(c(env))
+	}
+	finishTree(root)
+	showVersion := root.Flags().Bool("version", false, "print the versions of banger, bangerd and banger-agent (as `banger version`)")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if *showVersion {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("--version takes no arguments")}
+			}
+			return printVersion(cmd.Context(), env, false)
+		}
+		return groupRun(cmd, args)
 	}
 	return root
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/hostnet"
@@ -199,10 +200,16 @@ func (d *Daemon) status() api.Status {
 	d.mu.Lock()
 	n := len(d.instances)
 	d.mu.Unlock()
-	return api.Status{
-		PID: os.Getpid(), Version: Version, APIVersion: api.Version, Socket: d.paths.Socket(),
+	st := api.Status{
+		PID: os.Getpid(), Version: buildinfo.Current(Version).Version, APIVersion: api.Version, Socket: d.paths.Socket(),
 		StateDir: d.paths.StateDir, VMM: d.drivers.def, VMMReason: d.drivers.why, Accel: d.defaultAccel(), Running: n,
 	}
+	if p, err := d.agentBinary(); err == nil {
+		if info, err := buildinfo.OfFile(p); err == nil {
+			st.AgentVersion = info.String()
+		}
+	}
+	return st
 }
 
 // agentBinary finds banger-agent: config, then beside bangerd.

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/banger-dev/banger/internal/client"
+	"github.com/spf13/cobra"
+)
+
+// Every command, whichever file registers it, refuses an unknown flag
+// with exit 2 before calling the daemon, and every group refuses an
+// unknown subcommand the same way.
+func TestEveryCommandUsageErrorExits2(t *testing.T) {
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		paths = append(paths, path)
+		for _, s := range c.Commands() {
+			if s.Name() != "help" && s.Name() != "completion" {
+				walk(s, append(append([]string(nil), path...), s.Name()))
+			}
+		}
+	}
+	walk(newRootCmd(&Env{}), nil)
+	if len(paths) < 40 {
+		t.Fatalf("only %d commands found", len(paths))
+	}
+	for _, p := range paths {
+		extras := [][]string{{"--no-such-flag"}}
+		if c, _, _ := newRootCmd(&Env{}).Find(p); c.HasSubCommands() {
+			extras = append(extras, []string{"no-such-command"}, []string{"no-such-command", "--no-such-flag"})
+		}
+		for _, extra := range extras {
+			args := append(append([]string(nil), p...), extra...)
+			var out, errb bytes.Buffer
+			env := &Env{In: strings.NewReader(""), Out: &out, Err: &errb, Client: &client.Client{
+				DialForTest: func(context.Context) (net.Conn, error) { return nil, errors.New("must not dial") }}}
+			if code := Run(context.Background(), env, args); code != ExitUsage {
+				t.Errorf("banger %s: exit %d, want %d (stderr %q)", strings.Join(args, " "), code, ExitUsage, errb.String())
+			}
+		}
+	}
+}
