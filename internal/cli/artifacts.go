@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -283,9 +282,9 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, l)
 			}
-			fmt.Fprintf(env.Out, "catalog: %s\n", l.Source)
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tHERE\tFROM\tDESCRIPTION")
+			fmt.Fprintf(env.Out, "catalog: %s\n", escCell(l.Source))
+			t := newTable(env.Out)
+			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
 			for _, e := range l.Entries {
 				from := e.URL + e.Ref
 				switch {
@@ -294,9 +293,9 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 				case from == "":
 					from = "apt " + e.Package
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, yesNo(e.Installed), from, e.Description)
+				t.row(e.Name, yesNo(e.Installed), from, e.Description)
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -80,7 +80,7 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(env.Err, "banger:", friendly(err))
+	fmt.Fprintln(env.Err, "banger:", escText(friendly(err)))
 	return exitCode(err)
 }
 
@@ -157,13 +157,13 @@ func progressPrinter(env *Env) (func(api.Progress), func()) {
 				active = false
 			}
 			if p.Stage == api.StageSpec {
-				fmt.Fprintln(env.Err, "spec:", p.Message)
+				fmt.Fprintln(env.Err, "spec:", escCell(p.Message))
 			} else {
-				fmt.Fprintf(env.Err, "%s: %s\n", p.Stage, p.Message)
+				fmt.Fprintf(env.Err, "%s: %s\n", escCell(p.Stage), escText(p.Message))
 			}
 			return
 		}
-		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, p.Stage, p.Message)
+		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, escCell(p.Stage), escCell(p.Message))
 		if tty {
 			fmt.Fprint(env.Err, "\r\033[K"+line)
 			active = true

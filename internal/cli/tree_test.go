@@ -46,3 +46,23 @@ func TestEveryCommandUsageErrorExits2(t *testing.T) {
 		}
 	}
 }
+
+func TestEscCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"dev":             "dev",
+		"naïve ünïcode ✓": "naïve ünïcode ✓",
+		"a\x1b[31mb":      `a\x1b[31mb`,
+		"a\r\nb\tc":       `a\r\nb\tc`,
+		"bad\xffutf8":     `bad\xffutf8`,
+		"c1\u009bx":       `c1\u009bx`,
+		"rlo\u202etxt":    `rlo\u202etxt`,
+		"del\x7f":         `del\x7f`,
+	} {
+		if got := escCell(in); got != want {
+			t.Errorf("escCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := escText("line1\nline2\t\x1b"); got != "line1\nline2\t\\x1b" {
+		t.Errorf("escText keeps newlines and tabs only: %q", got)
+	}
+}

@@ -101,16 +101,16 @@ func newVMPortsCmd(env *Env) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, ports)
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROTO\tADDRESS\tPORT\tPROCESS")
+			t := newTable(env.Out)
+			t.row("PROTO", "ADDRESS", "PORT", "PROCESS")
 			for _, p := range ports {
 				proc := p.Process
 				if p.PID != 0 {
 					proc = fmt.Sprintf("%s (%d)", p.Process, p.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Proto, p.Address, p.Port, proc)
+				t.row(p.Proto, p.Address, fmt.Sprint(p.Port), proc)
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
