@@ -122,7 +122,10 @@ The daemon (bangerd) starts on demand.`,
 	for _, c := range rootCommands {
 		root.AddCommand(c(env))
 	}
+	root.SetOut(env.Out) // cobra's completion command takes its writer now
+	root.InitDefaultCompletionCmd()
 	finishTree(root)
+	addCompletions(env, root)
 	showVersion := root.Flags().Bool("version", false, "print the versions of banger, bangerd and banger-agent (as `banger version`)")
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if *showVersion {
