@@ -86,7 +86,7 @@ again resumes from them.`,
 			err := env.Client.Call(cmd.Context(), api.MethodImagePull, p, &info, show)
 			done()
 			if err != nil {
-				return err
+				return withLowercaseHint(p.Ref, err)
 			}
 			printNotes(env, info.Notes)
 			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
@@ -124,6 +124,22 @@ func newImageShowCmd(env *Env) *cobra.Command {
 				{"created", info.CreatedAt.Format(time.DateTime)}, {"used by", usedBy},
 			}
 		})
+}
+
+// withLowercaseHint adds to a failed pull of a reference whose name has
+// uppercase letters that references are lowercase (a tag may have them).
+func withLowercaseHint(ref string, err error) error {
+	name, rest := ref, ""
+	if i := strings.IndexAny(ref, "@"); i >= 0 {
+		name, rest = ref[:i], ref[i:]
+	}
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name, rest = name[:i], name[i:]+rest
+	}
+	if name == strings.ToLower(name) {
+		return err
+	}
+	return fmt.Errorf("%w (image names are lowercase: try %s)", err, strings.ToLower(name)+rest)
 }
 
 // shellWords renders words as a POSIX shell would need them typed:
