@@ -1,6 +1,7 @@
 package buildinfo
 
 import (
+	"context"
 	"os"
 	"runtime/debug"
 	"testing"
@@ -54,5 +55,27 @@ func TestOfFile(t *testing.T) {
 	}
 	if _, err := OfFile("/etc/hostname"); err == nil {
 		t.Fatal("OfFile read build info from a text file")
+	}
+}
+
+func TestAgentVersion(t *testing.T) {
+	dir := t.TempDir()
+	stamped := dir + "/stamped"
+	os.WriteFile(stamped, []byte("#!/bin/sh\necho banger-agent v9.9.9\n"), 0o755)
+	if v, err := AgentVersion(context.Background(), stamped); err != nil || v != "v9.9.9" {
+		t.Fatalf("stamped agent: %q, %v", v, err)
+	}
+	// A rebuilt binary (new size or time) is asked again.
+	os.WriteFile(stamped, []byte("#!/bin/sh\necho banger-agent v10.0.0-rc1\n"), 0o755)
+	if v, _ := AgentVersion(context.Background(), stamped); v != "v10.0.0-rc1" {
+		t.Fatalf("after a rebuild: %q", v)
+	}
+	notAgent := dir + "/other"
+	os.WriteFile(notAgent, []byte("#!/bin/sh\necho hello\n"), 0o755)
+	if v, err := AgentVersion(context.Background(), notAgent); err == nil {
+		t.Fatalf("not an agent: %q", v)
+	}
+	if _, err := AgentVersion(context.Background(), dir+"/missing"); err == nil {
+		t.Fatal("missing file: no error")
 	}
 }

@@ -168,7 +168,7 @@ func newImageDeleteCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete an image (refused while a VM uses it)",
+		Short:   "Delete an image (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {

@@ -124,7 +124,7 @@ func newKernelDeleteCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete a kernel (refused while a VM uses it)",
+		Short:   "Delete a kernel (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {

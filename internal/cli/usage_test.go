@@ -77,7 +77,8 @@ func TestVersionWithoutDaemon(t *testing.T) {
 		}, "")
 		env.Client.AutoStart = true // version must still not start it
 		env.Client.DaemonBin = filepath.Join(t.TempDir(), "bangerd-that-must-not-run")
-		agent, _ := os.Executable() // a Go binary with build information
+		agent := filepath.Join(t.TempDir(), "banger-agent") // stands in for a `make build` agent
+		os.WriteFile(agent, []byte("#!/bin/sh\n[ \"$1\" = version ] && echo banger-agent v7.7.7\n"), 0o755)
 		os.MkdirAll(env.Paths.ConfigDir, 0o700)
 		os.WriteFile(env.Paths.ConfigFile(), []byte("agent_bin = \""+agent+"\"\n"), 0o600)
 		if code := runCLI(t, env, args...); code != 0 {
@@ -85,7 +86,7 @@ func TestVersionWithoutDaemon(t *testing.T) {
 		}
 		lines := strings.Split(out.String(), "\n")
 		if len(lines) < 3 || !strings.HasPrefix(lines[0], "banger ") || !strings.Contains(lines[0], "go1.") ||
-			!strings.Contains(lines[1], "not running") || !strings.Contains(lines[2], agent) {
+			!strings.Contains(lines[1], "not running") || !strings.Contains(lines[2], "v7.7.7 ("+agent+")") {
 			t.Fatalf("%v: stdout %q", args, out.String())
 		}
 	}

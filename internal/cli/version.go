@@ -69,7 +69,7 @@ func printVersion(ctx context.Context, env *Env, asJSON bool) error {
 	default:
 		r.Daemon = daemonVersion{Error: err.Error()}
 	}
-	r.Agent = findAgentVersion(env, st)
+	r.Agent = findAgentVersion(ctx, env, st)
 	if asJSON {
 		return printJSON(env.Out, r)
 	}
@@ -96,7 +96,7 @@ func printVersion(ctx context.Context, env *Env, asJSON bool) error {
 
 // findAgentVersion is the daemon's word on its agent when it gave one,
 // else the build information of the binary it would put in initramfs.
-func findAgentVersion(env *Env, st api.Status) agentVersion {
+func findAgentVersion(ctx context.Context, env *Env, st api.Status) agentVersion {
 	if st.AgentVersion != "" {
 		return agentVersion{Version: st.AgentVersion, From: "daemon"}
 	}
@@ -104,11 +104,11 @@ func findAgentVersion(env *Env, st api.Status) agentVersion {
 	if err != nil {
 		return agentVersion{From: "none", Error: err.Error()}
 	}
-	info, err := buildinfo.OfFile(path)
+	v, err := buildinfo.AgentVersion(ctx, path)
 	if err != nil {
-		return agentVersion{From: "none", Path: path, Error: fmt.Sprintf("read %s: %v", path, err)}
+		return agentVersion{From: "none", Path: path, Error: err.Error()}
 	}
-	return agentVersion{Version: info.String(), Path: path, From: "file"}
+	return agentVersion{Version: v, Path: path, From: "file"}
 }
 
 // agentPath is where the daemon finds banger-agent: agent_bin in

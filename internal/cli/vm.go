@@ -157,6 +157,8 @@ func newVMStartCmd(env *Env) *cobra.Command {
 func newVMDeleteCmd(env *Env) *cobra.Command {
 	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", api.MethodVMDelete, "deleted")
 	c.Aliases = []string{"rm"}
+	c.Long = `Delete a VM: its VMM, disks, TAP and pinned host key. NAME is the exact
+name or id; a prefix, which other vm commands accept, is refused here.`
 	return c
 }
 

@@ -205,9 +205,7 @@ func (d *Daemon) status() api.Status {
 		StateDir: d.paths.StateDir, VMM: d.drivers.def, VMMReason: d.drivers.why, Accel: d.defaultAccel(), Running: n,
 	}
 	if p, err := d.agentBinary(); err == nil {
-		if info, err := buildinfo.OfFile(p); err == nil {
-			st.AgentVersion = info.String()
-		}
+		st.AgentVersion, _ = buildinfo.AgentVersion(context.Background(), p) // cached per binary
 	}
 	return st
 }
