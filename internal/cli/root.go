@@ -124,6 +124,7 @@ The daemon (bangerd) starts on demand.`,
 	}
 	root.SetOut(env.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
+	strictHelp(root)
 	finishTree(root)
 	addCompletions(env, root)
 	showVersion := root.Flags().Bool("version", false, "print the versions of banger, bangerd and banger-agent (as `banger version`)")

@@ -34,6 +34,28 @@ func finishTree(c *cobra.Command) {
 	}
 }
 
+// strictHelp makes `banger help TOPIC` refuse an unknown topic like an
+// unknown command (cobra's prints "Unknown help topic" and exits 0).
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, h := range root.Commands() {
+		if h.Name() != "help" {
+			continue
+		}
+		h.Run = nil
+		h.RunE = func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			switch {
+			case err != nil || cmd == nil:
+				return unknownCommand(root, strings.Join(args, " "))
+			case len(rest) > 0:
+				return unknownCommand(cmd, rest[0])
+			}
+			return cmd.Help()
+		}
+	}
+}
+
 // groupRun runs a command that only groups others: without arguments it
 // shows its help; anything else is an unknown subcommand.
 func groupRun(cmd *cobra.Command, args []string) error {

@@ -27,6 +27,7 @@ func TestUnknownSubcommandIsAUsageErrorWithASuggestion(t *testing.T) {
 		{[]string{"kernel", "lis"}, "did you mean ls?"},
 		{[]string{"vm", "workspace", "exprt", "dev"}, "did you mean export?"},
 		{[]string{"xyzzy"}, `unknown command "xyzzy" for "banger" (see`},
+		{[]string{"help", "vm", "lst"}, "did you mean ls?"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
