@@ -41,7 +41,7 @@ unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
+			printf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
 			return nil
 		},
 	}
@@ -89,7 +89,7 @@ again resumes from them.`,
 				return withLowercaseHint(p.Ref, err)
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
+			printf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
 			return nil
 		},
 	}
@@ -174,7 +174,7 @@ func newImageDeleteCmd(env *Env) *cobra.Command {
 			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "image %s deleted\n", args[0])
+			printf(env.Out, "image %s deleted\n", args[0])
 			return nil
 		},
 	}
@@ -201,7 +201,7 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 				return err
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -232,7 +232,7 @@ VM's work disk) is not part of it.`,
 				return err
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -272,7 +272,7 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+			printf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
 				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
 			return nil
 		},
@@ -298,7 +298,7 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, l)
 			}
-			fmt.Fprintf(env.Out, "catalog: %s\n", escCell(l.Source))
+			printf(env.Out, "catalog: %s\n", l.Source)
 			t := newTable(env.Out)
 			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
 			for _, e := range l.Entries {

@@ -47,7 +47,7 @@ its drivers are modules; --release gives its uname -r.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+			printf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
 			return nil
 		},
 	}
@@ -76,7 +76,7 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 	if err := env.Client.Call(cmd.Context(), api.MethodKernelImportFile, p, &info, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 	return nil
 }
 
@@ -103,7 +103,7 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+			printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 			return nil
 		},
 	}
@@ -130,7 +130,7 @@ func newKernelDeleteCmd(env *Env) *cobra.Command {
 			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s deleted\n", args[0])
+			printf(env.Out, "kernel %s deleted\n", args[0])
 			return nil
 		},
 	}

@@ -90,3 +90,14 @@ func (t *table) row(cells ...string) {
 func (t *table) kv(key, value string) { fmt.Fprintf(t.tw, "%s:\t%s\n", key, escCell(value)) }
 
 func (t *table) flush() error { return t.tw.Flush() }
+
+// printf is fmt.Fprintf with every string argument escaped by escCell:
+// for result lines that carry names and paths from the daemon.
+func printf(w io.Writer, format string, a ...any) {
+	for i, v := range a {
+		if s, ok := v.(string); ok {
+			a[i] = escCell(s)
+		}
+	}
+	fmt.Fprintf(w, format, a...)
+}

@@ -31,13 +31,14 @@ func TestTablesEscapeControlCharacters(t *testing.T) {
 		api.MethodImageShow: func(ctx context.Context, c *rpc.Call) (any, error) {
 			return api.ImageInfo{Image: api.Image{Name: "img"}, Runtime: api.ImageRuntime{Env: []string{"A=" + hostile}, WorkingDir: hostile}}, nil
 		},
+		api.MethodVMStop: func(ctx context.Context, c *rpc.Call) (any, error) { return vm, nil },
 		api.MethodVMStart: func(ctx context.Context, c *rpc.Call) (any, error) {
 			c.Progress("boot", hostile)
 			return nil, &api.Error{Code: api.CodeInternal, Message: "failed: " + hostile}
 		},
 	})
 	for _, args := range [][]string{{"vm", "ls"}, {"vm", "ls", "-q"}, {"vm", "show", "dev"}, {"vm", "ports", "dev"},
-		{"image", "ls"}, {"image", "show", "img"}, {"vm", "start", "dev"}} {
+		{"image", "ls"}, {"image", "show", "img"}, {"vm", "start", "dev"}, {"vm", "stop", "dev"}} {
 		env, out, errb := newEnv(t, d.dial, "")
 		runCLI(t, env, args...)
 		all := out.String() + errb.String()

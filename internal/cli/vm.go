@@ -89,10 +89,10 @@ disk) across stop and start; only 'vm delete' discards them.`,
 				return printJSON(env.Out, vm)
 			}
 			if noWait {
-				fmt.Fprintf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
+				printf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
 				return nil
 			}
-			fmt.Fprintf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
+			printf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
 			return nil
 		},
 	}
@@ -140,7 +140,7 @@ func simpleVMCmd(env *Env, use, short, method, done string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "%s %s\n", v.Name, done)
+			printf(env.Out, "%s %s\n", v.Name, done)
 			return nil
 		},
 	}

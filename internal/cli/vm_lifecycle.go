@@ -49,7 +49,7 @@ filesystems); shrinking is refused.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
+			printf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
 			return nil
 		},
 	}
