@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
+
+// dnsLabel is what a VM name must be (the daemon checks it too).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func newVMCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -49,6 +53,9 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 		if err := f.mem.check(); err != nil {
 			return api.CreateParams{}, err
 		}
+	}
+	if f.name != "" && !dnsLabel.MatchString(f.name) {
+		return api.CreateParams{}, usageError{fmt.Errorf("--name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", f.name)}
 	}
 	switch f.vmm {
 	case "", "qemu", "firecracker":

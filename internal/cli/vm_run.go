@@ -136,9 +136,6 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, o execO
 	done()
 	if res.err != nil {
 		fmt.Fprintln(env.Err, "banger:", friendly(res.err))
-		if exitCode(res.err) == ExitUsage { // the request as given cannot work
-			return exitError{ExitUsage}
-		}
 		return exitError{ExitRunFailed}
 	}
 	defer res.conn.Close()

@@ -229,9 +229,7 @@ func TestVMRunDialFailure(t *testing.T) {
 }
 
 // TestVMRunWithoutCommand: no command is the daemon's to decide (the
-// image's own command, or a refusal naming the image), not the CLI's; the
-// daemon's refusal (api.CodeInvalid: give a command) exits 2 as usage
-// errors do, not 125.
+// image's own command, or a refusal naming the image), not a usage error.
 func TestVMRunWithoutCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"vm", "run", "--rm", "--image", "hello"},
@@ -251,7 +249,7 @@ func TestVMRunWithoutCommand(t *testing.T) {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "image debian-bookworm defines no command: give one after --, e.g. banger vm run -- make test"}
 	}})
 	env, _, errb := newEnv(t, d.dial, "")
-	if code := runCLI(t, env, "vm", "run", "--rm"); code != cli.ExitUsage || !strings.Contains(errb.String(), "banger: image debian-bookworm defines no command") {
+	if code := runCLI(t, env, "vm", "run", "--rm"); code != cli.ExitRunFailed || !strings.Contains(errb.String(), "banger: image debian-bookworm defines no command") {
 		t.Fatalf("refused: exit %d, stderr %q", code, errb.String())
 	}
 }
