@@ -48,7 +48,7 @@ func TestImagePullUppercaseHint(t *testing.T) {
 		"alpine:Edge":               "",
 	} {
 		env, _, errb := newEnv(t, d.dial, "")
-		if code := runCLI(t, env, "image", "pull", ref); code != cli.ExitUsage {
+		if code := runCLI(t, env, "image", "pull", ref); code != cli.ExitError {
 			t.Errorf("%s: exit %d", ref, code)
 		}
 		if hint != "" && !strings.Contains(errb.String(), hint) || hint == "" && strings.Contains(errb.String(), "lowercase") {

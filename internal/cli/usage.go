@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/banger-dev/banger/internal/api"
 	"github.com/spf13/cobra"
 )
 
@@ -134,15 +133,12 @@ func flagError(c *cobra.Command, err error) error {
 	return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 }
 
-// exitCode maps a command's error to banger's exit code: usage errors,
-// found by the CLI or by the daemon (api.CodeInvalid: the request as
-// given cannot work, and nothing changed), exit 2.
+// exitCode maps a command's error to banger's exit code: usage errors
+// (bad flags, arguments, sizes or names, found before anything is asked
+// of the daemon) exit 2, every other failure 1.
 func exitCode(err error) int {
 	var ue usageError
-	var ae *api.Error
-	switch {
-	case errors.As(err, &ue), errors.As(err, &ae) && ae.Code == api.CodeInvalid,
-		strings.HasPrefix(err.Error(), "unknown command"):
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
 		return ExitUsage
 	}
 	return ExitError
