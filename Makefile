@@ -3,7 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/banger-dev/banger/internal/daemon.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/banger-dev/banger/internal/buildinfo.Version=$(VERSION) -X github.com/banger-dev/banger/internal/daemon.Version=$(VERSION)
 # Built images and kernels are cached here between test runs.
 E2E_CACHE ?= /var/cache/banger-e2e
 

@@ -68,6 +68,9 @@ type Status struct {
 	VMMReason  string `json:"vmm_reason"`
 	Accel      string `json:"accel"`
 	Running    int    `json:"running_vms"`
+	// AgentVersion is the version of the banger-agent the daemon puts in
+	// guests' initramfs ("" when it has none).
+	AgentVersion string `json:"agent_version,omitempty"`
 }
 
 // CreateParams creates a VM. Zero sizes mean "resolve a default".

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -42,7 +41,7 @@ unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
+			printf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
 			return nil
 		},
 	}
@@ -87,10 +86,10 @@ again resumes from them.`,
 			err := env.Client.Call(cmd.Context(), api.MethodImagePull, p, &info, show)
 			done()
 			if err != nil {
-				return err
+				return withLowercaseHint(p.Ref, err)
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
+			printf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
 			return nil
 		},
 	}
@@ -127,6 +126,22 @@ func newImageShowCmd(env *Env) *cobra.Command {
 		})
 }
 
+// withLowercaseHint adds to a failed pull of a reference whose name has
+// uppercase letters that references are lowercase (a tag may have them).
+func withLowercaseHint(ref string, err error) error {
+	name, rest := ref, ""
+	if i := strings.IndexAny(ref, "@"); i >= 0 {
+		name, rest = ref[:i], ref[i:]
+	}
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name, rest = name[:i], name[i:]+rest
+	}
+	if name == strings.ToLower(name) {
+		return err
+	}
+	return fmt.Errorf("%w (image names are lowercase: try %s)", err, strings.ToLower(name)+rest)
+}
+
 // shellWords renders words as a POSIX shell would need them typed:
 // plain when safe, else single-quoted.
 func shellWords(words []string) string {
@@ -153,13 +168,13 @@ func newImageDeleteCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete an image (refused while a VM uses it)",
+		Short:   "Delete an image (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "image %s deleted\n", args[0])
+			printf(env.Out, "image %s deleted\n", args[0])
 			return nil
 		},
 	}
@@ -186,7 +201,7 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 				return err
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -217,7 +232,7 @@ VM's work disk) is not part of it.`,
 				return err
 			}
 			printNotes(env, info.Notes)
-			fmt.Fprintf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -257,7 +272,7 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+			printf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
 				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
 			return nil
 		},
@@ -283,9 +298,9 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, l)
 			}
-			fmt.Fprintf(env.Out, "catalog: %s\n", l.Source)
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tHERE\tFROM\tDESCRIPTION")
+			printf(env.Out, "catalog: %s\n", l.Source)
+			t := newTable(env.Out)
+			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
 			for _, e := range l.Entries {
 				from := e.URL + e.Ref
 				switch {
@@ -294,9 +309,9 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 				case from == "":
 					from = "apt " + e.Package
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, yesNo(e.Installed), from, e.Description)
+				t.row(e.Name, yesNo(e.Installed), from, e.Description)
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -32,7 +32,7 @@ func newDaemonCmd(env *Env) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, st)
 			}
-			fmt.Fprintf(env.Out, "bangerd %s running (pid %d)\nsocket: %s\nstate:  %s\nvmm:    %s (%s), %s\nrunning VMs: %d\n",
+			printf(env.Out, "bangerd %s running (pid %d)\nsocket: %s\nstate:  %s\nvmm:    %s (%s), %s\nrunning VMs: %d\n",
 				st.Version, st.PID, st.Socket, st.StateDir, st.VMM, st.VMMReason, st.Accel, st.Running)
 			return nil
 		},

@@ -47,7 +47,7 @@ its drivers are modules; --release gives its uname -r.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+			printf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
 			return nil
 		},
 	}
@@ -76,7 +76,7 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 	if err := env.Client.Call(cmd.Context(), api.MethodKernelImportFile, p, &info, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 	return nil
 }
 
@@ -103,7 +103,7 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+			printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 			return nil
 		},
 	}
@@ -124,13 +124,13 @@ func newKernelDeleteCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete a kernel (refused while a VM uses it)",
+		Short:   "Delete a kernel (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "kernel %s deleted\n", args[0])
+			printf(env.Out, "kernel %s deleted\n", args[0])
 			return nil
 		},
 	}

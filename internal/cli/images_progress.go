@@ -54,6 +54,6 @@ func bar(pct, width int) string {
 // printNotes shows what a pull or promote had to say about the image.
 func printNotes(env *Env, notes []string) {
 	for _, n := range notes {
-		fmt.Fprintln(env.Err, "note:", n)
+		fmt.Fprintln(env.Err, "note:", escText(n))
 	}
 }

@@ -2,23 +2,25 @@ package cli
 
 import (
 	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/spf13/cobra"
 )
 
 // newListCmd builds an `ls` command: one call to the daemon, --json for
-// scripts, a table with the given columns for people.
+// scripts, -q for names only (the first column), a table with the given
+// columns for people.
 func newListCmd[T any](env *Env, short, method string, columns []string, row func(T) []string) *cobra.Command {
-	var asJSON bool
+	var asJSON, quiet bool
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   short,
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON && quiet {
+				return usageError{fmt.Errorf("%s: give --json or -q, not both", cmd.CommandPath())}
+			}
 			var items []T
 			if err := env.Client.Call(cmd.Context(), method, nil, &items, nil); err != nil {
 				return err
@@ -29,15 +31,22 @@ func newListCmd[T any](env *Env, short, method string, columns []string, row fun
 				}
 				return printJSON(env.Out, items)
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, strings.Join(columns, "\t"))
-			for _, it := range items {
-				fmt.Fprintln(tw, strings.Join(row(it), "\t"))
+			if quiet {
+				for _, it := range items {
+					fmt.Fprintln(env.Out, escCell(row(it)[0]))
+				}
+				return nil
 			}
-			return tw.Flush()
+			t := newTable(env.Out)
+			t.row(columns...)
+			for _, it := range items {
+				t.row(row(it)...)
+			}
+			return t.flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print names only, one per line")
 	return cmd
 }
 
@@ -57,13 +66,13 @@ func newShowCmd[T any](env *Env, short, what, method string, rows func(T) [][2]s
 			if asJSON {
 				return printJSON(env.Out, v)
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			t := newTable(env.Out)
 			for _, kv := range rows(v) {
 				if kv[1] != "" {
-					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+					t.kv(kv[0], kv[1])
 				}
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -80,12 +80,8 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(env.Err, "banger:", friendly(err))
-	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
-		return ExitUsage
-	}
-	return ExitError
+	fmt.Fprintln(env.Err, "banger:", escText(friendly(err)))
+	return exitCode(err)
 }
 
 // rootCommands and vmCommands are commands defined in their own files
@@ -121,12 +117,25 @@ The daemon (bangerd) starts on demand.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newVMCmd(env), newDaemonCmd(env), newImageCmd(env), newKernelCmd(env), newDoctorCmd(env))
 	for _, c := range rootCommands {
 		root.AddCommand(c(env))
+	}
+	root.SetOut(env.Out) // cobra's completion command takes its writer now
+	root.InitDefaultCompletionCmd()
+	strictHelp(root)
+	finishTree(root)
+	addCompletions(env, root)
+	showVersion := root.Flags().Bool("version", false, "print the versions of banger, bangerd and banger-agent (as `banger version`)")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if *showVersion {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("--version takes no arguments")}
+			}
+			return printVersion(cmd.Context(), env, false)
+		}
+		return groupRun(cmd, args)
 	}
 	return root
 }
@@ -152,13 +161,13 @@ func progressPrinter(env *Env) (func(api.Progress), func()) {
 				active = false
 			}
 			if p.Stage == api.StageSpec {
-				fmt.Fprintln(env.Err, "spec:", p.Message)
+				fmt.Fprintln(env.Err, "spec:", escCell(p.Message))
 			} else {
-				fmt.Fprintf(env.Err, "%s: %s\n", p.Stage, p.Message)
+				fmt.Fprintf(env.Err, "%s: %s\n", escCell(p.Stage), escText(p.Message))
 			}
 			return
 		}
-		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, p.Stage, p.Message)
+		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, escCell(p.Stage), escCell(p.Message))
 		if tty {
 			fmt.Fprint(env.Err, "\r\033[K"+line)
 			active = true

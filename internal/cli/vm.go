@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
+
+// dnsLabel is what a VM name must be (the daemon checks it too).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func newVMCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -28,14 +32,16 @@ func newVMCmd(env *Env) *cobra.Command {
 type sizeFlags struct {
 	name, image, disk, vmm string
 	vcpu, memory           int
+	mem                    memoryValue
 }
 
 func (f *sizeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "VM name, a DNS label (default: generated)")
 	fs.StringVar(&f.image, "image", "", "image to boot (default: "+config.DefaultImageName+", built on first use)")
 	fs.IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else host CPUs/4, 1..4)")
-	fs.IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory, else host RAM/8, at most 8192)")
-	fs.StringVar(&f.disk, "disk-size", "", "size of the VM's disks, e.g. 8G (sparse; default 8G)")
+	f.mem.mib = &f.memory
+	fs.Var(&f.mem, "memory", "memory: 2G, 1.5G, 512M or plain MiB (default: [vm_defaults] memory, else host RAM/8, at most 8G)")
+	fs.Var(diskValue{&f.disk}, "disk-size", "size of the VM's disks: 8G, 1.5T, 512M (sparse; default 8G)")
 	fs.StringVar(&f.vmm, "vmm", "", "VMM driver: qemu or firecracker (default: vmm in config.toml, auto)")
 }
 
@@ -43,8 +49,13 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 	if cmd.Flags().Changed("vcpu") && f.vcpu < 1 {
 		return api.CreateParams{}, usageError{fmt.Errorf("--vcpu %d: must be at least 1", f.vcpu)}
 	}
-	if cmd.Flags().Changed("memory") && f.memory < config.MinMemoryMiB {
-		return api.CreateParams{}, usageError{fmt.Errorf("--memory %d: must be at least %d MiB", f.memory, config.MinMemoryMiB)}
+	if cmd.Flags().Changed("memory") {
+		if err := f.mem.check(); err != nil {
+			return api.CreateParams{}, err
+		}
+	}
+	if f.name != "" && !dnsLabel.MatchString(f.name) {
+		return api.CreateParams{}, usageError{fmt.Errorf("--name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", f.name)}
 	}
 	switch f.vmm {
 	case "", "qemu", "firecracker":
@@ -66,7 +77,7 @@ the CLI does not abort the create: the daemon finishes it (see vm show).
 
 The VM keeps its root filesystem changes (overlay disk) and /root (work
 disk) across stop and start; only 'vm delete' discards them.`,
-		Example: "  banger vm create --name dev --vcpu 2 --memory 2048\n  ssh via: banger vm ssh dev",
+		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := f.params(cmd)
@@ -85,10 +96,10 @@ disk) across stop and start; only 'vm delete' discards them.`,
 				return printJSON(env.Out, vm)
 			}
 			if noWait {
-				fmt.Fprintf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
+				printf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
 				return nil
 			}
-			fmt.Fprintf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
+			printf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
 			return nil
 		},
 	}
@@ -136,7 +147,7 @@ func simpleVMCmd(env *Env, use, short, method, done string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "%s %s\n", v.Name, done)
+			printf(env.Out, "%s %s\n", v.Name, done)
 			return nil
 		},
 	}
@@ -153,6 +164,8 @@ func newVMStartCmd(env *Env) *cobra.Command {
 func newVMDeleteCmd(env *Env) *cobra.Command {
 	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", api.MethodVMDelete, "deleted")
 	c.Aliases = []string{"rm"}
+	c.Long = `Delete a VM: its VMM, disks, TAP and pinned host key. NAME is the exact
+name or id; a prefix, which other vm commands accept, is refused here.`
 	return c
 }
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,7 +21,7 @@ type commandFlags struct {
 }
 
 func (f *commandFlags) register(fs *pflag.FlagSet, workdirDefault string) {
-	fs.StringArrayVarP(&f.env, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable)")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set KEY=VALUE in the command's environment, over the image's (repeatable); KEY alone passes the host's value of KEY, if set")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "directory to run the command in (default: "+workdirDefault+")")
 	fs.StringVarP(&f.user, "user", "u", "", "guest user to run the command as: name or uid, optionally :group or :gid (default: the image's, else root)")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a terminal (for shells and other interactive programs); keys, Ctrl-C included, go to it")
@@ -27,10 +29,36 @@ func (f *commandFlags) register(fs *pflag.FlagSet, workdirDefault string) {
 
 // terminal is the -t terminal size and the environment to send with it.
 func (f *commandFlags) terminal(env *Env) (*api.WinSize, []string) {
+	vars := hostEnv(f.env)
 	if !f.tty {
-		return nil, f.env
+		return nil, vars
 	}
-	return terminalFor(env, f.env)
+	return terminalFor(env, vars)
+}
+
+// hostEnv completes -e values as `docker run -e` does: KEY=VALUE as
+// given, a bare KEY takes the host's value of KEY, and a KEY the host
+// does not have set is left out.
+func hostEnv(vars []string) []string {
+	var out []string
+	for _, v := range vars {
+		if strings.Contains(v, "=") {
+			out = append(out, v)
+		} else if val, ok := os.LookupEnv(v); ok {
+			out = append(out, v+"="+val)
+		}
+	}
+	return out
+}
+
+// checkEnv refuses -e values with no name ("=x", "").
+func (f *commandFlags) checkEnv() error {
+	for _, v := range f.env {
+		if k, _, _ := strings.Cut(v, "="); k == "" {
+			return usageError{fmt.Errorf("-e %q: want KEY=VALUE or KEY (the host's value)", v)}
+		}
+	}
+	return nil
 }
 
 func newVMExecCmd(env *Env) *cobra.Command {
@@ -44,7 +72,7 @@ the guest, so it is the way into VMs of container images. Ctrl-C goes to
 the command; a second Ctrl-C ends it. The image's environment and working
 directory apply as for vm run.`,
 		Example: "  banger vm exec dev -- uname -a\n  banger vm exec dev -t -- bash          # an interactive shell, no sshd needed\n" +
-			"  banger vm exec dev -e DEBUG=1 -w /srv -- ./serve --check",
+			"  banger vm exec dev -e DEBUG=1 -e GITHUB_TOKEN -w /srv -- ./serve --check   # GITHUB_TOKEN: the host's value",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usageError{fmt.Errorf("vm exec: expected a VM name (see `banger vm exec --help`)")}
@@ -52,7 +80,7 @@ directory apply as for vm run.`,
 			if len(args) < 2 {
 				return usageError{fmt.Errorf("vm exec: no command given: banger vm exec %s -- CMD [ARGS...]", args[0])}
 			}
-			return nil
+			return f.checkEnv()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := api.ExecParams{Name: args[0], Argv: args[1:], Dir: f.workdir, User: f.user}

@@ -20,13 +20,14 @@ func newVMRestartCmd(env *Env) *cobra.Command {
 
 func newVMSetCmd(env *Env) *cobra.Command {
 	var p api.SetParams
+	mem := memoryValue{mib: &p.MemoryMiB}
 	cmd := &cobra.Command{
-		Use:   "set NAME [--vcpu N] [--memory MiB] [--disk-size SIZE]",
+		Use:   "set NAME [--vcpu N] [--memory SIZE] [--disk-size SIZE]",
 		Short: "Change a stopped VM's vCPUs, memory or disk size",
 		Long: `Change the size of a stopped VM; the guest sees the new sizes at its next
 start. Disks only grow (both the overlay and the work disk, with their
 filesystems); shrinking is refused.`,
-		Example: "  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4096 --disk-size 20G && banger vm start dev",
+		Example: "  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4G --disk-size 20G && banger vm start dev",
 		Args:    exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
@@ -36,8 +37,10 @@ filesystems); shrinking is refused.`,
 			if cmd.Flags().Changed("vcpu") && p.VCPU < 1 {
 				return usageError{fmt.Errorf("--vcpu %d: must be at least 1", p.VCPU)}
 			}
-			if cmd.Flags().Changed("memory") && p.MemoryMiB < config.MinMemoryMiB {
-				return usageError{fmt.Errorf("--memory %d: must be at least %d MiB", p.MemoryMiB, config.MinMemoryMiB)}
+			if cmd.Flags().Changed("memory") {
+				if err := mem.check(); err != nil {
+					return err
+				}
 			}
 			show, done := progressPrinter(env)
 			var v api.VM
@@ -46,13 +49,13 @@ filesystems); shrinking is refused.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
+			printf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&p.VCPU, "vcpu", 0, "virtual CPUs")
-	cmd.Flags().IntVar(&p.MemoryMiB, "memory", 0, "memory in MiB")
-	cmd.Flags().StringVar(&p.DiskSize, "disk-size", "", "new disk size, e.g. 20G (grow only)")
+	cmd.Flags().Var(&mem, "memory", "memory: 4G, 1.5G, 512M or plain MiB")
+	cmd.Flags().Var(diskValue{&p.DiskSize}, "disk-size", "new disk size, e.g. 20G (grow only)")
 	return cmd
 }
 
@@ -98,16 +101,16 @@ func newVMPortsCmd(env *Env) *cobra.Command {
 			if asJSON {
 				return printJSON(env.Out, ports)
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROTO\tADDRESS\tPORT\tPROCESS")
+			t := newTable(env.Out)
+			t.row("PROTO", "ADDRESS", "PORT", "PROCESS")
 			for _, p := range ports {
 				proc := p.Process
 				if p.PID != 0 {
 					proc = fmt.Sprintf("%s (%d)", p.Process, p.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Proto, p.Address, p.Port, proc)
+				t.row(p.Proto, p.Address, fmt.Sprint(p.Port), proc)
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -40,6 +40,9 @@ given after -- replaces the image's command and entrypoint.`,
 			"  banger vm run --rm --image golang:1.22 -- go version   # the image's PATH applies\n" +
 			"  banger vm run --rm --image docker.io/library/hello-world   # the image's own command",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.checkEnv(); err != nil {
+				return err
+			}
 			repo, args, err := splitRunRepo(cmd, args)
 			if err != nil {
 				return err

@@ -51,8 +51,32 @@ func (c Config) FileSyncEntries() []FileSync {
 // VMDefaults are the sizes used when a create request leaves them out.
 type VMDefaults struct {
 	VCPU      int    `toml:"vcpu"`
-	MemoryMiB int    `toml:"memory"`    // MiB
+	MemoryMiB MemMiB `toml:"memory"`    // MiB: 2048, or a size such as "2G"
 	DiskSize  string `toml:"disk_size"` // e.g. "8G"
+}
+
+// MemMiB is a memory size in MiB as config.toml gives it: an integer
+// (MiB, as it always was) or a string parsed by ParseMemoryMiB ("2G").
+type MemMiB int
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (m *MemMiB) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 || x > MaxMemoryMiB {
+			return fmt.Errorf("memory = %d: want 1..%d (MiB) or a size such as \"2G\"", x, MaxMemoryMiB)
+		}
+		*m = MemMiB(x)
+	case string:
+		n, err := ParseMemoryMiB(x)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		*m = MemMiB(n)
+	default:
+		return fmt.Errorf("memory = %v: want an integer (MiB) or a size string such as \"2G\" or \"1.5G\"", v)
+	}
+	return nil
 }
 
 // Firecracker configures the optional jailer. With jailer = true,

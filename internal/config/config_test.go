@@ -93,6 +93,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bridge name with slash", "[network]\nbridge = \"br/0\"", []string{"network.bridge"}},
 		{"negative vcpu", "[vm_defaults]\nvcpu = -1", []string{"vm_defaults"}},
 		{"bad disk size", "[vm_defaults]\ndisk_size = \"big\"", []string{"vm_defaults.disk_size", `"big"`}},
+		{"bad memory size", "[vm_defaults]\nmemory = \"lots\"", []string{"memory", `"lots"`, "a plain number is MiB"}},
+		{"fractional memory MiB", "[vm_defaults]\nmemory = \"1.3G\"", []string{"not a whole number of MiB"}},
+		{"float memory", "[vm_defaults]\nmemory = 1.5", []string{"memory = 1.5", `"1.5G"`}},
+		{"negative memory", "[vm_defaults]\nmemory = -1", []string{"memory = -1"}},
 		{"bad duration", `boot_timeout = "soon"`, []string{"boot_timeout"}},
 		{"stall longer than boot", "boot_timeout = \"30s\"\nboot_stall_timeout = \"60s\"", []string{"boot_stall_timeout = 1m0s", "at most boot_timeout (30s)"}},
 		{"stall too short", `boot_stall_timeout = "10ms"`, []string{"boot_stall_timeout = 10ms"}},
@@ -112,6 +116,15 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadMemorySizes(t *testing.T) {
+	for body, want := range map[string]MemMiB{`memory = 2048`: 2048, `memory = "2G"`: 2048, `memory = "1.5G"`: 1536, `memory = "512M"`: 512} {
+		c, err := Load(writeConfig(t, "[vm_defaults]\n"+body))
+		if err != nil || c.VMDefaults.MemoryMiB != want {
+			t.Errorf("%s: memory %d, %v; want %d", body, c.VMDefaults.MemoryMiB, err, want)
+		}
 	}
 }
 

@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
+	"math/big"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -65,7 +65,7 @@ func Resolve(vcpu, memMiB int, disk int64, d VMDefaults, h Host) (Spec, error) {
 	switch {
 	case memMiB != 0:
 	case d.MemoryMiB > 0:
-		s.MemoryMiB, s.MemoryFrom = d.MemoryMiB, "config"
+		s.MemoryMiB, s.MemoryFrom = int(d.MemoryMiB), "config"
 	case h.MemoryMiB > 0:
 		s.MemoryMiB, s.MemoryFrom = min(max(h.MemoryMiB/8, MinMemoryMiB), MaxAutoMemory), "auto"
 	default:
@@ -104,34 +104,79 @@ func (s Spec) String() string {
 	return fmt.Sprintf("%d vcpu · %s memory · %s disk", s.VCPU, FormatSize(int64(s.MemoryMiB)<<20), FormatSize(s.DiskBytes))
 }
 
-// ParseSize parses "512M", "8G", "1T", "1024" (bytes); suffixes are binary.
-func ParseSize(v string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(v))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
+// ParseSize parses a disk size: "8G", "1.5G", "512M", "1T", "8GiB";
+// suffixes are binary (K, M, G, T, optionally followed by i and/or B) and
+// a plain number is bytes. It is one of the two faces of the one size
+// parser; ParseMemoryMiB is the other.
+func ParseSize(v string) (int64, error) { return parseSize(v, 1, "bytes") }
+
+// ParseMemoryMiB parses a memory size: "2G", "1.5G", "512M", "2048"; a
+// plain number is MiB (as --memory and config.toml's memory always
+// took). The result is a whole number of MiB.
+func ParseMemoryMiB(v string) (int, error) {
+	n, err := parseSize(v, 1<<20, "MiB")
+	if err != nil {
+		return 0, err
+	}
+	if n>>20 > MaxMemoryMiB {
+		return 0, fmt.Errorf("bad memory size %q: too large (at most %s)", v, FormatSize(MaxMemoryMiB<<20))
+	}
+	return int(n >> 20), nil
+}
+
+// parseSize is the one size parser: a decimal number ("8", "1.5") with an
+// optional binary suffix; plain numbers count in units of plain (named
+// plainName in errors), and the result, in bytes, must be a whole,
+// positive number of them no larger than 2^62.
+func parseSize(v string, plain int64, plainName string) (int64, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("bad size %q: %s", v, why)
+	}
+	want := "want a positive number with an optional K, M, G or T suffix (e.g. 512M, 1.5G, 8G; a plain number is " + plainName + ")"
+	u := strings.ToUpper(strings.TrimSpace(v))
+	hadB := strings.HasSuffix(u, "B") // 8GB, 8GiB, 1024B
+	u = strings.TrimSuffix(u, "B")
+	hadI := strings.HasSuffix(u, "I")
+	u = strings.TrimSuffix(u, "I")
+	mult := plain
+	unit := ""
+	if u != "" {
+		unit = u[len(u)-1:]
+	}
+	if m, ok := sizeUnits[unit]; ok {
+		mult, u = m, u[:len(u)-1]
+	} else if hadI {
+		return 0, bad(want) // "8iB": an i without a unit
+	} else if hadB {
+		mult = 1
+	}
+	whole, frac, dotted := strings.Cut(u, ".")
+	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) || dotted && frac == "" {
+		return 0, bad(want)
+	}
+	r, ok := new(big.Rat).SetString(u)
+	if !ok || r.Sign() <= 0 {
+		return 0, bad(want)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(mult))
+	if q := new(big.Rat).Quo(r, new(big.Rat).SetInt64(plain)); !q.IsInt() {
+		return 0, bad("not a whole number of " + plainName)
+	}
+	if r.Cmp(new(big.Rat).SetInt64(1<<62)) > 0 {
+		return 0, bad("too large")
+	}
+	return r.Num().Int64(), nil
+}
+
+var sizeUnits = map[string]int64{"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
 		}
-		if mult != 1 {
-			t = t[:len(t)-1]
-		}
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M, G or T suffix", v)
-	}
-	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q: too large", v)
-	}
-	return n * mult, nil
+	return true
 }
 
 // FormatSize renders bytes with a binary suffix.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,15 @@ func TestParseSize(t *testing.T) {
 		{in: "abc", wantErr: "bad size"},
 		{in: "", wantErr: "bad size"},
 		{in: "G", wantErr: "bad size"},
-		{in: "1.5G", wantErr: "bad size"},
+		{in: "1.5G", want: 3 << 29},
+		{in: "0.5K", want: 512},
+		{in: "1024B", want: 1024},
+		{in: "1.5", wantErr: "not a whole number of bytes"},
+		{in: "1.G", wantErr: "bad size"},
+		{in: "1.2.3G", wantErr: "bad size"},
+		{in: "1e3", wantErr: "bad size"},
+		{in: "1/2G", wantErr: "bad size"},
+		{in: "8iB", wantErr: "bad size"},
 		{in: "8X", wantErr: "bad size"},
 		{in: "8 G", wantErr: "bad size"},
 		{in: "4194305T", wantErr: "too large"},
@@ -55,6 +64,41 @@ func TestParseSize(t *testing.T) {
 				t.Fatalf("ParseSize(%q) = %d, want %d", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseMemoryMiB(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr string
+	}{
+		{in: "2048", want: 2048}, // plain numbers stay MiB
+		{in: "2G", want: 2048},
+		{in: "1.5G", want: 1536},
+		{in: "1.5g", want: 1536},
+		{in: "512M", want: 512},
+		{in: "512MiB", want: 512},
+		{in: "1T", want: 1 << 20},
+		{in: "1048576K", want: 1024},
+		{in: "1.3G", wantErr: "not a whole number of MiB"},
+		{in: "1000K", wantErr: "not a whole number of MiB"},
+		{in: "2T", wantErr: "too large"},
+		{in: "lots", wantErr: "a plain number is MiB"},
+		{in: "", wantErr: "bad size"},
+		{in: "-2G", wantErr: "bad size"},
+	}
+	for _, tt := range tests {
+		got, err := ParseMemoryMiB(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.in)) {
+				t.Errorf("ParseMemoryMiB(%q) = %d, %v; want an error with %q and the input", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseMemoryMiB(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/hostnet"
@@ -186,10 +187,14 @@ func (d *Daemon) status() api.Status {
 	d.mu.Lock()
 	n := len(d.instances)
 	d.mu.Unlock()
-	return api.Status{
-		PID: os.Getpid(), Version: Version, APIVersion: api.Version, Socket: d.paths.Socket(),
+	st := api.Status{
+		PID: os.Getpid(), Version: buildinfo.Current(Version).Version, APIVersion: api.Version, Socket: d.paths.Socket(),
 		StateDir: d.paths.StateDir, VMM: d.drivers.def, VMMReason: d.drivers.why, Accel: d.defaultAccel(), Running: n,
 	}
+	if p, err := d.agentBinary(); err == nil {
+		st.AgentVersion, _ = buildinfo.AgentVersion(context.Background(), p) // cached per binary
+	}
+	return st
 }
 
 // agentBinary finds banger-agent: config, then beside bangerd.

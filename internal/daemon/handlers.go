@@ -105,7 +105,7 @@ func (d *Daemon) view(vm store.VM) api.VM {
 }
 
 // lookup resolves a user-given name: exact name or id first, then a
-// unique prefix of a name.
+// unique prefix of a name. Destructive commands use exactVM instead.
 func (d *Daemon) lookup(ctx context.Context, c *rpc.Call) (store.VM, error) {
 	var p api.NameParams
 	if err := c.Decode(&p); err != nil {
@@ -205,7 +205,11 @@ func (d *Daemon) handleStop(ctx context.Context, c *rpc.Call) (any, error) {
 }
 
 func (d *Daemon) handleDelete(ctx context.Context, c *rpc.Call) (any, error) {
-	vm, err := d.lookup(ctx, c)
+	var p api.NameParams
+	if err := c.Decode(&p); err != nil {
+		return nil, err
+	}
+	vm, err := d.exactVM(ctx, p.Name) // names.go: a prefix never deletes
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,13 @@ func (d *Daemon) kernelInfo(ctx context.Context, name string) (api.KernelInfo, e
 func (d *Daemon) deleteKernel(ctx context.Context, name string) error {
 	k, err := d.store.GetKernel(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("no kernel named %q: `banger kernel ls` lists kernels", name)
+		var names []string
+		if ks, lerr := d.store.ListKernels(ctx); lerr == nil {
+			for _, k := range ks {
+				names = append(names, k.Name)
+			}
+		}
+		return notFound("no kernel named %q%s", name, didYouMean(name, names, "`banger kernel ls` lists kernels"))
 	}
 	if err != nil {
 		return err

@@ -17,7 +17,13 @@ import (
 func (d *Daemon) getImage(ctx context.Context, name string) (store.Image, error) {
 	im, err := d.store.GetImage(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return im, notFound("no image named %q: `banger image ls` lists images", name)
+		var names []string
+		if ims, lerr := d.store.ListImages(ctx); lerr == nil {
+			for _, i := range ims {
+				names = append(names, i.Name)
+			}
+		}
+		return im, notFound("no image named %q%s", name, didYouMean(name, names, "`banger image ls` lists images"))
 	}
 	return im, err
 }

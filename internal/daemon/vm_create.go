@@ -94,7 +94,6 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 	if err != nil {
 		return store.VM{}, err
 	}
-	progress(api.StageSpec, spec.String())
 	img, kern, err := d.ensureArtifacts(ctx, p.Image, progress)
 	if err != nil {
 		return store.VM{}, err
@@ -104,6 +103,9 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 			return store.VM{}, err
 		}
 	}
+	// The spec line comes once the image is known to exist (pulled or
+	// built if need be) and acceptable: a mistyped image prints no spec.
+	progress(api.StageSpec, spec.String())
 	id := randHex(6)
 	vm := store.VM{
 		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: drv.Name(),
