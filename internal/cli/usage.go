@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/banger-dev/banger/internal/suggest"
 	"github.com/spf13/cobra"
 )
 
@@ -67,60 +68,27 @@ func groupRun(cmd *cobra.Command, args []string) error {
 // unknownCommand is `banger vm lst`: a usage error that suggests ls.
 func unknownCommand(cmd *cobra.Command, name string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
-	if s := suggest(cmd, name); len(s) > 0 {
+	if s := suggestCommands(cmd, name); len(s) > 0 {
 		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
 	return usageError{fmt.Errorf("%s (see `%s --help`)", msg, cmd.CommandPath())}
 }
 
-// suggest names the subcommands closest to a mistyped one: those it is
-// a prefix of, else those at the smallest edit distance (at most 2).
-func suggest(cmd *cobra.Command, typed string) []string {
-	var prefixed, near []string
-	best := 3
+// suggestCommands names the subcommands closest to a mistyped one (aliases
+// count, the command's name is offered).
+func suggestCommands(cmd *cobra.Command, typed string) []string {
+	var names []string
+	canonical := map[string]string{}
 	for _, c := range cmd.Commands() {
 		if !c.IsAvailableCommand() {
 			continue
 		}
-		d := best + 1
 		for _, n := range append([]string{c.Name()}, c.Aliases...) {
-			if strings.HasPrefix(n, typed) {
-				prefixed = append(prefixed, c.Name())
-			}
-			d = min(d, editDistance(typed, n))
-		}
-		switch {
-		case d < best:
-			best, near = d, []string{c.Name()}
-		case d == best:
-			near = append(near, c.Name())
+			names = append(names, n)
+			canonical[n] = c.Name()
 		}
 	}
-	if len(prefixed) > 0 {
-		return prefixed
-	}
-	return near
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return suggest.Closest(typed, names, func(n string) string { return canonical[n] })
 }
 
 // flagError turns a flag parsing error into a usage error; on a group
