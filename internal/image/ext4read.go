@@ -295,4 +295,3 @@ func (e *Ext4) inlineData(in *Ext4Inode) ([]byte, error) {
 	}
 	return b[:in.Size], nil
 }
-
