@@ -56,17 +56,21 @@ const (
 	hostileAlloc = 64 << 20
 )
 
-func TestPromoteHostileOverlay(t *testing.T) {
+// hostileCase is one proof of concept: an overlay made by upperTree, then
+// corrupted as a guest could; want is in the error promote must return.
+type hostileCase struct {
+	name    string
+	mkfs    []string
+	corrupt func(t *testing.T, img string)
+	want    string
+}
+
+func hostileCases() []hostileCase {
 	ino := func(t *testing.T, img, p string) (*Ext4, int64) {
 		fs, _ := openT(t, img)
 		return fs, inodeOffset(t, fs, statT(t, fs, p).Num)
 	}
-	cases := []struct {
-		name    string
-		mkfs    []string
-		corrupt func(t *testing.T, img string)
-		want    string
-	}{
+	return []hostileCase{
 		{"s_inode_size 129", nil, func(t *testing.T, img string) {
 			patchT(t, img, superblockOffset+sbInodeSizeOff, le16(129))
 		}, "inode size 129"},
@@ -95,7 +99,7 @@ func TestPromoteHostileOverlay(t *testing.T) {
 		{"extent tree DAG (index entries sharing one child)", nil, func(t *testing.T, img string) {
 			fs, off := ino(t, img, "/upper/data")
 			exts, err := fs.extents(statT(t, fs, "/upper/data"))
-			if err != nil || len(exts) != 1 || exts[0].n < 12 {
+			if err != nil || len(exts) == 0 || exts[0].n < 6 {
 				t.Fatalf("data extents %v %v", exts, err)
 			}
 			p := exts[0].pblk
@@ -114,7 +118,7 @@ func TestPromoteHostileOverlay(t *testing.T) {
 						b = append(b, le32(uint32(i))...)
 						b = append(b, le16(1)...)
 						b = append(b, 0, 0)
-						b = append(b, le32(uint32(p)+10)...)
+						b = append(b, le32(uint32(p)+5)...)
 					}
 				}
 				patchT(t, img, (p+int64(lvl))*fs.blockSize, b)
@@ -141,7 +145,10 @@ func TestPromoteHostileOverlay(t *testing.T) {
 			patchT(t, img, direntOffset(t, fs, "/upper/d", "x"), le32(upper))
 		}, "directory loop"},
 	}
-	for _, c := range cases {
+}
+
+func TestPromoteHostileOverlay(t *testing.T) {
+	for _, c := range hostileCases() {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfsT(t, "4M", upperTree, c.mkfs...)
 			c.corrupt(t, img)
