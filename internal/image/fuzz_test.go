@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -38,7 +39,16 @@ func memBound(t *testing.T, n int, fn func()) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	fn()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(fuzzTime):
+		// A runaway input: end the process with every goroutine's stack,
+		// so the fuzzer records the input as a crasher.
+		buf := make([]byte, 1<<20)
+		panic(fmt.Sprintf("a %d-byte input still running after %s\n%s", n, fuzzTime, buf[:runtime.Stack(buf, true)]))
+	}
 	el := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if a, limit := after.TotalAlloc-before.TotalAlloc, uint64(fuzzAllocMin+64*n); a > limit {
