@@ -35,7 +35,7 @@ func Promote(ctx context.Context, baseImage, overlayDisk string, out *os.File, o
 			continue // the VM never booted far enough to write anything
 		}
 		if err != nil {
-			return FlattenResult{}, fmt.Errorf("promote: %s: %w", d.path, err)
+			return FlattenResult{}, fmt.Errorf("%s: %w", d.path, err)
 		}
 		layers = append(layers, l)
 	}
