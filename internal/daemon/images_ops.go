@@ -136,6 +136,11 @@ func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, pro
 	bar := newByteProgress(progress, api.StageFlatten, "merging "+vm.Name+"'s overlay onto "+base.Name)
 	res, err := image.Promote(ctx, base.Path, filepath.Join(d.paths.VMDir(vm.ID), "overlay.ext4"), tmp, image.FlattenOptions{
 		Progress: bar.update, Note: func(m string) { notes = append(notes, m) }})
+	if pe := (*image.PanicError)(nil); errors.As(err, &pe) {
+		// The guest wrote that disk: a reader bug it reaches fails this
+		// promote only. The stack is for the bug report.
+		d.log.Error("promote: panic while reading the disks", "vm", vm.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 	if err != nil {
 		return store.Image{}, nil, fmt.Errorf("promote %s: %w", vm.Name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -32,6 +33,12 @@ type Ext4 struct {
 	gdtOffset  int64
 	groups     int64
 	inodeCount uint32
+	// blocks is the filesystem's size in blocks: what the superblock
+	// claims, but never more than the image file holds. Every count the
+	// reader takes from the disk (extents, directory and symlink sizes,
+	// block numbers) is bounded by it, so a small hostile disk cannot make
+	// the reader allocate or loop more than the disk could describe.
+	blocks int64
 }
 
 // Ext4Inode is one inode's metadata.
@@ -75,12 +82,16 @@ const (
 	sbInodesCountOff = 0x00
 	sbRevLevelOff    = 0x4C
 	sbInodeSizeOff   = 0x58
+	// s_blocks_count_hi, with the 64bit feature.
+	sbBlocksCountHiOffset = 0x150
 )
 
 // IsDir reports whether the inode is a directory.
 func (n *Ext4Inode) IsDir() bool { return n.Mode&modeTypeMask == modeDir }
 
 // OpenExt4 reads the superblock and group descriptors of an ext4 image.
+// The disk may be hostile (a VM's overlay is written by its guest): every
+// field is checked before it is used, so a corrupt disk is an error.
 func OpenExt4(r io.ReaderAt) (*Ext4, error) {
 	sb := make([]byte, 1024)
 	if _, err := r.ReadAt(sb, superblockOffset); err != nil {
@@ -102,17 +113,54 @@ func OpenExt4(r io.ReaderAt) (*Ext4, error) {
 	}
 	e.ipg = int64(le.Uint32(sb[sbInodesPerGroupOffset:]))
 	e.descSize = 32
-	if le.Uint32(sb[sbFeatureIncompatOff:])&incompat64Bit != 0 {
+	incompat := le.Uint32(sb[sbFeatureIncompatOff:])
+	e.blocks = int64(le.Uint32(sb[sbBlocksCountOffset:]))
+	if incompat&incompat64Bit != 0 {
 		e.descSize = int64(le.Uint16(sb[sbDescSizeOffset:]))
+		e.blocks |= int64(le.Uint32(sb[sbBlocksCountHiOffset:])) << 32
 	}
-	if e.inodeSize < 128 || e.inodeSize > e.blockSize || e.ipg == 0 || e.descSize < 32 {
-		return nil, errors.New("implausible ext4 superblock geometry")
+	// As the kernel requires (ext4_fill_super): inode and descriptor
+	// sizes are powers of two that fit a block, so every offset the
+	// reader computes inside them stays inside them.
+	if e.inodeSize < 128 || e.inodeSize > e.blockSize || !pow2(e.inodeSize) {
+		return nil, fmt.Errorf("corrupt ext4 superblock: inode size %d", e.inodeSize)
+	}
+	if e.descSize < 32 || e.descSize > 1024 || !pow2(e.descSize) {
+		return nil, fmt.Errorf("corrupt ext4 superblock: group descriptor size %d", e.descSize)
+	}
+	if e.ipg == 0 || e.ipg > 8*e.blockSize {
+		return nil, fmt.Errorf("corrupt ext4 superblock: %d inodes per group", e.ipg)
+	}
+	if n := readerSize(r); n > 0 {
+		e.blocks = min(e.blocks, n/e.blockSize)
+	}
+	if e.blocks <= 0 {
+		return nil, errors.New("corrupt ext4 superblock: no blocks")
 	}
 	e.groups = (int64(e.inodeCount) + e.ipg - 1) / e.ipg
 	first := int64(le.Uint32(sb[sbFirstDataBlockOffset:]))
 	e.gdtOffset = (first + 1) * e.blockSize
 	return e, nil
 }
+
+func pow2(n int64) bool { return n > 0 && n&(n-1) == 0 }
+
+// readerSize is the size of what r reads, or 0 when it cannot tell.
+func readerSize(r io.ReaderAt) int64 {
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		return v.Size()
+	case interface{ Stat() (os.FileInfo, error) }:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			return st.Size()
+		}
+	}
+	return 0
+}
+
+// maxBytes is the size of the filesystem in bytes: no directory or
+// symlink can be larger, and no extent can reach past it.
+func (e *Ext4) maxBytes() int64 { return e.blocks * e.blockSize }
 
 // Inode reads inode number n.
 func (e *Ext4) Inode(n uint32) (*Ext4Inode, error) {
@@ -129,6 +177,9 @@ func (e *Ext4) Inode(n uint32) (*Ext4Inode, error) {
 	if e.descSize >= 64 {
 		table |= int64(le.Uint32(desc[0x28:])) << 32
 	}
+	if table <= 0 || table >= e.blocks {
+		return nil, fmt.Errorf("inode %d: group %d's inode table at block %d is outside the filesystem", n, g, table)
+	}
 	raw := make([]byte, e.inodeSize)
 	if _, err := e.r.ReadAt(raw, table*e.blockSize+(int64(n-1)%e.ipg)*e.inodeSize); err != nil {
 		return nil, fmt.Errorf("read inode %d: %w", n, err)
@@ -144,9 +195,19 @@ func (e *Ext4) Inode(n uint32) (*Ext4Inode, error) {
 	}
 	copy(in.block[:], raw[0x28:0x28+60])
 	in.xblock = int64(le.Uint32(raw[0x68:])) | int64(le.Uint16(raw[0x76:]))<<32
+	if in.xblock < 0 || in.xblock >= e.blocks {
+		return nil, fmt.Errorf("inode %d: xattr block %d is outside the filesystem", n, in.xblock)
+	}
+	if err := e.checkSize(in); err != nil {
+		return nil, err
+	}
 	extra := int64(0)
 	if e.inodeSize > 128 {
+		// i_extra_isize: the kernel refuses one that overruns the inode.
 		extra = int64(le.Uint16(raw[0x80:]))
+		if 128+extra > e.inodeSize || extra&3 != 0 {
+			return nil, fmt.Errorf("inode %d: corrupt i_extra_isize %d (inodes are %d bytes)", n, extra, e.inodeSize)
+		}
 	}
 	ts := func(off int, extraOff int64) time.Time {
 		sec := int64(int32(le.Uint32(raw[off:])))
@@ -171,6 +232,22 @@ func (e *Ext4) Inode(n uint32) (*Ext4Inode, error) {
 	return in, nil
 }
 
+// checkSize refuses sizes no disk of this size could hold: negative ones
+// (the high bit of i_size_high), and directories or symlinks larger than
+// the filesystem or than PATH_MAX. A regular file may be sparse, so only
+// the flattener's byte budget bounds it.
+func (e *Ext4) checkSize(in *Ext4Inode) error {
+	switch t := in.Mode & modeTypeMask; {
+	case in.Size < 0:
+		return fmt.Errorf("inode %d: negative size %d", in.Num, in.Size)
+	case t == modeDir && in.Size > e.maxBytes():
+		return fmt.Errorf("inode %d: directory of %d bytes on a filesystem of %d", in.Num, in.Size, e.maxBytes())
+	case t == modeSymlink && in.Size > maxPathLen:
+		return fmt.Errorf("inode %d: symlink target of %d bytes (PATH_MAX is %d)", in.Num, in.Size, maxPathLen)
+	}
+	return nil
+}
+
 // Open returns a reader of a regular file's (or directory's, or slow
 // symlink's) contents. Holes and unwritten extents read as zeros.
 func (e *Ext4) Open(in *Ext4Inode) (io.Reader, error) {
@@ -179,8 +256,8 @@ func (e *Ext4) Open(in *Ext4Inode) (io.Reader, error) {
 		b, err := e.inlineData(in)
 		return bytes.NewReader(b), err
 	case in.flags&flagExtents != 0:
-		var exts []extent
-		if err := e.collectExtents(in.block[:], 0, &exts); err != nil {
+		exts, err := e.extents(in)
+		if err != nil {
 			return nil, fmt.Errorf("inode %d: %w", in.Num, err)
 		}
 		return &extentReader{e: e, exts: exts, size: in.Size}, nil
@@ -217,92 +294,4 @@ func (e *Ext4) inlineData(in *Ext4Inode) ([]byte, error) {
 		return nil, fmt.Errorf("inode %d: inline data shorter than its size", in.Num)
 	}
 	return b[:in.Size], nil
-}
-
-// extent maps file blocks [lblk, lblk+n) to disk blocks from pblk;
-// unwritten extents read as zeros.
-type extent struct {
-	lblk, n   int64
-	pblk      int64
-	unwritten bool
-}
-
-func (e *Ext4) collectExtents(node []byte, depth int, out *[]extent) error {
-	le := binary.LittleEndian
-	if len(node) < 12 || le.Uint16(node[0:]) != extentMagic {
-		return errors.New("bad extent header")
-	}
-	entries, d := int(le.Uint16(node[2:])), int(le.Uint16(node[6:]))
-	if depth > maxExtentDepth || 12+entries*12 > len(node) {
-		return errors.New("corrupt extent tree")
-	}
-	for i := 0; i < entries; i++ {
-		ent := node[12+i*12:]
-		if d == 0 {
-			n := int64(le.Uint16(ent[4:]))
-			unwritten := n > 32768
-			if unwritten {
-				n -= 32768
-			}
-			pblk := int64(le.Uint32(ent[8:])) | int64(le.Uint16(ent[6:]))<<32
-			*out = append(*out, extent{lblk: int64(le.Uint32(ent[0:])), n: n, pblk: pblk, unwritten: unwritten})
-			continue
-		}
-		child := int64(le.Uint32(ent[4:])) | int64(le.Uint16(ent[8:]))<<32
-		buf := make([]byte, e.blockSize)
-		if _, err := e.r.ReadAt(buf, child*e.blockSize); err != nil {
-			return fmt.Errorf("read extent block: %w", err)
-		}
-		if err := e.collectExtents(buf, depth+1, out); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// extentReader reads a file through its extents in order.
-type extentReader struct {
-	e    *Ext4
-	exts []extent
-	size int64
-	off  int64
-}
-
-func (r *extentReader) Read(p []byte) (int, error) {
-	if r.off >= r.size {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.size-r.off {
-		p = p[:r.size-r.off]
-	}
-	bs := r.e.blockSize
-	lblk := r.off / bs
-	for len(r.exts) > 0 && r.exts[0].lblk+r.exts[0].n <= lblk {
-		r.exts = r.exts[1:]
-	}
-	if len(r.exts) == 0 || r.exts[0].lblk > lblk || r.exts[0].unwritten {
-		// A hole (or preallocated space): zeros up to the next extent.
-		end := r.size
-		if len(r.exts) > 0 {
-			if x := r.exts[0]; x.unwritten && x.lblk <= lblk {
-				end = min(end, (x.lblk+x.n)*bs)
-			} else {
-				end = min(end, x.lblk*bs)
-			}
-		}
-		n := min(int64(len(p)), end-r.off)
-		clear(p[:n])
-		r.off += n
-		return int(n), nil
-	}
-	x := r.exts[0]
-	end := min(r.size, (x.lblk+x.n)*bs)
-	n := min(int64(len(p)), end-r.off)
-	disk := (x.pblk+lblk-x.lblk)*bs + r.off%bs
-	m, err := r.e.r.ReadAt(p[:n], disk)
-	r.off += int64(m)
-	if err == io.EOF && int64(m) == n {
-		err = nil
-	}
-	return m, err
 }

@@ -15,7 +15,15 @@ type Ext4Dirent struct {
 	Inode uint32
 }
 
-// ReadDir lists a directory, without "." and "..".
+// maxDirEntries bounds one directory's listing. The kernel has no such
+// limit, but a directory is listed whole before its entries are walked,
+// and 4 Mi is also the flattener's cap on entries of a whole image.
+const maxDirEntries = 4 << 20
+
+// ReadDir lists a directory, without "." and "..". It reads the directory
+// one block at a time (entries never span blocks), so a size the disk
+// claims costs nothing until the blocks are there; the size itself is
+// bounded by the filesystem's (see checkSize).
 func (e *Ext4) ReadDir(in *Ext4Inode) ([]Ext4Dirent, error) {
 	if !in.IsDir() {
 		return nil, fmt.Errorf("inode %d is not a directory", in.Num)
@@ -24,34 +32,50 @@ func (e *Ext4) ReadDir(in *Ext4Inode) ([]Ext4Dirent, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(r, 1<<30))
-	if err != nil {
-		return nil, err
-	}
 	if in.flags&flagInlineData != 0 {
 		// Inline directories start with the parent's inode number and
-		// have no "." or ".." entries.
-		if len(data) < 4 {
-			return nil, nil
+		// have no "." or ".." entries; they are at most 60 bytes plus
+		// one xattr value, which inlineData has read already.
+		data, err := io.ReadAll(r)
+		if err != nil || len(data) < 4 {
+			return nil, err
 		}
-		return parseDirents(data[4:])
+		return parseDirents(data[4:], 0, nil)
 	}
-	return parseDirents(data)
+	var out []Ext4Dirent
+	buf := make([]byte, e.blockSize)
+	for off := int64(0); off < in.Size; off += e.blockSize {
+		n, err := io.ReadFull(r, buf)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("inode %d: read directory block at %d: %w", in.Num, off, err)
+		}
+		if out, err = parseDirents(buf[:n], off, out); err != nil {
+			return nil, fmt.Errorf("inode %d: %w", in.Num, err)
+		}
+	}
+	return out, nil
 }
 
-func parseDirents(data []byte) ([]Ext4Dirent, error) {
+// parseDirents appends the entries of one directory block (at byte off of
+// the directory) to out.
+func parseDirents(data []byte, base int64, out []Ext4Dirent) ([]Ext4Dirent, error) {
 	le := binary.LittleEndian
-	var out []Ext4Dirent
 	for off := 0; off+8 <= len(data); {
 		ino := le.Uint32(data[off:])
 		rec := int(le.Uint16(data[off+4:]))
 		nameLen := int(data[off+6])
 		if rec < 8 || off+rec > len(data) || 8+nameLen > rec {
-			return nil, fmt.Errorf("corrupt directory entry at offset %d", off)
+			return nil, fmt.Errorf("corrupt directory entry at offset %d", base+int64(off))
 		}
 		if ino != 0 {
 			name := string(data[off+8 : off+8+nameLen])
+			if name == "" || strings.ContainsAny(name, "/\x00") {
+				return nil, fmt.Errorf("directory entry at offset %d has an invalid name %q", base+int64(off), name)
+			}
 			if name != "." && name != ".." {
+				if len(out) >= maxDirEntries {
+					return nil, fmt.Errorf("directory has more than %d entries: refused", maxDirEntries)
+				}
 				out = append(out, Ext4Dirent{Name: name, Inode: ino})
 			}
 		}

@@ -29,6 +29,7 @@ type ext4Walker struct {
 	queue        []*tar.Header
 	cur          io.Reader
 	links        map[uint32]string
+	dirs         map[uint32]bool // directories walked: a revisit is a loop
 	skipped      []string
 }
 
@@ -46,7 +47,8 @@ func newExt4Walker(fs *Ext4, dir string, overlayUpper bool) (*ext4Walker, error)
 	if !in.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
-	return &ext4Walker{fs: fs, overlayUpper: overlayUpper, stack: []walkItem{{".", in.Num}}, links: map[uint32]string{}}, nil
+	return &ext4Walker{fs: fs, overlayUpper: overlayUpper, stack: []walkItem{{".", in.Num}},
+		links: map[uint32]string{}, dirs: map[uint32]bool{}}, nil
 }
 
 func (w *ext4Walker) Read(p []byte) (int, error) {
@@ -110,6 +112,13 @@ func (w *ext4Walker) entry(it walkItem) (*tar.Header, error) {
 	switch in.Mode & modeTypeMask {
 	case modeDir:
 		h.Typeflag = tar.TypeDir
+		// ext4 has no hard links to directories: a directory reached twice
+		// is an entry pointing back at an ancestor (or a sibling's
+		// subtree), which would be walked forever.
+		if w.dirs[in.Num] {
+			return nil, fmt.Errorf("directory inode %d is reached twice (a directory loop): the disk is corrupt", in.Num)
+		}
+		w.dirs[in.Num] = true
 		ents, err := w.fs.ReadDir(in)
 		if err != nil {
 			return nil, err
@@ -120,6 +129,11 @@ func (w *ext4Walker) entry(it walkItem) (*tar.Header, error) {
 		for _, d := range ents {
 			if it.name == "." && (d.Name == "lost+found") {
 				continue // mkfs's, not the guest's
+			}
+			if strings.HasPrefix(d.Name, whiteoutPrefix) {
+				// The flattener would read it as a whiteout (or opaque
+				// marker) of the layer, not as a file.
+				return nil, fmt.Errorf("%q is named like an OCI whiteout (%s*), which an image cannot hold", path.Join(it.name, d.Name), whiteoutPrefix)
 			}
 			w.stack = append(w.stack, walkItem{path.Join(it.name, d.Name), d.Inode})
 		}
@@ -190,7 +204,8 @@ func readImageFile(fs *Ext4, p string, limit int64) ([]byte, error) {
 // WriteExt4Tar writes the whole tree of an ext4 image as a tar stream: a
 // way to hand a banger image to tools that take tarballs (and how the
 // end-to-end tests turn the golden image into OCI layers).
-func WriteExt4Tar(file string, w io.Writer) error {
+func WriteExt4Tar(file string, w io.Writer) (err error) {
+	defer recoverInto(&err)
 	f, err := os.Open(file)
 	if err != nil {
 		return err

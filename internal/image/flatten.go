@@ -133,7 +133,7 @@ func Flatten(ctx context.Context, layers []Layer, out *os.File, opts FlattenOpti
 	for _, l := range layers {
 		f.total += l.Size
 	}
-	err := f.run(layers)
+	err := f.runSafe(layers)
 	if err == nil {
 		err = f.tw.Close()
 	}
@@ -150,6 +150,13 @@ func Flatten(ctx context.Context, layers []Layer, out *os.File, opts FlattenOpti
 	}
 	f.detect()
 	return f.res, nil
+}
+
+// runSafe is run, with a panic (a reader bug hit by a hostile layer or
+// disk) turned into an error so the pipe to the converter still closes.
+func (f *flattener) runSafe(layers []Layer) (err error) {
+	defer recoverInto(&err)
+	return f.run(layers)
 }
 
 func (f *flattener) run(layers []Layer) error {
@@ -356,6 +363,9 @@ func (f *flattener) emit(st *layerState, r io.Reader, hdr *tar.Header, name stri
 	case tar.TypeReg:
 		out.Typeflag, out.Size, e.typ = tar.TypeReg, hdr.Size, tar.TypeReg
 	case tar.TypeSymlink:
+		if len(hdr.Linkname) > maxPathLen {
+			return fmt.Errorf("entry %q: symlink target of %d bytes is longer than PATH_MAX (%d), refused", name, len(hdr.Linkname), maxPathLen)
+		}
 		out.Linkname, e.link = hdr.Linkname, hdr.Linkname
 	case tar.TypeFifo:
 	case tar.TypeChar, tar.TypeBlock:

@@ -137,8 +137,12 @@ func (f *flattener) detect() {
 }
 
 // cleanEntryName turns a tar name into a clean relative path, refusing
-// absolute names and names that climb out of the root.
+// absolute names, names that climb out of the root and names
+// checkEntryPath refuses (too long, too deep, a whiteout as a directory).
 func cleanEntryName(name string) (string, error) {
+	if err := checkEntryPath(name); err != nil {
+		return "", err
+	}
 	if strings.HasPrefix(name, "/") {
 		return "", fmt.Errorf("entry %q: absolute path refused", name)
 	}

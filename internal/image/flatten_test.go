@@ -31,7 +31,7 @@ func tlink(n, target string) tent {
 	return tent{name: n, typ: tar.TypeLink, link: target}
 }
 
-func tarBytes(t *testing.T, ents []tent) []byte {
+func tarBytes(t testing.TB, ents []tent) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)

@@ -124,6 +124,9 @@ func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []s
 	if err != nil {
 		return res, nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
+	if err := checkManifest(img); err != nil {
+		return res, nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return res, nil, fmt.Errorf("pull %s: config: %w", ref, err)

@@ -19,7 +19,12 @@ import (
 // the OCI ones in another spelling), so nothing is mounted, nothing needs
 // root and no guest file is unpacked on the host. Device nodes are kept:
 // both layers come from banger's own images and VMs.
-func Promote(ctx context.Context, baseImage, overlayDisk string, out *os.File, opts FlattenOptions) (FlattenResult, error) {
+//
+// The overlay disk was written by the guest, so it is hostile input: the
+// reader checks what it reads, and a panic all the same (a reader bug)
+// becomes a *PanicError for this call rather than a dead daemon.
+func Promote(ctx context.Context, baseImage, overlayDisk string, out *os.File, opts FlattenOptions) (_ FlattenResult, err error) {
+	defer recoverInto(&err)
 	var layers []Layer
 	for _, d := range []struct {
 		path, dir string
@@ -30,7 +35,7 @@ func Promote(ctx context.Context, baseImage, overlayDisk string, out *os.File, o
 			continue // the VM never booted far enough to write anything
 		}
 		if err != nil {
-			return FlattenResult{}, fmt.Errorf("promote: %s: %w", d.path, err)
+			return FlattenResult{}, fmt.Errorf("%s: %w", d.path, err)
 		}
 		layers = append(layers, l)
 	}
@@ -101,8 +106,8 @@ type Inspection struct {
 
 // Inspect looks for an init and an sshd in an ext4 image (for images
 // registered from a file rather than built or pulled by banger).
-func Inspect(file string) (Inspection, error) {
-	var in Inspection
+func Inspect(file string) (in Inspection, err error) {
+	defer recoverInto(&err)
 	f, err := os.Open(file)
 	if err != nil {
 		return in, err
@@ -129,3 +134,6 @@ func Inspect(file string) (Inspection, error) {
 	in.Init, in.InitTarget, in.HasSSHD = b.Init, b.InitTarget, b.HasSSHD
 	return in, nil
 }
+
+// Size lets OpenExt4 bound the filesystem by the file's real size.
+func (c *countingReaderAt) Size() int64 { return readerSize(c.r) }
