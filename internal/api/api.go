@@ -33,6 +33,7 @@ const (
 	CodeConflict = "conflict"  // name taken, wrong state
 	CodeVersion  = "version"   // protocol version mismatch
 	CodeInternal = "internal"
+	CodeBusy     = "busy" // the daemon's connection bound is reached; try again
 )
 
 // Error is a failed call.
