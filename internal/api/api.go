@@ -69,6 +69,9 @@ type Status struct {
 	VMMReason  string `json:"vmm_reason"`
 	Accel      string `json:"accel"`
 	Running    int    `json:"running_vms"`
+	// Interrupted lists the exec streams a daemon.shutdown ends (its
+	// result only), e.g. "vm exec dev -- make (client pid 42)".
+	Interrupted []string `json:"interrupted,omitempty"`
 }
 
 // CreateParams creates a VM. Zero sizes mean "resolve a default".

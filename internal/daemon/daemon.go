@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -59,8 +60,10 @@ type Daemon struct {
 	stopping chan struct{}
 	watchWG  sync.WaitGroup
 
-	// bgWG tracks work that outlives a request (vm run teardown).
-	bgWG sync.WaitGroup
+	// bgWG tracks work that outlives a request (vm run teardown, exec
+	// relays); relays lists the exec relays for daemon stop.
+	bgWG   sync.WaitGroup
+	relays relaySet
 
 	// modulesTried holds kernel dirs whose module-disk upgrade was
 	// attempted (kernel_modules.go): one try per daemon.
@@ -156,14 +159,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		l.Close()
+		// Exec streams would keep the daemon (and its lock) alive for as
+		// long as their commands run: end them now.
+		d.relays.interruptAll()
 	}()
 	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.drivers.def, "why", d.drivers.why)
+	// Serve returns within rpc.DefaultGrace of the stop; relays and
+	// background work get stopBound more.
 	err = srv.Serve(ctx, l)
-	d.bgWG.Wait()
+	if !waitBounded(&d.bgWG, stopBound) {
+		d.log.Warn("stopping with background work still running", "waited", stopBound)
+	}
 	close(d.stopping)
 	d.watchWG.Wait()
 	os.Remove(d.paths.Socket())
 	return err
+}
+
+// waitBounded waits for wg up to d; false when time ran out.
+func waitBounded(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // vmLock returns the lock of one VM; it serialises that VM's lifecycle
