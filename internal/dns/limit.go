@@ -171,9 +171,16 @@ func writeUDP(pc *net.UDPConn, to netip.AddrPort, m, req *dns.Msg) {
 		}
 	}
 	m.Truncate(size)
-	if b, err := m.Pack(); err == nil {
-		pc.WriteToUDPAddrPort(b, to)
+	b, err := m.Pack()
+	if err != nil {
+		// A question that decoded but does not encode again: the client
+		// still hears back, with its ID.
+		h := &dns.Msg{MsgHdr: dns.MsgHdr{Id: m.Id, Response: true, Opcode: m.Opcode, Rcode: dns.RcodeServerFailure}}
+		if b, err = h.Pack(); err != nil {
+			return
+		}
 	}
+	pc.WriteToUDPAddrPort(b, to)
 }
 
 func servfail(req *dns.Msg) *dns.Msg {
