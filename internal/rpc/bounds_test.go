@@ -89,15 +89,22 @@ func TestConnectionBound(t *testing.T) {
 		}
 		h.Close()
 	}
-	time.Sleep(50 * time.Millisecond) // the slots are given back after the close
-	c, err = rpc.Start(ctx, dial, "quick", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var s string
-	if err := c.Wait(ctx, nil, &s); err != nil || s != "quick" {
-		t.Errorf("after the bound freed: %q %v", s, err)
+	// The slots are given back as the server finishes each connection.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var s string
+		c, err = rpc.Start(ctx, dial, "quick", nil)
+		if err == nil {
+			err = c.Wait(ctx, nil, &s)
+			c.Close()
+		}
+		if err == nil && s == "quick" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the bound freed: %q %v", s, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -174,5 +181,34 @@ func TestShutdownEndsCallsAfterGrace(t *testing.T) {
 	}
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "daemon stopped before stuck finished") {
 		t.Errorf("client of the stuck call got %v", err)
+	}
+}
+
+// A client that stops reading cannot hold up the shutdown either.
+func TestShutdownWithStalledClientIsBounded(t *testing.T) {
+	entered := make(chan struct{})
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
+	dial, stop := serveWith(t, &rpc.Server{Grace: 300 * time.Millisecond, Handlers: map[string]rpc.Handler{
+		"stuck": func(ctx context.Context, c *rpc.Call) (any, error) {
+			pad := strings.Repeat("p", 1000)
+			for i := range 5000 { // ~5 MB: far more than the socket holds
+				c.Progress("step", fmt.Sprint(i, pad))
+			}
+			close(entered)
+			<-stuck
+			return nil, nil
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := rpc.Start(ctx, dial, "stuck", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-entered
+	if d := stop(); d > 3*time.Second {
+		t.Errorf("Serve returned %s after the listener closed, with a client that does not read", d)
 	}
 }

@@ -111,9 +111,9 @@ func (c *Call) writeLoop() {
 }
 
 // finish ends progress and writes m after what is queued, giving the
-// client resultTimeout to read it all. It reports false when the call
-// was already finished.
-func (c *Call) finish(m message) (bool, error) {
+// client timeout to read it all. It reports false when the call was
+// already finished.
+func (c *Call) finish(m message, timeout time.Duration) (bool, error) {
 	c.mu.Lock()
 	if c.finished {
 		c.mu.Unlock()
@@ -125,7 +125,7 @@ func (c *Call) finish(m message) (bool, error) {
 	default:
 	}
 	c.mu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(resultTimeout))
+	c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	<-c.written
 	err := c.write(m)
 	c.conn.SetWriteDeadline(time.Time{})
@@ -152,7 +152,7 @@ func (c *Call) Upgrade(result any) (net.Conn, *bufio.Reader, error) {
 	if c.stopWatch != nil {
 		c.stopWatch()
 	}
-	if _, err := c.finish(message{Result: b}); err != nil {
+	if _, err := c.finish(message{Result: b}, resultTimeout); err != nil {
 		return nil, nil, err
 	}
 	return c.conn, c.br, nil

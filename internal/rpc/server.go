@@ -132,8 +132,7 @@ func (s *Server) drain() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			c.finish(message{Error: &api.Error{Code: api.CodeInternal, Message: "daemon stopped before " + c.Method + " finished"}})
+			c.finish(message{Error: &api.Error{Code: api.CodeInternal, Message: "daemon stopped before " + c.Method + " finished"}}, time.Second)
 			c.conn.Close()
 		}()
 	}
@@ -184,18 +183,18 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, pid int) {
 	s.track(c, true)
 	defer s.track(c, false)
 	if err := json.Unmarshal(line, &req); err != nil {
-		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "bad request: " + err.Error()}})
+		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "bad request: " + err.Error()}}, resultTimeout)
 		return
 	}
 	c.Method, c.params = req.Method, req.Params
 	if req.V != api.Version {
 		c.finish(message{Error: &api.Error{Code: api.CodeVersion, Message: fmt.Sprintf(
-			"protocol version %d not supported by this daemon (speaks %d): restart it with `banger daemon stop`", req.V, api.Version)}})
+			"protocol version %d not supported by this daemon (speaks %d): restart it with `banger daemon stop`", req.V, api.Version)}}, resultTimeout)
 		return
 	}
 	h, ok := s.Handlers[req.Method]
 	if !ok {
-		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "unknown method " + req.Method}})
+		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "unknown method " + req.Method}}, resultTimeout)
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
@@ -232,7 +231,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, pid int) {
 			m = message{Error: &api.Error{Code: api.CodeInternal, Message: merr.Error()}}
 		}
 	}
-	if _, werr := c.finish(m); werr != nil {
+	if _, werr := c.finish(m, resultTimeout); werr != nil {
 		s.Log.Warn("result not delivered: the client did not read it", "method", req.Method, "client_pid", pid, "err", werr)
 	}
 }
