@@ -17,6 +17,7 @@ import (
 // FuzzGuestSession feeds arbitrary bytes, as a guest would write them
 // after a correct handshake, to the host's session (ping guard, yamux,
 // reply reading) while the host pings. What must hold: no panic; the
+// ping returns by its deadline whatever the guest sent; the
 // session ends when the guest closes the channel; afterwards no goroutine is left
 // behind; and the host's heap stays within a bound whatever the bytes
 // claim (a guest cannot make the host hold more than it is sent plus a
@@ -65,8 +66,12 @@ func FuzzGuestSession(f *testing.F) {
 			t.Fatalf("handshake: %v", err)
 		}
 		pctx, pcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		c.Ping(pctx) // any outcome: the bytes decide
+		pstart := time.Now()
+		c.Ping(pctx) // any outcome but a late one: the bytes decide
 		pcancel()
+		if d := time.Since(pstart); d > 2*time.Second {
+			t.Fatalf("a ping with a 50ms deadline returned after %s", d)
+		}
 		close(pinged)
 		select {
 		case <-c.Done():

@@ -2,8 +2,11 @@ package client
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -17,7 +20,9 @@ import (
 //     holding up to its 256 KiB window).
 //   - data on the host's own streams: yamux's per-stream window (256 KiB)
 //     on streams the host opened and reads; reply lines are bounded by
-//     proto.ReadLine, frames by proto.MaxFrame.
+//     proto.ReadLine, frames by proto.MaxFrame. The guard holds one
+//     yamux frame at a time (at most maxDataFrame) so that a frame cut
+//     short never stalls the host's reads (Read).
 //   - pings: yamux answers each ping from a new goroutine that may wait
 //     for the connection (up to its write timeout), so pingGuard passes
 //     at most pingBurst pings, refilled at pingsPerSecond, and drops the
@@ -44,45 +49,61 @@ const (
 type pingGuard struct {
 	net.Conn
 	r      io.Reader
-	hdr    [yamuxHeader]byte
-	hdrOff int // header bytes already handed out; yamuxHeader = none pending
-	body   uint32
+	frame  []byte // the current frame, whole
+	off    int    // bytes of frame already handed out
 	tokens float64
 	last   time.Time
 	now    func() time.Time
 }
 
 func newPingGuard(r io.Reader, c net.Conn) *pingGuard {
-	return &pingGuard{Conn: c, r: r, hdrOff: yamuxHeader, tokens: pingBurst, now: time.Now}
+	return &pingGuard{Conn: c, r: r, tokens: pingBurst, now: time.Now}
 }
 
+// maxDataFrame is the largest data frame a guest may send: no stream
+// window of the host's is larger (yamux's default maximum).
+const maxDataFrame = 256 << 10
+
+// Read hands out whole frames only: a data frame is read to its end
+// before its header is passed on. yamux reads a frame's body holding
+// its stream's lock, so a guest that stopped mid-frame would otherwise
+// block every read of that stream, deadlines included, until the
+// session's keep-alive gave up (~25 s).
 func (g *pingGuard) Read(p []byte) (int, error) {
-	for {
-		if g.hdrOff < yamuxHeader {
-			n := copy(p, g.hdr[g.hdrOff:])
-			g.hdrOff += n
-			return n, nil
-		}
-		if g.body > 0 {
-			if uint32(len(p)) > g.body {
-				p = p[:g.body]
-			}
-			n, err := g.r.Read(p)
-			g.body -= uint32(n)
-			return n, err
-		}
-		if _, err := io.ReadFull(g.r, g.hdr[:]); err != nil {
+	for g.off >= len(g.frame) {
+		if err := g.next(); err != nil {
 			return 0, err
 		}
-		typ, flags := g.hdr[1], binary.BigEndian.Uint16(g.hdr[2:4])
-		if typ == yamuxTypeData {
-			g.body = binary.BigEndian.Uint32(g.hdr[8:12])
-		}
-		if typ == yamuxTypePing && flags&yamuxFlagSYN != 0 && !g.allowPing() {
-			continue
-		}
-		g.hdrOff = 0
 	}
+	n := copy(p, g.frame[g.off:])
+	g.off += n
+	return n, nil
+}
+
+// next reads the next frame to pass on, dropping pings over budget.
+func (g *pingGuard) next() error {
+	g.frame, g.off = g.frame[:0], 0
+	var hdr [yamuxHeader]byte
+	if _, err := io.ReadFull(g.r, hdr[:]); err != nil {
+		return err
+	}
+	typ, flags, length := hdr[1], binary.BigEndian.Uint16(hdr[2:4]), binary.BigEndian.Uint32(hdr[8:12])
+	if typ == yamuxTypePing && flags&yamuxFlagSYN != 0 && !g.allowPing() {
+		return nil
+	}
+	g.frame = append(g.frame, hdr[:]...)
+	if typ != yamuxTypeData || length == 0 {
+		return nil
+	}
+	if length > maxDataFrame {
+		return fmt.Errorf("agent channel: the guest sent a %d-byte frame, more than any stream window (%d)", length, maxDataFrame)
+	}
+	g.frame = slices.Grow(g.frame, int(length))[:yamuxHeader+int(length)]
+	_, err := io.ReadFull(g.r, g.frame[yamuxHeader:])
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func (g *pingGuard) allowPing() bool {

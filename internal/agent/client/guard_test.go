@@ -150,3 +150,41 @@ func TestPingFloodIsBounded(t *testing.T) {
 		t.Errorf("%d goroutines during a ping flood", peak)
 	}
 }
+
+// A guest that stops in the middle of a frame for the host's stream does
+// not hold the host's request past its deadline (found by
+// FuzzGuestSession: yamux reads a body holding the stream's lock, so the
+// ping waited ~25 s for the keep-alive to fail).
+func TestFrameCutShortDoesNotStallRequests(t *testing.T) {
+	host, guest := connPair(t)
+	go func() {
+		r, err := guestHandshake(guest)
+		if err != nil {
+			return
+		}
+		// Wait for the host's GoAway and the ping stream's opening frame.
+		if _, err := io.ReadFull(r, make([]byte, 2*yamuxHeader)); err != nil {
+			return
+		}
+		go io.Copy(io.Discard, r)
+		hdr := make([]byte, yamuxHeader)
+		binary.BigEndian.PutUint16(hdr[2:], 2) // ACK
+		binary.BigEndian.PutUint32(hdr[4:], 1) // stream 1: the ping
+		binary.BigEndian.PutUint32(hdr[8:], 38)
+		guest.Write(append(hdr, `{"ok":`...)) // 6 of 38 bytes, then silence
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Connect(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer pcancel()
+	start := time.Now()
+	_, err = c.Ping(pctx)
+	if d := time.Since(start); err == nil || d > 2*time.Second {
+		t.Errorf("ping over a stalled frame: %v after %s, want its 200ms deadline", err, d)
+	}
+}
