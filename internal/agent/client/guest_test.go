@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,26 +18,25 @@ import (
 	"github.com/banger-dev/banger/internal/agent/proto"
 )
 
-// connPair is a unix socket pair: host end, guest end.
+// connPair is a connected unix socket pair: host end, guest end.
 func connPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "chan"))
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	host, err := net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "chan")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
 	}
-	guest := <-accepted
-	t.Cleanup(func() { host.Close(); guest.Close() })
-	return host, guest
+	t.Cleanup(func() { conns[0].Close(); conns[1].Close() })
+	return conns[0], conns[1]
 }
 
 // guestHandshake plays the agent's side of the handshake and returns a
