@@ -60,6 +60,10 @@ type Progress struct {
 
 // Status describes the daemon.
 type Status struct {
+	// Interrupted lists the exec streams a daemon.shutdown ends (its
+	// result only), e.g. "vm exec dev -- make (client pid 42)".
+	Interrupted []string `json:"interrupted,omitempty"`
+
 	PID        int    `json:"pid"`
 	Version    string `json:"version"`
 	APIVersion int    `json:"api_version"`
@@ -69,9 +73,6 @@ type Status struct {
 	VMMReason  string `json:"vmm_reason"`
 	Accel      string `json:"accel"`
 	Running    int    `json:"running_vms"`
-	// Interrupted lists the exec streams a daemon.shutdown ends (its
-	// result only), e.g. "vm exec dev -- make (client pid 42)".
-	Interrupted []string `json:"interrupted,omitempty"`
 }
 
 // CreateParams creates a VM. Zero sizes mean "resolve a default".

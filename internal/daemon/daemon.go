@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -174,21 +173,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.watchWG.Wait()
 	os.Remove(d.paths.Socket())
 	return err
-}
-
-// waitBounded waits for wg up to d; false when time ran out.
-func waitBounded(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
 }
 
 // vmLock returns the lock of one VM; it serialises that VM's lifecycle

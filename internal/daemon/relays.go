@@ -121,3 +121,18 @@ func describeExec(method, vm string, argv []string, pid int) string {
 	}
 	return s
 }
+
+// waitBounded waits for wg up to d; false when time ran out.
+func waitBounded(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
