@@ -33,6 +33,7 @@ const (
 	CodeConflict = "conflict"  // name taken, wrong state
 	CodeVersion  = "version"   // protocol version mismatch
 	CodeInternal = "internal"
+	CodeBusy     = "busy" // the daemon's connection bound is reached; try again
 )
 
 // Error is a failed call.
@@ -59,6 +60,10 @@ type Progress struct {
 
 // Status describes the daemon.
 type Status struct {
+	// Interrupted lists the exec streams a daemon.shutdown ends (its
+	// result only), e.g. "vm exec dev -- make (client pid 42)".
+	Interrupted []string `json:"interrupted,omitempty"`
+
 	PID        int    `json:"pid"`
 	Version    string `json:"version"`
 	APIVersion int    `json:"api_version"`

@@ -61,7 +61,13 @@ func newDaemonCmd(env *Env) *cobra.Command {
 	stop := &cobra.Command{
 		Use:   "stop",
 		Short: "Stop bangerd; running VMs keep running and are re-attached on the next start",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `Stop bangerd. Running VMs keep running and are re-attached on the next start.
+
+Commands streaming through the daemon (vm exec, vm run, workspace export)
+are interrupted: the command is killed in the guest, its client reports
+"daemon stopped", and stop lists them as "interrupted: ...". Other calls
+get a few seconds to finish; bangerd exits within about ten seconds.`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := env.Client.Status(cmd.Context())
 			if errors.Is(err, client.ErrNotRunning) {
@@ -71,10 +77,16 @@ func newDaemonCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := env.Client.Call(cmd.Context(), api.MethodShutdown, nil, nil, nil); err != nil {
+			var res api.Status
+			if err := env.Client.Call(cmd.Context(), api.MethodShutdown, nil, &res, nil); err != nil {
 				return err
 			}
-			if err := waitGone(st.PID, 10*time.Second); err != nil {
+			for _, what := range res.Interrupted {
+				fmt.Fprintln(env.Out, "interrupted:", what)
+			}
+			// The daemon ends calls still running after a few seconds and
+			// returns within about ten (rpc.DefaultGrace + its stopBound).
+			if err := waitGone(st.PID, 15*time.Second); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Out, "bangerd stopped (pid %d)\n", st.PID)

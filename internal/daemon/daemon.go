@@ -60,8 +60,10 @@ type Daemon struct {
 	stopping chan struct{}
 	watchWG  sync.WaitGroup
 
-	// bgWG tracks work that outlives a request (vm run teardown).
-	bgWG sync.WaitGroup
+	// bgWG tracks work that outlives a request (vm run teardown, exec
+	// relays); relays lists the exec relays for daemon stop.
+	bgWG   sync.WaitGroup
+	relays relaySet
 
 	// modulesTried holds kernel dirs whose module-disk upgrade was
 	// attempted (kernel_modules.go): one try per daemon.
@@ -157,10 +159,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		l.Close()
+		// Exec streams would keep the daemon (and its lock) alive for as
+		// long as their commands run: end them now.
+		d.relays.interruptAll()
 	}()
 	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.drivers.def, "why", d.drivers.why)
+	// Serve returns within rpc.DefaultGrace of the stop; relays and
+	// background work get stopBound more.
 	err = srv.Serve(ctx, l)
-	d.bgWG.Wait()
+	if !waitBounded(&d.bgWG, stopBound) {
+		d.log.Warn("stopping with background work still running", "waited", stopBound)
+	}
 	close(d.stopping)
 	d.watchWG.Wait()
 	os.Remove(d.paths.Socket())

@@ -32,8 +32,10 @@ func (d *Daemon) coreHandlers(shutdown func()) map[string]rpc.Handler {
 	return map[string]rpc.Handler{
 		api.MethodStatus: func(ctx context.Context, c *rpc.Call) (any, error) { return d.status(), nil },
 		api.MethodShutdown: func(ctx context.Context, c *rpc.Call) (any, error) {
+			st := d.status()
+			st.Interrupted = d.relays.describe()
 			time.AfterFunc(50*time.Millisecond, shutdown)
-			return d.status(), nil
+			return st, nil
 		},
 		api.MethodVMCreate: d.handleCreate,
 		api.MethodVMRun:    d.handleRun,

@@ -3,8 +3,10 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -90,11 +92,22 @@ func (d *Daemon) execForClient(ctx context.Context, c *rpc.Call, vm store.VM, re
 		ended()
 		return nil, err
 	}
+	r := &relay{what: describeExec(c.Method, vm.Name, req.Argv, c.PeerPID()), client: conn, stop: make(chan struct{}),
+		interrupt: func() {
+			// Unblock the relay's read at once, then close: the agent
+			// kills the command when its stream closes.
+			if dl, ok := stream.(interface{ SetReadDeadline(time.Time) error }); ok {
+				dl.SetReadDeadline(time.Now())
+			}
+			stream.Close()
+		}}
 	d.bgWG.Add(1)
+	d.relays.add(r)
 	go func() {
 		defer d.bgWG.Done()
+		defer d.relays.remove(r)
 		defer conn.Close()
-		relayExec(br, conn, stream, ended)
+		relayExec(br, conn, stream, ended, r)
 	}()
 	return nil, rpc.ErrUpgraded
 }
@@ -180,15 +193,33 @@ func (d *Daemon) openExec(ctx context.Context, vm store.VM, req proto.ExecReques
 }
 
 // relayExec copies client frames to the guest and guest frames to the
-// client, holding back the exit frame until beforeExit has run.
-func relayExec(client io.Reader, clientW io.Writer, guest io.ReadWriteCloser, beforeExit func()) {
+// client, holding back the exit frame until beforeExit has run. When r is
+// interrupted (daemon stop) the client gets an exit frame saying so.
+func relayExec(client io.Reader, clientW net.Conn, guest io.ReadWriteCloser, beforeExit func(), r *relay) {
 	defer guest.Close()
 	go func() {
 		io.Copy(guest, client)
 		guest.Close() // client gone: the agent kills the process
 	}()
+	// A client that stopped reading must not hold up the stop: it gets
+	// two seconds to take what is in flight and the exit frame.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-r.stop:
+			clientW.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		case <-done:
+		}
+	}()
 	for {
 		typ, payload, err := proto.ReadFrame(guest)
+		if r.interrupted() {
+			beforeExit()
+			b, _ := json.Marshal(proto.ExitStatus{Code: interruptedExit, Error: errDaemonStopped})
+			proto.WriteFrame(clientW, proto.FrameExit, b)
+			return
+		}
 		if err != nil {
 			beforeExit()
 			if !errors.Is(err, io.EOF) {

@@ -34,11 +34,19 @@ type Server struct {
 	// Timeout bounds one forwarded query over all upstreams (default 4 s);
 	// when it runs out the client gets SERVFAIL.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// PerSource and MaxInFlight bound forwarded queries in flight per
+	// client address and in total (defaults DefaultPerSource and
+	// DefaultMaxInFlight); beyond them a query is answered SERVFAIL.
+	PerSource, MaxInFlight int
+	Log                    *slog.Logger
 
-	mu       sync.Mutex
-	addr     netip.AddrPort
-	udp, tcp *dns.Server
+	mu   sync.Mutex
+	addr netip.AddrPort
+	udp  *net.UDPConn
+	tcp  *dns.Server
+	lim  *limiter       // forwarded queries in flight
+	pool *upstreamPool  // UDP upstream sockets
+	wg   sync.WaitGroup // the UDP loop and its forwards
 }
 
 // Start binds UDP and TCP on addr and serves in the background. Nothing
@@ -55,6 +63,12 @@ func (s *Server) Start(addr netip.AddrPort) error {
 	if s.Timeout == 0 {
 		s.Timeout = 4 * time.Second
 	}
+	if s.PerSource == 0 {
+		s.PerSource = DefaultPerSource
+	}
+	if s.MaxInFlight == 0 {
+		s.MaxInFlight = DefaultMaxInFlight
+	}
 	if _, err := s.Upstreams(); err != nil {
 		return err
 	}
@@ -70,15 +84,20 @@ func (s *Server) Start(addr netip.AddrPort) error {
 		return bindError("tcp", addr, err)
 	}
 	s.addr = addr
-	s.udp = &dns.Server{PacketConn: pc, Handler: s}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
-				s.Log.Warn("dns server stopped", "err", err)
-			}
-		}()
-	}
+	s.lim = newLimiter(s.PerSource, s.MaxInFlight)
+	s.pool = newUpstreamPool()
+	s.udp = pc.(*net.UDPConn)
+	s.tcp = &dns.Server{Listener: &limitListener{ln, newLimiter(maxTCPPerSource, maxTCPConns)}, Handler: s, ReadTimeout: 5 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.serveUDP(s.udp)
+	}()
+	go func(srv *dns.Server) {
+		if err := srv.ActivateAndServe(); err != nil {
+			s.Log.Warn("dns server stopped", "err", err)
+		}
+	}(s.tcp)
 	return nil
 }
 
@@ -93,20 +112,15 @@ func (s *Server) Addr() netip.AddrPort {
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		if srv == nil {
-			continue
-		}
-		if err := srv.Shutdown(); err != nil {
-			// Not started yet: close the socket ourselves.
-			if srv.PacketConn != nil {
-				srv.PacketConn.Close()
-			}
-			if srv.Listener != nil {
-				srv.Listener.Close()
-			}
-		}
+	if s.udp == nil {
+		return
 	}
+	s.udp.Close()
+	if err := s.tcp.Shutdown(); err != nil {
+		s.tcp.Listener.Close() // not started yet
+	}
+	s.pool.close() // forwards in flight fail at once
+	s.wg.Wait()
 	s.udp, s.tcp, s.addr = nil, nil, netip.AddrPort{}
 }
 
@@ -131,20 +145,39 @@ func soa() dns.RR {
 		Ns: "ns.vm.", Mbox: "hostmaster.vm.", Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: TTL}
 }
 
-// ServeDNS answers one query.
+// ServeDNS answers one query that arrived over TCP (UDP has its own
+// loop, serveUDP).
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
-		m := new(dns.Msg)
-		m.SetRcode(req, dns.RcodeFormatError)
+	if m := s.answerLocal(req); m != nil {
 		w.WriteMsg(m)
 		return
 	}
-	name := strings.ToLower(req.Question[0].Name)
-	if name == "vm." || strings.HasSuffix(name, ".vm.") {
-		w.WriteMsg(s.answerVM(req, name))
+	src := addrOf(w.RemoteAddr())
+	if !s.lim.acquire(src) {
+		w.WriteMsg(servfail(req))
 		return
 	}
+	defer s.lim.release(src)
 	w.WriteMsg(s.forward(req, w.LocalAddr().Network()))
+}
+
+// answerLocal answers what needs no upstream: malformed queries and the
+// `.vm` zone. nil means the query is to be forwarded.
+func (s *Server) answerLocal(req *dns.Msg) *dns.Msg {
+	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeFormatError)
+		return m
+	}
+	if name := strings.ToLower(req.Question[0].Name); isVMName(name) {
+		return s.answerVM(req, name)
+	}
+	return nil
+}
+
+// isVMName says whether a lower-case presentation name is in `.vm`.
+func isVMName(name string) bool {
+	return name == "vm." || strings.HasSuffix(name, ".vm.")
 }
 
 // answerVM is authoritative for `.vm`: A for running VMs, NODATA for
@@ -192,9 +225,19 @@ func (s *Server) forward(req *dns.Msg, network string) *dns.Msg {
 		}
 		for i, up := range ups {
 			// Each upstream gets an equal share of what is left.
-			left := time.Until(deadline(ctx))
-			c := &dns.Client{Net: proto, Timeout: left / time.Duration(len(ups)-i)}
-			resp, _, xerr := c.ExchangeContext(ctx, req, up)
+			share := time.Until(deadline(ctx)) / time.Duration(len(ups)-i)
+			uctx, ucancel := context.WithTimeout(ctx, share)
+			var resp *dns.Msg
+			var xerr error
+			if proto == "udp" {
+				resp, xerr = s.pool.exchange(uctx, up, req)
+			} else {
+				// TCP (a client retrying a truncated answer) is rare: a
+				// connection per query, bounded like every forward.
+				c := &dns.Client{Net: proto, Timeout: share}
+				resp, _, xerr = c.ExchangeContext(uctx, req, up)
+			}
+			ucancel()
 			if xerr == nil {
 				resp.Id = req.Id
 				return resp
@@ -206,10 +249,7 @@ func (s *Server) forward(req *dns.Msg, network string) *dns.Msg {
 		}
 	}
 	s.Log.Debug("dns forward failed", "name", req.Question[0].Name, "err", err)
-	m := new(dns.Msg)
-	m.SetRcode(req, dns.RcodeServerFailure)
-	m.RecursionAvailable = true
-	return m
+	return servfail(req)
 }
 
 func deadline(ctx context.Context) time.Time {

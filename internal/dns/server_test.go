@@ -64,6 +64,11 @@ func blackhole(t *testing.T) string {
 
 func startServer(t *testing.T, ups ...string) *Server {
 	t.Helper()
+	return startServerWith(t, 400*time.Millisecond, ups...)
+}
+
+func startServerWith(t *testing.T, timeout time.Duration, ups ...string) *Server {
+	t.Helper()
 	s := &Server{
 		Lookup: func(name string) (netip.Addr, bool) {
 			if name == "dev" {
@@ -72,7 +77,7 @@ func startServer(t *testing.T, ups ...string) *Server {
 			return netip.Addr{}, false
 		},
 		Upstreams: func() ([]string, error) { return ups, nil },
-		Timeout:   400 * time.Millisecond,
+		Timeout:   timeout,
 	}
 	if err := s.Start(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/banger-dev/banger/internal/api"
 )
@@ -28,7 +29,14 @@ func Start(ctx context.Context, dial func(ctx context.Context) (net.Conn, error)
 		return nil, err
 	}
 	if _, err := nc.Write(append(b, '\n')); err != nil {
+		// A daemon turning the connection away (busy) has written why.
+		nc.SetReadDeadline(time.Now().Add(time.Second))
+		line, _ := bufio.NewReader(nc).ReadBytes('\n')
 		nc.Close()
+		var m message
+		if json.Unmarshal(line, &m) == nil && m.Error != nil {
+			return nil, m.Error
+		}
 		return nil, fmt.Errorf("send %s: %w", method, err)
 	}
 	return &Conn{Conn: nc, R: bufio.NewReaderSize(nc, 64<<10)}, nil

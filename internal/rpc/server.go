@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,73 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Call is one request being served.
-type Call struct {
-	Method string
-	params json.RawMessage
-	conn   net.Conn
-	br     *bufio.Reader
-	start  time.Time
-	mu     sync.Mutex
-	done   bool
-	// stopWatch ends the disconnect watcher before the connection is
-	// handed to a streaming handler.
-	stopWatch func()
-}
-
-// Decode unmarshals the params into v, strictly.
-func (c *Call) Decode(v any) error {
-	if len(c.params) == 0 || string(c.params) == "null" {
-		return nil
-	}
-	if err := json.Unmarshal(c.params, v); err != nil {
-		return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf("bad params for %s: %v", c.Method, err)}
-	}
-	return nil
-}
-
-// Progress streams one stage to the client; errors are ignored because
-// the client may have gone away and the work must go on.
-func (c *Call) Progress(stage, msg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done {
-		return
-	}
-	c.write(message{Progress: &api.Progress{Stage: stage, Message: msg, Elapsed: time.Since(c.start).Seconds()}})
-}
-
-func (c *Call) write(m message) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err = c.conn.Write(append(b, '\n'))
-	c.conn.SetWriteDeadline(time.Time{})
-	return err
-}
-
-// Upgrade sends result and hands the raw connection to the handler for a
-// streaming protocol. The returned reader holds any bytes the client sent
-// after its request line. The handler must return (nil, ErrUpgraded).
-func (c *Call) Upgrade(result any) (net.Conn, *bufio.Reader, error) {
-	b, err := json.Marshal(result)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.stopWatch != nil {
-		c.stopWatch()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.done = true
-	if err := c.write(message{Result: b}); err != nil {
-		return nil, nil, err
-	}
-	return c.conn, c.br, nil
-}
-
 // ErrUpgraded tells the server the handler took over the connection.
 var ErrUpgraded = errors.New("connection upgraded")
 
@@ -94,8 +28,24 @@ type Handler func(ctx context.Context, c *Call) (any, error)
 type Server struct {
 	Handlers map[string]Handler
 	Log      *slog.Logger
-	wg       sync.WaitGroup
+	// MaxConns bounds the connections served at once (default
+	// DefaultMaxConns); one more gets a CodeBusy error and is closed.
+	MaxConns int
+	// Grace is how long Serve waits, once the listener is closed, for
+	// calls in flight (default DefaultGrace); then it ends them (their
+	// clients get "daemon stopped") and returns without waiting more.
+	Grace time.Duration
+
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	calls map[*Call]struct{}
 }
+
+// Defaults for Server.
+const (
+	DefaultMaxConns = 256
+	DefaultGrace    = 5 * time.Second
+)
 
 // Listen creates the unix socket at path (replacing a stale one) with
 // mode 0600.
@@ -118,46 +68,99 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
+	max := cmp.Or(s.MaxConns, DefaultMaxConns)
+	slots := make(chan struct{}, max)
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				s.wg.Wait()
+				s.drain()
 				return nil
 			}
 			return err
 		}
-		if !sameUser(conn) {
+		ok, pid := peer(conn)
+		if !ok {
 			conn.Close()
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			busy(conn, max)
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(ctx, conn)
+			defer func() { <-slots }()
+			s.serveConn(ctx, conn, pid)
 		}()
 	}
 }
 
-// sameUser checks the peer credentials: only the daemon's own user (or
-// root) may talk to it.
-func sameUser(conn net.Conn) bool {
+// busy tells a client over the connection bound why it is turned away.
+func busy(conn net.Conn, max int) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	b, _ := json.Marshal(message{Error: &api.Error{Code: api.CodeBusy, Message: fmt.Sprintf(
+		"daemon busy: %d connections already open; try again when some calls have finished", max)}})
+	conn.Write(append(b, '\n'))
+	conn.Close()
+}
+
+// drain waits up to Grace for the calls in flight, then ends the rest.
+func (s *Server) drain() {
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(cmp.Or(s.Grace, DefaultGrace)):
+	}
+	s.mu.Lock()
+	left := make([]*Call, 0, len(s.calls))
+	for c := range s.calls {
+		left = append(left, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range left {
+		s.Log.Warn("call still running at shutdown: ended", "method", c.Method, "client_pid", c.peerPID, "running", time.Since(c.start).Round(time.Millisecond))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.finish(message{Error: &api.Error{Code: api.CodeInternal, Message: "daemon stopped before " + c.Method + " finished"}}, time.Second)
+			c.conn.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+// peer checks the peer credentials: only the daemon's own user (or root)
+// may talk to it. pid is the client's process.
+func peer(conn net.Conn) (ok bool, pid int) {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
-		return false
+		return false, 0
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return false
+		return false, 0
 	}
 	var cred *unix.Ucred
 	raw.Control(func(fd uintptr) {
 		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
-	return cred != nil && (int(cred.Uid) == os.Getuid() || cred.Uid == 0)
+	if cred == nil || (int(cred.Uid) != os.Getuid() && cred.Uid != 0) {
+		return false, 0
+	}
+	return true, int(cred.Pid)
 }
 
-func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, pid int) {
 	upgraded := false
 	defer func() {
 		if !upgraded {
@@ -176,20 +179,22 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		Method string          `json:"method"`
 		Params json.RawMessage `json:"params"`
 	}
-	c := &Call{conn: conn, br: br, start: time.Now()}
+	c := newCall(conn, br, pid)
+	s.track(c, true)
+	defer s.track(c, false)
 	if err := json.Unmarshal(line, &req); err != nil {
-		c.write(message{Error: &api.Error{Code: api.CodeInvalid, Message: "bad request: " + err.Error()}})
+		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "bad request: " + err.Error()}}, resultTimeout)
 		return
 	}
 	c.Method, c.params = req.Method, req.Params
 	if req.V != api.Version {
-		c.write(message{Error: &api.Error{Code: api.CodeVersion, Message: fmt.Sprintf(
-			"protocol version %d not supported by this daemon (speaks %d): restart it with `banger daemon stop`", req.V, api.Version)}})
+		c.finish(message{Error: &api.Error{Code: api.CodeVersion, Message: fmt.Sprintf(
+			"protocol version %d not supported by this daemon (speaks %d): restart it with `banger daemon stop`", req.V, api.Version)}}, resultTimeout)
 		return
 	}
 	h, ok := s.Handlers[req.Method]
 	if !ok {
-		c.write(message{Error: &api.Error{Code: api.CodeInvalid, Message: "unknown method " + req.Method}})
+		c.finish(message{Error: &api.Error{Code: api.CodeInvalid, Message: "unknown method " + req.Method}}, resultTimeout)
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
@@ -218,22 +223,36 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		return
 	}
 	s.Log.Info("call", "method", req.Method, "dur", time.Since(start).Round(time.Millisecond), "err", err)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.done = true
-	if err != nil {
-		c.write(message{Error: toAPIError(err)})
-		return
+	m := message{Error: toAPIError(err)}
+	if err == nil {
+		b, merr := json.Marshal(res)
+		m = message{Result: b}
+		if merr != nil {
+			m = message{Error: &api.Error{Code: api.CodeInternal, Message: merr.Error()}}
+		}
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		c.write(message{Error: &api.Error{Code: api.CodeInternal, Message: err.Error()}})
-		return
+	if _, werr := c.finish(m, resultTimeout); werr != nil {
+		s.Log.Warn("result not delivered: the client did not read it", "method", req.Method, "client_pid", pid, "err", werr)
 	}
-	c.write(message{Result: b})
+}
+
+func (s *Server) track(c *Call, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls == nil {
+		s.calls = map[*Call]struct{}{}
+	}
+	if on {
+		s.calls[c] = struct{}{}
+	} else {
+		delete(s.calls, c)
+	}
 }
 
 func toAPIError(err error) *api.Error {
+	if err == nil {
+		return nil
+	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		return ae

@@ -57,11 +57,16 @@ func Connect(ctx context.Context, conn net.Conn) (*Client, error) {
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
 	cfg.KeepAliveInterval = 15 * time.Second
-	sess, err := yamux.Client(bufferedConn{br, conn}, cfg)
+	sess, err := yamux.Client(newPingGuard(br, conn), cfg)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
+	// The host accepts no streams from the guest (guard.go): with GoAway
+	// sent, yamux resets each one on arrival without buffering its data.
+	// It fails only on a session that has already ended, which requests
+	// then report (ErrClosed).
+	sess.GoAway()
 	return &Client{sess: sess, agentVersion: version}, nil
 }
 
@@ -112,15 +117,6 @@ func newNonce() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
-
-// bufferedConn runs yamux on the handshake's reader, which may already
-// hold the first bytes of the agent's session.
-type bufferedConn struct {
-	r *bufio.Reader
-	net.Conn
-}
-
-func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // AgentVersion is the version the agent announced in the handshake.
 func (c *Client) AgentVersion() string { return c.agentVersion }

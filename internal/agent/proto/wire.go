@@ -196,12 +196,29 @@ func ReadFrame(r io.Reader) (byte, []byte, error) {
 	if n > MaxFrame {
 		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, MaxFrame)
 	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
+	// Memory follows the bytes that arrive, not the length a peer
+	// claims: a guest announcing MaxFrame and sending nothing more pins
+	// nothing.
+	if n <= frameChunk {
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r, p); err != nil {
+			return 0, nil, err
+		}
+		return hdr[0], p, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(frameChunk)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return 0, nil, err
 	}
-	return hdr[0], p, nil
+	return hdr[0], buf.Bytes(), nil
 }
+
+// frameChunk is the largest frame ReadFrame allocates whole up front.
+const frameChunk = 64 << 10
 
 // FrameWriter turns writes into frames of one type (for stdout/stderr).
 type FrameWriter struct {
