@@ -157,7 +157,7 @@ func binaryChecks() []check {
 	for _, b := range []string{"bangerd", "banger-agent"} {
 		p := filepath.Join(filepath.Dir(self), b)
 		if _, err := os.Stat(p); err != nil {
-			out = append(out, check{"fail", b, "not found beside " + self, "run `make build` and use bin/banger"})
+			out = append(out, check{"fail", b, "not found beside " + self, "`make build` and use bin/banger, or `make install` (banger, bangerd and banger-agent in one directory)"})
 		} else {
 			out = append(out, check{"pass", b, p, ""})
 		}
