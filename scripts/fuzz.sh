@@ -6,7 +6,8 @@
 # *_test.go file is asked for its targets with `go test -list`. A failing
 # input stays where `go test` writes it (PKG/testdata/fuzz/FuzzName/), so
 # plain `go test` replays it from then on; commit it with the fix.
-# Env: FUZZTIME, FUZZPARALLEL (workers per target; default: GOMAXPROCS).
+# Env: FUZZTIME, FUZZPARALLEL (workers per target; default: GOMAXPROCS),
+# FUZZMINIMIZETIME (default 10s: go's 60s per new input can eat a short run).
 # Exit: 0 all passed, 1 a target failed (or could not build), 2 usage.
 set -uo pipefail
 export PATH=/usr/local/go/bin:$PATH
@@ -54,7 +55,8 @@ for t in "${targets[@]}"; do
   d=${t% *}; name=${t#* }
   echo "=== $d $name"
   start=$(date +%s)
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -timeout "$timeout" "${par[@]}" "./$d" >"$log" 2>&1
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-10s}" \
+    -timeout "$timeout" "${par[@]}" "./$d" >"$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))s
   # The last progress line: "fuzz: elapsed: 30s, execs: 123 (4/sec), new interesting: 5 (total: 9)".
