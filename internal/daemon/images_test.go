@@ -3,6 +3,7 @@ package daemon
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -286,7 +287,24 @@ func TestKernelPullFromCatalog(t *testing.T) {
 	h.cfg.KernelCatalog = srv.URL + "/kernels.json"
 	h.start()
 	var info api.KernelInfo
-	must(t, h.call(api.MethodKernelPull, api.PullKernelParams{Ref: "fc"}, &info))
+	var events []api.Progress
+	must(t, h.client.Call(context.Background(), api.MethodKernelPull, api.PullKernelParams{Ref: "fc"}, &info,
+		func(p api.Progress) { events = append(events, p) }))
+	// The download's progress carries its counts; the closing line none.
+	var counted, closed bool
+	for _, p := range events {
+		if p.Stage != api.StageDownload {
+			continue
+		}
+		if p.Unit == api.UnitBytes {
+			counted = counted || (p.Total == int64(len(good)) && p.Done >= 0 && p.Done <= p.Total)
+		} else {
+			closed = closed || (p.Done == 0 && p.Total == 0 && strings.Contains(p.Message, " in "))
+		}
+	}
+	if !counted || !closed {
+		t.Errorf("download progress without done of total = %d bytes, or without its closing line: %+v", len(good), events)
+	}
 	if info.Release != "6.1-fc" || strings.Join(info.Files, ",") != "kernel.json,modules.cpio,vmlinux,vmlinuz" {
 		t.Errorf("pulled kernel: %+v", info)
 	}

@@ -45,12 +45,19 @@ func (c *Call) Decode(v any) error {
 // Progress streams one stage to the client; errors are ignored because
 // the client may have gone away and the work must go on.
 func (c *Call) Progress(stage, msg string) {
+	c.Send(api.Progress{Stage: stage, Message: msg})
+}
+
+// Send streams one progress event as given (with counts, for instance);
+// Elapsed is filled in.
+func (c *Call) Send(p api.Progress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done {
 		return
 	}
-	c.write(message{Progress: &api.Progress{Stage: stage, Message: msg, Elapsed: time.Since(c.start).Seconds()}})
+	p.Elapsed = time.Since(c.start).Seconds()
+	c.write(message{Progress: &p})
 }
 
 func (c *Call) write(m message) error {
