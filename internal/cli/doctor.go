@@ -78,7 +78,10 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	}
 	cfg, cfgErr := config.Load(paths.ConfigFile())
 	if cfgErr != nil {
-		add("fail", "config", cfgErr.Error(), "fix or remove "+paths.ConfigFile())
+		// Reported here once; the other checks look at the built-in
+		// defaults rather than at what half-parsed.
+		add("fail", "config", cfgErr.Error(), "fix or remove "+paths.ConfigFile()+" (the checks below use the built-in defaults)")
+		cfg = config.Defaults()
 	} else {
 		add("pass", "config", paths.ConfigFile(), "")
 	}

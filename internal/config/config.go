@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -102,24 +104,126 @@ const (
 	DefaultStatsPoll  = 10 * time.Second
 )
 
-// Load reads the config file; a missing file is an empty config.
+// Load reads the config file; a missing file is an empty config. A file
+// banger cannot use is a *FileError.
 func Load(path string) (Config, error) {
-	var c Config
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return c.withDefaults(), nil
+		return Defaults(), nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("read config %s: %w", path, err)
+		return Config{}, &FileError{Path: path, Err: err}
+	}
+	return parse(path, data)
+}
+
+// Defaults is the configuration of an empty config file.
+func Defaults() Config { return Config{}.withDefaults() }
+
+// maxConfigSize bounds what is parsed: a config is a few hundred bytes.
+const maxConfigSize = 1 << 20
+
+// parse decodes and validates a config file's contents.
+func parse(path string, data []byte) (Config, error) {
+	var c Config
+	if len(data) > maxConfigSize {
+		return c, &FileError{Path: path, Err: fmt.Errorf("%d bytes: larger than %d", len(data), maxConfigSize)}
+	}
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Message
+			if pe.LastKey != "" {
+				msg = pe.LastKey + ": " + msg
+			}
+			return c, &FileError{Path: path, Line: pe.Position.Line, Err: errors.New(msg)}
+		}
+		// Type mismatches come as text: `toml: line N (last key "K"): …`.
+		if m := tomlTypeErr.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if line == 0 {
+				line = keyLine(data, m[2])
+			}
+			return c, &FileError{Path: path, Line: line, Err: errors.New(m[2] + ": " + m[3])}
+		}
+		return c, &FileError{Path: path, Err: err}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return c, fmt.Errorf("read config %s: unknown key %q", path, und[0].String())
+		k := und[0].String()
+		return c, &FileError{Path: path, Line: keyLine(data, k), Err: fmt.Errorf("unknown key %q", k)}
 	}
 	c = c.withDefaults()
 	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
+		var ke *keyError
+		line := 0
+		if errors.As(err, &ke) {
+			line = keyLine(data, ke.key)
+		}
+		return c, &FileError{Path: path, Line: line, Err: err}
 	}
 	return c, nil
+}
+
+var tomlTypeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+// FileError is a config file banger cannot use: which file, where in it
+// (Line 0: not known) and what is wrong.
+type FileError struct {
+	Path string
+	Line int
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config %s, line %d: %v", e.Path, e.Line, e.Err)
+	}
+	return fmt.Sprintf("config %s: %v", e.Path, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// keyError is a Validate failure of one key ("network.subnet"), so that
+// Load can say on which line it is.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+func badKey(key, format string, a ...any) error {
+	return &keyError{key, fmt.Errorf(format, a...)}
+}
+
+// keyLine is the line on which key ("vmm", "network.subnet") is set, or
+// the line of its table ("file_sync"), or 0.
+func keyLine(data []byte, key string) int {
+	table := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			table = strings.Trim(strings.SplitN(line, "#", 2)[0], "[] \t")
+			if table == key {
+				return i + 1
+			}
+			continue
+		}
+		lhs, _, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(lhs), `"'`)
+		if table != "" {
+			name = table + "." + name
+		}
+		if name == key {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 func (c Config) withDefaults() Config {
@@ -163,39 +267,45 @@ func (c Config) Validate() error {
 	switch c.VMM {
 	case "auto", "qemu", "firecracker":
 	default:
-		return fmt.Errorf("vmm = %q: want auto, qemu or firecracker", c.VMM)
+		return badKey("vmm", "vmm = %q: want auto, qemu or firecracker", c.VMM)
 	}
 	switch c.QEMUAccel {
 	case "auto", "kvm", "tcg":
 	default:
-		return fmt.Errorf("qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
+		return badKey("qemu_accel", "qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
 	}
 	if c.Firecracker.Jailer && (c.Firecracker.UID <= 0 || c.Firecracker.GID <= 0) {
-		return errors.New("firecracker.jailer = true needs uid and gid of an unprivileged user")
+		return badKey("firecracker.jailer", "firecracker.jailer = true needs uid and gid of an unprivileged user")
 	}
 	if !ifaceName.MatchString(c.Network.Bridge) {
-		return fmt.Errorf("network.bridge = %q: not a valid interface name", c.Network.Bridge)
+		return badKey("network.bridge", "network.bridge = %q: not a valid interface name", c.Network.Bridge)
 	}
 	if c.Network.DNSPort < 1 || c.Network.DNSPort > 65535 {
-		return fmt.Errorf("network.dns_port = %d: want 1..65535", c.Network.DNSPort)
+		return badKey("network.dns_port", "network.dns_port = %d: want 1..65535", c.Network.DNSPort)
 	}
 	p, err := netip.ParsePrefix(c.Network.Subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 16 {
-		return fmt.Errorf("network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
+		return badKey("network.subnet", "network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
 	}
 	if c.StatsPollInterval.Duration < time.Second {
-		return errors.New("stats_poll_interval: at least 1s")
+		return badKey("stats_poll_interval", "stats_poll_interval: at least 1s")
 	}
 	if c.BootStallTimeout.Duration < time.Second || c.BootStallTimeout.Duration > c.BootTimeout.Duration {
-		return fmt.Errorf("boot_stall_timeout = %s: want at least 1s and at most boot_timeout (%s)", c.BootStallTimeout.Duration, c.BootTimeout.Duration)
+		return badKey("boot_stall_timeout", "boot_stall_timeout = %s: want at least 1s and at most boot_timeout (%s)", c.BootStallTimeout.Duration, c.BootTimeout.Duration)
 	}
-	if c.VMDefaults.VCPU < 0 || c.VMDefaults.MemoryMiB < 0 {
-		return errors.New("vm_defaults: vcpu and memory must be positive")
+	if c.VMDefaults.VCPU < 0 {
+		return badKey("vm_defaults.vcpu", "vm_defaults: vcpu and memory must be positive")
+	}
+	if c.VMDefaults.MemoryMiB < 0 {
+		return badKey("vm_defaults.memory", "vm_defaults: vcpu and memory must be positive")
 	}
 	if c.VMDefaults.DiskSize != "" {
 		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
-			return fmt.Errorf("vm_defaults.disk_size: %w", err)
+			return &keyError{"vm_defaults.disk_size", fmt.Errorf("vm_defaults.disk_size: %w", err)}
 		}
 	}
-	return validateFileSync(c.FileSyncEntries())
+	if err := validateFileSync(c.FileSyncEntries()); err != nil {
+		return &keyError{"file_sync", err}
+	}
+	return nil
 }
