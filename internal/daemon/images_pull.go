@@ -260,7 +260,7 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 	progress("unpack", "verifying and unpacking rootfs.ext4")
 	m, err := image.ReadBundle(f, tmp, 1<<36)
 	if err != nil {
-		return store.Image{}, nil, fmt.Errorf("bundle %s: %w", u, err)
+		return store.Image{}, nil, fmt.Errorf("%s: %w", u, err) // image.ReadBundle says "bundle …"
 	}
 	kern := e.Kernel
 	if kern == "" {

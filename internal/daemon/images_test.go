@@ -322,3 +322,18 @@ func TestKernelPullFromCatalog(t *testing.T) {
 		t.Errorf("kernel catalog: %+v", cl)
 	}
 }
+
+// A failed kernel import says "import kernel" once, whichever layer the
+// failure comes from (it used to read "import kernel: import kernel: …").
+func TestKernelImportErrorNotDoubled(t *testing.T) {
+	h := newHarness(t)
+	bad := filepath.Join(t.TempDir(), "bad.deb")
+	must(t, os.WriteFile(bad, []byte("garbage"), 0o644))
+	err := h.call(api.MethodKernelImport, api.ImportKernelParams{Name: "bad", DebFile: bad}, nil)
+	if err == nil || !strings.Contains(err.Error(), "import kernel: dpkg -x "+bad) || strings.Count(err.Error(), "import kernel") != 1 {
+		t.Fatalf("import of a garbage .deb: %v, want one 'import kernel: dpkg -x %s: …'", err, bad)
+	}
+	if err := h.call(api.MethodKernelShow, api.NameParams{Name: "bad"}, nil); !isCode(err, api.CodeNotFound) {
+		t.Errorf("failed import registered a kernel: %v", err)
+	}
+}
