@@ -299,8 +299,19 @@ func (c Config) Validate() error {
 	if c.VMDefaults.MemoryMiB < 0 {
 		return badKey("vm_defaults.memory", "vm_defaults: vcpu and memory must be positive")
 	}
+	// What Resolve would refuse at every vm create is refused here.
+	if c.VMDefaults.VCPU > MaxVCPU {
+		return badKey("vm_defaults.vcpu", "vm_defaults.vcpu = %d: at most %d", c.VMDefaults.VCPU, MaxVCPU)
+	}
+	if m := c.VMDefaults.MemoryMiB; m != 0 && (m < MinMemoryMiB || m > MaxMemoryMiB) {
+		return badKey("vm_defaults.memory", "vm_defaults.memory = %d (MiB): want %d..%d", m, MinMemoryMiB, MaxMemoryMiB)
+	}
 	if c.VMDefaults.DiskSize != "" {
-		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
+		n, err := ParseSize(c.VMDefaults.DiskSize)
+		if err == nil && (n < MinDiskBytes || n > MaxDiskBytes) {
+			err = fmt.Errorf("%s: want %s..%s", c.VMDefaults.DiskSize, FormatSize(MinDiskBytes), FormatSize(MaxDiskBytes))
+		}
+		if err != nil {
 			return &keyError{"vm_defaults.disk_size", fmt.Errorf("vm_defaults.disk_size: %w", err)}
 		}
 	}
