@@ -105,3 +105,24 @@ func TestDoctorReportsBrokenConfigOnce(t *testing.T) {
 		}
 	}
 }
+
+// The snippet names the banger binary where it really lives (symlinks
+// resolved): bangerd runs the helper from beside itself, so after `make
+// install` that is the root-owned copy in $(PREFIX)/bin.
+func TestSudoersNamesTheRealBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := printSudoers(&Env{Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\n# "+real+" must be owned by root") || !strings.Contains(out.String(), real+" network priv ensure") {
+		t.Fatalf("snippet does not name %s:\n%s", real, out.String())
+	}
+}
