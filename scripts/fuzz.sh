@@ -60,7 +60,7 @@ for t in "${targets[@]}"; do
   rc=$?
   took=$(( $(date +%s) - start ))s
   # The last progress line: "fuzz: elapsed: 30s, execs: 123 (4/sec), new interesting: 5 (total: 9)".
-  stats=$(grep -E '^fuzz: elapsed: .*execs:' "$log" | tail -1 | sed -E 's/^fuzz: elapsed: [^,]*, //')
+  stats=$(grep -E '^fuzz: elapsed: .*execs:' "$log" | tail -1 | sed -E 's/^fuzz: elapsed: [^,]*, //; s/ \([0-9]+\/sec\)//')
   if [ $rc -eq 0 ]; then
     result=ok
     tail -1 "$log"
