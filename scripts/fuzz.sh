@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
     failed=1
     result=FAIL
     cat "$log"
-    kept=$(grep -oE 'testdata/fuzz/[^ ]+' "$log" | head -1)
+    kept=$(grep -oE 'Failing input written to testdata/fuzz/[^ :]+' "$log" | head -1 | sed 's/^Failing input written to //')
     [ -n "$kept" ] && result="FAIL (input kept: $d/$kept)"
   fi
   rows+=("$d|$name|$took|${stats:--}|$result")

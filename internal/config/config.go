@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,7 +131,7 @@ func parse(path string, data []byte) (Config, error) {
 	if len(data) > maxConfigSize {
 		return c, &FileError{Path: path, Err: fmt.Errorf("%d bytes: larger than %d", len(data), maxConfigSize)}
 	}
-	md, err := toml.Decode(string(data), &c)
+	md, unknown, err := decodeInOrder(string(data), &c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -149,8 +151,11 @@ func parse(path string, data []byte) (Config, error) {
 		}
 		return c, &FileError{Path: path, Err: err}
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		k := und[0].String()
+	if und := md.Undecoded(); unknown != "" || len(und) > 0 {
+		k := unknown
+		if k == "" {
+			k = und[0].String()
+		}
 		return c, &FileError{Path: path, Line: keyLine(data, k), Err: fmt.Errorf("unknown key %q", k)}
 	}
 	c = c.withDefaults()
@@ -163,6 +168,88 @@ func parse(path string, data []byte) (Config, error) {
 		return c, &FileError{Path: path, Line: line, Err: err}
 	}
 	return c, nil
+}
+
+// decodeInOrder decodes a config key by key in the order of the file, so
+// that of several wrongly typed keys the first is the one reported, every
+// time (toml.Decode walks a table in map order). unknown is the first
+// key of the file that names no field of Config or of its tables (those
+// inside [[file_sync]] entries are left to md.Undecoded).
+func decodeInOrder(data string, c *Config) (md toml.MetaData, unknown string, err error) {
+	var top map[string]toml.Primitive
+	if md, err = toml.Decode(data, &top); err != nil {
+		return md, "", err
+	}
+	rv := reflect.ValueOf(c).Elem()
+	for _, k := range md.Keys() {
+		var prim toml.Primitive
+		var f reflect.Value
+		switch len(k) {
+		case 1:
+			if f = fieldByTag(rv, k[0]); !f.IsValid() {
+				unknown = cmp.Or(unknown, k.String())
+				continue
+			}
+			if isTable(f) {
+				if typ := md.Type(k...); typ != "Hash" {
+					return md, "", fmt.Errorf("toml: (last key %q): want a table ([%s]), found %s", k.String(), k.String(), strings.ToLower(typ))
+				}
+				continue // its keys come one by one after it
+			}
+			prim = top[k[0]]
+		case 2:
+			parent := fieldByTag(rv, k[0])
+			if !parent.IsValid() || !isTable(parent) {
+				continue
+			}
+			if f = fieldByTag(parent, k[1]); !f.IsValid() {
+				unknown = cmp.Or(unknown, k.String())
+				continue
+			}
+			var sub map[string]toml.Primitive
+			if err := md.PrimitiveDecode(top[k[0]], &sub); err != nil {
+				return md, "", err
+			}
+			prim = sub[k[1]]
+		default:
+			continue
+		}
+		if err := md.PrimitiveDecode(prim, f.Addr().Interface()); err != nil {
+			return md, "", err
+		}
+	}
+	return md, unknown, nil
+}
+
+// fieldByTag is the field of struct v whose toml tag is name, else one
+// whose tag matches it ignoring case (as toml.Decode matches).
+func fieldByTag(v reflect.Value, name string) reflect.Value {
+	t := v.Type()
+	fold := -1
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if tag == name {
+			return v.Field(i)
+		}
+		if fold < 0 && strings.EqualFold(tag, name) {
+			fold = i
+		}
+	}
+	if fold >= 0 {
+		return v.Field(fold)
+	}
+	return reflect.Value{}
+}
+
+// isTable: a struct decoded field by field ([network], [vm_defaults], …),
+// not a value type with its own decoding (Duration).
+func isTable(f reflect.Value) bool {
+	if f.Kind() != reflect.Struct {
+		return false
+	}
+	_, text := f.Addr().Interface().(interface{ UnmarshalText([]byte) error })
+	_, tml := f.Addr().Interface().(toml.Unmarshaler)
+	return !text && !tml
 }
 
 var tomlTypeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)

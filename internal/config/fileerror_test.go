@@ -43,3 +43,32 @@ func (e *FileError) lineOr() int {
 	}
 	return e.Line
 }
+
+// Of several wrongly typed keys the first in the file is named, every
+// time (toml.Decode alone names any of them: it walks a table in map
+// order; FuzzParse found it).
+func TestLoadNamesTheFirstBadKeyEveryTime(t *testing.T) {
+	p := writeConfig(t, "boot_timeout = \"5s\"\nvmm = 1\nqemu_accel = 2\n[network]\ndns_port = \"53\"\nbridge = 7\n[vm_defaults]\nvcpu = \"two\"\n")
+	for range 30 {
+		_, err := Load(p)
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Line != 2 || !strings.Contains(err.Error(), "vmm: incompatible types") {
+			t.Fatalf("got %v, want the error of vmm on line 2", err)
+		}
+	}
+	p = writeConfig(t, "[network]\nbridge = \"b0\"\ndns_port = \"53\"\nsubnet = 5\n")
+	for range 30 {
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "line 3: network.dns_port: incompatible types") {
+			t.Fatalf("got %v, want the error of network.dns_port on line 3", err)
+		}
+	}
+}
+
+func TestLoadRefusesAValueForATable(t *testing.T) {
+	for _, body := range []string{"vmm = \"qemu\"\nnetwork = 5", "vmm = \"qemu\"\nnetwork = \"x\"", "vmm = \"qemu\"\n[[network]]\nbridge = \"b\""} {
+		_, err := Load(writeConfig(t, body))
+		if err == nil || !strings.Contains(err.Error(), "line 2: network: want a table") {
+			t.Errorf("%q: %v, want a refusal of network on line 2", body, err)
+		}
+	}
+}

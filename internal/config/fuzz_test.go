@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+
+	"github.com/BurntSushi/toml"
 	"reflect"
 	"runtime"
 	"strings"
@@ -11,8 +13,8 @@ import (
 // FuzzParse feeds config.toml parsing arbitrary bytes. What must hold:
 // no panic; a refusal is one *FileError naming the file and a line that
 // exists (or 0); a config that parses validates again, the same way, has
-// its defaults applied and sizes every VM create accepts; accepting is
-// deterministic; and the bytes
+// its defaults applied and sizes every VM create accepts; parsing is
+// deterministic and decodes what toml.Decode does; and the bytes
 // allocated stay within a bound proportional to the input (a config is a
 // few hundred bytes, so a small file must not cost megabytes). The seeds
 // (here and in testdata/fuzz/FuzzParse) run in plain go test.
@@ -43,13 +45,25 @@ func FuzzParse(f *testing.F) {
 		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4<<20+512*len(data)); got > limit {
 			t.Fatalf("parsing %d bytes allocated %d bytes (limit %d)", len(data), got, limit)
 		}
-		// Whether a file is accepted is deterministic. Which error a file
-		// with several wrongly typed keys names is not: the TOML decoder
-		// walks a table in map order (found by this target; see
-		// ARCHITECTURE.md), so messages are not compared.
+		// Deterministic, messages included: of several wrongly typed keys
+		// the first is named (toml.Decode alone names any of them).
 		c2, err2 := parse(path, data)
-		if (err == nil) != (err2 == nil) {
+		if (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
 			t.Fatalf("parse is not deterministic: %v / %v", err, err2)
+		}
+		// Key by key decodes what toml.Decode would: same acceptance, same config.
+		var ref Config
+		refMD, refErr := toml.Decode(string(data), &ref)
+		// (Keys differing only in case both land on one field, in map order
+		// for toml.Decode: its result is then not one to compare with.)
+		if refErr == nil && len(refMD.Undecoded()) == 0 && len(data) <= maxConfigSize && !foldCollision(refMD.Keys()) {
+			ref = ref.withDefaults()
+			if refErr = ref.Validate(); refErr == nil && (err != nil || !reflect.DeepEqual(ref.FileSyncEntries(), c.FileSyncEntries()) || !equalSansFileSync(ref, c)) {
+				t.Fatalf("toml.Decode gives %+v, key by key %+v (%v)", ref, c, err)
+			}
+		}
+		if err == nil && refErr != nil {
+			t.Fatalf("accepted what toml.Decode refuses: %v", refErr)
 		}
 		if err != nil {
 			var fe *FileError
@@ -78,4 +92,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("vm_defaults of a valid config do not resolve: %v", err)
 		}
 	})
+}
+
+func equalSansFileSync(a, b Config) bool {
+	a.FileSync, b.FileSync = nil, nil
+	return a == b
+}
+
+// foldCollision: two keys of one table equal but for case.
+func foldCollision(keys []toml.Key) bool {
+	seen := map[string]string{}
+	for _, k := range keys {
+		folded := strings.ToLower(k.String())
+		if prev, ok := seen[folded]; ok && prev != k.String() {
+			return true
+		}
+		seen[folded] = k.String()
+	}
+	return false
 }
