@@ -131,7 +131,7 @@ func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, pro
 	res, err := image.Promote(ctx, base.Path, filepath.Join(d.paths.VMDir(vm.ID), "overlay.ext4"), tmp, image.FlattenOptions{
 		Progress: bar.update, Note: func(m string) { notes = append(notes, m) }})
 	if err != nil {
-		return store.Image{}, nil, fmt.Errorf("vm %s: %w", vm.Name, err) // image.Promote says "promote: …"
+		return store.Image{}, nil, fmt.Errorf("promote %s: %w", vm.Name, err)
 	}
 	bar.finish()
 	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
