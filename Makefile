@@ -6,18 +6,36 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/banger-dev/banger/internal/buildinfo.Version=$(VERSION) -X github.com/banger-dev/banger/internal/daemon.Version=$(VERSION)
 # Built images and kernels are cached here between test runs.
 E2E_CACHE ?= /var/cache/banger-e2e
+# make install: $(DESTDIR)$(PREFIX)/bin/{banger,bangerd,banger-agent}, root-owned
+# 0755, so `banger doctor --sudoers` can name a helper only root can replace.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+DESTDIR ?=
+FUZZTIME ?= 60s
 
-.PHONY: all setup build vet fmt-check test e2e check bench clean
+.PHONY: all setup setup-test build install uninstall vet fmt-check test e2e check fuzz bench clean
 
 all: build
 
+# What banger needs to build and run.
 setup:
 	./scripts/setup.sh
+
+# That, plus what only the tests use (OCI registry, dig, nft, ip netns, gcc).
+setup-test:
+	./scripts/setup.sh --test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/banger ./cmd/banger
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bangerd ./cmd/bangerd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X github.com/banger-dev/banger/internal/agent.Version=$(VERSION)' -o $(BIN)/banger-agent ./cmd/banger-agent
+
+install: build
+	install -d $(DESTDIR)$(BINDIR)
+	install -o root -g root -m 0755 $(BIN)/banger $(BIN)/bangerd $(BIN)/banger-agent $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/banger $(DESTDIR)$(BINDIR)/bangerd $(DESTDIR)$(BINDIR)/banger-agent
 
 vet:
 	$(GO) vet ./...
@@ -33,7 +51,11 @@ test:
 e2e: build
 	BANGER_E2E=1 BANGER_E2E_CACHE=$(E2E_CACHE) BANGER_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m -v ./e2e/
 
-check: setup vet fmt-check test e2e
+check: setup-test vet fmt-check test e2e
+
+# Every Go fuzz target in the repository, one after the other, FUZZTIME each.
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: build
 	BANGER_BIN=$(CURDIR)/$(BIN) BANGER_E2E_CACHE=$(E2E_CACHE) ./scripts/bench.sh

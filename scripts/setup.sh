@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # Installs what banger needs on a Debian 12 host (run as root). Idempotent.
+#   scripts/setup.sh          what banger needs to build and run (make setup)
+#   scripts/setup.sh --test   that, plus what only the tests use (make setup-test,
+#                             which make check runs)
 set -euo pipefail
+test=0
+case "${1:-}" in
+  "") ;;
+  --test) test=1 ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 pkgs=(
   qemu-system-x86   # the qemu VMM (microvm machine)
   mmdebstrap        # builds the golden image from Debian packages
   eatmydata         # mmdebstrap's eatmydata hook: ~20% faster image builds
-  e2fsprogs         # mkfs.ext4 for per-VM disks and the kernel's module disk
+  e2fsprogs         # mkfs.ext4 for per-VM disks and the kernel's module disk; e2fsck/resize2fs for vm set --disk-size
   kmod              # depmod: modprobe's indexes on the kernel's module disk
-  iproute2          # ip netns for the end-to-end tests
   openssh-client    # banger vm ssh
-  dnsutils          # dig: the network end-to-end test queries banger's DNS
-  nftables          # nft: tests list the ruleset banger's table lives in
-  ca-certificates
-  docker-registry   # a real OCI registry for the image-pull end-to-end test
-  git make gcc
+  ca-certificates   # image and kernel downloads over HTTPS
+  git               # workspaces (vm run REPO, vm workspace)
+  make              # make build
 )
+if [ "$test" = 1 ]; then
+  pkgs+=(
+    iproute2          # ip netns: the end-to-end tests run in a private network namespace
+    dnsutils          # dig: the network end-to-end test queries banger's DNS
+    nftables          # nft: tests list the ruleset banger's table lives in
+    docker-registry   # a real OCI registry for the image-pull end-to-end test
+    procps            # pgrep: the end-to-end tests look for stray VMMs
+    gcc               # cgo for go test -race
+  )
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

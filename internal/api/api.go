@@ -56,7 +56,16 @@ type Progress struct {
 	Stage   string  `json:"stage"`
 	Message string  `json:"message,omitempty"`
 	Elapsed float64 `json:"elapsed"` // seconds since the operation started
+	// Counting stages (StageDownload, …) also say how far they are: Done
+	// of Total (0: unknown) in Unit ("bytes"). Unit is empty on every
+	// other event, including the line that closes a counting stage.
+	Done  int64  `json:"done,omitempty"`
+	Total int64  `json:"total,omitempty"`
+	Unit  string `json:"unit,omitempty"`
 }
+
+// UnitBytes is Progress.Unit for byte counts.
+const UnitBytes = "bytes"
 
 // Status describes the daemon.
 type Status struct {

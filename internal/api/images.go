@@ -19,10 +19,10 @@ const (
 	MethodKernelCatalog    = "kernel.catalog"
 )
 
-// Byte-counting progress stages. Their Progress.Message reads
-// "WHAT: DONE / TOTAL (PCT%) · RATE/s · ETA T" (the CLI draws a bar from
-// the percentage) and is sent at most once a second; a last message
-// without a percentage closes the stage.
+// Byte-counting progress stages. Their events carry Done, Total and Unit
+// (UnitBytes), from which the CLI draws a bar, and a Message for people
+// and logs, "WHAT: DONE / TOTAL (PCT%) · RATE/s · ETA T"; they are sent
+// at most once a second. A last event without Unit closes the stage.
 const (
 	StageDownload = "download"
 	StageFlatten  = "flatten"

@@ -78,7 +78,10 @@ func doctor(ctx context.Context, paths config.Paths) []check {
 	}
 	cfg, cfgErr := config.Load(paths.ConfigFile())
 	if cfgErr != nil {
-		add("fail", "config", cfgErr.Error(), "fix or remove "+paths.ConfigFile())
+		// Reported here once; the other checks look at the built-in
+		// defaults rather than at what half-parsed.
+		add("fail", "config", cfgErr.Error(), "fix or remove "+paths.ConfigFile()+" (the checks below use the built-in defaults)")
+		cfg = config.Defaults()
 	} else {
 		add("pass", "config", paths.ConfigFile(), "")
 	}
@@ -157,7 +160,7 @@ func binaryChecks() []check {
 	for _, b := range []string{"bangerd", "banger-agent"} {
 		p := filepath.Join(filepath.Dir(self), b)
 		if _, err := os.Stat(p); err != nil {
-			out = append(out, check{"fail", b, "not found beside " + self, "run `make build` and use bin/banger"})
+			out = append(out, check{"fail", b, "not found beside " + self, "`make build` and use bin/banger, or `make install` (banger, bangerd and banger-agent in one directory)"})
 		} else {
 			out = append(out, check{"pass", b, p, ""})
 		}

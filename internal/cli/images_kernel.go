@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,9 @@ its drivers are modules; --release gives its uname -r.`,
 			if len(args) == 1 {
 				p.Name, files.Name = args[0], args[0]
 			}
+			if err := kernelImportSource(p, files); err != nil {
+				return err
+			}
 			if files.Kernel != "" {
 				return importKernelFiles(cmd, env, files)
 			}
@@ -57,6 +61,24 @@ its drivers are modules; --release gives its uname -r.`,
 	imp.Flags().StringVar(&files.Modules, "modules", "", "with --kernel: the modules.cpio for the initramfs")
 	imp.Flags().StringVar(&files.Release, "release", "", "with --kernel: the kernel's release (uname -r)")
 	return imp
+}
+
+// kernelImportSource refuses flags naming more than one source, and
+// file-only flags without --kernel, rather than silently using one.
+func kernelImportSource(p api.ImportKernelParams, f api.ImportKernelFilesParams) error {
+	var given []string
+	for _, s := range []struct{ flag, v string }{{"--package", p.Package}, {"--deb", p.DebFile}, {"--kernel", f.Kernel}} {
+		if s.v != "" {
+			given = append(given, s.flag)
+		}
+	}
+	if len(given) > 1 {
+		return usageError{fmt.Errorf("kernel import: %s name different sources: give one", strings.Join(given, " and "))}
+	}
+	if f.Kernel == "" && (f.Modules != "" || f.Release != "") {
+		return usageError{errors.New("kernel import: --modules and --release go with --kernel FILE")}
+	}
+	return nil
 }
 
 func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesParams) error {

@@ -2,39 +2,28 @@ package cli
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
 )
 
-var pctRE = regexp.MustCompile(`\((\d{1,3})%\)`)
-
-// bytesPrinter renders progress for pulls and exports. The byte-counting
-// stages (api.StageDownload and friends) get a bar on a terminal and, in
-// logs, one plain line every few seconds (the daemon sends one a second);
-// every other event goes through progressPrinter.
+// bytesPrinter renders progress for pulls and exports. Counting events
+// (Unit set: Done of Total) get a bar on a terminal and, in logs, one
+// plain line every few seconds (the daemon sends one a second); every
+// other event, a stage's closing line included, goes through
+// progressPrinter.
 func bytesPrinter(env *Env) (func(api.Progress), func()) {
 	show, done := progressPrinter(env)
 	tty := env.isTTY()
 	lastLine := map[string]time.Time{}
 	return func(p api.Progress) {
-		switch p.Stage {
-		case api.StageDownload, api.StageFlatten, api.StageExport:
-		default:
-			show(p)
-			return
-		}
-		m := pctRE.FindStringSubmatch(p.Message)
-		if m == nil { // a stage's closing line
+		if p.Unit == "" {
 			show(p)
 			return
 		}
 		if tty {
-			pct, _ := strconv.Atoi(m[1])
-			show(api.Progress{Stage: p.Stage, Elapsed: p.Elapsed, Message: bar(pct, 20) + " " + p.Message})
+			show(api.Progress{Stage: p.Stage, Elapsed: p.Elapsed, Message: withBar(p)})
 			return
 		}
 		if time.Since(lastLine[p.Stage]) < 5*time.Second {
@@ -43,6 +32,15 @@ func bytesPrinter(env *Env) (func(api.Progress), func()) {
 		lastLine[p.Stage] = time.Now()
 		show(p)
 	}, done
+}
+
+// withBar is a counting event's message after a bar of Done/Total (none
+// while the total is unknown).
+func withBar(p api.Progress) string {
+	if p.Total <= 0 {
+		return p.Message
+	}
+	return bar(int(min(100, max(0, p.Done)*100/p.Total)), 20) + " " + p.Message
 }
 
 // bar draws "[#####.....]" for pct percent in width cells.

@@ -211,7 +211,7 @@ func printSudoers(env *Env) error {
 	// A helper the user can replace would hand them root.
 	if fi, err := os.Stat(helper); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Uid != 0 || fi.Mode().Perm()&0o022 != 0) {
-			fmt.Fprintf(env.Out, "# WARNING: %s is not owned by root or is writable by others: install banger\n# root-owned (e.g. /usr/local/bin) before using this snippet.\n", helper)
+			fmt.Fprintf(env.Out, "# WARNING: %s is not owned by root or is writable by others, so this snippet\n# would let anyone who can replace it run code as root. Install banger root-owned\n# first (`sudo make install`: /usr/local/bin) and run `/usr/local/bin/banger doctor --sudoers`.\n", helper)
 		}
 	}
 	fmt.Fprint(env.Out, hostnet.Sudoers(name, helper))

@@ -1,14 +1,10 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Config is the parsed ~/.config/banger/config.toml. Zero values mean
@@ -126,26 +122,6 @@ const (
 	DefaultStatsPoll  = 10 * time.Second
 )
 
-// Load reads the config file; a missing file is an empty config.
-func Load(path string) (Config, error) {
-	var c Config
-	md, err := toml.DecodeFile(path, &c)
-	if errors.Is(err, os.ErrNotExist) {
-		return c.withDefaults(), nil
-	}
-	if err != nil {
-		return c, fmt.Errorf("read config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return c, fmt.Errorf("read config %s: unknown key %q", path, und[0].String())
-	}
-	c = c.withDefaults()
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
-	}
-	return c, nil
-}
-
 func (c Config) withDefaults() Config {
 	if c.VMM == "" {
 		c.VMM = "auto"
@@ -187,39 +163,56 @@ func (c Config) Validate() error {
 	switch c.VMM {
 	case "auto", "qemu", "firecracker":
 	default:
-		return fmt.Errorf("vmm = %q: want auto, qemu or firecracker", c.VMM)
+		return badKey("vmm", "vmm = %q: want auto, qemu or firecracker", c.VMM)
 	}
 	switch c.QEMUAccel {
 	case "auto", "kvm", "tcg":
 	default:
-		return fmt.Errorf("qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
+		return badKey("qemu_accel", "qemu_accel = %q: want auto, kvm or tcg", c.QEMUAccel)
 	}
 	if c.Firecracker.Jailer && (c.Firecracker.UID <= 0 || c.Firecracker.GID <= 0) {
-		return errors.New("firecracker.jailer = true needs uid and gid of an unprivileged user")
+		return badKey("firecracker.jailer", "firecracker.jailer = true needs uid and gid of an unprivileged user")
 	}
 	if !ifaceName.MatchString(c.Network.Bridge) {
-		return fmt.Errorf("network.bridge = %q: not a valid interface name", c.Network.Bridge)
+		return badKey("network.bridge", "network.bridge = %q: not a valid interface name", c.Network.Bridge)
 	}
 	if c.Network.DNSPort < 1 || c.Network.DNSPort > 65535 {
-		return fmt.Errorf("network.dns_port = %d: want 1..65535", c.Network.DNSPort)
+		return badKey("network.dns_port", "network.dns_port = %d: want 1..65535", c.Network.DNSPort)
 	}
 	p, err := netip.ParsePrefix(c.Network.Subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 16 {
-		return fmt.Errorf("network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
+		return badKey("network.subnet", "network.subnet = %q: want an IPv4 prefix between /16 and /29", c.Network.Subnet)
 	}
 	if c.StatsPollInterval.Duration < time.Second {
-		return errors.New("stats_poll_interval: at least 1s")
+		return badKey("stats_poll_interval", "stats_poll_interval: at least 1s")
 	}
 	if c.BootStallTimeout.Duration < time.Second || c.BootStallTimeout.Duration > c.BootTimeout.Duration {
-		return fmt.Errorf("boot_stall_timeout = %s: want at least 1s and at most boot_timeout (%s)", c.BootStallTimeout.Duration, c.BootTimeout.Duration)
+		return badKey("boot_stall_timeout", "boot_stall_timeout = %s: want at least 1s and at most boot_timeout (%s)", c.BootStallTimeout.Duration, c.BootTimeout.Duration)
 	}
-	if c.VMDefaults.VCPU < 0 || c.VMDefaults.MemoryMiB < 0 {
-		return errors.New("vm_defaults: vcpu and memory must be positive")
+	if c.VMDefaults.VCPU < 0 {
+		return badKey("vm_defaults.vcpu", "vm_defaults: vcpu and memory must be positive")
+	}
+	if c.VMDefaults.MemoryMiB < 0 {
+		return badKey("vm_defaults.memory", "vm_defaults: vcpu and memory must be positive")
+	}
+	// What Resolve would refuse at every vm create is refused here.
+	if c.VMDefaults.VCPU > MaxVCPU {
+		return badKey("vm_defaults.vcpu", "vm_defaults.vcpu = %d: at most %d", c.VMDefaults.VCPU, MaxVCPU)
+	}
+	if m := c.VMDefaults.MemoryMiB; m != 0 && (m < MinMemoryMiB || m > MaxMemoryMiB) {
+		return badKey("vm_defaults.memory", "vm_defaults.memory = %d (MiB): want %d..%d", m, MinMemoryMiB, MaxMemoryMiB)
 	}
 	if c.VMDefaults.DiskSize != "" {
-		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
-			return fmt.Errorf("vm_defaults.disk_size: %w", err)
+		n, err := ParseSize(c.VMDefaults.DiskSize)
+		if err == nil && (n < MinDiskBytes || n > MaxDiskBytes) {
+			err = fmt.Errorf("%s: want %s..%s", c.VMDefaults.DiskSize, FormatSize(MinDiskBytes), FormatSize(MaxDiskBytes))
+		}
+		if err != nil {
+			return &keyError{"vm_defaults.disk_size", fmt.Errorf("vm_defaults.disk_size: %w", err)}
 		}
 	}
-	return validateFileSync(c.FileSyncEntries())
+	if err := validateFileSync(c.FileSyncEntries()); err != nil {
+		return &keyError{"file_sync", err}
+	}
+	return nil
 }

@@ -101,7 +101,10 @@ func TestLoadErrors(t *testing.T) {
 		{"stall longer than boot", "boot_timeout = \"30s\"\nboot_stall_timeout = \"60s\"", []string{"boot_stall_timeout = 1m0s", "at most boot_timeout (30s)"}},
 		{"stall too short", `boot_stall_timeout = "10ms"`, []string{"boot_stall_timeout = 10ms"}},
 		{"wrong type", `vmm = 3`, []string{"vmm"}},
-		{"not toml", `vmm = `, []string{"read config"}},
+		{"not toml", `vmm = `, []string{"line 1", "vmm"}},
+		{"vcpu over the cap", "[vm_defaults]\nvcpu = 65", []string{"vm_defaults.vcpu = 65", "at most 64"}},
+		{"memory under the floor", "[vm_defaults]\nmemory = 100", []string{"vm_defaults.memory = 100"}},
+		{"disk under the floor", "[vm_defaults]\ndisk_size = \"1M\"", []string{"vm_defaults.disk_size: 1M"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

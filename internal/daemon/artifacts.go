@@ -108,7 +108,7 @@ func (d *Daemon) buildImage(ctx context.Context, p api.BuildImageParams, progres
 			Progress: func(m string) { progress("image", m) }, Log: logf})
 		logf.Close()
 		if err != nil {
-			return store.Image{}, fmt.Errorf("build image %s: %w (log: %s)", p.Name, err, logf.Name())
+			return store.Image{}, fmt.Errorf("image %s: %w (log: %s)", p.Name, err, logf.Name()) // "build golden image: …"
 		}
 	} else {
 		progress("image", "using cached build "+out)
@@ -147,7 +147,7 @@ func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, pro
 	if key == "" {
 		pkg, err := kernel.ResolvePackage(ctx, "")
 		if err != nil {
-			return store.Kernel{}, err
+			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
 		}
 		key, p.Package = pkg, pkg
 	}
@@ -166,7 +166,7 @@ func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, pro
 		info, err = kernel.ImportDebianCloud(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
 			Progress: func(m string) { progress("kernel", m) }})
 		if err != nil {
-			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
+			return store.Kernel{}, err // says "import kernel: …" itself
 		}
 	} else {
 		progress("kernel", "using cached import "+dir)

@@ -25,6 +25,9 @@ func (d *Daemon) handlers(shutdown func()) map[string]rpc.Handler {
 			hs[name] = h
 		}
 	}
+	for name, h := range hs {
+		hs[name] = withProgressEvents(h)
+	}
 	return hs
 }
 

@@ -51,7 +51,7 @@ func (d *Daemon) exportImage(ctx context.Context, p api.ExportImageParams, progr
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	defer tmp.Close()
 	h := sha256.New()
-	bar := newByteProgress(progress, api.StageExport, "bundle "+im.Name)
+	bar := newByteProgress(ctx, progress, api.StageExport, "bundle "+im.Name)
 	var written int64
 	w := io.MultiWriter(tmp, h, countFn(func(n int64) { written += n; bar.update(written, 0) }))
 	if _, err := image.WriteBundle(w, im.Path, image.Manifest{Name: im.Name, Kernel: kern, Init: init, HasSSHD: im.HasSSHD, Source: im.Source,

@@ -54,7 +54,7 @@ func (d *Daemon) pullKernel(ctx context.Context, p api.PullKernelParams, progres
 		return store.Kernel{}, err
 	}
 	bundle := filepath.Join(dlDir, e.SHA256+".kernel.tar.zst")
-	bar := newByteProgress(progress, api.StageDownload, "kernel "+e.Name)
+	bar := newByteProgress(ctx, progress, api.StageDownload, "kernel "+e.Name)
 	progress("kernel", "fetching "+u)
 	if err := image.Fetch(ctx, image.Download{URL: u, SHA256: e.SHA256, Size: e.Size, MaxSize: 2 << 30, Dest: bundle, Progress: bar.update}); err != nil {
 		return store.Kernel{}, err

@@ -1,19 +1,35 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/rpc"
 )
+
+// eventsKey carries, in a request's context, the sender of whole progress
+// events (api.Progress with counts): progressFn has room for text only.
+type eventsKey struct{}
+
+// withProgressEvents gives every handler's context its call's sender.
+func withProgressEvents(h rpc.Handler) rpc.Handler {
+	return func(ctx context.Context, c *rpc.Call) (any, error) {
+		return h(context.WithValue(ctx, eventsKey{}, c.Send), c)
+	}
+}
 
 // byteProgress turns byte counts into progress events: at most one a
 // second (a CLI without a terminal prints each as a line), each with
-// bytes, rate and ETA, in the format api.StageDownload documents.
+// Done/Total in bytes and a message with bytes, rate and ETA, as
+// api.StageDownload documents.
 type byteProgress struct {
 	mu       sync.Mutex
 	progress progressFn
+	send     func(api.Progress) // nil: text only, through progress
 	stage    string
 	what     string
 	start    time.Time
@@ -23,8 +39,9 @@ type byteProgress struct {
 	interval time.Duration
 }
 
-func newByteProgress(p progressFn, stage, what string) *byteProgress {
-	return &byteProgress{progress: p, stage: stage, what: what, start: time.Now(), interval: time.Second}
+func newByteProgress(ctx context.Context, p progressFn, stage, what string) *byteProgress {
+	send, _ := ctx.Value(eventsKey{}).(func(api.Progress))
+	return &byteProgress{progress: p, send: send, stage: stage, what: what, start: time.Now(), interval: time.Second}
 }
 
 // update records done of total bytes (total 0 = unknown).
@@ -37,7 +54,12 @@ func (b *byteProgress) update(done, total int64) {
 		return
 	}
 	b.last = now
-	b.progress(b.stage, formatBytesProgress(b.what, done, total, now.Sub(b.start)))
+	msg := formatBytesProgress(b.what, done, total, now.Sub(b.start))
+	if b.send == nil {
+		b.progress(b.stage, msg)
+		return
+	}
+	b.send(api.Progress{Stage: b.stage, Message: msg, Done: done, Total: max(total, 0), Unit: api.UnitBytes})
 }
 
 // finish sends the closing line of the stage.

@@ -175,7 +175,7 @@ func (d *Daemon) pullOCI(ctx context.Context, imgName, ref, kernelName string, p
 					prev.finish()
 				}
 				what := map[string]string{"download": "layers", "flatten": "ext4"}[stage]
-				b = newByteProgress(progress, stage, what)
+				b = newByteProgress(ctx, progress, stage, what)
 				bars[stage] = b
 			}
 			b.update(done, total)
@@ -240,7 +240,7 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 		return store.Image{}, nil, err
 	}
 	bundle := filepath.Join(dlDir, e.SHA256+".tar.zst")
-	bar := newByteProgress(progress, api.StageDownload, e.Name+" bundle")
+	bar := newByteProgress(ctx, progress, api.StageDownload, e.Name+" bundle")
 	progress("pull", "fetching "+u)
 	if err := image.Fetch(ctx, image.Download{URL: u, SHA256: e.SHA256, Size: e.Size, Dest: bundle, Progress: bar.update}); err != nil {
 		return store.Image{}, nil, err
@@ -260,7 +260,7 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 	progress("unpack", "verifying and unpacking rootfs.ext4")
 	m, err := image.ReadBundle(f, tmp, 1<<36)
 	if err != nil {
-		return store.Image{}, nil, fmt.Errorf("bundle %s: %w", u, err)
+		return store.Image{}, nil, fmt.Errorf("%s: %w", u, err) // image.ReadBundle says "bundle …"
 	}
 	kern := e.Kernel
 	if kern == "" {

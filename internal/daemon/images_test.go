@@ -3,6 +3,7 @@ package daemon
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -286,7 +287,24 @@ func TestKernelPullFromCatalog(t *testing.T) {
 	h.cfg.KernelCatalog = srv.URL + "/kernels.json"
 	h.start()
 	var info api.KernelInfo
-	must(t, h.call(api.MethodKernelPull, api.PullKernelParams{Ref: "fc"}, &info))
+	var events []api.Progress
+	must(t, h.client.Call(context.Background(), api.MethodKernelPull, api.PullKernelParams{Ref: "fc"}, &info,
+		func(p api.Progress) { events = append(events, p) }))
+	// The download's progress carries its counts; the closing line none.
+	var counted, closed bool
+	for _, p := range events {
+		if p.Stage != api.StageDownload {
+			continue
+		}
+		if p.Unit == api.UnitBytes {
+			counted = counted || (p.Total == int64(len(good)) && p.Done >= 0 && p.Done <= p.Total)
+		} else {
+			closed = closed || (p.Done == 0 && p.Total == 0 && strings.Contains(p.Message, " in "))
+		}
+	}
+	if !counted || !closed {
+		t.Errorf("download progress without done of total = %d bytes, or without its closing line: %+v", len(good), events)
+	}
 	if info.Release != "6.1-fc" || strings.Join(info.Files, ",") != "kernel.json,modules.cpio,vmlinux,vmlinuz" {
 		t.Errorf("pulled kernel: %+v", info)
 	}
@@ -302,5 +320,20 @@ func TestKernelPullFromCatalog(t *testing.T) {
 	must(t, h.call(api.MethodKernelCatalog, nil, &cl))
 	if len(cl.Entries) != 2 {
 		t.Errorf("kernel catalog: %+v", cl)
+	}
+}
+
+// A failed kernel import says "import kernel" once, whichever layer the
+// failure comes from (it used to read "import kernel: import kernel: …").
+func TestKernelImportErrorNotDoubled(t *testing.T) {
+	h := newHarness(t)
+	bad := filepath.Join(t.TempDir(), "bad.deb")
+	must(t, os.WriteFile(bad, []byte("garbage"), 0o644))
+	err := h.call(api.MethodKernelImport, api.ImportKernelParams{Name: "bad", DebFile: bad}, nil)
+	if err == nil || !strings.Contains(err.Error(), "import kernel: dpkg -x "+bad) || strings.Count(err.Error(), "import kernel") != 1 {
+		t.Fatalf("import of a garbage .deb: %v, want one 'import kernel: dpkg -x %s: …'", err, bad)
+	}
+	if err := h.call(api.MethodKernelShow, api.NameParams{Name: "bad"}, nil); !isCode(err, api.CodeNotFound) {
+		t.Errorf("failed import registered a kernel: %v", err)
 	}
 }

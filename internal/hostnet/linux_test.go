@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -50,6 +51,24 @@ func enterNetns(t *testing.T) {
 	}
 	if len(links) != 1 || links[0].Attrs().Name != "lo" {
 		t.Fatalf("fresh namespace has links %v: refusing to continue", links)
+	}
+	// A new namespace copies ip_forward from the host's (init) namespace,
+	// so what a test finds here depends on the machine: on with Docker,
+	// libvirt or a banger that ran before. Start every namespace with
+	// forwarding on, as on those machines, so a test that needs it off
+	// and does not say so (setForward) fails everywhere, not only there.
+	setForward(t, "1")
+}
+
+// setForward sets net.ipv4.ip_forward of the test's own namespace (the
+// file reflects the namespace of the locked thread that opens it).
+func setForward(t *testing.T, v string) {
+	t.Helper()
+	if err := os.WriteFile(ipForward, []byte(v+"\n"), 0o644); err != nil {
+		t.Fatalf("set ip_forward=%s in the test namespace: %v", v, err)
+	}
+	if got := readForward(t); got != v {
+		t.Fatalf("ip_forward in the test namespace = %s after writing %s", got, v)
 	}
 }
 

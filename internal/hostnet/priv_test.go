@@ -13,6 +13,7 @@ import (
 
 func TestSudoHelper(t *testing.T) {
 	enterNetns(t)
+	setForward(t, "0") // assertNothingLeft expects it off again
 	ctx := context.Background()
 	dir := t.TempDir()
 	sudo := filepath.Join(dir, "sudo")

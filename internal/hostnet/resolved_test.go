@@ -21,6 +21,7 @@ esac
 
 func TestResolvedRouting(t *testing.T) {
 	enterNetns(t)
+	setForward(t, "0") // assertNothingLeft expects it off again
 	ctx := context.Background()
 	dir := t.TempDir()
 	t.Setenv("RESOLVED_DIR", dir)

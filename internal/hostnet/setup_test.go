@@ -90,9 +90,7 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 	enterNetns(t)
 	ctx := context.Background()
 	hostBefore := hostForward(t)
-	if readForward(t) != "0" {
-		t.Fatalf("fresh namespace has ip_forward=%s", readForward(t))
-	}
+	setForward(t, "0") // a host with forwarding off: banger turns it on, and off again
 	n := newTestNet(t, "10.77.0.0/24")
 	if err := n.EnsureBridge(ctx); err != nil {
 		t.Fatal(err)
@@ -182,6 +180,7 @@ func TestEnsureSetsUpNATForwardingAndPool(t *testing.T) {
 // table in place.
 func TestGuestsReachHostDropsTheInputFilter(t *testing.T) {
 	enterNetns(t)
+	setForward(t, "0") // assertNothingLeft expects it off again
 	ctx := context.Background()
 	n := newTestNet(t, "10.77.0.0/24")
 	must(t, n.EnsureBridge(ctx))
@@ -220,7 +219,7 @@ func checkRedirect(t *testing.T, gw string, port int) {
 }
 
 // assertNothingLeft checks the namespace is as fresh: lo only, no routes,
-// no nft tables, forwarding off.
+// no nft tables, forwarding off (tests using it start with setForward(t, "0")).
 func assertNothingLeft(t *testing.T) {
 	t.Helper()
 	if got := linkNames(t); !slices.Equal(got, []string{"lo"}) {
@@ -240,6 +239,7 @@ func assertNothingLeft(t *testing.T) {
 
 func TestEnsureBadInputLeavesNothing(t *testing.T) {
 	enterNetns(t)
+	setForward(t, "0") // assertNothingLeft expects it off again
 	ctx := context.Background()
 
 	// A bridge of that name that banger did not create.
@@ -269,6 +269,7 @@ func TestEnsureBadInputLeavesNothing(t *testing.T) {
 
 func TestCreateTAPTakesFromPoolAndReturns(t *testing.T) {
 	enterNetns(t)
+	setForward(t, "0") // assertNothingLeft expects it off again
 	ctx := context.Background()
 	n := newTestNet(t, "10.77.0.0/24")
 	must(t, n.EnsureBridge(ctx))
@@ -359,4 +360,35 @@ func ioctl(fd uintptr, req uintptr, arg *[40]byte) error {
 func jsonMarshal(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// On a host where forwarding is already on (Docker, libvirt), banger
+// neither records nor reverts it: teardown leaves it on.
+func TestEnsureLeavesForwardingItFoundOn(t *testing.T) {
+	enterNetns(t)
+	ctx := context.Background()
+	setForward(t, "1")
+	n := newTestNet(t, "10.77.0.0/24")
+	must(t, n.EnsureBridge(ctx))
+	waitPool(n)
+	if rs := nftRuleset(t); strings.Contains(rs, fwdMarker) || !strings.Contains(rs, "masquerade") {
+		t.Fatalf("ruleset with forwarding already on:\n%s", rs)
+	}
+	st, err := n.Show(ctx)
+	must(t, err)
+	for _, o := range st.Objects {
+		if o.Kind == "sysctl" {
+			t.Errorf("Show claims %s %s, which banger did not set", o.Kind, o.Name)
+		}
+	}
+	must(t, n.Teardown(ctx))
+	if got := readForward(t); got != "1" {
+		t.Errorf("teardown turned forwarding it found on to %s", got)
+	}
+	if got := linkNames(t); !slices.Equal(got, []string{"lo"}) {
+		t.Errorf("links left: %v", got)
+	}
+	if rs := strings.TrimSpace(nftRuleset(t)); rs != "" {
+		t.Errorf("nft ruleset left:\n%s", rs)
+	}
 }

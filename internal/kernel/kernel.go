@@ -79,7 +79,7 @@ func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	}
 	tree, cleanup, err := unpack(ctx, opts, progress)
 	if err != nil {
-		return info, err
+		return info, fmt.Errorf("import kernel: %w", err)
 	}
 	defer cleanup()
 	info.Package, info.Version = tree.pkg, tree.version
@@ -187,7 +187,7 @@ func unpackIn(ctx context.Context, work string, opts ImportOptions, progress fun
 	progress("unpacking " + filepath.Base(deb))
 	u.root = filepath.Join(work, "tree")
 	if out, err := exec.CommandContext(ctx, "dpkg", "-x", deb, u.root).CombinedOutput(); err != nil {
-		return u, fmt.Errorf("import kernel: dpkg -x %s: %w: %s", deb, err, bytes.TrimSpace(out))
+		return u, fmt.Errorf("dpkg -x %s: %w: %s", deb, err, bytes.TrimSpace(out))
 	}
 	if u.vmlinuz, u.release, err = findVmlinuz(u.root); err != nil {
 		return u, err
@@ -216,7 +216,7 @@ func needTools(downloading bool) error {
 			if strings.HasPrefix(t, "apt") {
 				pkg = "apt"
 			}
-			return fmt.Errorf("import kernel: %s not found; importing a Debian kernel package needs the %s package (apt-get install %s)", t, pkg, pkg)
+			return fmt.Errorf("%s not found; importing a Debian kernel package needs the %s package (apt-get install %s)", t, pkg, pkg)
 		}
 	}
 	return nil
@@ -228,12 +228,12 @@ func needTools(downloading bool) error {
 func resolveCloudPackage(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", CloudMetaPackage).Output()
 	if err != nil {
-		return "", fmt.Errorf("import kernel: apt-cache depends %s: %w (is the host's package list current? try apt-get update)", CloudMetaPackage, err)
+		return "", fmt.Errorf("apt-cache depends %s: %w (is the host's package list current? try apt-get update)", CloudMetaPackage, err)
 	}
 	if p := parseDepends(string(out)); p != "" {
 		return p, nil
 	}
-	return "", fmt.Errorf("import kernel: %s depends on no linux-image package", CloudMetaPackage)
+	return "", fmt.Errorf("%s depends on no linux-image package", CloudMetaPackage)
 }
 
 // parseDepends picks the first "Depends: linux-image-..." line of
@@ -258,11 +258,11 @@ func download(ctx context.Context, pkg, dir string) (string, error) {
 	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", pkg)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("import kernel: apt-get download %s: %w: %s", pkg, err, bytes.TrimSpace(out))
+		return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, bytes.TrimSpace(out))
 	}
 	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
 	if len(debs) != 1 {
-		return "", fmt.Errorf("import kernel: apt-get download %s produced %d .deb files", pkg, len(debs))
+		return "", fmt.Errorf("apt-get download %s produced %d .deb files", pkg, len(debs))
 	}
 	return debs[0], nil
 }
@@ -280,7 +280,7 @@ func debField(ctx context.Context, deb, field string) string {
 func findVmlinuz(tree string) (path, release string, err error) {
 	m, _ := filepath.Glob(filepath.Join(tree, "boot", "vmlinuz-*"))
 	if len(m) != 1 {
-		return "", "", fmt.Errorf("import kernel: expected one boot/vmlinuz-* in the package, found %d", len(m))
+		return "", "", fmt.Errorf("expected one boot/vmlinuz-* in the package, found %d", len(m))
 	}
 	return m[0], strings.TrimPrefix(filepath.Base(m[0]), "vmlinuz-"), nil
 }
@@ -294,5 +294,5 @@ func findModuleDir(tree, release string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("import kernel: package has no lib/modules/%s", release)
+	return "", fmt.Errorf("package has no lib/modules/%s", release)
 }

@@ -300,14 +300,15 @@ func TestImportFailsCleanly(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "k")
 	bad := filepath.Join(t.TempDir(), "bad.deb")
 	os.WriteFile(bad, []byte("garbage"), 0o644)
-	if _, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: dir, DebFile: bad}); err == nil {
-		t.Error("garbage .deb imported")
+	_, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: dir, DebFile: bad})
+	if err == nil || !strings.HasPrefix(err.Error(), "import kernel: dpkg -x "+bad+": ") || strings.Count(err.Error(), "import kernel") != 1 {
+		t.Errorf("garbage .deb: %v, want one 'import kernel: dpkg -x %s: …'", err, bad)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
 		t.Errorf("failed import left %v", entries)
 	}
 	t.Setenv("PATH", t.TempDir())
-	_, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: dir})
+	_, err = ImportDebianCloud(context.Background(), ImportOptions{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "dpkg") {
 		t.Errorf("missing tools: %v", err)
 	}
@@ -382,8 +383,8 @@ func TestModulesDiskNeedsKmod(t *testing.T) {
 	sbinDirs = []string{t.TempDir()}
 	t.Cleanup(func() { sbinDirs = saved })
 	_, err := ImportDebianCloud(context.Background(), ImportOptions{Dir: filepath.Join(t.TempDir(), "k"), DebFile: "x.deb"})
-	if err == nil || !strings.Contains(err.Error(), "depmod") || !strings.Contains(err.Error(), "kmod package") {
-		t.Errorf("err = %v, want one naming depmod and the kmod package", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "import kernel: depmod not found; ") || !strings.Contains(err.Error(), "kmod package") {
+		t.Errorf("err = %v, want 'import kernel: depmod not found; …' naming the kmod package", err)
 	}
 }
 

@@ -137,7 +137,7 @@ func SbinTool(name, pkg string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("import kernel: %s not found; the kernel's module disk needs the %s package (apt-get install %s)", name, pkg, pkg)
+	return "", fmt.Errorf("%s not found; the kernel's module disk needs the %s package (apt-get install %s)", name, pkg, pkg)
 }
 
 // AddModulesDisk gives a kernel imported before module disks existed its
@@ -165,7 +165,7 @@ func AddModulesDisk(ctx context.Context, opts ImportOptions) (Info, error) {
 	}
 	pkg, cleanup, err := unpack(ctx, opts, progress)
 	if err != nil {
-		return info, err
+		return info, fmt.Errorf("add module disk: %w", err)
 	}
 	defer cleanup()
 	if pkg.release != info.Release {

@@ -67,6 +67,12 @@ func (c *Call) Decode(v any) error {
 // Progress queues one stage for the client and returns at once; the
 // client may have gone away or stopped reading, and the work must go on.
 func (c *Call) Progress(stage, msg string) {
+	c.Send(api.Progress{Stage: stage, Message: msg})
+}
+
+// Send queues one progress event as given (with counts, for instance);
+// Elapsed is filled in. Like Progress, it never blocks.
+func (c *Call) Send(p api.Progress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done {
@@ -76,7 +82,8 @@ func (c *Call) Progress(stage, msg string) {
 		c.queue = append(c.queue[:0], c.queue[1:]...)
 		c.dropped++
 	}
-	c.queue = append(c.queue, message{Progress: &api.Progress{Stage: stage, Message: msg, Elapsed: time.Since(c.start).Seconds()}})
+	p.Elapsed = time.Since(c.start).Seconds()
+	c.queue = append(c.queue, message{Progress: &p})
 	select {
 	case c.wake <- struct{}{}:
 	default:

@@ -18,6 +18,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // MaxKernelSize bounds the decompressed kernel; a real vmlinux is tens of
@@ -111,6 +112,9 @@ func decompress(payload *io.SectionReader, n int64, w io.Writer) error {
 	}
 	cw := &checkWriter{w: w}
 	got, err := io.Copy(cw, io.LimitReader(r, want+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("decompress %s payload: truncated: %w", name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("decompress %s payload: %w", name, err)
 	}
@@ -134,7 +138,13 @@ func openDecoder(body *io.SectionReader) (io.Reader, string, error) {
 		zr.Multistream(false)
 		return zr, "gzip", nil
 	case bytes.Equal(m[:4], []byte{0x02, 0x21, 0x4c, 0x18}):
-		return newLegacyLZ4Reader(body), "lz4", nil
+		// The kernel's `lz4 -l`: the legacy frame (blocks of at most
+		// 8 MiB, no checksums), which lz4.Reader recognises by its magic.
+		zr := lz4.NewReader(body)
+		if err := zr.Apply(lz4.ConcurrencyOption(1)); err != nil {
+			return nil, "lz4", fmt.Errorf("open lz4 payload: %w", err)
+		}
+		return zr, "lz4", nil
 	case bytes.Equal(m[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxMemory(MaxKernelSize))
