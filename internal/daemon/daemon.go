@@ -43,6 +43,7 @@ type Daemon struct {
 	keys     *guestssh.Keys
 	host     config.Host
 	sshReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
+	sshProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 
 	reserveMu   sync.Mutex
 	provisionMu sync.Mutex
@@ -76,6 +77,8 @@ type Options struct {
 	Driver vmm.Driver
 	// SSHReady probes a guest's sshd; default guestssh.WaitReady.
 	SSHReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
+	// SSHProbe checks a guest's sshd once; default guestssh.Probe.
+	SSHProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 }
 
 // New opens the store and prepares the daemon. On error everything it
@@ -84,7 +87,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
 		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
-		host: config.ProbeHost(), sshReady: o.SSHReady,
+		host: config.ProbeHost(), sshReady: o.SSHReady, sshProbe: o.SSHProbe,
 		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
 	}
 	if d.log == nil {
@@ -92,6 +95,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if d.sshReady == nil {
 		d.sshReady = guestssh.WaitReady
+	}
+	if d.sshProbe == nil {
+		d.sshProbe = guestssh.Probe
 	}
 	for _, dir := range []string{o.Paths.StateDir, o.Paths.CacheDir, o.Paths.ImageDir(), o.Paths.KernelDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
