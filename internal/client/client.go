@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -37,6 +38,15 @@ func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
 	if c.DialForTest != nil {
 		return c.DialForTest(ctx)
 	}
+	// Nothing is sent to a socket in a directory someone else could have
+	// made (the /tmp fallback) or to a peer that is not us or root: a
+	// fake daemon there could answer with values that reach an argv.
+	if err := c.Paths.CheckRuntimeDir(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (socket %s)", ErrNotRunning, c.Paths.Socket())
+		}
+		return nil, fmt.Errorf("refusing to contact the daemon: %w", err)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Paths.Socket())
 	if err != nil {
@@ -44,6 +54,10 @@ func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
 			return nil, fmt.Errorf("%w (socket %s)", ErrNotRunning, c.Paths.Socket())
 		}
 		return nil, fmt.Errorf("connect to daemon at %s: %w", c.Paths.Socket(), err)
+	}
+	if err := checkPeer(conn, os.Getuid()); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("refusing to contact the daemon at %s: %w", c.Paths.Socket(), err)
 	}
 	return conn, nil
 }
