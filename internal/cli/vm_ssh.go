@@ -32,9 +32,9 @@ The command after -- runs as it would with docker exec or limactl shell:
                      spaces, quotes, $ and backslashes arrive as given.
 Without a command, an interactive login shell starts.`,
 		Example: "  banger vm ssh dev\n" +
-			"  banger vm ssh dev -- 'cd repo && make test'          # one argument: a shell command line\n" +
-			"  banger vm ssh dev -- sh -c 'echo a && echo b'       # an argv: sh gets -c and 'echo a && echo b'\n" +
-			"  banger vm ssh dev -- printf '%s\\n' 'a b' '$HOME'     # prints a b and $HOME literally",
+			"  banger vm ssh dev -- 'cd repo && make test'        # one argument: a shell command line\n" +
+			"  banger vm ssh dev -- sh -c 'echo a && echo b'      # an argv: sh gets -c and 'echo a && echo b'\n" +
+			"  banger vm ssh dev -- printf '%s\\n' 'a b' '$HOME'   # prints a b and $HOME literally",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usageError{fmt.Errorf("vm ssh: expected a VM name (see `banger vm ssh --help`)")}
