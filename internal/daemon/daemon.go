@@ -87,7 +87,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
 		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
-		host: config.ProbeHost(), sshReady: o.SSHReady, sshProbe: o.SSHProbe,
+		host: config.ProbeHost(), sshReady: o.SSHReady,
 		locks: map[string]*sync.Mutex{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
 	}
 	if d.log == nil {
@@ -96,7 +96,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.sshReady == nil {
 		d.sshReady = guestssh.WaitReady
 	}
-	if d.sshProbe == nil {
+	if d.sshProbe = o.SSHProbe; d.sshProbe == nil {
 		d.sshProbe = guestssh.Probe
 	}
 	for _, dir := range []string{o.Paths.StateDir, o.Paths.CacheDir, o.Paths.ImageDir(), o.Paths.KernelDir()} {
