@@ -38,7 +38,7 @@ func shellQuote(s string) string {
 
 var (
 	posixUser = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
-	dnsLabel  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	hostLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 )
 
 // validateSSHInfo checks every value from the daemon that reaches ssh's
@@ -73,7 +73,7 @@ func validHost(h string) bool {
 		return false
 	}
 	for _, l := range strings.Split(h, ".") {
-		if !dnsLabel.MatchString(l) {
+		if !hostLabel.MatchString(l) {
 			return false
 		}
 	}
