@@ -38,6 +38,22 @@ func TestVM(t *testing.T) {
 		}
 	})
 
+	t.Run("a daemon that cannot start says why", func(t *testing.T) {
+		e.t = t
+		e.stopDaemon()
+		cfg := filepath.Join(e.home, "config", "banger", "config.toml")
+		orig, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(cfg, append([]byte("boot_timeout = \"soon\"\n"), orig...), 0o600)
+		r := e.banger("vm", "ls")
+		os.WriteFile(cfg, orig, 0o600)
+		if r.code == 0 || !strings.Contains(r.err, `invalid duration "soon"`) || !strings.Contains(r.err, "boot_timeout") {
+			t.Errorf("vm ls with a broken config: exit %d, stderr %q", r.code, r.err)
+		}
+	})
+
 	t.Run("bad input leaves nothing", func(t *testing.T) {
 		e.t = t
 		for _, c := range []struct {
@@ -112,13 +128,21 @@ func TestVM(t *testing.T) {
 
 	t.Run("create ssh stop start keeps data, delete removes all", func(t *testing.T) {
 		e.t = t
-		e.must("vm", "create", "--name", "life", "--disk-size", "2G")
+		// vm ssh right after create --no-wait waits for the boot and sshd.
+		e.must("vm", "create", "--no-wait", "--name", "life", "--disk-size", "2G")
 		if r := e.banger("vm", "create", "--name", "life"); r.code == 0 || !strings.Contains(r.err, "already exists") {
 			t.Errorf("duplicate name: exit %d, stderr %q", r.code, r.err)
 		}
 		r := e.must("vm", "ssh", "life", "--", "echo kept > /root/x; echo sys > /etc/banger-e2e; hostname; sync")
-		if strings.TrimSpace(r.out) != "life" {
-			t.Errorf("guest hostname = %q, want life", r.out)
+		if strings.TrimSpace(r.out) != "life" || !strings.Contains(r.err, "waiting for life's sshd") {
+			t.Errorf("guest hostname = %q, want life; stderr %q, want the waiting line", r.out, r.err)
+		}
+		// Several arguments after -- are an argv; one is a command line.
+		if r := e.must("vm", "ssh", "life", "--", "sh", "-c", "echo a && echo b"); r.out != "a\nb\n" {
+			t.Errorf("vm ssh -- sh -c 'echo a && echo b' printed %q", r.out)
+		}
+		if r := e.must("vm", "ssh", "life", "--", "printf", `%s\n`, "a b", "$HOME"); r.out != "a b\n$HOME\n" {
+			t.Errorf("vm ssh -- printf printed %q, want the arguments literally", r.out)
 		}
 		e.must("vm", "stop", "life")
 		if vms := e.vmList(); len(vms) != 1 || vms[0]["state"] != "stopped" {
@@ -173,7 +197,7 @@ modinfo -n loop`)
 		}
 		fake := "life.vm ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
 		os.WriteFile(kh, []byte(fake), 0o600)
-		if r := e.banger("vm", "ssh", "life", "--", "true"); r.code == 0 || !strings.Contains(r.err, "man-in-the-middle") {
+		if r := e.banger("vm", "ssh", "life", "--", "true"); r.code == 0 || !strings.Contains(r.err, "man-in-the-middle") || !strings.Contains(r.err, "presented host key") {
 			t.Errorf("ssh with a wrong pin: exit %d, stderr %q", r.code, r.err)
 		}
 		os.WriteFile(kh, orig, 0o600)

@@ -33,7 +33,11 @@ with the image's environment (--env adds to it and wins on the same name)
 and in its working directory (unless --workdir or a repository says
 otherwise). Without CMD the image's own command (Entrypoint then Cmd) runs;
 an image that defines none is refused before any VM is created. A CMD
-given after -- replaces the image's command and entrypoint.`,
+given after -- replaces the image's command and entrypoint.
+
+A first argument before -- that looks like a path (has a /, or starts with
+. or ~) is the repository; one that does not exist is an error, never a
+command. A guest command that is a path goes after --.`,
 		Example: "  banger vm run --rm -- uname -a\n  banger vm run --rm --vcpu 2 -- sh -c 'nproc; free -m'\n" +
 			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo\n" +
 			"  banger vm run --rm -t -- bash                # an interactive shell in a throwaway VM\n" +

@@ -22,6 +22,14 @@ func TestSplitRunRepoAcceptsFlagsAfterTheRepository(t *testing.T) {
 		{[]string{"echo", "--", "x"}, "", []string{"echo", "--", "x"}, false, false}, // first word is no directory
 		{[]string{dir, "stray", "--", "x"}, "", nil, false, true},
 		{[]string{dir, "--no-such-flag", "--", "x"}, "", nil, false, true},
+		{[]string{dir + "-typo", "--", "make", "test"}, "", nil, false, true}, // a path that names nothing
+		{[]string{"./no-such-repo", "--", "x"}, "", nil, false, true},
+		{[]string{"~/no-such-repo", "--", "x"}, "", nil, false, true},
+		{[]string{".no-such", "--", "x"}, "", nil, false, true},
+		{[]string{"./no-such-tool"}, "", nil, false, true},
+		{[]string{"/bin/sh", "-c", "true"}, "", []string{"/bin/sh", "-c", "true"}, false, false}, // exists: a command
+		{[]string{"--", "./guest-only-tool", "x"}, "", []string{"./guest-only-tool", "x"}, false, false},
+		{[]string{"make", "--", "x"}, "", []string{"make", "--", "x"}, false, false}, // no path: a command
 	} {
 		cmd := newVMRunCmd(&Env{})
 		if err := cmd.Flags().Parse(c.argv); err != nil {

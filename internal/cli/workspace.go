@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -253,7 +257,13 @@ func (t *termSafe) Write(p []byte) (int, error) {
 // including the "--" and any flags given after the repository, which are
 // parsed here.
 func splitRunRepo(cmd *cobra.Command, args []string) (string, []string, error) {
-	if cmd.ArgsLenAtDash() >= 0 || len(args) < 2 {
+	if cmd.ArgsLenAtDash() >= 0 || len(args) == 0 {
+		return "", args, nil
+	}
+	if err := missingRepo(args[0]); err != nil {
+		return "", nil, err
+	}
+	if len(args) < 2 {
 		return "", args, nil
 	}
 	dash := slices.Index(args, "--")
@@ -272,6 +282,24 @@ func splitRunRepo(cmd *cobra.Command, args []string) (string, []string, error) {
 		}
 	}
 	return args[0], args[dash+1:], nil
+}
+
+// missingRepo refuses a first argument that looks like a path (has a
+// slash, or starts with . or ~) but names nothing: a mistyped repository
+// would otherwise run in the guest as a command. A guest command that is
+// a path goes after --.
+func missingRepo(arg string) error {
+	if !strings.Contains(arg, "/") && !strings.HasPrefix(arg, ".") && !strings.HasPrefix(arg, "~") {
+		return nil
+	}
+	_, err := os.Stat(arg)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		return usageError{fmt.Errorf("repository %s: %w", arg, err)}
+	}
+	return usageError{fmt.Errorf("repository %s does not exist (a command to run in the guest goes after --: banger vm run [flags] -- %s ...)", arg, arg)}
 }
 
 // forRun plans the repository of a vm run; workspace flags without a

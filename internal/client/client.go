@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +40,15 @@ func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
 	if c.DialForTest != nil {
 		return c.DialForTest(ctx)
 	}
+	// Nothing is sent to a socket in a directory someone else could have
+	// made (the /tmp fallback) or to a peer that is not us or root: a
+	// fake daemon there could answer with values that reach an argv.
+	if err := c.Paths.CheckRuntimeDir(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (socket %s)", ErrNotRunning, c.Paths.Socket())
+		}
+		return nil, fmt.Errorf("refusing to contact the daemon: %w", err)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Paths.Socket())
 	if err != nil {
@@ -44,6 +56,10 @@ func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
 			return nil, fmt.Errorf("%w (socket %s)", ErrNotRunning, c.Paths.Socket())
 		}
 		return nil, fmt.Errorf("connect to daemon at %s: %w", c.Paths.Socket(), err)
+	}
+	if err := checkPeer(conn, os.Getuid()); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("refusing to contact the daemon at %s: %w", c.Paths.Socket(), err)
 	}
 	return conn, nil
 }
@@ -108,6 +124,10 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		return fmt.Errorf("open daemon log: %w", err)
 	}
 	defer logf.Close()
+	var logStart int64
+	if fi, err := logf.Stat(); err == nil {
+		logStart = fi.Size()
+	}
 	cmd := exec.Command(bin)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -124,13 +144,55 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("bangerd exited during start-up (%v): see %s", err, c.Paths.DaemonLog())
+			return fmt.Errorf("bangerd exited during start-up (%v): %s", err, startupReason(c.Paths.DaemonLog(), logStart))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("bangerd did not answer within 15s: see %s", c.Paths.DaemonLog())
+	return fmt.Errorf("bangerd did not answer within 15s: %s", startupReason(c.Paths.DaemonLog(), logStart))
+}
+
+// startupReason is what the daemon wrote to its log during this start:
+// its "bangerd: …" line when it printed one (its fatal error), else the
+// last few lines, with where the whole log is.
+func startupReason(log string, from int64) string {
+	f, err := os.Open(log)
+	if err != nil {
+		return "see " + log
+	}
+	defer f.Close()
+	const max = 16 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size()-from > max {
+		from = fi.Size() - max
+	}
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, max))
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, strings.Map(printable, l))
+		}
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if reason, ok := strings.CutPrefix(lines[i], "bangerd: "); ok {
+			return reason + " (log: " + log + ")"
+		}
+	}
+	if len(lines) == 0 {
+		return "it wrote nothing to " + log
+	}
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return "last lines of " + log + ":\n  " + strings.Join(lines, "\n  ")
+}
+
+// printable keeps a log line from moving the terminal's cursor or colours.
+func printable(r rune) rune {
+	if r < 0x20 && r != '\t' || r == 0x7f {
+		return '?'
+	}
+	return r
 }
 
 // Call runs a method to completion.

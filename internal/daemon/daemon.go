@@ -44,6 +44,7 @@ type Daemon struct {
 	keys     *guestssh.Keys
 	host     config.Host
 	sshReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
+	sshProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 
 	reserveMu   sync.Mutex
 	provisionMu sync.Mutex
@@ -79,6 +80,8 @@ type Options struct {
 	Driver vmm.Driver
 	// SSHReady probes a guest's sshd; default guestssh.WaitReady.
 	SSHReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
+	// SSHProbe checks a guest's sshd once; default guestssh.Probe.
+	SSHProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 }
 
 // New opens the store and prepares the daemon. On error everything it
@@ -95,6 +98,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if d.sshReady == nil {
 		d.sshReady = guestssh.WaitReady
+	}
+	if d.sshProbe = o.SSHProbe; d.sshProbe == nil {
+		d.sshProbe = guestssh.Probe
 	}
 	for _, dir := range []string{o.Paths.StateDir, o.Paths.CacheDir, o.Paths.ImageDir(), o.Paths.KernelDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

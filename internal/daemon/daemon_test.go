@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
@@ -57,6 +56,7 @@ type harness struct {
 	net    *hostnet.Fake
 	client *client.Client
 	stop   func()
+	ssh    sshFakes // vm_ssh_test.go
 }
 
 func newHarness(t *testing.T) *harness {
@@ -91,7 +91,7 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := New(ctx, Options{Paths: h.paths, Config: h.cfg, Net: h.net, Driver: h.drv,
 		Log:      slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
-		SSHReady: func(context.Context, string, ssh.Signer, []byte) error { return nil }})
+		SSHReady: h.ssh.ready, SSHProbe: h.ssh.probe})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -231,26 +231,6 @@ func (d *Daemon) deleteVM(ctx context.Context, vm store.VM) error {
 	return d.discard(ctx, vm)
 }
 
-func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
-	vm, err := d.lookup(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if d.instance(vm.ID) == nil {
-		return nil, conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
-	}
-	if err := d.sshdMissing(ctx, vm); err != nil { // images_ops.go
-		return nil, err
-	}
-	if _, _, err := d.keys.EnsureUserKey(); err != nil {
-		return nil, err
-	}
-	return api.SSHInfo{
-		VM: d.view(vm), User: "root", Host: vm.IP, HostKeyAlias: vm.Name + ".vm",
-		IdentityFile: d.keys.IdentityFile(), KnownHostsFile: d.keys.KnownHostsFile(),
-	}, nil
-}
-
 // createNoWait returns as soon as the VM is reserved; the create goes on
 // in the background and its outcome shows in `vm show`.
 func (d *Daemon) createNoWait(ctx context.Context, c *rpc.Call, p api.CreateParams) (any, error) {

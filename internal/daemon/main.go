@@ -18,6 +18,7 @@ func Main() int {
 	paths, err := config.DefaultPaths()
 	if err != nil {
 		log.Error("paths", "err", err)
+		fmt.Fprintln(os.Stderr, "bangerd:", err)
 		return 1
 	}
 	cfg, err := config.Load(paths.ConfigFile())
@@ -36,6 +37,7 @@ func Main() int {
 	}
 	if err := d.Run(ctx); err != nil {
 		log.Error("serve", "err", err)
+		fmt.Fprintln(os.Stderr, "bangerd:", err) // the CLI quotes this line when a start fails
 		return 1
 	}
 	return 0

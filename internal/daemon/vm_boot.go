@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/client"
@@ -23,6 +24,7 @@ type instance struct {
 	m       vmm.Machine
 	agentMu sync.Mutex
 	agent   *client.Client
+	sshOK   atomic.Bool // sshd answered with the pinned key (vm_ssh.go)
 }
 
 // agentClient returns a connected agent client, reconnecting when the
@@ -133,6 +135,7 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 			d.halt(ctx, *vm, in)
 			return fail(err)
 		}
+		in.sshOK.Store(true)
 		progress("ssh", "sshd ready at "+vm.IP)
 	}
 	vm.State, vm.LastError = store.StateRunning, ""

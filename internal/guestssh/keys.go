@@ -8,18 +8,15 @@ package guestssh
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -139,53 +136,6 @@ func (k *Keys) editKnownHosts(fn func([]string) []string) error {
 		body += "\n"
 	}
 	return writeAtomic(k.KnownHostsFile(), []byte(body), 0o600)
-}
-
-// ErrHostKeyMismatch means the guest presented a key other than its pin.
-var ErrHostKeyMismatch = errors.New("ssh host key does not match the pinned key (possible man-in-the-middle)")
-
-// WaitReady dials addr until sshd completes a handshake with the pinned
-// host key and accepts the user key, or ctx ends.
-func WaitReady(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error {
-	want, _, _, _, err := ssh.ParseAuthorizedKey(hostKey)
-	if err != nil {
-		return err
-	}
-	cfg := &ssh.ClientConfig{
-		User: "root",
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(user)},
-		HostKeyCallback: func(_ string, _ net.Addr, got ssh.PublicKey) error {
-			if !bytes.Equal(got.Marshal(), want.Marshal()) {
-				return ErrHostKeyMismatch
-			}
-			return nil
-		},
-		Timeout: 5 * time.Second,
-	}
-	var last error
-	for {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
-			c, chans, reqs, err2 := ssh.NewClientConn(conn, addr, cfg)
-			if err2 == nil {
-				ssh.NewClient(c, chans, reqs).Close()
-				return nil
-			}
-			conn.Close()
-			if errors.Is(err2, ErrHostKeyMismatch) {
-				return err2
-			}
-			err = err2
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("sshd at %s not ready: %v", addr, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) error {

@@ -6,7 +6,6 @@
 package sshconfig
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -71,19 +70,25 @@ var ErrMalformed = errors.New("malformed banger region")
 func find(path string, b []byte) (start, end int, ok bool, err error) {
 	var begins, ends []int // line numbers
 	var beginOff, endOff []int
-	off, line := 0, 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Split(scanLinesKeep)
-	for sc.Scan() {
+	line := 0
+	// Lines are split by hand, not with bufio.Scanner: a scanner stops at
+	// its buffer limit (64 KiB by default), and a region after a longer
+	// line would go unseen — Install would then add a second one.
+	for off := 0; off < len(b); {
+		n := bytes.IndexByte(b[off:], '\n') + 1
+		if n == 0 {
+			n = len(b) - off
+		}
+		raw := b[off : off+n]
 		line++
-		text := strings.TrimRight(sc.Text(), "\r\n")
+		text := strings.TrimRight(string(raw), "\r\n")
 		switch {
 		case strings.HasPrefix(text, BeginMarker):
 			begins, beginOff = append(begins, line), append(beginOff, off)
 		case strings.HasPrefix(text, EndMarker):
-			ends, endOff = append(ends, line), append(endOff, off+len(sc.Bytes()))
+			ends, endOff = append(ends, line), append(endOff, off+n)
 		}
-		off += len(sc.Bytes())
+		off += n
 	}
 	switch {
 	case len(begins) == 0 && len(ends) == 0:
@@ -93,18 +98,6 @@ func find(path string, b []byte) (start, end int, ok bool, err error) {
 	}
 	return 0, 0, false, fmt.Errorf("%s: %w (%d %q lines at %v, %d %q lines at %v): fix or remove them by hand, then retry",
 		path, ErrMalformed, len(begins), BeginMarker, begins, len(ends), EndMarker, ends)
-}
-
-// scanLinesKeep is bufio.ScanLines without dropping the line breaks, so
-// offsets add up to the file's bytes.
-func scanLinesKeep(data []byte, atEOF bool) (int, []byte, error) {
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		return i + 1, data[:i+1], nil
-	}
-	if atEOF && len(data) > 0 {
-		return len(data), data, nil
-	}
-	return 0, nil, nil
 }
 
 // Install puts the Include region at the top of the user's ssh config
