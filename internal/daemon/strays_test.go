@@ -54,15 +54,7 @@ func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
 	return cmd
 }
 
-func strayAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
-}
+func strayAlive(pid int) bool { return vmm.Alive(pid) }
 
 // The crash window: the daemon started a VMM and died before writing
 // handles.json. The VM is recorded as starting, a VMM carrying its marker

@@ -82,7 +82,7 @@ func KillPIDs(pids []int, wait time.Duration) error {
 }
 
 // ownLive reports whether pid exists, belongs to this user (root sees
-// everyone's) and is not a zombie.
+// everyone's) and is Alive.
 func ownLive(pid int) bool {
 	var st syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st); err != nil {
@@ -91,12 +91,28 @@ func ownLive(pid int) bool {
 	if uid := os.Getuid(); uid != 0 && int(st.Uid) != uid {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return Alive(pid)
+}
+
+// Alive reports whether any thread of process pid may still hold its
+// files (and with them the disks' flocks). A killed multi-threaded VMM's
+// main thread turns zombie while its other threads are still exiting,
+// and the files go only with the last of them: so a zombie counts as
+// gone only once it is the sole thread left ("Threads: 1").
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+	zombie, threads := false, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "State:"); ok {
+			zombie = strings.HasPrefix(strings.TrimSpace(v), "Z")
+		} else if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return !zombie || threads > 1
 }
 
 // DiskBusyError is returned by LockDisks when another process holds a
