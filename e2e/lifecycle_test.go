@@ -31,7 +31,7 @@ func TestLifecycle(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i] = e.banger("vm", "create", "--name", n, "--vcpu", "1", "--memory", "512", "--disk-size", "1G")
+				res[i] = e.banger("vm", "create", "--name", n, "--vcpu", "1", "--memory", "512", "--disk-size", "2G")
 			}()
 		}
 		wg.Wait()
@@ -102,7 +102,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		e.must("vm", "ssh", "la", "--", "echo kept > /root/data; sync")
 		e.must("vm", "stop", "la")
-		if r := e.banger("vm", "set", "la", "--disk-size", "512M"); r.code == 0 || !strings.Contains(r.err, "only grow") {
+		if r := e.banger("vm", "set", "la", "--disk-size", "1G"); r.code == 0 || !strings.Contains(r.err, "only grow") {
 			t.Errorf("shrink: exit %d %q", r.code, r.err)
 		}
 		e.must("vm", "set", "la", "--vcpu", "2", "--memory", "768", "--disk-size", "3G")
