@@ -111,3 +111,9 @@ func exitCode(err error) int {
 	}
 	return ExitError
 }
+
+// verb is a command's path without "banger " ("vm logs"), to begin an
+// error that Run prints after "banger: ".
+func verb(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+}
