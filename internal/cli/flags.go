@@ -58,6 +58,9 @@ func (d diskValue) Set(v string) error {
 		}
 		return fmt.Errorf("%s is below the minimum of %s%s", config.FormatSize(n), config.FormatSize(config.MinDiskBytes), hint)
 	}
+	if n > config.MaxDiskBytes { // else the daemon refuses it, as a failure (exit 1)
+		return fmt.Errorf("%s is above the maximum of %s", config.FormatSize(n), config.FormatSize(config.MaxDiskBytes))
+	}
 	*d.raw = v
 	return nil
 }
