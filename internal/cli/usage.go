@@ -106,7 +106,7 @@ func flagError(c *cobra.Command, err error) error {
 // of the daemon) exit 2, every other failure 1.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+	if errors.As(err, &ue) {
 		return ExitUsage
 	}
 	return ExitError
