@@ -14,12 +14,7 @@ type memoryValue struct {
 	mib *int
 }
 
-func (m *memoryValue) String() string {
-	if m.raw == "" {
-		return ""
-	}
-	return m.raw
-}
+func (m *memoryValue) String() string { return m.raw }
 
 func (m *memoryValue) Set(v string) error {
 	n, err := config.ParseMemoryMiB(v)

@@ -39,8 +39,9 @@ images without sshd too.
     owned by root, files written here by you. Setuid, setgid and sticky
     bits are not kept.
   - Symlinks are copied as symlinks (whatever they point to), SRC itself
-    included, and never followed: nothing outside SRC is read. Sockets, fifos and devices are
-    skipped (named on stderr); hard links arrive as separate files.
+    included, and never followed: nothing outside SRC is read. Sockets,
+    fifos and devices are skipped (named on stderr); hard links arrive as
+    separate files.
   - "-" as the local side is a tar archive: on stdin (extracted into the
     guest directory DST) or on stdout (holding SRC under its own name).
   - What comes from the guest is untrusted: entries with absolute names,
