@@ -88,7 +88,8 @@ func guestArg(s string) (name, p string, ok bool) {
 		return "", "", false
 	}
 	if !strings.HasPrefix(p, "/") {
-		trail := strings.HasSuffix(p, "/") && p != "/"
+		// path.Join drops a final / or /.: both say DST must be a directory.
+		trail := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")
 		p = path.Join("/root", p)
 		if trail {
 			p += "/"
