@@ -18,14 +18,18 @@ if [ $# -gt 1 ]; then echo "usage: $0 [REGEXP]" >&2; exit 2; fi
 
 # The test binary's -timeout covers the whole fuzzing run: FUZZTIME plus
 # room to build and to minimise a failing input.
-case "$fuzztime" in
-  *[0-9]s) secs=${fuzztime%s} ;;
-  *[0-9]m) secs=$(( ${fuzztime%m} * 60 )) ;;
-  *[0-9]h) secs=$(( ${fuzztime%h} * 3600 )) ;;
-  *x) secs=1800 ;;
+# The number is checked before any arithmetic: 1.5m would be a shell error.
+num=${fuzztime%[smhx]}
+case "$num" in
+  *[!0-9]*|"") echo "fuzz: FUZZTIME=$fuzztime: want whole seconds, minutes or hours (30s, 2m, 1h) or a count (1000x)" >&2; exit 2 ;;
+esac
+case "${fuzztime#"$num"}" in
+  s) secs=$(( 10#$num )) ;;
+  m) secs=$(( 10#$num * 60 )) ;;
+  h) secs=$(( 10#$num * 3600 )) ;;
+  x) secs=1800 ;;
   *) echo "fuzz: FUZZTIME=$fuzztime is not a duration (30s, 2m, 1h) or a count (1000x)" >&2; exit 2 ;;
 esac
-case "$secs" in *[!0-9]*|"") echo "fuzz: FUZZTIME=$fuzztime: use whole seconds, minutes or hours" >&2; exit 2 ;; esac
 timeout="$(( secs + 600 ))s"
 
 # Test files git knows (tracked or not ignored); outside a checkout, all.

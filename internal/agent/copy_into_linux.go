@@ -46,7 +46,7 @@ func resolveInto(p proto.CopyInParams) (intoTarget, error) {
 			return t, fmt.Errorf("%s is not a directory in the guest (an archive is extracted into a directory)", p.Into)
 		}
 		return t, fmt.Errorf("directory %s does not exist in the guest", p.Into)
-	case strings.HasSuffix(p.Into, "/") && err != nil:
+	case (strings.HasSuffix(p.Into, "/") || strings.HasSuffix(p.Into, "/.")) && err != nil:
 		return t, fmt.Errorf("directory %s does not exist in the guest", p.Into)
 	case into == "/":
 		return t, errors.New("copy_in: cannot replace /")

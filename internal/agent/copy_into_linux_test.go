@@ -94,6 +94,7 @@ func TestCopyInIntoRefusals(t *testing.T) {
 	}{
 		{"missing parent", proto.CopyInParams{Into: filepath.Join(root, "no", "such"), Base: "d"}, dir, "parent directory " + filepath.Join(root, "no") + " does not exist"},
 		{"missing dir with slash", proto.CopyInParams{Into: filepath.Join(root, "new") + "/", Base: "d"}, dir, "does not exist in the guest"},
+		{"missing dir with /.", proto.CopyInParams{Into: filepath.Join(root, "new") + "/.", Base: "d"}, dir, "does not exist in the guest"}, // as on the host (hostcopy.Target)
 		{"archive into a missing dir", proto.CopyInParams{Into: filepath.Join(root, "new")}, dir, "directory " + filepath.Join(root, "new") + " does not exist"},
 		{"dir onto file", proto.CopyInParams{Into: filepath.Join(root, "file"), Base: "d"}, dir, "cannot copy a directory onto"},
 		{"entry outside the base", proto.CopyInParams{Into: root, Base: "d"}, fillWith(tarEntry{name: "other", body: "o"}), `announced as "d"`},
@@ -105,8 +106,10 @@ func TestCopyInIntoRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, "no")); err == nil {
-		t.Error("created the missing parent")
+	for _, never := range []string{"no", "new"} {
+		if _, err := os.Stat(filepath.Join(root, never)); err == nil {
+			t.Errorf("created %s", never)
+		}
 	}
 	if readFile(t, filepath.Join(root, "file")) != "f" {
 		t.Error("file replaced")

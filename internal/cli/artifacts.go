@@ -321,7 +321,7 @@ func newCatalogCmd(env *Env, method, what string) *cobra.Command {
 func cobraMaxArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > n {
-			return usageError{fmt.Errorf("%s: at most %d argument(s) (see `%s --help`)", cmd.CommandPath(), n, cmd.CommandPath())}
+			return usageError{fmt.Errorf("%s: at most %d argument(s) (see `%s --help`)", verb(cmd), n, cmd.CommandPath())}
 		}
 		return nil
 	}

@@ -14,12 +14,7 @@ type memoryValue struct {
 	mib *int
 }
 
-func (m *memoryValue) String() string {
-	if m.raw == "" {
-		return ""
-	}
-	return m.raw
-}
+func (m *memoryValue) String() string { return m.raw }
 
 func (m *memoryValue) Set(v string) error {
 	n, err := config.ParseMemoryMiB(v)
@@ -57,6 +52,9 @@ func (d diskValue) Set(v string) error {
 			hint = fmt.Sprintf(" (a plain number is bytes: %sG or %sM?)", v, v)
 		}
 		return fmt.Errorf("%s is below the minimum of %s%s", config.FormatSize(n), config.FormatSize(config.MinDiskBytes), hint)
+	}
+	if n > config.MaxDiskBytes { // else the daemon refuses it, as a failure (exit 1)
+		return fmt.Errorf("%s is above the maximum of %s", config.FormatSize(n), config.FormatSize(config.MaxDiskBytes))
 	}
 	*d.raw = v
 	return nil

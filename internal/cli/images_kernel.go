@@ -44,6 +44,13 @@ its drivers are modules; --release gives its uname -r.`,
 			if files.Kernel != "" {
 				return importKernelFiles(cmd, env, files)
 			}
+			if p.DebFile != "" { // the daemon's working directory is not ours
+				abs, err := filepath.Abs(p.DebFile)
+				if err != nil {
+					return err
+				}
+				p.DebFile = abs
+			}
 			show, done := progressPrinter(env)
 			var k api.Kernel
 			err := env.Client.Call(cmd.Context(), api.MethodKernelImport, p, &k, show)

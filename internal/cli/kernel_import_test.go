@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,5 +38,24 @@ func TestKernelImportRefusesConflictingSources(t *testing.T) {
 	}
 	if code, _, errs := runWith(t, f, "kernel", "import", "k", "--package", "linux-image-x"); code != 0 {
 		t.Fatalf("one source: exit %d %q", code, errs)
+	}
+}
+
+// A relative --deb is the caller's: the daemon, started elsewhere, gets
+// it absolute.
+func TestKernelImportDebIsAbsolute(t *testing.T) {
+	got := make(chan api.ImportKernelParams, 1)
+	f := startDaemon(t, map[string]rpc.Handler{api.MethodKernelImport: func(_ context.Context, c *rpc.Call) (any, error) {
+		var p api.ImportKernelParams
+		err := c.Decode(&p)
+		got <- p
+		return api.Kernel{Name: "k", Release: "6.1"}, err
+	}})
+	if code, _, errs := runWith(t, f, "kernel", "import", "k", "--deb", "dist/k.deb"); code != 0 {
+		t.Fatalf("exit %d %q", code, errs)
+	}
+	wd, _ := os.Getwd()
+	if p := <-got; p.DebFile != filepath.Join(wd, "dist", "k.deb") {
+		t.Fatalf("daemon got --deb %q, want it absolute", p.DebFile)
 	}
 }

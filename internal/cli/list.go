@@ -19,7 +19,7 @@ func newListCmd[T any](env *Env, short, method string, columns []string, row fun
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON && quiet {
-				return usageError{fmt.Errorf("%s: give --json or -q, not both", cmd.CommandPath())}
+				return usageError{fmt.Errorf("%s: give --json or -q, not both", verb(cmd))}
 			}
 			var items []T
 			if err := env.Client.Call(cmd.Context(), method, nil, &items, nil); err != nil {

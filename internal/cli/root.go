@@ -187,7 +187,7 @@ func progressPrinter(env *Env) (func(api.Progress), func()) {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s: expected %s (see `%s --help`)", cmd.CommandPath(), what, cmd.CommandPath())}
+			return usageError{fmt.Errorf("%s: expected %s (see `%s --help`)", verb(cmd), what, cmd.CommandPath())}
 		}
 		return nil
 	}

@@ -61,6 +61,7 @@ func TestBadSizesAreUsageErrors(t *testing.T) {
 		{[]string{"vm", "create", "--disk-size", "8X"}, []string{`invalid argument "8X" for "--disk-size"`}},
 		{[]string{"vm", "create", "--disk-size", "8192"}, []string{"8 KiB is below the minimum of 1 GiB", "8192G or 8192M?"}},
 		{[]string{"vm", "run", "--disk-size", "big", "--", "true"}, []string{`"big"`}},
+		{[]string{"vm", "create", "--disk-size", "20T"}, []string{"20 TiB is above the maximum of 16 TiB"}},
 		{[]string{"vm", "set", "dev", "--memory", "2Q"}, []string{`invalid argument "2Q"`}},
 	}
 	for _, tt := range tests {

@@ -37,9 +37,3 @@ func TestConsoleFilter(t *testing.T) {
 		}
 	}
 }
-
-func TestPrintable(t *testing.T) {
-	if got := printable("a\x1b]0;x\x07b\nc\u009bd é"); got != "a?]0;x?b?c?d é" {
-		t.Errorf("printable: %q", got)
-	}
-}

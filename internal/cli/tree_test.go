@@ -66,3 +66,30 @@ func TestEscCell(t *testing.T) {
 		t.Errorf("escText keeps newlines and tabs only: %q", got)
 	}
 }
+
+// Every command and flag the completion tables name exists: a renamed
+// command would otherwise silently lose its name completion.
+func TestCompletionTablesNameRealCommands(t *testing.T) {
+	root := newRootCmd(&Env{})
+	find := func(path string) *cobra.Command {
+		c, rest, err := root.Find(strings.Fields(path)[1:])
+		if err != nil || len(rest) > 0 || c.CommandPath() != path {
+			t.Errorf("completion names %q, which is no command", path)
+			return nil
+		}
+		return c
+	}
+	for path := range nameArgCompletion {
+		if c := find(path); c != nil && c.ValidArgsFunction == nil {
+			t.Errorf("%s: no name completion attached", path)
+		}
+	}
+	for path, flags := range flagCompletion {
+		c := find(path)
+		for flag := range flags {
+			if c != nil && c.Flags().Lookup(flag) == nil {
+				t.Errorf("completion names %s --%s, which is no flag", path, flag)
+			}
+		}
+	}
+}

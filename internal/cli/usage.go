@@ -106,8 +106,14 @@ func flagError(c *cobra.Command, err error) error {
 // of the daemon) exit 2, every other failure 1.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+	if errors.As(err, &ue) {
 		return ExitUsage
 	}
 	return ExitError
+}
+
+// verb is a command's path without "banger " ("vm logs"), to begin an
+// error that Run prints after "banger: ".
+func verb(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 }

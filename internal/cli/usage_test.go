@@ -45,6 +45,25 @@ func TestUnknownSubcommandIsAUsageErrorWithASuggestion(t *testing.T) {
 	}
 }
 
+// An argument error names the command once: "banger: vm logs: …", not
+// "banger: banger vm logs: …".
+func TestArgumentErrorNamesTheCommandOnce(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"vm", "logs"}, "banger: vm logs: expected a VM name (see `banger vm logs --help`)\n"},
+		{[]string{"kernel", "delete", "a", "b"}, "banger: kernel delete: expected a kernel name (see `banger kernel delete --help`)\n"},
+		{[]string{"image", "ls", "--json", "-q"}, "banger: image ls: give --json or -q, not both\n"},
+		{[]string{"image", "build", "a", "b"}, "banger: image build: at most 1 argument(s) (see `banger image build --help`)\n"},
+	} {
+		env, _, errb := newEnv(t, noDial(t), "")
+		if code := runCLI(t, env, tt.args...); code != cli.ExitUsage || errb.String() != tt.want {
+			t.Errorf("banger %s: exit %d, stderr %q, want %q", strings.Join(tt.args, " "), code, errb.String(), tt.want)
+		}
+	}
+}
+
 func TestGroupWithoutSubcommandShowsHelp(t *testing.T) {
 	env, out, _ := newEnv(t, noDial(t), "")
 	if code := runCLI(t, env, "vm"); code != 0 || !strings.Contains(out.String(), "Available Commands") {

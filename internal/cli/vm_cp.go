@@ -15,6 +15,7 @@ import (
 	agentclient "github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/hostcopy"
 )
 
@@ -38,8 +39,9 @@ images without sshd too.
     owned by root, files written here by you. Setuid, setgid and sticky
     bits are not kept.
   - Symlinks are copied as symlinks (whatever they point to), SRC itself
-    included, and never followed: nothing outside SRC is read. Sockets, fifos and devices are
-    skipped (named on stderr); hard links arrive as separate files.
+    included, and never followed: nothing outside SRC is read. Sockets,
+    fifos and devices are skipped (named on stderr); hard links arrive as
+    separate files.
   - "-" as the local side is a tar archive: on stdin (extracted into the
     guest directory DST) or on stdout (holding SRC under its own name).
   - What comes from the guest is untrusted: entries with absolute names,
@@ -86,7 +88,8 @@ func guestArg(s string) (name, p string, ok bool) {
 		return "", "", false
 	}
 	if !strings.HasPrefix(p, "/") {
-		trail := strings.HasSuffix(p, "/") && p != "/"
+		// path.Join drops a final / or /.: both say DST must be a directory.
+		trail := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")
 		p = path.Join("/root", p)
 		if trail {
 			p += "/"
@@ -139,7 +142,7 @@ func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
 	prog.done()
 	switch {
 	case rerr == nil && res.Error != "":
-		return fmt.Errorf("copy into %s:%s: %s", name, guestPath, printable(res.Error))
+		return fmt.Errorf("copy into %s:%s: %s", name, guestPath, escCell(res.Error))
 	case rerr != nil && ioErr != nil:
 		return fmt.Errorf("copy into %s:%s: %w", name, guestPath, ioErr)
 	case rerr != nil:
@@ -215,7 +218,7 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 	prog.done()
 	if err != nil {
 		// The agent's words come from the guest: no control characters.
-		return fmt.Errorf("copy from %s:%s: %s", name, guestPath, printable(err.Error()))
+		return fmt.Errorf("copy from %s:%s: %s", name, guestPath, escCell(err.Error()))
 	}
 	if err := finish(); err != nil {
 		return err
@@ -227,19 +230,8 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 
 func noteSkipped(env *Env, skipped []string) {
 	if len(skipped) > 0 {
-		fmt.Fprintf(env.Err, "banger: skipped (not a file, directory or symlink): %s\n", printable(strings.Join(skipped, ", ")))
+		fmt.Fprintf(env.Err, "banger: skipped (not a file, directory or symlink): %s\n", escCell(strings.Join(skipped, ", ")))
 	}
-}
-
-// printable replaces control characters in text that came from the
-// guest (file names, the agent's errors) before it reaches a terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // copyProgress shows the bytes copied on a terminal, at most a few times
@@ -261,7 +253,7 @@ func (p *copyProgress) add(n int64) {
 	}
 	p.shown = p.n
 	p.active = true
-	fmt.Fprintf(p.env.Err, "\r\033[Kcopying: %s", byteSize(p.n))
+	fmt.Fprintf(p.env.Err, "\r\033[Kcopying: %s", config.FormatSize(p.n))
 }
 
 func (p *copyProgress) done() {
@@ -273,18 +265,6 @@ func (p *copyProgress) done() {
 
 func (p *copyProgress) summary(to string, entries, bytes int64) {
 	if p.tty {
-		fmt.Fprintf(p.env.Err, "copied %d entries, %s to %s\n", entries, byteSize(bytes), to)
+		fmt.Fprintf(p.env.Err, "copied %d entries, %s to %s\n", entries, config.FormatSize(bytes), to)
 	}
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,6 +135,27 @@ func TestVMCpRoundTrip(t *testing.T) {
 	errb.Reset()
 	if code := runCLI(t, env, "vm", "cp", filepath.Join(into, "nope"), "dev:/root"); code != 1 || !strings.Contains(errb.String(), "nope: no such file or directory") {
 		t.Errorf("missing local source: %d %q", code, errb)
+	}
+}
+
+// Names of skipped guest entries come from the guest: a bidirectional
+// override or an escape sequence reaches the terminal as a visible escape.
+func TestVMCpEscapesSkippedGuestNames(t *testing.T) {
+	d, guest := cpDaemon(t)
+	dir := filepath.Join(guest, "root", "d")
+	os.MkdirAll(dir, 0o755)
+	for _, name := range []string{"fifo\u202etxt.exe", "fifo\x1b]0;pwned\x07"} {
+		if err := syscall.Mkfifo(filepath.Join(dir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, _, errb := newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "vm", "cp", "dev:d", filepath.Join(t.TempDir(), "d")); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	got := errb.String()
+	if strings.ContainsAny(got, "\u202e\x1b\x07") || !strings.Contains(got, `fifo\u202etxt.exe`) || !strings.Contains(got, `fifo\x1b]0;pwned\a`) {
+		t.Fatalf("stderr %q: want both skipped names, escaped", got)
 	}
 }
 

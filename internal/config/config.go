@@ -66,7 +66,7 @@ func (m *MemMiB) UnmarshalTOML(v any) error {
 	case string:
 		n, err := ParseMemoryMiB(x)
 		if err != nil {
-			return fmt.Errorf("memory: %w", err)
+			return err // the key's name is added by Load
 		}
 		*m = MemMiB(n)
 	default:

@@ -23,6 +23,10 @@ func TestLoadErrorNamesTheLine(t *testing.T) {
 		{"vmm = \"xen\"", 1, "auto, qemu or firecracker"},
 		{"[[file_sync]]\nhost = \"~/a\"\nguest = \"/etc/a\"", 1, "file_sync entry 1"},
 		{"stats_poll_interval = \"1ms\"", 1, "at least 1s"},
+		// A syntax error is not blamed on the key parsed before it.
+		{"[vm_defaults]\nvcpu = 2\n[bo gus]\n", 3, "line 3: expected '.' or ']'"},
+		// The key is named once: not "vm_defaults.memory: memory: bad size".
+		{"[vm_defaults]\nmemory = \"lots\"", 2, `line 2: vm_defaults.memory: bad size "lots"`},
 	} {
 		p := writeConfig(t, c.body)
 		_, err := Load(p)

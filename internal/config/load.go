@@ -42,8 +42,11 @@ func parse(path string, data []byte) (Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			// LastKey is the last key parsed, which is the culprit only
+			// when it is on the failing line (`vmm = `), not when the
+			// syntax error is further on (`[bogus`).
 			msg := pe.Message
-			if pe.LastKey != "" {
+			if pe.LastKey != "" && keyLine(data, pe.LastKey) == pe.Position.Line {
 				msg = pe.LastKey + ": " + msg
 			}
 			return c, &FileError{Path: path, Line: pe.Position.Line, Err: errors.New(msg)}

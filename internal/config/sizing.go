@@ -90,11 +90,17 @@ func (s Spec) Validate() error {
 	if s.VCPU < 1 || s.VCPU > MaxVCPU {
 		return fmt.Errorf("vcpu %d out of range: want 1..%d", s.VCPU, MaxVCPU)
 	}
-	if s.MemoryMiB < MinMemoryMiB || s.MemoryMiB > MaxMemoryMiB {
+	if s.MemoryMiB < MinMemoryMiB {
 		return fmt.Errorf("memory %d MiB out of range: want at least %d MiB", s.MemoryMiB, MinMemoryMiB)
 	}
-	if s.DiskBytes < MinDiskBytes || s.DiskBytes > MaxDiskBytes {
+	if s.MemoryMiB > MaxMemoryMiB {
+		return fmt.Errorf("memory %d MiB out of range: want at most %s", s.MemoryMiB, FormatSize(MaxMemoryMiB<<20))
+	}
+	if s.DiskBytes < MinDiskBytes {
 		return fmt.Errorf("disk size %s out of range: want at least %s", FormatSize(s.DiskBytes), FormatSize(MinDiskBytes))
+	}
+	if s.DiskBytes > MaxDiskBytes {
+		return fmt.Errorf("disk size %s out of range: want at most %s", FormatSize(s.DiskBytes), FormatSize(MaxDiskBytes))
 	}
 	return nil
 }

@@ -228,9 +228,9 @@ func TestSpecValidate(t *testing.T) {
 	}{
 		{"vcpu 0", func(s *Spec) { s.VCPU = 0 }, "vcpu 0"},
 		{"memory below floor", func(s *Spec) { s.MemoryMiB = MinMemoryMiB - 1 }, "memory 255 MiB"},
-		{"memory above cap", func(s *Spec) { s.MemoryMiB = MaxMemoryMiB + 1 }, "memory"},
+		{"memory above cap", func(s *Spec) { s.MemoryMiB = MaxMemoryMiB + 1 }, "memory 1048577 MiB out of range: want at most 1 TiB"},
 		{"disk below floor", func(s *Spec) { s.DiskBytes = MinDiskBytes - 1 }, "want at least 1 GiB"},
-		{"disk above cap", func(s *Spec) { s.DiskBytes = MaxDiskBytes + 1 }, "disk size"},
+		{"disk above cap", func(s *Spec) { s.DiskBytes = MaxDiskBytes + 1<<30 }, "out of range: want at most 16 TiB"},
 	}
 	for _, tt := range tests {
 		s := ok

@@ -135,6 +135,9 @@ func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, pro
 	if !dnsLabel.MatchString(p.Name) {
 		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
 	}
+	if p.DebFile != "" && !filepath.IsAbs(p.DebFile) { // relative to the daemon's cwd, not the caller's
+		return store.Kernel{}, invalid("kernel import: --deb must be an absolute path")
+	}
 	d.provisionMu.Lock()
 	defer d.provisionMu.Unlock()
 	if k, err := d.store.GetKernel(ctx, p.Name); err == nil {

@@ -135,7 +135,9 @@ func (d *Daemon) resolveName(ctx context.Context, name string) (store.VM, error)
 		return vm, err
 	}
 	var matches []store.VM
-	for _, v := range vms {
+	names := make([]string, len(vms))
+	for i, v := range vms {
+		names[i] = v.Name
 		if strings.HasPrefix(v.Name, p.Name) {
 			matches = append(matches, v)
 		}
@@ -143,14 +145,14 @@ func (d *Daemon) resolveName(ctx context.Context, name string) (store.VM, error)
 	switch len(matches) {
 	case 1:
 		return matches[0], nil
-	case 0:
-		return vm, notFound("no VM named %q: `banger vm ls` lists VMs", p.Name)
+	case 0: // a typo: `vm ssh dve` suggests dev, as `vm delete dve` does
+		return vm, notFound("no VM named %q%s", p.Name, didYouMean(p.Name, names, "`banger vm ls` lists VMs"))
 	}
-	var names []string
-	for _, m := range matches {
-		names = append(names, m.Name)
+	several := make([]string, len(matches))
+	for i, m := range matches {
+		several[i] = m.Name
 	}
-	return vm, invalid("%q matches several VMs (%s): give more of the name", p.Name, strings.Join(names, ", "))
+	return vm, invalid("%q matches several VMs (%s): give more of the name", p.Name, strings.Join(several, ", "))
 }
 
 func (d *Daemon) handleCreate(ctx context.Context, c *rpc.Call) (any, error) {

@@ -337,3 +337,13 @@ func TestKernelImportErrorNotDoubled(t *testing.T) {
 		t.Errorf("failed import registered a kernel: %v", err)
 	}
 }
+
+// A relative --deb would be resolved against the daemon's working
+// directory, not the caller's: it is refused.
+func TestKernelImportRefusesARelativeDeb(t *testing.T) {
+	h := newHarness(t)
+	err := h.call(api.MethodKernelImport, api.ImportKernelParams{Name: "rel", DebFile: "k.deb"}, nil)
+	if !isCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), "--deb must be an absolute path") {
+		t.Fatalf("relative --deb: %v", err)
+	}
+}

@@ -26,6 +26,9 @@ func TestDeleteTakesExactNamesOnly(t *testing.T) {
 	}
 	var got api.VM
 	must(t, h.call(api.MethodVMShow, api.NameParams{Name: "de"}, &got)) // non-destructive: prefix still works
+	if err := h.call(api.MethodVMShow, api.NameParams{Name: "dve"}, nil); !isCode(err, api.CodeNotFound) || !strings.Contains(err.Error(), `no VM named "dve"; did you mean dev?`) {
+		t.Fatalf("vm show dve: %v", err) // a typo gets the same suggestion everywhere
+	}
 	if got.ID != vm.ID || got.State != "running" {
 		t.Fatalf("dev after refused deletes: %+v", got)
 	}

@@ -3,8 +3,6 @@ package client
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +41,9 @@ func ReadArchive(r io.Reader, each func(*tar.Header, io.Reader) error) (proto.Co
 			return tl, err
 		}
 	}
-	line, err := br.ReadBytes('\n')
-	if err != nil || json.Unmarshal(bytes.TrimSpace(line), &tl) != nil {
+	// The trailer comes from the guest too: read at most a frame's worth
+	// of it, not whatever the guest sends before a newline.
+	if err := proto.ReadLine(br, &tl); err != nil {
 		return tl, errors.New("the guest's archive ended without the agent's trailer: the copy was cut short")
 	}
 	if tl.Error != "" {
