@@ -41,13 +41,27 @@ func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
 	}
 	args := []string{"-holder"}
 	if marked {
-		args = append(args, vmm.Marker(id))
+		args = append(args, "-name", vmm.Marker(id)) // as qemu's argv has it
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
 	cmd.ExtraFiles = files
 	must(t, cmd.Start())
 	vmm.CloseAll(files) // the child holds the locks now
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
+	return cmd
+}
+
+// spawnMentioner starts a process that merely mentions the VM's marker in
+// its argv (as `pgrep -f banger-ID` or `grep banger-ID daemon.log` do) and
+// holds nothing.
+func spawnMentioner(t *testing.T, id string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-holder", "pgrep", "-f", vmm.Marker(id))
+	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
+	must(t, cmd.Start())
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
@@ -141,4 +155,20 @@ func TestDeleteKillsStrayVMM(t *testing.T) {
 		t.Fatalf("stray VMM pid %d survived vm delete", stray.Process.Pid)
 	}
 	h.assertNoTrace(vm.ID)
+}
+
+// A process whose argv merely contains the marker (a user's pgrep or grep
+// for the VM) is not a VMM: start, reconcile and delete leave it alone.
+func TestStrayMarkerIgnoresMentions(t *testing.T) {
+	h := newHarness(t)
+	vm := h.create("named")
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "named"}, nil))
+	mention := spawnMentioner(t, vm.ID)
+	must(t, h.call(api.MethodVMStart, api.NameParams{Name: "named"}, nil))
+	h.stop()
+	h.start()
+	must(t, h.call(api.MethodVMDelete, api.NameParams{Name: "named"}, nil))
+	if !strayAlive(mention.Process.Pid) {
+		t.Fatal("a process that only mentions the VM's marker was killed")
+	}
 }
