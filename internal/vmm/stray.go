@@ -31,17 +31,25 @@ var MarkerFlags = []string{"-name", "--id"}
 // FindMarked returns the PIDs of this user's live processes whose argv
 // carries marker as the value of one of MarkerFlags.
 func FindMarked(marker string) []int {
+	var pids []int
+	for _, pid := range ownPIDs() {
+		if HasMarker(pid, marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// ownPIDs lists this user's live processes (everyone's for root), this
+// one excepted.
+func ownPIDs() []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	var pids []int
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if HasMarker(pid, marker) {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() && ownLive(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -159,22 +167,15 @@ func HoldersOf(path string) []int {
 	if err != nil {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !ownLive(pid) {
-			continue
-		}
-		fds, err := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+	for _, pid := range ownPIDs() {
+		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+		fds, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, fd := range fds {
-			if t, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && t == abs {
+			if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == abs {
 				pids = append(pids, pid)
 				break
 			}
