@@ -340,24 +340,6 @@ func TestHungTwiceFailsCleanly(t *testing.T) {
 	}
 }
 
-// A hung guest whose VMM does not die is not restarted: a second VMM
-// would inherit the same disk locks and write the disks beside it.
-func TestHungBootNotRestartedWhileOldVMMLives(t *testing.T) {
-	h := newHarness(t)
-	h.drv.MuteStarts = 1
-	h.drv.KillErr = errors.New("fake: pid 4243 did not exit after SIGKILL")
-	err := h.call(api.MethodVMCreate, api.CreateParams{Name: "stuck"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "it is hung") || !strings.Contains(err.Error(), "not restarting it") {
-		t.Fatalf("err = %v", err)
-	}
-	if h.drv.Starts != 1 {
-		t.Fatalf("%d VMMs started on the disks of a VM whose first VMM is still alive", h.drv.Starts)
-	}
-	if m := h.drv.Machine(h.drv.LastSpec().ID); m != nil {
-		m.Crash() // the stuck VMM ends after all
-	}
-}
-
 func TestDaemonRestartReattachesAndNoticesDeadVMs(t *testing.T) {
 	h := newHarness(t)
 	alive := h.create("alive")
