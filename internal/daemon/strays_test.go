@@ -55,20 +55,6 @@ func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
 	return cmd
 }
 
-// spawnMentioner starts a process that merely mentions the VM's marker in
-// its argv (as `pgrep -f banger-ID` or `grep banger-ID daemon.log` do) and
-// holds nothing.
-func spawnMentioner(t *testing.T, id string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-holder", "pgrep", "-f", vmm.Marker(id))
-	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
-	must(t, cmd.Start())
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
-	return cmd
-}
-
 func strayAlive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -156,6 +142,20 @@ func TestDeleteKillsStrayVMM(t *testing.T) {
 		t.Fatalf("stray VMM pid %d survived vm delete", stray.Process.Pid)
 	}
 	h.assertNoTrace(vm.ID)
+}
+
+// spawnMentioner starts a process that merely mentions the VM's marker in
+// its argv (as `pgrep -f banger-ID` or `grep banger-ID daemon.log` do) and
+// holds nothing.
+func spawnMentioner(t *testing.T, id string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-holder", "pgrep", "-f", vmm.Marker(id))
+	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
+	must(t, cmd.Start())
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
+	return cmd
 }
 
 // A process whose argv merely contains the marker (a user's pgrep or grep
