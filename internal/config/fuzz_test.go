@@ -2,12 +2,12 @@ package config
 
 import (
 	"errors"
-
-	"github.com/BurntSushi/toml"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // FuzzParse feeds config.toml parsing arbitrary bytes. What must hold:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Exec relays (vm run, vm exec, workspace export) outlive their RPC call:
@@ -110,7 +111,11 @@ func (r *relay) interrupted() bool {
 func describeExec(method, vm string, argv []string, pid int) string {
 	cmd := strings.Join(argv, " ")
 	if len(cmd) > 60 {
-		cmd = cmd[:57] + "..."
+		cut := 57
+		for cut > 0 && !utf8.RuneStart(cmd[cut]) {
+			cut-- // never half a character
+		}
+		cmd = cmd[:cut] + "..."
 	}
 	s := fmt.Sprintf("%s %s", strings.ReplaceAll(method, ".", " "), vm)
 	if cmd != "" {

@@ -80,7 +80,7 @@ func (d *Daemon) killStrays(vm store.VM, except int) []int {
 		return nil
 	}
 	d.log.Warn("killing stray vmm", "vm", vm.Name, "pids", pids)
-	if err := vmm.KillPIDs(pids, 10*time.Second); err != nil {
+	if err := vmm.KillMarked(pids, vmm.Marker(vm.ID), 10*time.Second); err != nil {
 		d.log.Error("kill stray vmm", "vm", vm.Name, "err", err)
 	}
 	return pids

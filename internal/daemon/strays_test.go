@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func spawnHolder(t *testing.T, h *harness, id string, marked bool) *exec.Cmd {
 	}
 	args := []string{"-holder"}
 	if marked {
-		args = append(args, vmm.Marker(id))
+		args = append(args, "-name", vmm.Marker(id)) // as qemu's argv has it
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
@@ -133,4 +134,52 @@ func TestDeleteKillsStrayVMM(t *testing.T) {
 		t.Fatalf("stray VMM pid %d survived vm delete", stray.Process.Pid)
 	}
 	h.assertNoTrace(vm.ID)
+}
+
+// spawnMentioner starts a process that merely mentions the VM's marker in
+// its argv (as `pgrep -f banger-ID` or `grep banger-ID daemon.log` do) and
+// holds nothing.
+func spawnMentioner(t *testing.T, id string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-holder", "pgrep", "-f", vmm.Marker(id))
+	cmd.Env = append(os.Environ(), strayHelperEnv+"=1")
+	must(t, cmd.Start())
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-waited })
+	return cmd
+}
+
+// A process whose argv merely contains the marker (a user's pgrep or grep
+// for the VM) is not a VMM: start, reconcile and delete leave it alone.
+func TestStrayMarkerIgnoresMentions(t *testing.T) {
+	h := newHarness(t)
+	vm := h.create("named")
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "named"}, nil))
+	mention := spawnMentioner(t, vm.ID)
+	must(t, h.call(api.MethodVMStart, api.NameParams{Name: "named"}, nil))
+	h.stop()
+	h.start()
+	must(t, h.call(api.MethodVMDelete, api.NameParams{Name: "named"}, nil))
+	if !strayAlive(mention.Process.Pid) {
+		t.Fatal("a process that only mentions the VM's marker was killed")
+	}
+}
+
+// A hung guest whose VMM does not die is not restarted: a second VMM
+// would inherit the same disk locks and write the disks beside it.
+func TestHungBootNotRestartedWhileOldVMMLives(t *testing.T) {
+	h := newHarness(t)
+	h.drv.MuteStarts = 1
+	h.drv.KillErr = errors.New("fake: pid 4243 did not exit after SIGKILL")
+	err := h.call(api.MethodVMCreate, api.CreateParams{Name: "stuck"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "it is hung") || !strings.Contains(err.Error(), "not restarting it") {
+		t.Fatalf("err = %v", err)
+	}
+	if h.drv.Starts != 1 {
+		t.Fatalf("%d VMMs started on the disks of a VM whose first VMM is still alive", h.drv.Starts)
+	}
+	if m := h.drv.Machine(h.drv.LastSpec().ID); m != nil {
+		m.Crash() // the stuck VMM ends after all
+	}
 }

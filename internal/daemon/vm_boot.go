@@ -113,11 +113,17 @@ func (d *Daemon) bootVM(ctx context.Context, vm *store.VM, waitSSH bool, progres
 		progress("boot", fmt.Sprintf("warning: the guest made no progress for %s before its agent started; restarting the VMM once (evidence: %s)",
 			stalled.silent.Round(time.Second), evidence))
 		in.closeAgent()
-		in.m.Kill()
-		d.setInstance(vm.ID, nil)
-		in, err = d.launch(ctx, *vm, drv, spec)
-		if err == nil {
-			err = d.waitAgent(ctx, *vm, in)
+		// The new VMM inherits the same disk locks, so they cannot keep it
+		// off disks the old one still writes: it starts only once the old
+		// one is gone.
+		if kerr := in.m.Kill(); kerr != nil {
+			err = fmt.Errorf("%w; not restarting it: %v", stalled, kerr)
+		} else {
+			d.setInstance(vm.ID, nil)
+			in, err = d.launch(ctx, *vm, drv, spec)
+			if err == nil {
+				err = d.waitAgent(ctx, *vm, in)
+			}
 		}
 	}
 	if err != nil {

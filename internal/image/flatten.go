@@ -9,8 +9,6 @@ import (
 	"os"
 	"path"
 	"strings"
-
-	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
 )
 
 // Flattening merges filesystem layers (OCI image layers, or an image plus a
@@ -124,7 +122,7 @@ func Flatten(ctx context.Context, layers []Layer, out *os.File, opts FlattenOpti
 	pr, pw := io.Pipe()
 	convErr := make(chan error, 1)
 	go func() {
-		err := tar2ext4.ConvertTarToExt4(pr, out, tar2ext4.MaximumDiskSize(maxImageSize))
+		err := convertSafe(pr, out)
 		pr.CloseWithError(err) // unblocks the writer side if conversion failed
 		convErr <- err
 	}()

@@ -3,6 +3,8 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,5 +171,24 @@ func pushRaw(t *testing.T, ref string, img v1.Image) {
 	}
 	if err := remote.Write(r, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The ext4 converter runs in a goroutine of its own, on names and xattrs
+// a guest or a registry chose: a panic there is an error for this call
+// too, never a dead daemon.
+func TestFlattenConverterPanicIsAnError(t *testing.T) {
+	orig := convertTar
+	t.Cleanup(func() { convertTar = orig })
+	convertTar = func(r io.Reader, out *os.File) error { panic("converter bug") }
+	out, err := os.Create(filepath.Join(t.TempDir(), "out.ext4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	_, err = Flatten(context.Background(), []Layer{memLayer(t, "l", []tent{tdir("etc/"), tfile("etc/a", "a")})}, out, FlattenOptions{})
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "converter bug" {
+		t.Fatalf("err = %v, want the converter's panic as a PanicError", err)
 	}
 }

@@ -2,8 +2,12 @@ package image
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
 )
 
 // Bounds on what a layer (or a disk read as one) may describe. Work per
@@ -67,4 +71,18 @@ func recoverInto(err *error) {
 	if v := recover(); v != nil {
 		*err = &PanicError{Value: v, Stack: debug.Stack()}
 	}
+}
+
+// convertTar writes the merged tar stream as ext4 (a variable so that a
+// test can make it panic).
+var convertTar = func(r io.Reader, out *os.File) error {
+	return tar2ext4.ConvertTarToExt4(r, out, tar2ext4.MaximumDiskSize(maxImageSize))
+}
+
+// convertSafe is convertTar with a panic turned into an error: the
+// converter runs in its own goroutine, where runSafe's recover does not
+// reach, on names and xattrs a guest or a registry chose.
+func convertSafe(r io.Reader, out *os.File) (err error) {
+	defer recoverInto(&err)
+	return convertTar(r, out)
 }

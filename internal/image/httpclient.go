@@ -90,3 +90,20 @@ func (b *idleBody) Close() error {
 	b.cancel()
 	return b.body.Close()
 }
+
+// idleTransport gives every response body sent through base the same
+// readIdleTimeout as a Download: go-containerregistry reads registry
+// blobs through it, and a registry that stops sending mid-layer would
+// otherwise hang the pull.
+type idleTransport struct{ base http.RoundTripper }
+
+func (t idleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context()) // ended by idleBody on a stall
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = newIdleBody(resp.Body, readIdleTimeout, cancel)
+	return resp, nil
+}

@@ -5,14 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 func setTimeoutsForTest(t *testing.T, header, idle time.Duration) {
@@ -89,6 +95,55 @@ func TestFetchSilentServerTimesOut(t *testing.T) {
 		t.Fatalf("silent server: %v", err)
 	}
 	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %s", el)
+	}
+}
+
+// A registry that stops sending in the middle of a layer ends the pull
+// after the idle timeout instead of hanging it.
+func TestPullOCIStalledRegistryTimesOut(t *testing.T) {
+	setTimeoutsForTest(t, 2*time.Second, 300*time.Millisecond)
+	reg := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	pushImage(t, host+"/stall:1", "amd64", []tent{tdir("etc/"), tfile("etc/a", strings.Repeat("a", 64<<10))})
+	stall := make(chan struct{})
+	defer close(stall)
+	var blobGets atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The config (the first blob) comes whole; a layer stops after
+		// its first 100 bytes.
+		if !strings.Contains(r.URL.Path, "/blobs/") || r.Method != http.MethodGet || blobGets.Add(1) == 1 {
+			httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: host}).ServeHTTP(w, r)
+			return
+		}
+		resp, err := http.Get(reg.URL + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
+		w.WriteHeader(resp.StatusCode)
+		io.CopyN(w, resp.Body, 100)
+		w.(http.Flusher).Flush()
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	defer front.Close()
+	out, err := os.Create(filepath.Join(t.TempDir(), "img.ext4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	start := time.Now()
+	_, _, err = PullOCI(context.Background(), OCIOptions{Ref: strings.TrimPrefix(front.URL, "http://") + "/stall:1", BlobDir: t.TempDir()}, out)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("pull from a stalled registry: %v", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
 		t.Fatalf("took %s", el)
 	}
 }

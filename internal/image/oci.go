@@ -37,7 +37,7 @@ type OCIOptions struct {
 	// Keychain defaults to the user's docker config and credential
 	// helpers (authn.DefaultKeychain).
 	Keychain  authn.Keychain
-	Transport http.RoundTripper // default remote.DefaultTransport
+	Transport http.RoundTripper // default DefaultHTTPClient's; wrapped in idleTransport
 	Flatten   FlattenOptions
 	// Progress reports bytes: stage "download" (compressed layers
 	// fetched) then "flatten" (compressed layers read).
@@ -116,10 +116,14 @@ func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []s
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(*plat), remote.WithUserAgent("banger")}
-	if opts.Transport != nil {
-		ropts = append(ropts, remote.WithTransport(opts.Transport))
+	// The registry gets the waits a Download gets (httpclient.go):
+	// bounded connect, TLS and response headers, and no silent body.
+	tr := opts.Transport
+	if tr == nil {
+		tr = DefaultHTTPClient().Transport
 	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(*plat), remote.WithUserAgent("banger"),
+		remote.WithTransport(idleTransport{tr})}
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
 		return res, nil, fmt.Errorf("pull %s: %w", ref, err)

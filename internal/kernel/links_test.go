@@ -25,10 +25,26 @@ func TestImportRefusesLinksOutOfThePackage(t *testing.T) {
 			os.Remove(p)
 			must(t, os.Symlink("../../../../../../../../../../etc/passwd", p))
 		}},
+		{"module climbing out through a link to its own directory", "which leaves the module directory", func(root, mods string) {
+			// "here" -> "." is inside; "here/here/…/../../…/etc/passwd" is
+			// inside when cleaned as text, but the kernel resolves each
+			// "here" to the module directory before each "..": the chain
+			// climbs one level per link and reaches the host's /etc/passwd.
+			must(t, os.Symlink(".", filepath.Join(mods, "here")))
+			p := filepath.Join(mods, "kernel/fs/overlayfs/overlay.ko")
+			os.Remove(p)
+			up := strings.Count(filepath.Clean(mods), "/") + 2
+			must(t, os.Symlink("../../../"+strings.Repeat("here/", up)+strings.Repeat("../", up)+"etc/passwd", p))
+		}},
 		{"vmlinuz linked to a host file", "boot/vmlinuz-6.1.0-99-cloud-amd64 in the package is not a regular file", func(root, mods string) {
 			p := filepath.Join(root, "boot/vmlinuz-6.1.0-99-cloud-amd64")
 			os.Remove(p)
 			must(t, os.Symlink("/etc/passwd", p))
+		}},
+		{"boot directory linked to a host directory", "boot in the package is not a directory", func(root, mods string) {
+			host := t.TempDir() // stands for the host's /boot
+			must(t, os.Rename(filepath.Join(root, "boot"), filepath.Join(host, "boot")))
+			must(t, os.Symlink(filepath.Join(host, "boot"), filepath.Join(root, "boot")))
 		}},
 		{"module directory linked to a host directory", "lib/modules in the package is not a directory", func(root, mods string) {
 			host := t.TempDir() // stands for a host directory holding the release

@@ -35,7 +35,6 @@ type Call struct {
 	done     bool      // no more progress
 	finished bool      // the final line is written or being written
 	queue    []message // progress waiting for the writer
-	dropped  int
 	wake     chan struct{}
 	written  chan struct{} // closed when the writer has exited
 	// stopWatch ends the disconnect watcher before the connection is
@@ -80,7 +79,6 @@ func (c *Call) Send(p api.Progress) {
 	}
 	if len(c.queue) >= maxQueuedProgress {
 		c.queue = append(c.queue[:0], c.queue[1:]...)
-		c.dropped++
 	}
 	p.Elapsed = time.Since(c.start).Seconds()
 	c.queue = append(c.queue, message{Progress: &p})

@@ -6,47 +6,58 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Marker is the argv element that names the VMM process of VM id. Every
-// driver puts it on the command line (qemu `-name`, firecracker `--id`),
-// so a VMM whose handles were never written — the daemon died between
-// starting it and recording it — can still be found and killed.
+// Marker is the value that names the VMM process of VM id. Every driver
+// passes it as the value of one of MarkerFlags (qemu `-name`, firecracker
+// and its jailer `--id`), so a VMM whose handles were never written — the
+// daemon died between starting it and recording it — can still be found
+// and killed.
 func Marker(id string) string { return "banger-" + id }
 
-// FindMarked returns the PIDs of this user's live processes that have
-// marker as one whole element of their argv.
+// MarkerFlags are the options whose value is the marker. A process counts
+// as marked only when the marker follows one of them: a bare argument
+// equal to the marker is someone mentioning the VM (`pgrep -f banger-ID`,
+// `grep banger-ID daemon.log`), not a VMM, and must never be killed.
+var MarkerFlags = []string{"-name", "--id"}
+
+// FindMarked returns the PIDs of this user's live processes whose argv
+// carries marker as the value of one of MarkerFlags.
 func FindMarked(marker string) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	want := []byte(marker)
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !ownLive(pid) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, arg := range bytes.Split(b, []byte{0}) {
-			if bytes.Equal(arg, want) {
-				pids = append(pids, pid)
-				break
-			}
+	for _, pid := range ownPIDs() {
+		if HasMarker(pid, marker) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// HasMarker reports whether pid is alive and carries marker in its argv.
+// ownPIDs lists this user's live processes (everyone's for root), this
+// one excepted.
+func ownPIDs() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() && ownLive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// HasMarker reports whether pid is alive, is this user's and carries
+// marker as the value of one of MarkerFlags.
 func HasMarker(pid int, marker string) bool {
 	if pid <= 0 || !ownLive(pid) {
 		return false
@@ -55,27 +66,54 @@ func HasMarker(pid int, marker string) bool {
 	if err != nil {
 		return false
 	}
-	for _, arg := range bytes.Split(b, []byte{0}) {
-		if string(arg) == marker {
+	args := bytes.Split(b, []byte{0})
+	for i := 1; i < len(args); i++ {
+		if string(args[i]) == marker && slices.Contains(MarkerFlags, string(args[i-1])) {
 			return true
 		}
 	}
 	return false
 }
 
-// KillPIDs sends SIGKILL to each pid and waits up to wait for all of them
-// to be gone (exited or a zombie).
-func KillPIDs(pids []int, wait time.Duration) error {
+// KillMarked sends SIGKILL to each pid that still carries marker and waits
+// up to wait for them to be gone (exited or a zombie). Each process is
+// pinned by a pidfd before its marker is checked again and the signal is
+// sent through that pidfd, so a pid reused since it was found (the stray
+// exited, an unrelated process got its number) is never signalled.
+func KillMarked(pids []int, marker string, wait time.Duration) error {
+	type target struct{ pid, fd int }
+	var killed []target
+	defer func() {
+		for _, k := range killed {
+			unix.Close(k.fd)
+		}
+	}()
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // gone already
+		}
+		if !HasMarker(pid, marker) || unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) != nil {
+			unix.Close(fd)
+			continue
+		}
+		killed = append(killed, target{pid, fd})
 	}
+	// A pidfd turns readable once its process has exited.
 	deadline := time.Now().Add(wait)
-	for _, pid := range pids {
-		for ownLive(pid) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("pid %d did not exit after SIGKILL", pid)
+	for _, k := range killed {
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return fmt.Errorf("pid %d did not exit after SIGKILL", k.pid)
 			}
-			time.Sleep(10 * time.Millisecond)
+			n, err := unix.Poll([]unix.PollFd{{Fd: int32(k.fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+			if n > 0 {
+				break
+			}
+			if err != nil && err != unix.EINTR {
+				return fmt.Errorf("wait for pid %d: %w", k.pid, err)
+			}
 		}
 	}
 	return nil
@@ -145,22 +183,15 @@ func HoldersOf(path string) []int {
 	if err != nil {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !ownLive(pid) {
-			continue
-		}
-		fds, err := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+	for _, pid := range ownPIDs() {
+		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+		fds, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, fd := range fds {
-			if t, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name())); err == nil && t == abs {
+			if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == abs {
 				pids = append(pids, pid)
 				break
 			}

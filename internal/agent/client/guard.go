@@ -13,11 +13,11 @@ import (
 // What a guest can make the host hold through the channel, and the
 // bounds:
 //
-//   - streams the guest opens: refused. The host sends yamux's GoAway
-//     right after the handshake, so every stream the guest opens is reset
-//     on arrival and its data discarded without being buffered (before,
-//     up to 256 such streams waited for an Accept that never came, each
-//     holding up to its 256 KiB window).
+//   - streams the guest opens: refused. The guard drops the frame that
+//     opens one (and the host sends yamux's GoAway right after the
+//     handshake), so yamux discards the stream's data without buffering
+//     it (before, up to 256 such streams waited for an Accept that never
+//     came, each holding up to its 256 KiB window).
 //   - data on the host's own streams: yamux's per-stream window (256 KiB)
 //     on streams the host opened and reads; reply lines are bounded by
 //     proto.ReadLine, frames by proto.MaxFrame. The guard holds one
@@ -36,10 +36,11 @@ const (
 // of version, type, flags, stream ID and length; only data frames carry
 // length bytes of body.
 const (
-	yamuxHeader   = 12
-	yamuxTypeData = 0
-	yamuxTypePing = 2
-	yamuxFlagSYN  = 1
+	yamuxHeader           = 12
+	yamuxTypeData         = 0
+	yamuxTypeWindowUpdate = 1
+	yamuxTypePing         = 2
+	yamuxFlagSYN          = 1
 )
 
 // pingGuard sits between the channel and the host's yamux session and
@@ -87,16 +88,28 @@ func (g *pingGuard) next() error {
 	if _, err := io.ReadFull(g.r, hdr[:]); err != nil {
 		return err
 	}
-	typ, flags, length := hdr[1], binary.BigEndian.Uint16(hdr[2:4]), binary.BigEndian.Uint32(hdr[8:12])
+	typ, flags, id, length := hdr[1], binary.BigEndian.Uint16(hdr[2:4]), binary.BigEndian.Uint32(hdr[4:8]), binary.BigEndian.Uint32(hdr[8:12])
 	if typ == yamuxTypePing && flags&yamuxFlagSYN != 0 && !g.allowPing() {
+		return nil
+	}
+	if typ == yamuxTypeData && length > maxDataFrame {
+		return fmt.Errorf("agent channel: the guest sent a %d-byte frame, more than any stream window (%d)", length, maxDataFrame)
+	}
+	if guestOpens(typ, flags, id) {
+		// Dropped here, body and all, so no guest stream ever opens: the
+		// GoAway sent after the handshake only covers frames yamux reads
+		// after it, and a guest's burst right behind its READY could
+		// otherwise open streams before it. yamux discards the data of
+		// the stream ids it never saw opened.
+		if typ == yamuxTypeData {
+			_, err := io.CopyN(io.Discard, g.r, int64(length))
+			return err
+		}
 		return nil
 	}
 	g.frame = append(g.frame, hdr[:]...)
 	if typ != yamuxTypeData || length == 0 {
 		return nil
-	}
-	if length > maxDataFrame {
-		return fmt.Errorf("agent channel: the guest sent a %d-byte frame, more than any stream window (%d)", length, maxDataFrame)
 	}
 	g.frame = slices.Grow(g.frame, int(length))[:yamuxHeader+int(length)]
 	_, err := io.ReadFull(g.r, g.frame[yamuxHeader:])
@@ -104,6 +117,13 @@ func (g *pingGuard) next() error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// guestOpens reports a frame that opens a stream from the guest's side:
+// a SYN on a data or window update frame with an even stream id (the
+// host is yamux's client and opens odd ones).
+func guestOpens(typ byte, flags uint16, id uint32) bool {
+	return (typ == yamuxTypeData || typ == yamuxTypeWindowUpdate) && flags&yamuxFlagSYN != 0 && id != 0 && id%2 == 0
 }
 
 func (g *pingGuard) allowPing() bool {

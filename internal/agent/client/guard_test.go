@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"runtime"
 	"sync"
@@ -186,5 +187,43 @@ func TestFrameCutShortDoesNotStallRequests(t *testing.T) {
 	_, err = c.Ping(pctx)
 	if d := time.Since(start); err == nil || d > 2*time.Second {
 		t.Errorf("ping over a stalled frame: %v after %s, want its 200ms deadline", err, d)
+	}
+}
+
+// The guard drops the frames that open guest streams (SYN on data or
+// window update, even stream id) with their bodies, and passes the
+// host's own streams' frames and everything else untouched.
+func TestGuardDropsGuestOpenedStreams(t *testing.T) {
+	frame := func(typ byte, flags uint16, id uint32, body []byte) []byte {
+		h := make([]byte, yamuxHeader, yamuxHeader+len(body))
+		h[1] = typ
+		binary.BigEndian.PutUint16(h[2:], flags)
+		binary.BigEndian.PutUint32(h[4:], id)
+		binary.BigEndian.PutUint32(h[8:], uint32(len(body)))
+		if typ != yamuxTypeData {
+			binary.BigEndian.PutUint32(h[8:], 256<<10) // a window update's delta
+			return h
+		}
+		return append(h, body...)
+	}
+	var in, want bytes.Buffer
+	for id := uint32(2); id <= 600; id += 2 {
+		in.Write(frame(yamuxTypeWindowUpdate, yamuxFlagSYN, id, nil))
+		in.Write(frame(yamuxTypeData, yamuxFlagSYN, id+1000, bytes.Repeat([]byte("x"), 1024)))
+	}
+	for _, f := range [][]byte{
+		frame(yamuxTypeWindowUpdate, 2, 1, nil),               // ACK of the host's stream 1
+		frame(yamuxTypeData, 0, 1, []byte(`{"ok":true}`)),     // its data
+		frame(yamuxTypeData, 0, 2, []byte("no SYN, no open")), // yamux drops it itself
+	} {
+		in.Write(f)
+		want.Write(f)
+	}
+	got, err := io.ReadAll(newPingGuard(&in, nil))
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("guard passed\n%x\nwant\n%x", got, want.Bytes())
 	}
 }

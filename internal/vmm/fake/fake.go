@@ -30,6 +30,9 @@ type Driver struct {
 	// MuteStarts makes the next N machines' agents never answer (a
 	// guest hung in early boot); later machines answer.
 	MuteStarts int
+	// KillErr, when set, makes Kill of the machines started from then on
+	// fail and leave them running (a VMM stuck in the kernel).
+	KillErr error
 	// Starts counts Start calls.
 	Starts int
 	last   vmm.Spec
@@ -63,7 +66,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	if d.MuteStarts > 0 {
 		d.MuteStarts--
 	}
-	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute,
+	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute, killErr: d.KillErr,
 		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
 	m.srv = &agent.Server{PowerOff: func() { m.exit() }}
 	// Like a VMM process, the machine keeps its inherited files (the
@@ -129,6 +132,7 @@ type Machine struct {
 	once    sync.Once
 	done    chan struct{}
 	held    []*os.File
+	killErr error
 }
 
 var _ vmm.Machine = (*Machine)(nil)
@@ -199,6 +203,9 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 }
 
 func (m *Machine) Kill() error {
+	if m.killErr != nil {
+		return m.killErr
+	}
 	m.exit()
 	return nil
 }

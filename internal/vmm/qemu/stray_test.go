@@ -85,7 +85,7 @@ func TestStrayQEMUFoundByMarkerAndHoldsDiskLock(t *testing.T) {
 		t.Fatalf("second QEMU on the disk: %v\n%s", err, out)
 	}
 
-	must(t, vmm.KillPIDs(vmm.FindMarked(marker), 10*time.Second))
+	must(t, vmm.KillMarked(vmm.FindMarked(marker), marker, 10*time.Second))
 	<-exited
 	if got := vmm.FindMarked(marker); len(got) != 0 {
 		t.Fatalf("still marked: %v", got)
