@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,32 +13,7 @@ import (
 // (with --rm, the VM is gone too).
 func TestDaemonStopInterruptsExec(t *testing.T) {
 	e := newEnv(t)
-	cmd := exec.Command("ip", "netns", "exec", e.ns, filepath.Join(e.bin, "banger"), "vm", "run", "--rm", "--name", "stopme", "--", "sh", "-c", "echo started; while :; do sleep 1; echo tick; done")
-	cmd.Env = e.vars
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan bool, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		started <- line == "started\n"
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case ok := <-started:
-		if !ok {
-			t.Fatalf("guest command did not start; stderr:\n%s", errb.String())
-		}
-	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("command never started")
-	}
+	cmd, errb := e.startStreaming(3*time.Minute, "vm", "run", "--rm", "--name", "stopme", "--", "sh", "-c", "echo started; while :; do sleep 1; echo tick; done")
 
 	begin := time.Now()
 	out, err := e.hostBanger("daemon", "stop").CombinedOutput()

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"debug/elf"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,34 +89,9 @@ func TestVM(t *testing.T) {
 
 	t.Run("Ctrl-C during run --rm ends the command and removes the VM", func(t *testing.T) {
 		e.t = t
-		cmd := exec.Command("ip", "netns", "exec", e.ns, filepath.Join(e.bin, "banger"), "vm", "run", "--rm", "--", "sh", "-c", "echo started; exec sleep 600")
-		cmd.Env = e.vars
-		var errb bytes.Buffer
-		cmd.Stderr = &errb
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan bool, 1)
-		go func() {
-			line, _ := bufio.NewReader(stdout).ReadString('\n')
-			started <- line == "started\n"
-			io.Copy(io.Discard, stdout)
-		}()
-		select {
-		case ok := <-started:
-			if !ok {
-				t.Fatal("guest command did not start")
-			}
-		case <-time.After(2 * time.Minute):
-			cmd.Process.Kill()
-			t.Fatal("command never started")
-		}
+		cmd, errb := e.startStreaming(2*time.Minute, "vm", "run", "--rm", "--", "sh", "-c", "echo started; exec sleep 600")
 		cmd.Process.Signal(os.Interrupt)
-		err = cmd.Wait()
+		err := cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 			t.Errorf("exit: %v, want 130; stderr:\n%s", err, errb.String())
 		}
