@@ -200,8 +200,14 @@ func (e *env) failCreate(name, want, fwd string) {
 func TestNetwork(t *testing.T) {
 	e := newEnv(t)
 	up := newUpstream(t, e)
-	fwd, _ := e.inNS("cat", "/proc/sys/net/ipv4/ip_forward")
-	fwd = strings.TrimSpace(fwd)
+	// A new namespace starts with the host's ip_forward (1 on a host
+	// running Docker, or where banger ran before). This test checks that
+	// banger turns forwarding on and teardown turns it off again, so it
+	// starts from off; hostnet's unit tests cover a host where it is on.
+	if out, err := e.inNS("sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"); err != nil {
+		t.Fatalf("turn ip_forward off in the test namespace: %v\n%s", err, out)
+	}
+	const fwd = "0"
 	sshCfg := filepath.Join(e.home, ".ssh", "config")
 	foreign := "# mine\nHost elsewhere\n    HostName 192.0.2.9\n    User me\n"
 	os.MkdirAll(filepath.Dir(sshCfg), 0o700)
