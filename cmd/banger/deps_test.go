@@ -14,6 +14,9 @@ import (
 // priv`).
 func TestCLILinksNoDaemonSidePackages(t *testing.T) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if runtime.GOROOT() == "" { // a -trimpath test binary does not know it
+		gobin = "go"
+	}
 	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
