@@ -1,128 +1,107 @@
-package cli
+package cli_test
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/banger-dev/banger/internal/cli"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
-	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/doctor/report"
 )
 
-// Doctor reads the store without migrating it: a database from an older
-// banger is reported as awaiting migration (not as "image not built"),
-// one from a newer banger fails, a current one is looked into.
-func TestDoctorStoreChecksSchemaVersions(t *testing.T) {
-	ctx := context.Background()
-	paths := config.Paths{StateDir: t.TempDir()}
-	cfg, err := config.Load(filepath.Join(t.TempDir(), "none.toml"))
-	if err != nil {
+// standInBangerd writes a script that records its arguments in argv and
+// prints stdout, exiting with code.
+func standInBangerd(t *testing.T, stdout string, code int) (bin, argv string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, argv = filepath.Join(dir, "bangerd"), filepath.Join(dir, "argv")
+	os.WriteFile(filepath.Join(dir, "out"), []byte(stdout), 0o600)
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + argv + "\ncat " + filepath.Join(dir, "out") + "\nexit " + string(rune('0'+code)) + "\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, paths.Database())
-	if err != nil {
-		t.Fatal(err)
+	return bin, argv
+}
+
+func runDoctor(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &cli.Env{In: strings.NewReader(""), Out: &out, Err: &errb,
+		Paths: config.Paths{ConfigDir: t.TempDir()}, Client: &client.Client{DaemonBin: bin}}
+	code := cli.Run(context.Background(), env, append([]string{"doctor"}, args...))
+	return code, out.String(), errb.String()
+}
+
+var doctorReport = []report.Check{
+	{Status: "pass", Name: "arch", Detail: "linux/amd64"},
+	{Status: "warn", Name: "qemu", Detail: "tcg", Fix: "software emulation works"},
+	{Status: "fail", Name: "mmdebstrap", Detail: "not found (needed for building the golden image)", Fix: "apt-get install mmdebstrap"},
+}
+
+// banger doctor runs `bangerd doctor --json --client <banger>` and renders
+// its report: the human lines, the same JSON, exit 1 when a check fails.
+func TestDoctorRendersBangerdReport(t *testing.T) {
+	js, _ := json.Marshal(doctorReport)
+	bin, argv := standInBangerd(t, string(js), 1)
+	code, out, errs := runDoctor(t, bin)
+	want := "ok    arch         linux/amd64\n" +
+		"WARN  qemu         tcg\n" +
+		"                   fix: software emulation works\n" +
+		"FAIL  mmdebstrap   not found (needed for building the golden image)\n" +
+		"                   fix: apt-get install mmdebstrap\n"
+	if code != cli.ExitError || out != want {
+		t.Fatalf("doctor: exit %d, stderr %q, out\n%s\nwant\n%s", code, errs, out, want)
 	}
-	st.Close()
-	latest := store.LatestSchema()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		db, err := sql.Open("sqlite", paths.Database())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	line := func(cs []check) string {
-		var b strings.Builder
-		for _, c := range cs {
-			b.WriteString(c.Status + " " + c.Name + ": " + c.Detail + "\n")
-		}
-		return b.String()
+	self, _ := os.Executable()
+	if b, _ := os.ReadFile(argv); string(b) != "doctor\n--json\n--client\n"+self+"\n" {
+		t.Fatalf("bangerd ran with %q", b)
 	}
 
-	got := line(storeChecks(ctx, paths, cfg))
-	if !strings.Contains(got, "pass store") || !strings.Contains(got, "warn image: "+cfg.DefaultImage+" not built") {
-		t.Errorf("current schema:\n%s", got)
+	code, out, _ = runDoctor(t, bin, "--json")
+	var got []report.Check
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != cli.ExitError || len(got) != 3 || got[2] != doctorReport[2] {
+		t.Fatalf("doctor --json: exit %d %v\n%s", code, err, out)
 	}
 
-	exec(`DELETE FROM schema_migrations WHERE version = ?`, latest)
-	got = line(storeChecks(ctx, paths, cfg))
-	if !strings.Contains(got, "the daemon migrates it to") || strings.Contains(got, "not built") || strings.Contains(got, "fail") {
-		t.Errorf("older schema:\n%s", got)
-	}
-
-	exec(`INSERT INTO schema_migrations(version) VALUES (?), (?)`, latest, latest+1)
-	got = line(storeChecks(ctx, paths, cfg))
-	if !strings.Contains(got, "fail store") || !strings.Contains(got, "newer than this banger's") {
-		t.Errorf("newer schema:\n%s", got)
+	js, _ = json.Marshal(doctorReport[:2])
+	bin, _ = standInBangerd(t, string(js), 0)
+	if code, out, _ := runDoctor(t, bin); code != 0 || !strings.HasPrefix(out, "ok    arch") {
+		t.Fatalf("doctor without failures: exit %d\n%s", code, out)
 	}
 }
 
-// A broken config.toml is one failing check naming the file, the line and
-// the problem; every other check reads as it does without a config file.
-func TestDoctorReportsBrokenConfigOnce(t *testing.T) {
-	ctx := context.Background()
-	paths := config.Paths{StateDir: t.TempDir(), ConfigDir: t.TempDir(), RuntimeDir: filepath.Join(t.TempDir(), "run")}
-	summary := func(cs []check) (config []check, rest []string) {
-		for _, c := range cs {
-			if c.Name == "" {
-				t.Errorf("check without a name: %+v", c)
-			}
-			if c.Name == "config" {
-				config = append(config, c)
-				continue
-			}
-			rest = append(rest, c.Status+" "+c.Name)
-		}
-		return config, rest
+// --sudoers prints what `bangerd doctor --sudoers` prints: the snippet
+// naming bangerd, the helper.
+func TestDoctorSudoers(t *testing.T) {
+	snippet := "Cmnd_Alias BANGER_NET = /usr/local/bin/bangerd priv ensure\nalice ALL=(root) NOPASSWD: BANGER_NET\n"
+	bin, argv := standInBangerd(t, snippet, 0)
+	code, out, _ := runDoctor(t, bin, "--sudoers")
+	if code != 0 || out != snippet {
+		t.Fatalf("doctor --sudoers: %d\n%s", code, out)
 	}
-	_, clean := summary(doctor(ctx, paths))
-	for _, body := range []string{"vmm = \"qemu\"\n\n[network]\nsubnet = ", "vmm = \"qemu\"\n\n[network]\nsubnet = \"lan\"\n", "vmm = 3\n\n\n"} {
-		os.WriteFile(paths.ConfigFile(), []byte(body), 0o600)
-		cfgChecks, rest := summary(doctor(ctx, paths))
-		if len(cfgChecks) != 1 || cfgChecks[0].Status != "fail" {
-			t.Fatalf("%q: config checks %+v, want one failure", body, cfgChecks)
-		}
-		want := []string{paths.ConfigFile() + ", line ", "network.subnet"}
-		if strings.HasPrefix(body, "vmm = 3") {
-			want = []string{paths.ConfigFile() + ", line 1", "vmm"}
-		}
-		for _, w := range want {
-			if !strings.Contains(cfgChecks[0].Detail, w) {
-				t.Errorf("%q: config check %q lacks %q", body, cfgChecks[0].Detail, w)
-			}
-		}
-		if !slices.Equal(rest, clean) {
-			t.Errorf("%q: the other checks differ from a host without config:\n%v\nwant\n%v", body, rest, clean)
-		}
+	if b, _ := os.ReadFile(argv); string(b) != "doctor\n--sudoers\n" {
+		t.Fatalf("bangerd ran with %q", b)
 	}
 }
 
-// The snippet names the banger binary where it really lives (symlinks
-// resolved): bangerd runs the helper from beside itself, so after `make
-// install` that is the root-owned copy in $(PREFIX)/bin.
-func TestSudoersNamesTheRealBinary(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+// A bangerd that is missing is itself the failing finding; one that
+// prints no report is an error naming it and what it said.
+func TestDoctorWithoutUsableBangerd(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // and none beside the test binary
+	code, out, _ := runDoctor(t, "")
+	if code != cli.ExitError || !strings.HasPrefix(out, "FAIL  bangerd      not found beside ") || !strings.Contains(out, "fix: `make build`") {
+		t.Fatalf("missing bangerd: exit %d\n%s", code, out)
 	}
-	real, err := filepath.EvalSymlinks(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	if err := printSudoers(&Env{Out: &out}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "\n# "+real+" must be owned by root") || !strings.Contains(out.String(), real+" network priv ensure") {
-		t.Fatalf("snippet does not name %s:\n%s", real, out.String())
+	bin, _ := standInBangerd(t, "", 0)
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'bangerd: something broke' >&2\nexit 3\n"), 0o755)
+	code, _, errs := runDoctor(t, bin)
+	if code != cli.ExitError || !strings.Contains(errs, "something broke") || !strings.Contains(errs, bin+" doctor --json") {
+		t.Fatalf("broken bangerd: exit %d %q", code, errs)
 	}
 }

@@ -68,13 +68,6 @@ func TestSSHConfigCommand(t *testing.T) {
 	}
 }
 
-func TestDoctorSudoers(t *testing.T) {
-	code, out, _ := runLocal(t, t.TempDir(), "doctor", "--sudoers")
-	if code != 0 || !strings.Contains(out, "Cmnd_Alias BANGER_NET") || !strings.Contains(out, "network priv teardown") || !strings.Contains(out, "NOPASSWD: BANGER_NET") {
-		t.Fatalf("doctor --sudoers: %d\n%s", code, out)
-	}
-}
-
 func TestNetworkShowAndTeardownRender(t *testing.T) {
 	objs := []api.NetworkObject{{Kind: "link", Name: "banger0", Detail: "bridge, up"}, {Kind: "nft-table", Name: "ip banger"}}
 	f := startDaemon(t, map[string]rpc.Handler{

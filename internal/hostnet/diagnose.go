@@ -9,7 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Read-only checks for `banger doctor`: none of them changes the host.
+// Read-only checks for `banger doctor` (run by `bangerd doctor`): none of them changes the host.
 
 // CheckBridge says whether the configured bridge and subnet can be used:
 // the bridge is banger's already, or its name is free and the subnet

@@ -10,7 +10,7 @@
 // repaired by the next call, and a call that fails undoes what it created.
 //
 // The privileged primitives run in-process when banger is root and
-// otherwise through `sudo -n banger network priv OP`, an allow-list that
+// otherwise through `sudo -n bangerd priv OP`, an allow-list that
 // `banger doctor --sudoers` prints.
 package hostnet
 

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,7 +27,7 @@ type Linux struct {
 	ns  netns.NsHandle // -1: the caller's namespace
 
 	// sudo and helper are set when banger is not root: privileged
-	// operations run as `sudo -n helper network priv OP`.
+	// operations run as `sudo -n helper priv OP`.
 	sudo, helper string
 
 	ensureMu sync.Mutex // EnsureBridge and Teardown
@@ -53,8 +52,8 @@ const (
 var _ Network = (*Linux)(nil)
 
 // NewLinux returns the netlink/nftables-backed network. When banger is
-// not root, privileged operations go through `sudo -n` and the `banger`
-// binary beside this one.
+// not root, privileged operations go through `sudo -n` and this binary
+// (bangerd) in its helper mode, named by its real path (see HelperPath).
 func NewLinux(cfg Config, log *slog.Logger) *Linux {
 	// The pool starts off: before the first EnsureBridge its TAPs (left by
 	// an earlier daemon) are not known yet.
@@ -63,17 +62,17 @@ func NewLinux(cfg Config, log *slog.Logger) *Linux {
 		l.ns = ns
 	}
 	if os.Geteuid() != 0 {
-		helper := "banger"
-		if self, err := os.Executable(); err == nil {
-			helper = filepath.Join(filepath.Dir(self), "banger")
+		helper, err := HelperPath()
+		if err != nil {
+			helper = "bangerd"
 		}
 		l.UseSudo("sudo", helper)
 	}
 	return l
 }
 
-// UseSudo makes privileged operations run as `sudo -n helper network
-// priv OP` (tests point sudo at a stand-in).
+// UseSudo makes privileged operations run as `sudo -n helper priv OP`
+// (tests point sudo at a stand-in).
 func (l *Linux) UseSudo(sudo, helper string) { l.sudo, l.helper = sudo, helper }
 
 // Close releases the namespace handle.
@@ -143,7 +142,7 @@ func (l *Linux) call(ctx context.Context, req request) (response, error) {
 
 func (l *Linux) sudoCall(ctx context.Context, req request, resp *response) error {
 	in, _ := json.Marshal(req)
-	cmd := exec.CommandContext(ctx, l.sudo, "-n", l.helper, "network", "priv", req.Op)
+	cmd := exec.CommandContext(ctx, l.sudo, "-n", l.helper, "priv", req.Op)
 	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &errb
 	runErr := cmd.Run()
@@ -152,7 +151,7 @@ func (l *Linux) sudoCall(ctx context.Context, req request, resp *response) error
 		if msg == "" && runErr != nil {
 			msg = runErr.Error()
 		}
-		return fmt.Errorf("privileged network operation %s failed: `sudo -n %s network priv %s`: %s (banger is not root; if sudo wants a password, allow banger's operations with `banger doctor --sudoers`)",
+		return fmt.Errorf("privileged network operation %s failed: `sudo -n %s priv %s`: %s (banger is not root; if sudo wants a password, allow banger's operations with `banger doctor --sudoers`)",
 			req.Op, l.helper, req.Op, msg)
 	}
 	return nil

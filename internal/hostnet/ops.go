@@ -15,7 +15,7 @@ import (
 
 // ops are the privileged primitives. They act on the network namespace
 // of the calling OS thread: in-process (Linux.inNS pins that thread) or in
-// the `banger network priv` helper run through sudo. Each one either
+// the `bangerd priv` helper run through sudo. Each one either
 // completes or undoes its own partial work.
 type ops struct {
 	cfg      Config // with defaults

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -62,14 +63,14 @@ func (o *ops) do(req request) (resp response) {
 	return resp
 }
 
-// PrivMain is `banger network priv OP`, run as root through `sudo -n`:
+// PrivMain is `bangerd priv OP`, run as root through `sudo -n`:
 // it reads one request on stdin, checks it against the allow-list and
 // banger's naming rules, performs it in its own network namespace (the
 // daemon's) and writes the response on stdout. TAPs are owned by the user
 // sudo names in SUDO_UID.
 func PrivMain(op string, in io.Reader, out io.Writer) error {
 	if os.Geteuid() != 0 {
-		return errors.New("banger network priv must run as root (the daemon runs it through sudo -n)")
+		return errors.New("bangerd priv must run as root (the daemon runs it through sudo -n)")
 	}
 	var req request
 	if err := json.NewDecoder(io.LimitReader(in, 1<<16)).Decode(&req); err != nil {
@@ -105,13 +106,28 @@ func envID(key string) int {
 	return v
 }
 
+// HelperPath is the privileged helper: this binary (bangerd) where it
+// really lives, symlinks resolved, so that after `make install` sudoers
+// names the root-owned copy in $(PREFIX)/bin and the daemon runs exactly
+// that file.
+func HelperPath() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p, err := filepath.EvalSymlinks(self); err == nil {
+		self = p
+	}
+	return self, nil
+}
+
 // Sudoers is the snippet that lets user run exactly banger's privileged
 // network operations without a password (for /etc/sudoers.d/banger).
 func Sudoers(user, helper string) string {
 	esc := strings.NewReplacer(`\`, `\\`, ",", `\,`, ":", `\:`, "=", `\=`, " ", `\ `).Replace(helper)
 	var cmds []string
 	for _, op := range PrivOps {
-		cmds = append(cmds, esc+" network priv "+op)
+		cmds = append(cmds, esc+" priv "+op)
 	}
 	return fmt.Sprintf(`# banger: host networking without a password (bridge, TAPs, nftables
 # table "banger", IPv4 forwarding, systemd-resolved routing of .vm).

@@ -38,7 +38,7 @@ func TestSudoHelper(t *testing.T) {
 	// sudo refusing (no sudoers entry) is a clear error and changes nothing.
 	os.WriteFile(sudo, []byte("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"), 0o755)
 	n = newTestNet(t, "10.77.0.0/24")
-	n.UseSudo(sudo, "/usr/local/bin/banger")
+	n.UseSudo(sudo, "/usr/local/bin/bangerd")
 	err = n.EnsureBridge(ctx)
 	if err == nil || !strings.Contains(err.Error(), "a password is required") || !strings.Contains(err.Error(), "banger doctor --sudoers") {
 		t.Fatalf("refused sudo: %v", err)
@@ -77,9 +77,9 @@ func TestPrivMainRefuses(t *testing.T) {
 }
 
 func TestSudoersSnippet(t *testing.T) {
-	s := Sudoers("alice", "/opt/my banger/bin/banger")
+	s := Sudoers("alice", "/opt/my banger/bin/bangerd")
 	for _, op := range PrivOps {
-		if !strings.Contains(s, `/opt/my\ banger/bin/banger network priv `+op) {
+		if !strings.Contains(s, `/opt/my\ banger/bin/bangerd priv `+op) {
 			t.Errorf("snippet lacks %s:\n%s", op, s)
 		}
 	}

@@ -22,14 +22,15 @@ import (
 )
 
 // TestMain doubles as the privileged helper: the sudo stand-in of
-// TestSudoHelper runs this test binary as `<bin> network priv OP`.
+// TestSudoHelper runs this test binary as `<bin> priv OP`, as the daemon
+// runs bangerd.
 func TestMain(m *testing.M) {
 	if os.Getenv("HOSTNET_PRIV_HELPER") == "1" {
-		if len(os.Args) != 4 || os.Args[1] != "network" || os.Args[2] != "priv" {
+		if len(os.Args) != 3 || os.Args[1] != "priv" {
 			fmt.Fprintln(os.Stderr, "helper: bad argv", os.Args)
 			os.Exit(2)
 		}
-		if err := PrivMain(os.Args[3], os.Stdin, os.Stdout); err != nil {
+		if err := PrivMain(os.Args[2], os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			os.Exit(1)
 		}
