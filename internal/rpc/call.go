@@ -31,6 +31,8 @@ type Call struct {
 	start   time.Time
 	peerPID int
 
+	wmu sync.Mutex // one message (or body chunk) on the wire at a time
+
 	mu       sync.Mutex
 	done     bool      // no more progress
 	finished bool      // the final line is written or being written
@@ -138,6 +140,12 @@ func (c *Call) finish(m message, timeout time.Duration) (bool, error) {
 }
 
 func (c *Call) write(m message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(m)
+}
+
+func (c *Call) writeLocked(m message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -156,6 +164,7 @@ func (c *Call) Upgrade(result any) (net.Conn, *bufio.Reader, error) {
 	}
 	if c.stopWatch != nil {
 		c.stopWatch()
+		c.stopWatch = nil
 	}
 	if _, err := c.finish(message{Result: b}, resultTimeout); err != nil {
 		return nil, nil, err

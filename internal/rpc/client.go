@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -15,6 +16,41 @@ import (
 type Conn struct {
 	net.Conn
 	R *bufio.Reader
+	// Body receives the response body (chunks the daemon writes before
+	// its result); a call that gets one without a Body fails.
+	Body io.Writer
+
+	sendErr  chan error // SendBody's outcome; nil when no body is sent
+	localErr error      // why SendBody gave up on the local reader
+}
+
+// SendBody sends body as the request body, in the background, while Wait
+// reads progress. A body that fails to read (a local file error) ends
+// the call: Wait then returns that error.
+func (c *Conn) SendBody(body io.Reader) {
+	c.sendErr = make(chan error, 1)
+	go func() {
+		err := sendBody(c.Conn, readErrTracker{body, &c.localErr})
+		if c.localErr != nil {
+			c.Conn.Close()
+		}
+		c.sendErr <- err
+	}()
+}
+
+// readErrTracker records a read error of the local body (as opposed to a
+// write error on the connection, which the daemon's answer explains).
+type readErrTracker struct {
+	r   io.Reader
+	err *error
+}
+
+func (t readErrTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		*t.err = err
+	}
+	return n, err
 }
 
 // Start dials socket, sends the request, and returns the open connection.
@@ -57,6 +93,13 @@ func (c *Conn) Wait(ctx context.Context, onProgress func(api.Progress), out any)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if c.sendErr != nil {
+				<-c.sendErr
+				c.sendErr = nil
+				if c.localErr != nil {
+					return c.localErr
+				}
+			}
 			return fmt.Errorf("daemon closed the connection: %w", err)
 		}
 		var m message
@@ -64,6 +107,13 @@ func (c *Conn) Wait(ctx context.Context, onProgress func(api.Progress), out any)
 			return fmt.Errorf("bad reply from daemon: %w", err)
 		}
 		switch {
+		case m.Chunk > 0:
+			if m.Chunk > maxChunk || c.Body == nil {
+				return fmt.Errorf("bad reply from daemon: unexpected body chunk of %d bytes", m.Chunk)
+			}
+			if _, err := io.CopyN(c.Body, c.R, int64(m.Chunk)); err != nil {
+				return fmt.Errorf("receive body: %w", err)
+			}
 		case m.Progress != nil:
 			if onProgress != nil {
 				onProgress(*m.Progress)

@@ -2,7 +2,8 @@
 // request per unix-socket connection, newline-delimited JSON. A call is a
 // Request line; the server answers with zero or more progress lines, then
 // one result or error line. Streaming methods (exec) continue on the same
-// connection with raw frames after the result line.
+// connection with raw frames after the result line. A call may also
+// carry a byte stream each way (body.go).
 package rpc
 
 import (
@@ -16,6 +17,9 @@ type message struct {
 	Progress *api.Progress   `json:"progress,omitempty"`
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    *api.Error      `json:"error,omitempty"`
+	// Chunk announces that many raw response-body bytes right after
+	// this line (body.go).
+	Chunk int `json:"chunk,omitempty"`
 }
 
 // maxLine bounds a JSON line (requests and responses are small).
