@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +17,7 @@ func newImageCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Pull, build, register, promote, export and list root filesystem images"}
 	cmd.AddCommand(newImageBuildCmd(env), newImageLsCmd(env), newImagePullCmd(env), newImageShowCmd(env),
 		newImageDeleteCmd(env), newImageRegisterCmd(env), newImagePromoteCmd(env), newImageExportCmd(env),
-		newCatalogCmd(env, api.MethodImageCatalog, "images"))
+		newCatalogCmd(env, (*client.Client).ImageCatalog, "images"))
 	return cmd
 }
 
@@ -35,8 +37,7 @@ unless --force is given.`,
 				p.Name = args[0]
 			}
 			show, done := progressPrinter(env)
-			var im api.Image
-			err := env.Client.Call(cmd.Context(), api.MethodImageBuild, p, &im, show)
+			im, err := env.Client.ImageBuild(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -50,7 +51,7 @@ unless --force is given.`,
 }
 
 func newImageLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List images", api.MethodImageList,
+	return newListCmd(env, "List images", (*client.Client).ImageList,
 		[]string{"NAME", "SIZE", "SOURCE", "CREATED"},
 		func(im api.Image) []string {
 			return []string{im.Name, config.FormatSize(im.SizeBytes), im.Source, im.CreatedAt.Format(time.DateTime)}
@@ -82,8 +83,7 @@ again resumes from them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
 			show, done := bytesPrinter(env)
-			var info api.ImageInfo
-			err := env.Client.Call(cmd.Context(), api.MethodImagePull, p, &info, show)
+			info, err := env.Client.ImagePull(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return withLowercaseHint(p.Ref, err)
@@ -98,7 +98,7 @@ again resumes from them.`,
 }
 
 func newImageShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", api.MethodImageShow,
+	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", (*client.Client).ImageShow,
 		func(info api.ImageInfo) [][2]string {
 			init := info.Init
 			switch init {
@@ -171,7 +171,7 @@ func newImageDeleteCmd(env *Env) *cobra.Command {
 		Short:   "Delete an image (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.Call(cmd.Context(), api.MethodImageDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
+			if err := env.Client.ImageDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			printf(env.Out, "image %s deleted\n", args[0])
@@ -196,8 +196,8 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 				return err
 			}
 			p.Rootfs = abs
-			var info api.ImageInfo
-			if err := env.Client.Call(cmd.Context(), api.MethodImageRegister, p, &info, nil); err != nil {
+			info, err := env.Client.ImageRegister(cmd.Context(), p)
+			if err != nil {
 				return err
 			}
 			printNotes(env, info.Notes)
@@ -225,8 +225,7 @@ VM's work disk) is not part of it.`,
 				return usageError{fmt.Errorf("image promote: --name NEW is required")}
 			}
 			show, done := bytesPrinter(env)
-			var info api.ImageInfo
-			err := env.Client.Call(cmd.Context(), api.MethodImagePromote, p, &info, show)
+			info, err := env.Client.ImagePromote(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -266,8 +265,7 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 				}
 			}
 			show, done := bytesPrinter(env)
-			var res api.ExportResult
-			err := env.Client.Call(cmd.Context(), api.MethodImageExport, p, &res, show)
+			res, err := env.Client.ImageExport(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -284,15 +282,15 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 }
 
 // newCatalogCmd lists the image or kernel catalog.
-func newCatalogCmd(env *Env, method, what string) *cobra.Command {
+func newCatalogCmd(env *Env, catalog func(*client.Client, context.Context) (api.CatalogList, error), what string) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "catalog",
 		Short: "List the " + what + " the catalog offers (built-in, or the config's)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var l api.CatalogList
-			if err := env.Client.Call(cmd.Context(), method, nil, &l, nil); err != nil {
+			l, err := catalog(env.Client, cmd.Context())
+			if err != nil {
 				return err
 			}
 			if asJSON {

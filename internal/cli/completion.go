@@ -6,47 +6,52 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/spf13/cobra"
 )
 
 // Shell completion is cobra's (`banger completion bash|zsh|fish`); the
 // names it offers come from the daemon: these commands' first argument,
-// and these flags, complete from the list method named.
+// and these flags, complete from the list named.
 var (
-	nameArgCompletion = map[string]string{
-		"banger vm show": api.MethodVMList, "banger vm ssh": api.MethodVMList, "banger vm exec": api.MethodVMList,
-		"banger vm stop": api.MethodVMList, "banger vm start": api.MethodVMList, "banger vm restart": api.MethodVMList,
-		"banger vm delete": api.MethodVMList, "banger vm set": api.MethodVMList, "banger vm stats": api.MethodVMList,
-		"banger vm ports": api.MethodVMList, "banger vm logs": api.MethodVMList,
-		"banger vm workspace prepare": api.MethodVMList, "banger vm workspace export": api.MethodVMList,
-		"banger image promote": api.MethodVMList,
-		"banger image show":    api.MethodImageList, "banger image delete": api.MethodImageList, "banger image export": api.MethodImageList,
-		"banger kernel show": api.MethodKernelList, "banger kernel delete": api.MethodKernelList,
+	vmNames     = names((*client.Client).VMList, func(v api.VM) string { return v.Name })
+	imageNames  = names((*client.Client).ImageList, func(im api.Image) string { return im.Name })
+	kernelNames = names((*client.Client).KernelList, func(k api.Kernel) string { return k.Name })
+
+	nameArgCompletion = map[string]namesFunc{
+		"banger vm show": vmNames, "banger vm ssh": vmNames, "banger vm exec": vmNames,
+		"banger vm stop": vmNames, "banger vm start": vmNames, "banger vm restart": vmNames,
+		"banger vm delete": vmNames, "banger vm set": vmNames, "banger vm stats": vmNames,
+		"banger vm ports": vmNames, "banger vm logs": vmNames,
+		"banger vm workspace prepare": vmNames, "banger vm workspace export": vmNames,
+		"banger image promote": vmNames,
+		"banger image show":    imageNames, "banger image delete": imageNames, "banger image export": imageNames,
+		"banger kernel show": kernelNames, "banger kernel delete": kernelNames,
 	}
-	flagCompletion = map[string]map[string]string{
-		"banger vm create":      {"image": api.MethodImageList},
-		"banger vm run":         {"image": api.MethodImageList},
-		"banger image register": {"kernel": api.MethodKernelList},
+	flagCompletion = map[string]map[string]namesFunc{
+		"banger vm create":      {"image": imageNames},
+		"banger vm run":         {"image": imageNames},
+		"banger image register": {"kernel": kernelNames},
 	}
 )
 
 // addCompletions attaches the name completions to the commands of the
 // tree that exist (others' files register theirs from init).
 func addCompletions(env *Env, c *cobra.Command) {
-	if method, ok := nameArgCompletion[c.CommandPath()]; ok && c.ValidArgsFunction == nil {
+	if list, ok := nameArgCompletion[c.CommandPath()]; ok && c.ValidArgsFunction == nil {
 		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveDefault
 			}
-			return completeNames(cmd.Context(), env, method, toComplete), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(cmd.Context(), env, list, toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
 	}
-	for flag, method := range flagCompletion[c.CommandPath()] {
+	for flag, list := range flagCompletion[c.CommandPath()] {
 		if c.Flags().Lookup(flag) == nil {
 			continue
 		}
 		_ = c.RegisterFlagCompletionFunc(flag, func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-			return completeNames(cmd.Context(), env, method, toComplete), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(cmd.Context(), env, list, toComplete), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
 	for _, s := range c.Commands() {
@@ -57,7 +62,7 @@ func addCompletions(env *Env, c *cobra.Command) {
 // completeNames asks the daemon for names starting with prefix. It never
 // starts the daemon (a Tab press must not boot anything) and returns
 // nothing on any error; it gives up after two seconds.
-func completeNames(ctx context.Context, env *Env, method, prefix string) []cobra.Completion {
+func completeNames(ctx context.Context, env *Env, list namesFunc, prefix string) []cobra.Completion {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -65,17 +70,33 @@ func completeNames(ctx context.Context, env *Env, method, prefix string) []cobra
 	defer cancel()
 	c := *env.Client
 	c.AutoStart = false
-	var items []struct {
-		Name string `json:"name"`
-	}
-	if err := c.Call(ctx, method, nil, &items, nil); err != nil {
+	all, err := list(&c, ctx)
+	if err != nil {
 		return nil
 	}
 	var out []cobra.Completion
-	for _, it := range items {
-		if strings.HasPrefix(it.Name, prefix) && escCell(it.Name) == it.Name {
-			out = append(out, it.Name)
+	for _, name := range all {
+		if strings.HasPrefix(name, prefix) && escCell(name) == name {
+			out = append(out, name)
 		}
 	}
 	return out
+}
+
+// namesFunc lists the names of one kind of thing the daemon keeps.
+type namesFunc func(*client.Client, context.Context) ([]string, error)
+
+// names turns a typed list call into a namesFunc.
+func names[T any](list func(*client.Client, context.Context) ([]T, error), name func(T) string) namesFunc {
+	return func(c *client.Client, ctx context.Context) ([]string, error) {
+		items, err := list(c, ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(items))
+		for i, it := range items {
+			out[i] = name(it)
+		}
+		return out, nil
+	}
 }

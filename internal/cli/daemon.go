@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -77,8 +76,8 @@ get a few seconds to finish; bangerd exits within about ten seconds.`,
 			if err != nil {
 				return err
 			}
-			var res api.Status
-			if err := env.Client.Call(cmd.Context(), api.MethodShutdown, nil, &res, nil); err != nil {
+			res, err := env.Client.Shutdown(cmd.Context())
+			if err != nil {
 				return err
 			}
 			for _, what := range res.Interrupted {

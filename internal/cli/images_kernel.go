@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +16,7 @@ import (
 func newKernelCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Pull, import, list and delete guest kernels"}
 	cmd.AddCommand(newKernelImportCmd(env), newKernelLsCmd(env), newKernelPullCmd(env), newKernelShowCmd(env),
-		newKernelDeleteCmd(env), newCatalogCmd(env, api.MethodKernelCatalog, "kernels"))
+		newKernelDeleteCmd(env), newCatalogCmd(env, (*client.Client).KernelCatalog, "kernels"))
 	return cmd
 }
 
@@ -52,8 +53,7 @@ its drivers are modules; --release gives its uname -r.`,
 				p.DebFile = abs
 			}
 			show, done := progressPrinter(env)
-			var k api.Kernel
-			err := env.Client.Call(cmd.Context(), api.MethodKernelImport, p, &k, show)
+			k, err := env.Client.KernelImport(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -101,8 +101,8 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 			*f = abs
 		}
 	}
-	var info api.KernelInfo
-	if err := env.Client.Call(cmd.Context(), api.MethodKernelImportFile, p, &info, nil); err != nil {
+	info, err := env.Client.KernelImportFiles(cmd.Context(), p)
+	if err != nil {
 		return err
 	}
 	printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
@@ -110,7 +110,7 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 }
 
 func newKernelLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List kernels", api.MethodKernelList,
+	return newListCmd(env, "List kernels", (*client.Client).KernelList,
 		[]string{"NAME", "RELEASE", "SOURCE", "CREATED"},
 		func(k api.Kernel) []string {
 			return []string{k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime)}
@@ -126,8 +126,7 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
 			show, done := bytesPrinter(env)
-			var info api.KernelInfo
-			err := env.Client.Call(cmd.Context(), api.MethodKernelPull, p, &info, show)
+			info, err := env.Client.KernelPull(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -141,7 +140,7 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 }
 
 func newKernelShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show a kernel: release, files, source and the VMs using it", "a kernel name", api.MethodKernelShow,
+	return newShowCmd(env, "Show a kernel: release, files, source and the VMs using it", "a kernel name", (*client.Client).KernelShow,
 		func(info api.KernelInfo) [][2]string {
 			return [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
 				{"files", strings.Join(info.Files, " ")}, {"source", info.Source}, {"digest", info.Digest},
@@ -156,7 +155,7 @@ func newKernelDeleteCmd(env *Env) *cobra.Command {
 		Short:   "Delete a kernel (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.Call(cmd.Context(), api.MethodKernelDelete, api.NameParams{Name: args[0]}, nil, nil); err != nil {
+			if err := env.Client.KernelDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			printf(env.Out, "kernel %s deleted\n", args[0])

@@ -1,16 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
-	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/spf13/cobra"
 )
 
-// newListCmd builds an `ls` command: one call to the daemon, --json for
-// scripts, -q for names only (the first column), a table with the given
-// columns for people.
-func newListCmd[T any](env *Env, short, method string, columns []string, row func(T) []string) *cobra.Command {
+// newListCmd builds an `ls` command: one call to the daemon (list, e.g.
+// (*client.Client).VMList), --json for scripts, -q for names only (the
+// first column), a table with the given columns for people.
+func newListCmd[T any](env *Env, short string, list func(*client.Client, context.Context) ([]T, error), columns []string, row func(T) []string) *cobra.Command {
 	var asJSON, quiet bool
 	cmd := &cobra.Command{
 		Use:     "ls",
@@ -21,8 +22,8 @@ func newListCmd[T any](env *Env, short, method string, columns []string, row fun
 			if asJSON && quiet {
 				return usageError{fmt.Errorf("%s: give --json or -q, not both", verb(cmd))}
 			}
-			var items []T
-			if err := env.Client.Call(cmd.Context(), method, nil, &items, nil); err != nil {
+			items, err := list(env.Client, cmd.Context())
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -50,17 +51,18 @@ func newListCmd[T any](env *Env, short, method string, columns []string, row fun
 	return cmd
 }
 
-// newShowCmd builds a `show NAME` command: one call to the daemon, --json
-// for scripts, "key: value" lines for people (empty values are left out).
-func newShowCmd[T any](env *Env, short, what, method string, rows func(T) [][2]string) *cobra.Command {
+// newShowCmd builds a `show NAME` command: one call to the daemon (show,
+// e.g. (*client.Client).VMShow), --json for scripts, "key: value" lines
+// for people (empty values are left out).
+func newShowCmd[T any](env *Env, short, what string, show func(*client.Client, context.Context, string) (T, error), rows func(T) [][2]string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: short,
 		Args:  exactArgs(1, what),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v T
-			if err := env.Client.Call(cmd.Context(), method, api.NameParams{Name: args[0]}, &v, nil); err != nil {
+			v, err := show(env.Client, cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if asJSON {

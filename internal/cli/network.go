@@ -27,8 +27,8 @@ VM starts.`,
 		Short: "List every host network object banger created",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var st api.NetworkState
-			if err := env.Client.Call(cmd.Context(), api.MethodNetworkShow, nil, &st, nil); err != nil {
+			st, err := env.Client.NetworkShow(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -53,8 +53,8 @@ VM starts.`,
 		Short: "Remove everything banger added to the host's network (no VM may be running)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res api.NetworkTeardown
-			if err := env.Client.Call(cmd.Context(), api.MethodNetworkTeardown, nil, &res, nil); err != nil {
+			res, err := env.Client.NetworkTeardown(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if len(res.Removed) == 0 {

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -86,8 +88,7 @@ disk) across stop and start; only 'vm delete' discards them.`,
 			}
 			p.WaitSSH, p.NoWait = true, noWait
 			show, done := progressPrinter(env)
-			var vm api.VM
-			err = env.Client.Call(cmd.Context(), api.MethodVMCreate, p, &vm, show)
+			vm, err := env.Client.VMCreate(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -110,7 +111,7 @@ disk) across stop and start; only 'vm delete' discards them.`,
 }
 
 func newVMListCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List VMs", api.MethodVMList,
+	return newListCmd(env, "List VMs", (*client.Client).VMList,
 		[]string{"NAME", "STATE", "IMAGE", "ADDRESS", "VCPU", "MEMORY", "AGE"},
 		func(v api.VM) []string {
 			return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPU),
@@ -119,7 +120,7 @@ func newVMListCmd(env *Env) *cobra.Command {
 }
 
 func newVMShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show one VM", "one VM name", api.MethodVMShow, func(v api.VM) [][2]string {
+	return newShowCmd(env, "Show one VM", "one VM name", (*client.Client).VMShow, func(v api.VM) [][2]string {
 		rows := [][2]string{
 			{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"kernel", v.Kernel},
 			{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
@@ -133,16 +134,16 @@ func newVMShowCmd(env *Env) *cobra.Command {
 	})
 }
 
-// simpleVMCmd builds stop/start/delete: one name, one method.
-func simpleVMCmd(env *Env, use, short, method, done string) *cobra.Command {
+// simpleVMCmd builds stop/start/delete/restart: one name, one call (e.g.
+// (*client.Client).VMStop).
+func simpleVMCmd(env *Env, use, short string, call func(*client.Client, context.Context, string, func(api.Progress)) (api.VM, error), done string) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " NAME",
 		Short: short,
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			show, finish := progressPrinter(env)
-			var v api.VM
-			err := env.Client.Call(cmd.Context(), method, api.NameParams{Name: args[0]}, &v, show)
+			v, err := call(env.Client, cmd.Context(), args[0], show)
 			finish()
 			if err != nil {
 				return err
@@ -154,15 +155,15 @@ func simpleVMCmd(env *Env, use, short, method, done string) *cobra.Command {
 }
 
 func newVMStopCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "stop", "Shut a VM down (its disks are kept)", api.MethodVMStop, "stopped")
+	return simpleVMCmd(env, "stop", "Shut a VM down (its disks are kept)", (*client.Client).VMStop, "stopped")
 }
 
 func newVMStartCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "start", "Boot a stopped VM", api.MethodVMStart, "running")
+	return simpleVMCmd(env, "start", "Boot a stopped VM", (*client.Client).VMStart, "running")
 }
 
 func newVMDeleteCmd(env *Env) *cobra.Command {
-	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", api.MethodVMDelete, "deleted")
+	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", (*client.Client).VMDelete, "deleted")
 	c.Aliases = []string{"rm"}
 	c.Long = `Delete a VM: its VMM, disks, TAP and pinned host key. NAME is the exact
 name or id; a prefix, which other vm commands accept, is refused here.`

@@ -123,7 +123,7 @@ func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
 			return err
 		}
 	}
-	conn, err := env.Client.Stream(cmd.Context(), api.MethodVMCopyIn, p, nil, nil)
+	conn, err := env.Client.VMCopyIn(cmd.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 		x.Progress = prog.add
 		each, finish = x.Entry, x.Finish
 	}
-	conn, err := env.Client.Stream(cmd.Context(), api.MethodVMCopyOut, api.CopyOutParams{Name: name, Path: guestPath}, nil, nil)
+	conn, err := env.Client.VMCopyOut(cmd.Context(), api.CopyOutParams{Name: name, Path: guestPath})
 	if err != nil {
 		return err
 	}

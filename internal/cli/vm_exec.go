@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
 )
 
 func init() { vmCommands = append(vmCommands, newVMExecCmd) }
@@ -85,7 +87,9 @@ directory apply as for vm run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := api.ExecParams{Name: args[0], Argv: args[1:], Dir: f.workdir, User: f.user}
 			p.TTY, p.Env = f.terminal(env)
-			return streamExec(cmd, env, api.MethodVMExec, p, execOptions{before: "start-up", tty: f.tty})
+			return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+				return env.Client.VMExec(ctx, p, show)
+			}, execOptions{before: "start-up", tty: f.tty})
 		},
 	}
 	f.register(cmd.Flags(), "the image's working directory, else the user's home")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +16,7 @@ func init() {
 }
 
 func newVMRestartCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "restart", "Shut a VM down gracefully and boot it again", api.MethodVMRestart, "running")
+	return simpleVMCmd(env, "restart", "Shut a VM down gracefully and boot it again", (*client.Client).VMRestart, "running")
 }
 
 func newVMSetCmd(env *Env) *cobra.Command {
@@ -43,8 +44,7 @@ filesystems); shrinking is refused.`,
 				}
 			}
 			show, done := progressPrinter(env)
-			var v api.VM
-			err := env.Client.Call(cmd.Context(), api.MethodVMSet, p, &v, show)
+			v, err := env.Client.VMSet(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
@@ -66,8 +66,8 @@ func newVMStatsCmd(env *Env) *cobra.Command {
 		Short: "Show a running VM's CPU, memory, disk use and uptime (from the guest agent)",
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var s api.VMStats
-			if err := env.Client.Call(cmd.Context(), api.MethodVMStats, api.NameParams{Name: args[0]}, &s, nil); err != nil {
+			s, err := env.Client.VMStats(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -94,8 +94,8 @@ func newVMPortsCmd(env *Env) *cobra.Command {
 		Short: "List the TCP/UDP ports listening in a running VM, with their processes",
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ports []api.Port
-			if err := env.Client.Call(cmd.Context(), api.MethodVMPorts, api.NameParams{Name: args[0]}, &ports, nil); err != nil {
+			ports, err := env.Client.VMPorts(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if asJSON {

@@ -36,7 +36,7 @@ a file, the log is passed through byte for byte.`,
 			if p.Tail < 0 {
 				return usageError{fmt.Errorf("--tail %d: must be zero (everything) or more", p.Tail)}
 			}
-			conn, err := env.Client.Stream(cmd.Context(), api.MethodVMLogs, p, nil, nil)
+			conn, err := env.Client.VMLogs(cmd.Context(), p)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
 )
 
 func newVMRunCmd(env *Env) *cobra.Command {
@@ -72,7 +74,9 @@ command. A guest command that is a path goes after --.`,
 }
 
 func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
-	return streamExec(cmd, env, api.MethodVMRun, p, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
+	return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+		return env.Client.VMRun(ctx, p, show)
+	}, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
 			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
 		}
@@ -101,13 +105,13 @@ func terminalFor(env *Env, vars []string) (*api.WinSize, []string) {
 	return ws, vars
 }
 
-// streamExec calls an exec-stream method (vm.run, vm.exec), relays stdio
+// streamExec opens an exec stream (VMRun, VMExec), relays stdio
 // and signals, and returns the guest command's exit code as the CLI's.
 // The first Ctrl-C goes to the command; a second ends the stream (and the
 // command with it). With a TTY and a local terminal, ours is put in raw
 // mode for the command's lifetime — keys, Ctrl-C included, go to the
 // guest terminal — and its size changes follow.
-func streamExec(cmd *cobra.Command, env *Env, method string, params any, o execOptions) error {
+func streamExec(cmd *cobra.Command, env *Env, open func(context.Context, func(api.Progress)) (*rpc.Conn, api.VM, error), o execOptions) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -120,7 +124,8 @@ func streamExec(cmd *cobra.Command, env *Env, method string, params any, o execO
 	}
 	resc := make(chan result, 1)
 	go func() {
-		conn, err := env.Client.Stream(ctx, method, params, &vm, show)
+		conn, v, err := open(ctx, show)
+		vm = v
 		if conn != nil {
 			resc <- result{conn, err}
 			return

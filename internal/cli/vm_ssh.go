@@ -54,9 +54,9 @@ Without a command, an interactive login shell starts.`,
 }
 
 func runSSH(ctx context.Context, env *Env, name string, remote []string) error {
-	var info api.SSHInfo
 	progress := func(p api.Progress) { fmt.Fprintf(env.Err, "banger: %s\n", p.Message) }
-	if err := env.Client.Call(ctx, api.MethodVMSSH, api.SSHParams{Name: name, Wait: true}, &info, progress); err != nil {
+	info, err := env.Client.VMSSH(ctx, api.SSHParams{Name: name, Wait: true}, progress)
+	if err != nil {
 		return err
 	}
 	argv, err := sshArgv(info, !isTerminal(env.In), remote)
@@ -80,7 +80,7 @@ func runSSH(ctx context.Context, env *Env, name string, remote []string) error {
 		// reported (a changed key only when it saw another key).
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if err := env.Client.Call(cctx, api.MethodVMSSH, api.SSHParams{Name: info.VM.Name, Check: true}, nil, nil); err != nil {
+		if _, err := env.Client.VMSSH(cctx, api.SSHParams{Name: info.VM.Name, Check: true}, nil); err != nil {
 			fmt.Fprintf(env.Err, "banger: ssh to %s failed: %v\n", info.VM.Name, friendly(err))
 		}
 	}

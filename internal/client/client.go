@@ -195,7 +195,10 @@ func printable(r rune) rune {
 	return r
 }
 
-// Call runs a method to completion.
+// Call runs a method to completion, decoding its result into out (nil:
+// discard it). The CLI uses the typed methods (VMShow, ImagePull, …);
+// Call and Stream are for tests and tools that speak the protocol by
+// method name.
 func (c *Client) Call(ctx context.Context, method string, params, out any, onProgress func(api.Progress)) error {
 	conn, err := rpc.Start(ctx, c.dial, method, params)
 	if err != nil {
@@ -217,6 +220,13 @@ func (c *Client) Stream(ctx context.Context, method string, params, out any, onP
 		return nil, err
 	}
 	return conn, nil
+}
+
+// call runs method and returns its result as a T.
+func call[T any](ctx context.Context, c *Client, method string, params any, onProgress func(api.Progress)) (T, error) {
+	var v T
+	err := c.Call(ctx, method, params, &v, onProgress)
+	return v, err
 }
 
 // Status asks the daemon about itself without starting it.

@@ -1,0 +1,93 @@
+package client
+
+import (
+	"context"
+
+	"github.com/banger-dev/banger/internal/api"
+)
+
+// Images and kernels. Paths in params are the daemon's to open, so they
+// must be absolute.
+
+// ImageBuild builds the golden image (image.build).
+func (c *Client) ImageBuild(ctx context.Context, p api.BuildImageParams, onProgress func(api.Progress)) (api.Image, error) {
+	return call[api.Image](ctx, c, api.MethodImageBuild, p, onProgress)
+}
+
+// ImageList lists the images (image.list).
+func (c *Client) ImageList(ctx context.Context) ([]api.Image, error) {
+	return call[[]api.Image](ctx, c, api.MethodImageList, nil, nil)
+}
+
+// ImagePull pulls a catalog entry or an OCI reference (image.pull).
+func (c *Client) ImagePull(ctx context.Context, p api.PullImageParams, onProgress func(api.Progress)) (api.ImageInfo, error) {
+	return call[api.ImageInfo](ctx, c, api.MethodImagePull, p, onProgress)
+}
+
+// ImageShow shows one image in detail (image.show).
+func (c *Client) ImageShow(ctx context.Context, name string) (api.ImageInfo, error) {
+	return call[api.ImageInfo](ctx, c, api.MethodImageShow, api.NameParams{Name: name}, nil)
+}
+
+// ImageDelete deletes an image by exact name (image.delete).
+func (c *Client) ImageDelete(ctx context.Context, name string) error {
+	return c.Call(ctx, api.MethodImageDelete, api.NameParams{Name: name}, nil, nil)
+}
+
+// ImageRegister registers a local ext4 file as an image (image.register).
+func (c *Client) ImageRegister(ctx context.Context, p api.RegisterImageParams) (api.ImageInfo, error) {
+	return call[api.ImageInfo](ctx, c, api.MethodImageRegister, p, nil)
+}
+
+// ImagePromote turns a stopped VM's disk state into an image
+// (image.promote).
+func (c *Client) ImagePromote(ctx context.Context, p api.PromoteImageParams, onProgress func(api.Progress)) (api.ImageInfo, error) {
+	return call[api.ImageInfo](ctx, c, api.MethodImagePromote, p, onProgress)
+}
+
+// ImageExport writes an image as a bundle and a catalog entry
+// (image.export).
+func (c *Client) ImageExport(ctx context.Context, p api.ExportImageParams, onProgress func(api.Progress)) (api.ExportResult, error) {
+	return call[api.ExportResult](ctx, c, api.MethodImageExport, p, onProgress)
+}
+
+// ImageCatalog lists the image catalog (image.catalog).
+func (c *Client) ImageCatalog(ctx context.Context) (api.CatalogList, error) {
+	return call[api.CatalogList](ctx, c, api.MethodImageCatalog, nil, nil)
+}
+
+// KernelImport imports a distro kernel package (kernel.import).
+func (c *Client) KernelImport(ctx context.Context, p api.ImportKernelParams, onProgress func(api.Progress)) (api.Kernel, error) {
+	return call[api.Kernel](ctx, c, api.MethodKernelImport, p, onProgress)
+}
+
+// KernelImportFiles imports a kernel from loose files
+// (kernel.import_files).
+func (c *Client) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams) (api.KernelInfo, error) {
+	return call[api.KernelInfo](ctx, c, api.MethodKernelImportFile, p, nil)
+}
+
+// KernelList lists the kernels (kernel.list).
+func (c *Client) KernelList(ctx context.Context) ([]api.Kernel, error) {
+	return call[[]api.Kernel](ctx, c, api.MethodKernelList, nil, nil)
+}
+
+// KernelPull installs a kernel catalog entry (kernel.pull).
+func (c *Client) KernelPull(ctx context.Context, p api.PullKernelParams, onProgress func(api.Progress)) (api.KernelInfo, error) {
+	return call[api.KernelInfo](ctx, c, api.MethodKernelPull, p, onProgress)
+}
+
+// KernelShow shows one kernel in detail (kernel.show).
+func (c *Client) KernelShow(ctx context.Context, name string) (api.KernelInfo, error) {
+	return call[api.KernelInfo](ctx, c, api.MethodKernelShow, api.NameParams{Name: name}, nil)
+}
+
+// KernelDelete deletes a kernel by exact name (kernel.delete).
+func (c *Client) KernelDelete(ctx context.Context, name string) error {
+	return c.Call(ctx, api.MethodKernelDelete, api.NameParams{Name: name}, nil, nil)
+}
+
+// KernelCatalog lists the kernel catalog (kernel.catalog).
+func (c *Client) KernelCatalog(ctx context.Context) (api.CatalogList, error) {
+	return call[api.CatalogList](ctx, c, api.MethodKernelCatalog, nil, nil)
+}
