@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -25,7 +24,9 @@ import (
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/hostnet"
+	"github.com/banger-dev/banger/internal/network"
 	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/sshconfig"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -55,7 +56,7 @@ type Daemon struct {
 
 	lockFile *os.File // flock held for the daemon's lifetime
 	statsc   statsCache
-	netSvc   atomic.Pointer[netState] // DNS + ssh_config service, while it runs
+	network  *network.Service // DNS + ssh_config + network show/teardown
 
 	// stopping is closed when Run returns; watchers end with it.
 	stopping chan struct{}
@@ -136,6 +137,10 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.network = network.New(network.Deps{
+		Bridge: o.Config.Network.Bridge, Net: d.net, VMs: d, Log: d.log,
+		SSHConfig: sshconfig.BangerConfigPath(o.Paths.ConfigDir), IdentityFile: d.keys.IdentityFile(), KnownHosts: d.keys.KnownHostsFile(),
+	})
 	return d, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/store"
 )
 
@@ -17,6 +18,7 @@ var handlerSets []func(d *Daemon) map[string]rpc.Handler
 
 func (d *Daemon) handlers(shutdown func()) map[string]rpc.Handler {
 	hs := d.coreHandlers(shutdown)
+	rpcapi.Handlers(hs).Add(rpcapi.NetworkHandlers(d.network))
 	for _, set := range handlerSets {
 		for name, h := range set(d) {
 			if _, dup := hs[name]; dup {

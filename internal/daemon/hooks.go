@@ -16,7 +16,11 @@ var (
 )
 
 func (d *Daemon) startServices(ctx context.Context) (stop func(), err error) {
-	var stops []func()
+	netStop, err := d.network.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stops := []func(){netStop}
 	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
@@ -34,6 +38,7 @@ func (d *Daemon) startServices(ctx context.Context) (stop func(), err error) {
 }
 
 func (d *Daemon) notifyVMChanged() {
+	d.network.Refresh()
 	for _, h := range vmChanged {
 		h(d)
 	}
