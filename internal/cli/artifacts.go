@@ -13,15 +13,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newImageCmd(env *Env) *cobra.Command {
+func newImageCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Pull, build, register, promote, export and list root filesystem images"}
-	cmd.AddCommand(newImageBuildCmd(env), newImageLsCmd(env), newImagePullCmd(env), newImageShowCmd(env),
-		newImageDeleteCmd(env), newImageRegisterCmd(env), newImagePromoteCmd(env), newImageExportCmd(env),
-		newCatalogCmd(env, (*client.Client).ImageCatalog, "images"))
+	cmd.AddCommand(newImageBuildCmd(f), newImageLsCmd(f), newImagePullCmd(f), newImageShowCmd(f),
+		newImageDeleteCmd(f), newImageRegisterCmd(f), newImagePromoteCmd(f), newImageExportCmd(f),
+		newCatalogCmd(f, (*client.Client).ImageCatalog, "images"))
 	return cmd
 }
 
-func newImageBuildCmd(env *Env) *cobra.Command {
+func newImageBuildCmd(f *factory) *cobra.Command {
 	var force bool
 	build := &cobra.Command{
 		Use:   "build [NAME]",
@@ -36,13 +36,13 @@ unless --force is given.`,
 			if len(args) == 1 {
 				p.Name = args[0]
 			}
-			show, done := progressPrinter(env)
-			im, err := env.Client.ImageBuild(cmd.Context(), p, show)
+			show, done := progressPrinter(f.IO)
+			im, err := f.Client.ImageBuild(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
+			printf(f.IO.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
 			return nil
 		},
 	}
@@ -50,15 +50,15 @@ unless --force is given.`,
 	return build
 }
 
-func newImageLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List images", (*client.Client).ImageList,
+func newImageLsCmd(f *factory) *cobra.Command {
+	return newListCmd(f, "List images", (*client.Client).ImageList,
 		[]string{"NAME", "SIZE", "SOURCE", "CREATED"},
 		func(im api.Image) []string {
 			return []string{im.Name, config.FormatSize(im.SizeBytes), im.Source, im.CreatedAt.Format(time.DateTime)}
 		})
 }
 
-func newImagePullCmd(env *Env) *cobra.Command {
+func newImagePullCmd(f *factory) *cobra.Command {
 	var p api.PullImageParams
 	pull := &cobra.Command{
 		Use:   "pull REF",
@@ -82,14 +82,14 @@ again resumes from them.`,
 		Args:    exactArgs(1, "an image reference"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(env)
-			info, err := env.Client.ImagePull(cmd.Context(), p, show)
+			show, done := bytesPrinter(f.IO)
+			info, err := f.Client.ImagePull(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return withLowercaseHint(p.Ref, err)
 			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
+			printNotes(f.IO, info.Notes)
+			printf(f.IO.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
 			return nil
 		},
 	}
@@ -97,8 +97,8 @@ again resumes from them.`,
 	return pull
 }
 
-func newImageShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", (*client.Client).ImageShow,
+func newImageShowCmd(f *factory) *cobra.Command {
+	return newShowCmd(f, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", (*client.Client).ImageShow,
 		func(info api.ImageInfo) [][2]string {
 			init := info.Init
 			switch init {
@@ -164,23 +164,23 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func newImageDeleteCmd(env *Env) *cobra.Command {
+func newImageDeleteCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete an image (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.ImageDelete(cmd.Context(), args[0]); err != nil {
+			if err := f.Client.ImageDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			printf(env.Out, "image %s deleted\n", args[0])
+			printf(f.IO.Out, "image %s deleted\n", args[0])
 			return nil
 		},
 	}
 }
 
-func newImageRegisterCmd(env *Env) *cobra.Command {
+func newImageRegisterCmd(f *factory) *cobra.Command {
 	var p api.RegisterImageParams
 	reg := &cobra.Command{
 		Use:   "register NAME --rootfs FILE [--kernel K]",
@@ -196,12 +196,12 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 				return err
 			}
 			p.Rootfs = abs
-			info, err := env.Client.ImageRegister(cmd.Context(), p)
+			info, err := f.Client.ImageRegister(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printNotes(f.IO, info.Notes)
+			printf(f.IO.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -210,7 +210,7 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 	return reg
 }
 
-func newImagePromoteCmd(env *Env) *cobra.Command {
+func newImagePromoteCmd(f *factory) *cobra.Command {
 	var p api.PromoteImageParams
 	promote := &cobra.Command{
 		Use:   "promote VM --name NEW",
@@ -224,14 +224,14 @@ VM's work disk) is not part of it.`,
 			if p.Name == "" {
 				return usageError{fmt.Errorf("image promote: --name NEW is required")}
 			}
-			show, done := bytesPrinter(env)
-			info, err := env.Client.ImagePromote(cmd.Context(), p, show)
+			show, done := bytesPrinter(f.IO)
+			info, err := f.Client.ImagePromote(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+			printNotes(f.IO, info.Notes)
+			printf(f.IO.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
 			return nil
 		},
 	}
@@ -239,7 +239,7 @@ VM's work disk) is not part of it.`,
 	return promote
 }
 
-func newImageExportCmd(env *Env) *cobra.Command {
+func newImageExportCmd(f *factory) *cobra.Command {
 	var p api.ExportImageParams
 	export := &cobra.Command{
 		Use:   "export NAME -o BUNDLE.tar.zst [--catalog FILE] [--url URL]",
@@ -264,13 +264,13 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 					*f = abs
 				}
 			}
-			show, done := bytesPrinter(env)
-			res, err := env.Client.ImageExport(cmd.Context(), p, show)
+			show, done := bytesPrinter(f.IO)
+			res, err := f.Client.ImageExport(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+			printf(f.IO.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
 				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
 			return nil
 		},
@@ -282,22 +282,22 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 }
 
 // newCatalogCmd lists the image or kernel catalog.
-func newCatalogCmd(env *Env, catalog func(*client.Client, context.Context) (api.CatalogList, error), what string) *cobra.Command {
+func newCatalogCmd(f *factory, catalog func(*client.Client, context.Context) (api.CatalogList, error), what string) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "catalog",
 		Short: "List the " + what + " the catalog offers (built-in, or the config's)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := catalog(env.Client, cmd.Context())
+			l, err := catalog(f.Client, cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, l)
+				return printJSON(f.IO.Out, l)
 			}
-			printf(env.Out, "catalog: %s\n", l.Source)
-			t := newTable(env.Out)
+			printf(f.IO.Out, "catalog: %s\n", l.Source)
+			t := newTable(f.IO.Out)
 			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
 			for _, e := range l.Entries {
 				from := e.URL + e.Ref

@@ -19,7 +19,7 @@ import (
 // (5 s).
 const doctorTimeout = time.Minute
 
-func newDoctorCmd(env *Env) *cobra.Command {
+func newDoctorCmd(f *factory) *cobra.Command {
 	var asJSON, sudoers bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -36,25 +36,25 @@ doctor works when the daemon cannot start.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			self, _ := os.Executable()
-			bin, err := env.Client.DaemonPath()
+			bin, err := f.Client.DaemonPath()
 			if err != nil {
 				// The checks live in bangerd: without it, that is the finding.
-				return renderDoctor(env, asJSON, []report.Check{{Status: "fail", Name: "bangerd", Detail: "not found beside " + self,
+				return renderDoctor(f, asJSON, []report.Check{{Status: "fail", Name: "bangerd", Detail: "not found beside " + self,
 					Fix: "`make build` and use bin/banger, or `make install` (banger, bangerd and banger-agent in one directory)"}})
 			}
 			if sudoers {
-				out, err := runBangerd(cmd.Context(), env, bin, "doctor", "--sudoers")
+				out, err := runBangerd(cmd.Context(), f, bin, "doctor", "--sudoers")
 				if err != nil {
 					return err
 				}
-				_, err = env.Out.Write(out)
+				_, err = f.IO.Out.Write(out)
 				return err
 			}
 			dargs := []string{"doctor", "--json"}
 			if self != "" {
 				dargs = append(dargs, "--client", self)
 			}
-			out, err := runBangerd(cmd.Context(), env, bin, dargs...)
+			out, err := runBangerd(cmd.Context(), f, bin, dargs...)
 			var checks []report.Check
 			if jerr := json.Unmarshal(out, &checks); jerr != nil || checks == nil {
 				if err == nil {
@@ -62,7 +62,7 @@ doctor works when the daemon cannot start.`,
 				}
 				return err
 			}
-			return renderDoctor(env, asJSON, checks)
+			return renderDoctor(f, asJSON, checks)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -73,7 +73,7 @@ doctor works when the daemon cannot start.`,
 // runBangerd runs bin with args and returns its stdout. It exiting 1
 // (doctor: a check failed) is returned along with the output; what it
 // wrote on stderr names the error.
-func runBangerd(ctx context.Context, env *Env, bin string, args ...string) ([]byte, error) {
+func runBangerd(ctx context.Context, f *factory, bin string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, bin, args...)
@@ -87,7 +87,7 @@ func runBangerd(ctx context.Context, env *Env, bin string, args ...string) ([]by
 		}
 		err = fmt.Errorf("`%s %s`: %s", bin, strings.Join(args, " "), msg)
 	} else if errb.Len() > 0 {
-		env.Err.Write(errb.Bytes())
+		f.IO.Err.Write(errb.Bytes())
 	}
 	var ee *exec.ExitError
 	if ctx.Err() != nil && errors.As(err, &ee) {
@@ -96,13 +96,13 @@ func runBangerd(ctx context.Context, env *Env, bin string, args ...string) ([]by
 	return out.Bytes(), err
 }
 
-func renderDoctor(env *Env, asJSON bool, checks []report.Check) error {
+func renderDoctor(f *factory, asJSON bool, checks []report.Check) error {
 	if asJSON {
-		if err := printJSON(env.Out, checks); err != nil {
+		if err := printJSON(f.IO.Out, checks); err != nil {
 			return err
 		}
 	} else {
-		report.Render(env.Out, checks)
+		report.Render(f.IO.Out, checks)
 	}
 	if report.Failed(checks) {
 		return exitError{ExitError}

@@ -13,14 +13,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newKernelCmd(env *Env) *cobra.Command {
+func newKernelCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Pull, import, list and delete guest kernels"}
-	cmd.AddCommand(newKernelImportCmd(env), newKernelLsCmd(env), newKernelPullCmd(env), newKernelShowCmd(env),
-		newKernelDeleteCmd(env), newCatalogCmd(env, (*client.Client).KernelCatalog, "kernels"))
+	cmd.AddCommand(newKernelImportCmd(f), newKernelLsCmd(f), newKernelPullCmd(f), newKernelShowCmd(f),
+		newKernelDeleteCmd(f), newCatalogCmd(f, (*client.Client).KernelCatalog, "kernels"))
 	return cmd
 }
 
-func newKernelImportCmd(env *Env) *cobra.Command {
+func newKernelImportCmd(f *factory) *cobra.Command {
 	var p api.ImportKernelParams
 	var files api.ImportKernelFilesParams
 	imp := &cobra.Command{
@@ -43,7 +43,7 @@ its drivers are modules; --release gives its uname -r.`,
 				return err
 			}
 			if files.Kernel != "" {
-				return importKernelFiles(cmd, env, files)
+				return importKernelFiles(cmd, f, files)
 			}
 			if p.DebFile != "" { // the daemon's working directory is not ours
 				abs, err := filepath.Abs(p.DebFile)
@@ -52,13 +52,13 @@ its drivers are modules; --release gives its uname -r.`,
 				}
 				p.DebFile = abs
 			}
-			show, done := progressPrinter(env)
-			k, err := env.Client.KernelImport(cmd.Context(), p, show)
+			show, done := progressPrinter(f.IO)
+			k, err := f.Client.KernelImport(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+			printf(f.IO.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
 			return nil
 		},
 	}
@@ -88,7 +88,7 @@ func kernelImportSource(p api.ImportKernelParams, f api.ImportKernelFilesParams)
 	return nil
 }
 
-func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesParams) error {
+func importKernelFiles(cmd *cobra.Command, f *factory, p api.ImportKernelFilesParams) error {
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
@@ -101,23 +101,23 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 			*f = abs
 		}
 	}
-	info, err := env.Client.KernelImportFiles(cmd.Context(), p)
+	info, err := f.Client.KernelImportFiles(cmd.Context(), p)
 	if err != nil {
 		return err
 	}
-	printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	printf(f.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 	return nil
 }
 
-func newKernelLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List kernels", (*client.Client).KernelList,
+func newKernelLsCmd(f *factory) *cobra.Command {
+	return newListCmd(f, "List kernels", (*client.Client).KernelList,
 		[]string{"NAME", "RELEASE", "SOURCE", "CREATED"},
 		func(k api.Kernel) []string {
 			return []string{k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime)}
 		})
 }
 
-func newKernelPullCmd(env *Env) *cobra.Command {
+func newKernelPullCmd(f *factory) *cobra.Command {
 	var p api.PullKernelParams
 	pull := &cobra.Command{
 		Use:   "pull NAME",
@@ -125,13 +125,13 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 		Args:  exactArgs(1, "a kernel catalog name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(env)
-			info, err := env.Client.KernelPull(cmd.Context(), p, show)
+			show, done := bytesPrinter(f.IO)
+			info, err := f.Client.KernelPull(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+			printf(f.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 			return nil
 		},
 	}
@@ -139,8 +139,8 @@ func newKernelPullCmd(env *Env) *cobra.Command {
 	return pull
 }
 
-func newKernelShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show a kernel: release, files, source and the VMs using it", "a kernel name", (*client.Client).KernelShow,
+func newKernelShowCmd(f *factory) *cobra.Command {
+	return newShowCmd(f, "Show a kernel: release, files, source and the VMs using it", "a kernel name", (*client.Client).KernelShow,
 		func(info api.KernelInfo) [][2]string {
 			return [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
 				{"files", strings.Join(info.Files, " ")}, {"source", info.Source}, {"digest", info.Digest},
@@ -148,17 +148,17 @@ func newKernelShowCmd(env *Env) *cobra.Command {
 		})
 }
 
-func newKernelDeleteCmd(env *Env) *cobra.Command {
+func newKernelDeleteCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a kernel (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.KernelDelete(cmd.Context(), args[0]); err != nil {
+			if err := f.Client.KernelDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			printf(env.Out, "kernel %s deleted\n", args[0])
+			printf(f.IO.Out, "kernel %s deleted\n", args[0])
 			return nil
 		},
 	}

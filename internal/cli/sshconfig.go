@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { rootCommands = append(rootCommands, newSSHConfigCmd) }
-
 // userSSHConfig is ~/.ssh/config, with $HOME as banger's other paths.
 func userSSHConfig() (string, error) {
 	home, err := os.UserHomeDir()
@@ -20,7 +18,7 @@ func userSSHConfig() (string, error) {
 	return filepath.Join(home, ".ssh", "config"), nil
 }
 
-func newSSHConfigCmd(env *Env) *cobra.Command {
+func newSSHConfigCmd(f *factory) *cobra.Command {
 	var install, uninstall bool
 	cmd := &cobra.Command{
 		Use:   "ssh-config [--install | --uninstall]",
@@ -41,7 +39,7 @@ else in the file changes, and the daemon never edits it on its own.`,
 			if err != nil {
 				return err
 			}
-			target := sshconfig.BangerConfigPath(env.Paths.ConfigDir)
+			target := sshconfig.BangerConfigPath(f.Paths.ConfigDir)
 			switch {
 			case install:
 				changed, err := sshconfig.Install(user, target)
@@ -49,9 +47,9 @@ else in the file changes, and the daemon never edits it on its own.`,
 					return err
 				}
 				if changed {
-					fmt.Fprintf(env.Out, "added the Include of %s to %s\n", target, user)
+					fmt.Fprintf(f.IO.Out, "added the Include of %s to %s\n", target, user)
 				} else {
-					fmt.Fprintf(env.Out, "%s already includes %s\n", user, target)
+					fmt.Fprintf(f.IO.Out, "%s already includes %s\n", user, target)
 				}
 				return nil
 			case uninstall:
@@ -60,9 +58,9 @@ else in the file changes, and the daemon never edits it on its own.`,
 					return err
 				}
 				if changed {
-					fmt.Fprintf(env.Out, "removed banger's Include from %s\n", user)
+					fmt.Fprintf(f.IO.Out, "removed banger's Include from %s\n", user)
 				} else {
-					fmt.Fprintf(env.Out, "%s has no banger Include\n", user)
+					fmt.Fprintf(f.IO.Out, "%s has no banger Include\n", user)
 				}
 				return nil
 			}
@@ -74,7 +72,7 @@ else in the file changes, and the daemon never edits it on its own.`,
 			case ok:
 				state = "included (remove with `banger ssh-config --uninstall`)"
 			}
-			fmt.Fprintf(env.Out, "ssh_config:   %s\ninclude line: Include %s\n%s: %s\n", target, target, user, state)
+			fmt.Fprintf(f.IO.Out, "ssh_config:   %s\ninclude line: Include %s\n%s: %s\n", target, target, user, state)
 			return nil
 		},
 	}

@@ -9,9 +9,7 @@ import (
 	"github.com/banger-dev/banger/internal/api"
 )
 
-func init() { vmCommands = append(vmCommands, newVMLogsCmd) }
-
-func newVMLogsCmd(env *Env) *cobra.Command {
+func newVMLogsCmd(f *factory) *cobra.Command {
 	var p api.LogsParams
 	cmd := &cobra.Command{
 		Use:   "logs NAME [-f] [--tail N]",
@@ -36,12 +34,12 @@ a file, the log is passed through byte for byte.`,
 			if p.Tail < 0 {
 				return usageError{fmt.Errorf("--tail %d: must be zero (everything) or more", p.Tail)}
 			}
-			conn, err := env.Client.VMLogs(cmd.Context(), p)
+			conn, err := f.Client.VMLogs(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			out := env.Out
+			out := f.IO.Out
 			if isTerminalWriter(out) {
 				out = &consoleFilter{w: out}
 			}
