@@ -108,8 +108,8 @@ The daemon (bangerd) starts on demand.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f),
-		newNetworkCmd(f), newSSHConfigCmd(f), newVersionCmd(f))
+	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f, nil),
+		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f))
 	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)

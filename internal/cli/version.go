@@ -11,7 +11,6 @@ import (
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/client"
-	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 )
 
@@ -112,7 +111,7 @@ func findAgentVersion(ctx context.Context, f *factory, st api.Status) agentVersi
 // agentPath is where the daemon finds banger-agent: agent_bin in
 // config.toml, else beside bangerd (which is beside banger or on PATH).
 func agentPath(f *factory) (string, error) {
-	if cfg, err := config.Load(f.Paths.ConfigFile()); err == nil && cfg.AgentBin != "" {
+	if cfg, err := f.Config(); err == nil && cfg.AgentBin != "" {
 		return cfg.AgentBin, nil
 	}
 	d, err := f.Client.DaemonPath()

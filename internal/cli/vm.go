@@ -24,8 +24,8 @@ func newVMCmd(f *factory) *cobra.Command {
 	}
 	cmd.AddCommand(newVMRunCmd(f, nil), newVMCreateCmd(f, nil), newVMListCmd(f), newVMShowCmd(f),
 		newVMSSHCmd(f), newVMStopCmd(f), newVMStartCmd(f), newVMDeleteCmd(f),
-		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f), newVMStatsCmd(f),
-		newVMPortsCmd(f), newVMLogsCmd(f), newWorkspaceCmd(f))
+		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
+		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f))
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -15,8 +16,20 @@ func newVMRestartCmd(f *factory) *cobra.Command {
 	return simpleVMCmd(f, "restart", "Shut a VM down gracefully and boot it again", (*client.Client).VMRestart, "running")
 }
 
-func newVMSetCmd(f *factory) *cobra.Command {
-	var p api.SetParams
+// vmSetOptions are `vm set`'s flags, checked, and what it needs.
+type vmSetOptions struct {
+	IO     *iostreams
+	Client interface {
+		VMSet(context.Context, api.SetParams, func(api.Progress)) (api.VM, error)
+	}
+
+	Params api.SetParams // zero fields are left as they are
+}
+
+// newVMSetCmd builds `vm set`; runF, when set, runs instead of vmSetRun.
+func newVMSetCmd(f *factory, runF func(*vmSetOptions) error) *cobra.Command {
+	opts := &vmSetOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	mem := memoryValue{mib: &p.MemoryMiB}
 	cmd := &cobra.Command{
 		Use:   "set NAME [--vcpu N] [--memory SIZE] [--disk-size SIZE]",
@@ -39,20 +52,28 @@ filesystems); shrinking is refused.`,
 					return err
 				}
 			}
-			show, done := progressPrinter(f.IO)
-			v, err := f.Client.VMSet(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printf(f.IO.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
-			return nil
+			return vmSetRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().IntVar(&p.VCPU, "vcpu", 0, "virtual CPUs")
 	cmd.Flags().Var(&mem, "memory", "memory: 4G, 1.5G, 512M or plain MiB")
 	cmd.Flags().Var(diskValue{&p.DiskSize}, "disk-size", "new disk size, e.g. 20G (grow only)")
 	return cmd
+}
+
+// vmSetRun resizes the VM and prints its new sizes.
+func vmSetRun(ctx context.Context, opts *vmSetOptions) error {
+	show, done := progressPrinter(opts.IO)
+	v, err := opts.Client.VMSet(ctx, opts.Params, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
+	return nil
 }
 
 func newVMStatsCmd(f *factory) *cobra.Command {
