@@ -15,8 +15,8 @@ import (
 
 func newImageCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Pull, build, register, promote, export and list root filesystem images"}
-	cmd.AddCommand(newImageBuildCmd(f), newImageLsCmd(f), newImagePullCmd(f), newImageShowCmd(f),
-		newImageDeleteCmd(f), newImageRegisterCmd(f), newImagePromoteCmd(f), newImageExportCmd(f),
+	cmd.AddCommand(newImageBuildCmd(f), newImageLsCmd(f), newImagePullCmd(f, nil), newImageShowCmd(f),
+		newImageDeleteCmd(f), newImageRegisterCmd(f, nil), newImagePromoteCmd(f, nil), newImageExportCmd(f, nil),
 		newCatalogCmd(f, (*client.Client).ImageCatalog, "images"))
 	return cmd
 }
@@ -58,8 +58,22 @@ func newImageLsCmd(f *factory) *cobra.Command {
 		})
 }
 
-func newImagePullCmd(f *factory) *cobra.Command {
-	var p api.PullImageParams
+// imagePullOptions are `image pull`'s flags and argument, and what it
+// needs.
+type imagePullOptions struct {
+	IO     *iostreams
+	Client interface {
+		ImagePull(context.Context, api.PullImageParams, func(api.Progress)) (api.ImageInfo, error)
+	}
+
+	Params api.PullImageParams
+}
+
+// newImagePullCmd builds `image pull`; runF, when set, runs instead of
+// imagePullRun.
+func newImagePullCmd(f *factory, runF func(*imagePullOptions) error) *cobra.Command {
+	opts := &imagePullOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	pull := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image: a catalog name, or any OCI/Docker image reference",
@@ -82,19 +96,28 @@ again resumes from them.`,
 		Args:    exactArgs(1, "an image reference"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(f.IO)
-			info, err := f.Client.ImagePull(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return withLowercaseHint(p.Ref, err)
+			if runF != nil {
+				return runF(opts)
 			}
-			printNotes(f.IO, info.Notes)
-			printf(f.IO.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
-			return nil
+			return imagePullRun(cmd.Context(), opts)
 		},
 	}
 	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name, or derived from REF)")
 	return pull
+}
+
+// imagePullRun pulls the image, showing byte progress.
+func imagePullRun(ctx context.Context, opts *imagePullOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.ImagePull(ctx, p, show)
+	done()
+	if err != nil {
+		return withLowercaseHint(p.Ref, err)
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
+	return nil
 }
 
 func newImageShowCmd(f *factory) *cobra.Command {
@@ -180,8 +203,20 @@ func newImageDeleteCmd(f *factory) *cobra.Command {
 	}
 }
 
-func newImageRegisterCmd(f *factory) *cobra.Command {
-	var p api.RegisterImageParams
+// imageRegisterOptions are `image register`'s flags and argument, checked, and
+// what it needs.
+type imageRegisterOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.RegisterImageParams
+}
+
+// newImageRegisterCmd builds `image register`; runF, when set, runs instead of
+// imageRegisterRun.
+func newImageRegisterCmd(f *factory, runF func(*imageRegisterOptions) error) *cobra.Command {
+	opts := &imageRegisterOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	reg := &cobra.Command{
 		Use:   "register NAME --rootfs FILE [--kernel K]",
 		Short: "Register a local ext4 filesystem image",
@@ -191,18 +226,10 @@ func newImageRegisterCmd(f *factory) *cobra.Command {
 			if p.Rootfs == "" {
 				return usageError{fmt.Errorf("image register: --rootfs FILE is required")}
 			}
-			abs, err := filepath.Abs(p.Rootfs)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			p.Rootfs = abs
-			info, err := f.Client.ImageRegister(cmd.Context(), p)
-			if err != nil {
-				return err
-			}
-			printNotes(f.IO, info.Notes)
-			printf(f.IO.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
-			return nil
+			return imageRegisterRun(cmd.Context(), opts)
 		},
 	}
 	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (copied into banger's state)")
@@ -210,8 +237,39 @@ func newImageRegisterCmd(f *factory) *cobra.Command {
 	return reg
 }
 
-func newImagePromoteCmd(f *factory) *cobra.Command {
-	var p api.PromoteImageParams
+// imageRegisterRun registers the filesystem image.
+func imageRegisterRun(ctx context.Context, opts *imageRegisterOptions) error {
+	p := opts.Params
+	abs, err := filepath.Abs(p.Rootfs)
+	if err != nil {
+		return err
+	}
+	p.Rootfs = abs
+	info, err := opts.Client.ImageRegister(ctx, p)
+	if err != nil {
+		return err
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+	return nil
+}
+
+// imagePromoteOptions are `image promote`'s flags and argument, checked, and
+// what it needs.
+type imagePromoteOptions struct {
+	IO     *iostreams
+	Client interface {
+		ImagePromote(context.Context, api.PromoteImageParams, func(api.Progress)) (api.ImageInfo, error)
+	}
+
+	Params api.PromoteImageParams
+}
+
+// newImagePromoteCmd builds `image promote`; runF, when set, runs instead of
+// imagePromoteRun.
+func newImagePromoteCmd(f *factory, runF func(*imagePromoteOptions) error) *cobra.Command {
+	opts := &imagePromoteOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	promote := &cobra.Command{
 		Use:   "promote VM --name NEW",
 		Short: "Turn a stopped VM's disk state (its image plus its changes to /) into a new image",
@@ -224,23 +282,44 @@ VM's work disk) is not part of it.`,
 			if p.Name == "" {
 				return usageError{fmt.Errorf("image promote: --name NEW is required")}
 			}
-			show, done := bytesPrinter(f.IO)
-			info, err := f.Client.ImagePromote(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printNotes(f.IO, info.Notes)
-			printf(f.IO.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
-			return nil
+			return imagePromoteRun(cmd.Context(), opts)
 		},
 	}
 	promote.Flags().StringVar(&p.Name, "name", "", "name of the new image")
 	return promote
 }
 
-func newImageExportCmd(f *factory) *cobra.Command {
-	var p api.ExportImageParams
+// imagePromoteRun merges the VM's changes into a new image.
+func imagePromoteRun(ctx context.Context, opts *imagePromoteOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.ImagePromote(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+	return nil
+}
+
+// imageExportOptions are `image export`'s flags and argument, checked, and
+// what it needs.
+type imageExportOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.ExportImageParams
+}
+
+// newImageExportCmd builds `image export`; runF, when set, runs instead of
+// imageExportRun.
+func newImageExportCmd(f *factory, runF func(*imageExportOptions) error) *cobra.Command {
+	opts := &imageExportOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	export := &cobra.Command{
 		Use:   "export NAME -o BUNDLE.tar.zst [--catalog FILE] [--url URL]",
 		Short: "Write an image as a bundle and add it to a catalog file, to publish as static files",
@@ -255,30 +334,39 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			if p.Out == "" {
 				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
 			}
-			for _, f := range []*string{&p.Out, &p.Catalog} {
-				if *f != "" {
-					abs, err := filepath.Abs(*f)
-					if err != nil {
-						return err
-					}
-					*f = abs
-				}
+			if runF != nil {
+				return runF(opts)
 			}
-			show, done := bytesPrinter(f.IO)
-			res, err := f.Client.ImageExport(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
-			}
-			printf(f.IO.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
-				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
-			return nil
+			return imageExportRun(cmd.Context(), opts)
 		},
 	}
 	export.Flags().StringVarP(&p.Out, "output", "o", "", "bundle file to write (.tar.zst)")
 	export.Flags().StringVar(&p.Catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
 	export.Flags().StringVar(&p.URL, "url", "", "the bundle's URL in the entry (default: relative to the catalog)")
 	return export
+}
+
+// imageExportRun writes the bundle and its catalog entry.
+func imageExportRun(ctx context.Context, opts *imageExportOptions) error {
+	p := opts.Params
+	for _, f := range []*string{&p.Out, &p.Catalog} {
+		if *f != "" {
+			abs, err := filepath.Abs(*f)
+			if err != nil {
+				return err
+			}
+			*f = abs
+		}
+	}
+	show, done := bytesPrinter(opts.IO)
+	res, err := opts.Client.ImageExport(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+		config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
+	return nil
 }
 
 // newCatalogCmd lists the image or kernel catalog.

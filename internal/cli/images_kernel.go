@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -15,14 +16,26 @@ import (
 
 func newKernelCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Pull, import, list and delete guest kernels"}
-	cmd.AddCommand(newKernelImportCmd(f), newKernelLsCmd(f), newKernelPullCmd(f), newKernelShowCmd(f),
+	cmd.AddCommand(newKernelImportCmd(f, nil), newKernelLsCmd(f), newKernelPullCmd(f, nil), newKernelShowCmd(f),
 		newKernelDeleteCmd(f), newCatalogCmd(f, (*client.Client).KernelCatalog, "kernels"))
 	return cmd
 }
 
-func newKernelImportCmd(f *factory) *cobra.Command {
-	var p api.ImportKernelParams
-	var files api.ImportKernelFilesParams
+// kernelImportOptions are `kernel import`'s flags and argument, checked, and
+// what it needs.
+type kernelImportOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.ImportKernelParams      // a Debian package (downloaded or --deb)
+	Files  api.ImportKernelFilesParams // or --kernel FILE [--modules FILE]
+}
+
+// newKernelImportCmd builds `kernel import`; runF, when set, runs instead of
+// kernelImportRun.
+func newKernelImportCmd(f *factory, runF func(*kernelImportOptions) error) *cobra.Command {
+	opts := &kernelImportOptions{IO: f.IO, Client: f.Client}
+	p, files := &opts.Params, &opts.Files
 	imp := &cobra.Command{
 		Use:   "import [NAME]",
 		Short: "Import a Debian kernel package (default: the cloud kernel), or kernel files",
@@ -39,27 +52,13 @@ its drivers are modules; --release gives its uname -r.`,
 			if len(args) == 1 {
 				p.Name, files.Name = args[0], args[0]
 			}
-			if err := kernelImportSource(p, files); err != nil {
+			if err := kernelImportSource(*p, *files); err != nil {
 				return err
 			}
-			if files.Kernel != "" {
-				return importKernelFiles(cmd, f, files)
+			if runF != nil {
+				return runF(opts)
 			}
-			if p.DebFile != "" { // the daemon's working directory is not ours
-				abs, err := filepath.Abs(p.DebFile)
-				if err != nil {
-					return err
-				}
-				p.DebFile = abs
-			}
-			show, done := progressPrinter(f.IO)
-			k, err := f.Client.KernelImport(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
-			}
-			printf(f.IO.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
-			return nil
+			return kernelImportRun(cmd.Context(), opts)
 		},
 	}
 	imp.Flags().StringVar(&p.Package, "package", "", "Debian package to download (e.g. linux-image-6.1.0-26-cloud-amd64)")
@@ -68,6 +67,29 @@ its drivers are modules; --release gives its uname -r.`,
 	imp.Flags().StringVar(&files.Modules, "modules", "", "with --kernel: the modules.cpio for the initramfs")
 	imp.Flags().StringVar(&files.Release, "release", "", "with --kernel: the kernel's release (uname -r)")
 	return imp
+}
+
+// kernelImportRun imports the kernel from the source the flags name.
+func kernelImportRun(ctx context.Context, opts *kernelImportOptions) error {
+	p, files := opts.Params, opts.Files
+	if files.Kernel != "" {
+		return importKernelFiles(ctx, opts, files)
+	}
+	if p.DebFile != "" { // the daemon's working directory is not ours
+		abs, err := filepath.Abs(p.DebFile)
+		if err != nil {
+			return err
+		}
+		p.DebFile = abs
+	}
+	show, done := progressPrinter(opts.IO)
+	k, err := opts.Client.KernelImport(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+	return nil
 }
 
 // kernelImportSource refuses flags naming more than one source, and
@@ -88,7 +110,7 @@ func kernelImportSource(p api.ImportKernelParams, f api.ImportKernelFilesParams)
 	return nil
 }
 
-func importKernelFiles(cmd *cobra.Command, f *factory, p api.ImportKernelFilesParams) error {
+func importKernelFiles(ctx context.Context, opts *kernelImportOptions, p api.ImportKernelFilesParams) error {
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
@@ -101,11 +123,11 @@ func importKernelFiles(cmd *cobra.Command, f *factory, p api.ImportKernelFilesPa
 			*f = abs
 		}
 	}
-	info, err := f.Client.KernelImportFiles(cmd.Context(), p)
+	info, err := opts.Client.KernelImportFiles(ctx, p)
 	if err != nil {
 		return err
 	}
-	printf(f.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 	return nil
 }
 
@@ -117,26 +139,49 @@ func newKernelLsCmd(f *factory) *cobra.Command {
 		})
 }
 
-func newKernelPullCmd(f *factory) *cobra.Command {
-	var p api.PullKernelParams
+// kernelPullOptions are `kernel pull`'s flags and argument, and what it
+// needs.
+type kernelPullOptions struct {
+	IO     *iostreams
+	Client interface {
+		KernelPull(context.Context, api.PullKernelParams, func(api.Progress)) (api.KernelInfo, error)
+	}
+
+	Params api.PullKernelParams
+}
+
+// newKernelPullCmd builds `kernel pull`; runF, when set, runs instead of
+// kernelPullRun.
+func newKernelPullCmd(f *factory, runF func(*kernelPullOptions) error) *cobra.Command {
+	opts := &kernelPullOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	pull := &cobra.Command{
 		Use:   "pull NAME",
 		Short: "Install a kernel from the kernel catalog (sha256-pinned bundle, or a Debian package)",
 		Args:  exactArgs(1, "a kernel catalog name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(f.IO)
-			info, err := f.Client.KernelPull(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printf(f.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
-			return nil
+			return kernelPullRun(cmd.Context(), opts)
 		},
 	}
 	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name)")
 	return pull
+}
+
+// kernelPullRun installs the kernel, showing byte progress.
+func kernelPullRun(ctx context.Context, opts *kernelPullOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.KernelPull(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	return nil
 }
 
 func newKernelShowCmd(f *factory) *cobra.Command {
