@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -79,4 +80,39 @@ func newShowCmd[T any](f *factory, short, what string, show func(*client.Client,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// newCatalogCmd lists the image or kernel catalog.
+func newCatalogCmd(f *factory, catalog func(*client.Client, context.Context) (api.CatalogList, error), what string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "catalog",
+		Short: "List the " + what + " the catalog offers (built-in, or the config's)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := catalog(f.Client, cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(f.IO.Out, l)
+			}
+			printf(f.IO.Out, "catalog: %s\n", l.Source)
+			t := newTable(f.IO.Out)
+			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
+			for _, e := range l.Entries {
+				from := e.URL + e.Ref
+				switch {
+				case e.Build != "":
+					from = "build " + e.Build
+				case from == "":
+					from = "apt " + e.Package
+				}
+				t.row(e.Name, yesNo(e.Installed), from, e.Description)
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
