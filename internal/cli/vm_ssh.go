@@ -59,7 +59,7 @@ func runSSH(ctx context.Context, f *factory, name string, remote []string) error
 	if err != nil {
 		return err
 	}
-	argv, err := sshArgv(info, !isTerminal(f.IO.In), remote)
+	argv, err := sshArgv(info, !f.IO.isStdinTTY(), remote)
 	if err != nil {
 		return err
 	}
