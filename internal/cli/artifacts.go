@@ -13,15 +13,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newImageCmd(env *Env) *cobra.Command {
+func newImageCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Pull, build, register, promote, export and list root filesystem images"}
-	cmd.AddCommand(newImageBuildCmd(env), newImageLsCmd(env), newImagePullCmd(env), newImageShowCmd(env),
-		newImageDeleteCmd(env), newImageRegisterCmd(env), newImagePromoteCmd(env), newImageExportCmd(env),
-		newCatalogCmd(env, (*client.Client).ImageCatalog, "images"))
+	cmd.AddCommand(newImageBuildCmd(f), newImageLsCmd(f), newImagePullCmd(f, nil), newImageShowCmd(f),
+		newImageDeleteCmd(f), newImageRegisterCmd(f, nil), newImagePromoteCmd(f, nil), newImageExportCmd(f, nil),
+		newCatalogCmd(f, (*client.Client).ImageCatalog, "images"))
 	return cmd
 }
 
-func newImageBuildCmd(env *Env) *cobra.Command {
+func newImageBuildCmd(f *factory) *cobra.Command {
 	var force bool
 	build := &cobra.Command{
 		Use:   "build [NAME]",
@@ -36,13 +36,13 @@ unless --force is given.`,
 			if len(args) == 1 {
 				p.Name = args[0]
 			}
-			show, done := progressPrinter(env)
-			im, err := env.Client.ImageBuild(cmd.Context(), p, show)
+			show, done := progressPrinter(f.IO)
+			im, err := f.Client.ImageBuild(cmd.Context(), p, show)
 			done()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
+			printf(f.IO.Out, "image %s ready (%s, %s)\n", im.Name, config.FormatSize(im.SizeBytes), im.Path)
 			return nil
 		},
 	}
@@ -50,16 +50,30 @@ unless --force is given.`,
 	return build
 }
 
-func newImageLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List images", (*client.Client).ImageList,
+func newImageLsCmd(f *factory) *cobra.Command {
+	return newListCmd(f, "List images", (*client.Client).ImageList,
 		[]string{"NAME", "SIZE", "SOURCE", "CREATED"},
 		func(im api.Image) []string {
 			return []string{im.Name, config.FormatSize(im.SizeBytes), im.Source, im.CreatedAt.Format(time.DateTime)}
 		})
 }
 
-func newImagePullCmd(env *Env) *cobra.Command {
-	var p api.PullImageParams
+// imagePullOptions are `image pull`'s flags and argument, and what it
+// needs.
+type imagePullOptions struct {
+	IO     *iostreams
+	Client interface {
+		ImagePull(context.Context, api.PullImageParams, func(api.Progress)) (api.ImageInfo, error)
+	}
+
+	Params api.PullImageParams
+}
+
+// newImagePullCmd builds `image pull`; runF, when set, runs instead of
+// imagePullRun.
+func newImagePullCmd(f *factory, runF func(*imagePullOptions) error) *cobra.Command {
+	opts := &imagePullOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	pull := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image: a catalog name, or any OCI/Docker image reference",
@@ -82,23 +96,32 @@ again resumes from them.`,
 		Args:    exactArgs(1, "an image reference"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(env)
-			info, err := env.Client.ImagePull(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return withLowercaseHint(p.Ref, err)
+			if runF != nil {
+				return runF(opts)
 			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
-			return nil
+			return imagePullRun(cmd.Context(), opts)
 		},
 	}
 	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name, or derived from REF)")
 	return pull
 }
 
-func newImageShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", (*client.Client).ImageShow,
+// imagePullRun pulls the image, showing byte progress.
+func imagePullRun(ctx context.Context, opts *imagePullOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.ImagePull(ctx, p, show)
+	done()
+	if err != nil {
+		return withLowercaseHint(p.Ref, err)
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s ready (%s, %s)\n", info.Name, config.FormatSize(info.SizeBytes), info.Source)
+	return nil
+}
+
+func newImageShowCmd(f *factory) *cobra.Command {
+	return newShowCmd(f, "Show an image: where it came from, its kernel, init, sshd, runtime config and the VMs using it", "an image name", (*client.Client).ImageShow,
 		func(info api.ImageInfo) [][2]string {
 			init := info.Init
 			switch init {
@@ -164,24 +187,36 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func newImageDeleteCmd(env *Env) *cobra.Command {
+func newImageDeleteCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete an image (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.ImageDelete(cmd.Context(), args[0]); err != nil {
+			if err := f.Client.ImageDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			printf(env.Out, "image %s deleted\n", args[0])
+			printf(f.IO.Out, "image %s deleted\n", args[0])
 			return nil
 		},
 	}
 }
 
-func newImageRegisterCmd(env *Env) *cobra.Command {
-	var p api.RegisterImageParams
+// imageRegisterOptions are `image register`'s flags and argument, checked, and
+// what it needs.
+type imageRegisterOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.RegisterImageParams
+}
+
+// newImageRegisterCmd builds `image register`; runF, when set, runs instead of
+// imageRegisterRun.
+func newImageRegisterCmd(f *factory, runF func(*imageRegisterOptions) error) *cobra.Command {
+	opts := &imageRegisterOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	reg := &cobra.Command{
 		Use:   "register NAME --rootfs FILE [--kernel K]",
 		Short: "Register a local ext4 filesystem image",
@@ -191,18 +226,10 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 			if p.Rootfs == "" {
 				return usageError{fmt.Errorf("image register: --rootfs FILE is required")}
 			}
-			abs, err := filepath.Abs(p.Rootfs)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			p.Rootfs = abs
-			info, err := env.Client.ImageRegister(cmd.Context(), p)
-			if err != nil {
-				return err
-			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
-			return nil
+			return imageRegisterRun(cmd.Context(), opts)
 		},
 	}
 	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (copied into banger's state)")
@@ -210,8 +237,39 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 	return reg
 }
 
-func newImagePromoteCmd(env *Env) *cobra.Command {
-	var p api.PromoteImageParams
+// imageRegisterRun registers the filesystem image.
+func imageRegisterRun(ctx context.Context, opts *imageRegisterOptions) error {
+	p := opts.Params
+	abs, err := filepath.Abs(p.Rootfs)
+	if err != nil {
+		return err
+	}
+	p.Rootfs = abs
+	info, err := opts.Client.ImageRegister(ctx, p)
+	if err != nil {
+		return err
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s registered (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+	return nil
+}
+
+// imagePromoteOptions are `image promote`'s flags and argument, checked, and
+// what it needs.
+type imagePromoteOptions struct {
+	IO     *iostreams
+	Client interface {
+		ImagePromote(context.Context, api.PromoteImageParams, func(api.Progress)) (api.ImageInfo, error)
+	}
+
+	Params api.PromoteImageParams
+}
+
+// newImagePromoteCmd builds `image promote`; runF, when set, runs instead of
+// imagePromoteRun.
+func newImagePromoteCmd(f *factory, runF func(*imagePromoteOptions) error) *cobra.Command {
+	opts := &imagePromoteOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	promote := &cobra.Command{
 		Use:   "promote VM --name NEW",
 		Short: "Turn a stopped VM's disk state (its image plus its changes to /) into a new image",
@@ -224,23 +282,44 @@ VM's work disk) is not part of it.`,
 			if p.Name == "" {
 				return usageError{fmt.Errorf("image promote: --name NEW is required")}
 			}
-			show, done := bytesPrinter(env)
-			info, err := env.Client.ImagePromote(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printNotes(env, info.Notes)
-			printf(env.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
-			return nil
+			return imagePromoteRun(cmd.Context(), opts)
 		},
 	}
 	promote.Flags().StringVar(&p.Name, "name", "", "name of the new image")
 	return promote
 }
 
-func newImageExportCmd(env *Env) *cobra.Command {
-	var p api.ExportImageParams
+// imagePromoteRun merges the VM's changes into a new image.
+func imagePromoteRun(ctx context.Context, opts *imagePromoteOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.ImagePromote(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printNotes(opts.IO, info.Notes)
+	printf(opts.IO.Out, "image %s ready (%s)\n", info.Name, config.FormatSize(info.SizeBytes))
+	return nil
+}
+
+// imageExportOptions are `image export`'s flags and argument, checked, and
+// what it needs.
+type imageExportOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.ExportImageParams
+}
+
+// newImageExportCmd builds `image export`; runF, when set, runs instead of
+// imageExportRun.
+func newImageExportCmd(f *factory, runF func(*imageExportOptions) error) *cobra.Command {
+	opts := &imageExportOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	export := &cobra.Command{
 		Use:   "export NAME -o BUNDLE.tar.zst [--catalog FILE] [--url URL]",
 		Short: "Write an image as a bundle and add it to a catalog file, to publish as static files",
@@ -255,24 +334,10 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			if p.Out == "" {
 				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
 			}
-			for _, f := range []*string{&p.Out, &p.Catalog} {
-				if *f != "" {
-					abs, err := filepath.Abs(*f)
-					if err != nil {
-						return err
-					}
-					*f = abs
-				}
+			if runF != nil {
+				return runF(opts)
 			}
-			show, done := bytesPrinter(env)
-			res, err := env.Client.ImageExport(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
-			}
-			printf(env.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
-				config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
-			return nil
+			return imageExportRun(cmd.Context(), opts)
 		},
 	}
 	export.Flags().StringVarP(&p.Out, "output", "o", "", "bundle file to write (.tar.zst)")
@@ -281,39 +346,27 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 	return export
 }
 
-// newCatalogCmd lists the image or kernel catalog.
-func newCatalogCmd(env *Env, catalog func(*client.Client, context.Context) (api.CatalogList, error), what string) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "catalog",
-		Short: "List the " + what + " the catalog offers (built-in, or the config's)",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := catalog(env.Client, cmd.Context())
+// imageExportRun writes the bundle and its catalog entry.
+func imageExportRun(ctx context.Context, opts *imageExportOptions) error {
+	p := opts.Params
+	for _, f := range []*string{&p.Out, &p.Catalog} {
+		if *f != "" {
+			abs, err := filepath.Abs(*f)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(env.Out, l)
-			}
-			printf(env.Out, "catalog: %s\n", l.Source)
-			t := newTable(env.Out)
-			t.row("NAME", "HERE", "FROM", "DESCRIPTION")
-			for _, e := range l.Entries {
-				from := e.URL + e.Ref
-				switch {
-				case e.Build != "":
-					from = "build " + e.Build
-				case from == "":
-					from = "apt " + e.Package
-				}
-				t.row(e.Name, yesNo(e.Installed), from, e.Description)
-			}
-			return t.flush()
-		},
+			*f = abs
+		}
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
+	show, done := bytesPrinter(opts.IO)
+	res, err := opts.Client.ImageExport(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "wrote %s (%s, sha256 %s)\ncatalog entry %q added to %s\n", res.Bundle,
+		config.FormatSize(res.Entry.Size), res.Entry.SHA256, res.Entry.Name, res.Catalog)
+	return nil
 }
 
 func cobraMaxArgs(n int) cobra.PositionalArgs {

@@ -36,14 +36,14 @@ var (
 )
 
 // addCompletions attaches the name completions to the commands of the
-// tree that exist (others' files register theirs from init).
-func addCompletions(env *Env, c *cobra.Command) {
+// tree that exist.
+func addCompletions(cl *client.Client, c *cobra.Command) {
 	if list, ok := nameArgCompletion[c.CommandPath()]; ok && c.ValidArgsFunction == nil {
 		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveDefault
 			}
-			return completeNames(cmd.Context(), env, list, toComplete), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(cmd.Context(), cl, list, toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
 	}
 	for flag, list := range flagCompletion[c.CommandPath()] {
@@ -51,24 +51,24 @@ func addCompletions(env *Env, c *cobra.Command) {
 			continue
 		}
 		_ = c.RegisterFlagCompletionFunc(flag, func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-			return completeNames(cmd.Context(), env, list, toComplete), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(cmd.Context(), cl, list, toComplete), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
 	for _, s := range c.Commands() {
-		addCompletions(env, s)
+		addCompletions(cl, s)
 	}
 }
 
 // completeNames asks the daemon for names starting with prefix. It never
 // starts the daemon (a Tab press must not boot anything) and returns
 // nothing on any error; it gives up after two seconds.
-func completeNames(ctx context.Context, env *Env, list namesFunc, prefix string) []cobra.Completion {
+func completeNames(ctx context.Context, cl *client.Client, list namesFunc, prefix string) []cobra.Completion {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c := *env.Client
+	c := *cl
 	c.AutoStart = false
 	all, err := list(&c, ctx)
 	if err != nil {

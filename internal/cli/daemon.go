@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newDaemonCmd(env *Env) *cobra.Command {
+func newDaemonCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Start, stop or inspect bangerd (it also starts on demand)",
@@ -24,14 +24,14 @@ func newDaemonCmd(env *Env) *cobra.Command {
 		Short: "Say whether bangerd runs, and which VMM it uses",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := env.Client.Status(cmd.Context())
+			st, err := f.Client.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, st)
+				return printJSON(f.IO.Out, st)
 			}
-			printf(env.Out, "bangerd %s running (pid %d)\nsocket: %s\nstate:  %s\nvmm:    %s (%s), %s\nrunning VMs: %d\n",
+			printf(f.IO.Out, "bangerd %s running (pid %d)\nsocket: %s\nstate:  %s\nvmm:    %s (%s), %s\nrunning VMs: %d\n",
 				st.Version, st.PID, st.Socket, st.StateDir, st.VMM, st.VMMReason, st.Accel, st.Running)
 			return nil
 		},
@@ -42,18 +42,18 @@ func newDaemonCmd(env *Env) *cobra.Command {
 		Short: "Start bangerd in the background",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if st, err := env.Client.Status(cmd.Context()); err == nil {
-				fmt.Fprintf(env.Out, "bangerd already running (pid %d)\n", st.PID)
+			if st, err := f.Client.Status(cmd.Context()); err == nil {
+				fmt.Fprintf(f.IO.Out, "bangerd already running (pid %d)\n", st.PID)
 				return nil
 			}
-			if err := env.Client.StartDaemon(cmd.Context()); err != nil {
+			if err := f.Client.StartDaemon(cmd.Context()); err != nil {
 				return err
 			}
-			st, err := env.Client.Status(cmd.Context())
+			st, err := f.Client.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "bangerd started (pid %d)\n", st.PID)
+			fmt.Fprintf(f.IO.Out, "bangerd started (pid %d)\n", st.PID)
 			return nil
 		},
 	}
@@ -68,27 +68,27 @@ are interrupted: the command is killed in the guest, its client reports
 get a few seconds to finish; bangerd exits within about ten seconds.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := env.Client.Status(cmd.Context())
+			st, err := f.Client.Status(cmd.Context())
 			if errors.Is(err, client.ErrNotRunning) {
-				fmt.Fprintln(env.Out, "bangerd is not running")
+				fmt.Fprintln(f.IO.Out, "bangerd is not running")
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			res, err := env.Client.Shutdown(cmd.Context())
+			res, err := f.Client.Shutdown(cmd.Context())
 			if err != nil {
 				return err
 			}
 			for _, what := range res.Interrupted {
-				fmt.Fprintln(env.Out, "interrupted:", what)
+				fmt.Fprintln(f.IO.Out, "interrupted:", what)
 			}
 			// The daemon ends calls still running after a few seconds and
 			// returns within about ten (rpc.DefaultGrace + its stopBound).
 			if err := waitGone(st.PID, 15*time.Second); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Out, "bangerd stopped (pid %d)\n", st.PID)
+			fmt.Fprintf(f.IO.Out, "bangerd stopped (pid %d)\n", st.PID)
 			return nil
 		},
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,16 +14,28 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newKernelCmd(env *Env) *cobra.Command {
+func newKernelCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Pull, import, list and delete guest kernels"}
-	cmd.AddCommand(newKernelImportCmd(env), newKernelLsCmd(env), newKernelPullCmd(env), newKernelShowCmd(env),
-		newKernelDeleteCmd(env), newCatalogCmd(env, (*client.Client).KernelCatalog, "kernels"))
+	cmd.AddCommand(newKernelImportCmd(f, nil), newKernelLsCmd(f), newKernelPullCmd(f, nil), newKernelShowCmd(f),
+		newKernelDeleteCmd(f), newCatalogCmd(f, (*client.Client).KernelCatalog, "kernels"))
 	return cmd
 }
 
-func newKernelImportCmd(env *Env) *cobra.Command {
-	var p api.ImportKernelParams
-	var files api.ImportKernelFilesParams
+// kernelImportOptions are `kernel import`'s flags and argument, checked, and
+// what it needs.
+type kernelImportOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.ImportKernelParams      // a Debian package (downloaded or --deb)
+	Files  api.ImportKernelFilesParams // or --kernel FILE [--modules FILE]
+}
+
+// newKernelImportCmd builds `kernel import`; runF, when set, runs instead of
+// kernelImportRun.
+func newKernelImportCmd(f *factory, runF func(*kernelImportOptions) error) *cobra.Command {
+	opts := &kernelImportOptions{IO: f.IO, Client: f.Client}
+	p, files := &opts.Params, &opts.Files
 	imp := &cobra.Command{
 		Use:   "import [NAME]",
 		Short: "Import a Debian kernel package (default: the cloud kernel), or kernel files",
@@ -39,27 +52,13 @@ its drivers are modules; --release gives its uname -r.`,
 			if len(args) == 1 {
 				p.Name, files.Name = args[0], args[0]
 			}
-			if err := kernelImportSource(p, files); err != nil {
+			if err := kernelImportSource(*p, *files); err != nil {
 				return err
 			}
-			if files.Kernel != "" {
-				return importKernelFiles(cmd, env, files)
+			if runF != nil {
+				return runF(opts)
 			}
-			if p.DebFile != "" { // the daemon's working directory is not ours
-				abs, err := filepath.Abs(p.DebFile)
-				if err != nil {
-					return err
-				}
-				p.DebFile = abs
-			}
-			show, done := progressPrinter(env)
-			k, err := env.Client.KernelImport(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
-			}
-			printf(env.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
-			return nil
+			return kernelImportRun(cmd.Context(), opts)
 		},
 	}
 	imp.Flags().StringVar(&p.Package, "package", "", "Debian package to download (e.g. linux-image-6.1.0-26-cloud-amd64)")
@@ -68,6 +67,29 @@ its drivers are modules; --release gives its uname -r.`,
 	imp.Flags().StringVar(&files.Modules, "modules", "", "with --kernel: the modules.cpio for the initramfs")
 	imp.Flags().StringVar(&files.Release, "release", "", "with --kernel: the kernel's release (uname -r)")
 	return imp
+}
+
+// kernelImportRun imports the kernel from the source the flags name.
+func kernelImportRun(ctx context.Context, opts *kernelImportOptions) error {
+	p, files := opts.Params, opts.Files
+	if files.Kernel != "" {
+		return importKernelFiles(ctx, opts, files)
+	}
+	if p.DebFile != "" { // the daemon's working directory is not ours
+		abs, err := filepath.Abs(p.DebFile)
+		if err != nil {
+			return err
+		}
+		p.DebFile = abs
+	}
+	show, done := progressPrinter(opts.IO)
+	k, err := opts.Client.KernelImport(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", k.Name, k.Release)
+	return nil
 }
 
 // kernelImportSource refuses flags naming more than one source, and
@@ -88,7 +110,7 @@ func kernelImportSource(p api.ImportKernelParams, f api.ImportKernelFilesParams)
 	return nil
 }
 
-func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesParams) error {
+func importKernelFiles(ctx context.Context, opts *kernelImportOptions, p api.ImportKernelFilesParams) error {
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
@@ -101,46 +123,69 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 			*f = abs
 		}
 	}
-	info, err := env.Client.KernelImportFiles(cmd.Context(), p)
+	info, err := opts.Client.KernelImportFiles(ctx, p)
 	if err != nil {
 		return err
 	}
-	printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
 	return nil
 }
 
-func newKernelLsCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List kernels", (*client.Client).KernelList,
+func newKernelLsCmd(f *factory) *cobra.Command {
+	return newListCmd(f, "List kernels", (*client.Client).KernelList,
 		[]string{"NAME", "RELEASE", "SOURCE", "CREATED"},
 		func(k api.Kernel) []string {
 			return []string{k.Name, k.Release, k.Source, k.CreatedAt.Format(time.DateTime)}
 		})
 }
 
-func newKernelPullCmd(env *Env) *cobra.Command {
-	var p api.PullKernelParams
+// kernelPullOptions are `kernel pull`'s flags and argument, and what it
+// needs.
+type kernelPullOptions struct {
+	IO     *iostreams
+	Client interface {
+		KernelPull(context.Context, api.PullKernelParams, func(api.Progress)) (api.KernelInfo, error)
+	}
+
+	Params api.PullKernelParams
+}
+
+// newKernelPullCmd builds `kernel pull`; runF, when set, runs instead of
+// kernelPullRun.
+func newKernelPullCmd(f *factory, runF func(*kernelPullOptions) error) *cobra.Command {
+	opts := &kernelPullOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	pull := &cobra.Command{
 		Use:   "pull NAME",
 		Short: "Install a kernel from the kernel catalog (sha256-pinned bundle, or a Debian package)",
 		Args:  exactArgs(1, "a kernel catalog name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Ref = args[0]
-			show, done := bytesPrinter(env)
-			info, err := env.Client.KernelPull(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printf(env.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
-			return nil
+			return kernelPullRun(cmd.Context(), opts)
 		},
 	}
 	pull.Flags().StringVar(&p.Name, "name", "", "register under this name (default: the catalog name)")
 	return pull
 }
 
-func newKernelShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show a kernel: release, files, source and the VMs using it", "a kernel name", (*client.Client).KernelShow,
+// kernelPullRun installs the kernel, showing byte progress.
+func kernelPullRun(ctx context.Context, opts *kernelPullOptions) error {
+	p := opts.Params
+	show, done := bytesPrinter(opts.IO)
+	info, err := opts.Client.KernelPull(ctx, p, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "kernel %s ready (%s)\n", info.Name, info.Release)
+	return nil
+}
+
+func newKernelShowCmd(f *factory) *cobra.Command {
+	return newShowCmd(f, "Show a kernel: release, files, source and the VMs using it", "a kernel name", (*client.Client).KernelShow,
 		func(info api.KernelInfo) [][2]string {
 			return [][2]string{{"name", info.Name}, {"release", info.Release}, {"dir", info.Dir},
 				{"files", strings.Join(info.Files, " ")}, {"source", info.Source}, {"digest", info.Digest},
@@ -148,17 +193,17 @@ func newKernelShowCmd(env *Env) *cobra.Command {
 		})
 }
 
-func newKernelDeleteCmd(env *Env) *cobra.Command {
+func newKernelDeleteCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a kernel (exact name; refused while a VM uses it)",
 		Args:    exactArgs(1, "a kernel name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.Client.KernelDelete(cmd.Context(), args[0]); err != nil {
+			if err := f.Client.KernelDelete(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			printf(env.Out, "kernel %s deleted\n", args[0])
+			printf(f.IO.Out, "kernel %s deleted\n", args[0])
 			return nil
 		},
 	}

@@ -13,9 +13,9 @@ import (
 // plain line every few seconds (the daemon sends one a second); every
 // other event, a stage's closing line included, goes through
 // progressPrinter.
-func bytesPrinter(env *Env) (func(api.Progress), func()) {
-	show, done := progressPrinter(env)
-	tty := env.isTTY()
+func bytesPrinter(ios *iostreams) (func(api.Progress), func()) {
+	show, done := progressPrinter(ios)
+	tty := ios.isStderrTTY()
 	lastLine := map[string]time.Time{}
 	return func(p api.Progress) {
 		if p.Unit == "" {
@@ -50,8 +50,8 @@ func bar(pct, width int) string {
 }
 
 // printNotes shows what a pull or promote had to say about the image.
-func printNotes(env *Env, notes []string) {
+func printNotes(ios *iostreams, notes []string) {
 	for _, n := range notes {
-		fmt.Fprintln(env.Err, "note:", escText(n))
+		fmt.Fprintln(ios.Err, "note:", escText(n))
 	}
 }

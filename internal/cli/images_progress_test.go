@@ -14,7 +14,7 @@ import (
 // line always print. Nothing is read out of the message text.
 func TestBytesPrinterPlain(t *testing.T) {
 	var errb bytes.Buffer
-	show, done := bytesPrinter(&Env{Err: &errb})
+	show, done := bytesPrinter(&iostreams{Err: &errb})
 	for i := 0; i < 10; i++ {
 		show(api.Progress{Stage: api.StageDownload, Message: "layers: 1 MiB / 10 MiB · 1 MiB/s · ETA 9s",
 			Done: 1 << 20, Total: 10 << 20, Unit: api.UnitBytes})

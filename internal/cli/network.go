@@ -8,9 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { rootCommands = append(rootCommands, newNetworkCmd) }
-
-func newNetworkCmd(env *Env) *cobra.Command {
+func newNetworkCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "network",
 		Short: "List or remove everything banger added to the host's network",
@@ -27,23 +25,23 @@ VM starts.`,
 		Short: "List every host network object banger created",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := env.Client.NetworkShow(cmd.Context())
+			st, err := f.Client.NetworkShow(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, st)
+				return printJSON(f.IO.Out, st)
 			}
 			dns := st.DNS
 			if dns == "" {
 				dns = "not listening"
 			}
-			fmt.Fprintf(env.Out, "bridge %s · subnet %s · gateway %s · dns %s\n", st.Bridge, st.Subnet, st.Gateway, dns)
+			fmt.Fprintf(f.IO.Out, "bridge %s · subnet %s · gateway %s · dns %s\n", st.Bridge, st.Subnet, st.Gateway, dns)
 			if len(st.Objects) == 0 {
-				fmt.Fprintln(env.Out, "banger has nothing on this host's network (the first VM start sets it up)")
+				fmt.Fprintln(f.IO.Out, "banger has nothing on this host's network (the first VM start sets it up)")
 				return nil
 			}
-			printObjects(env, st.Objects)
+			printObjects(f, st.Objects)
 			return nil
 		},
 	}
@@ -53,19 +51,19 @@ VM starts.`,
 		Short: "Remove everything banger added to the host's network (no VM may be running)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := env.Client.NetworkTeardown(cmd.Context())
+			res, err := f.Client.NetworkTeardown(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if len(res.Removed) == 0 {
-				fmt.Fprintln(env.Out, "nothing to remove")
+				fmt.Fprintln(f.IO.Out, "nothing to remove")
 			} else {
-				fmt.Fprintf(env.Out, "removed %d objects:\n", len(res.Removed))
-				printObjects(env, res.Removed)
+				fmt.Fprintf(f.IO.Out, "removed %d objects:\n", len(res.Removed))
+				printObjects(f, res.Removed)
 			}
 			if len(res.Left) > 0 {
-				fmt.Fprintf(env.Out, "could not remove %d objects:\n", len(res.Left))
-				printObjects(env, res.Left)
+				fmt.Fprintf(f.IO.Out, "could not remove %d objects:\n", len(res.Left))
+				printObjects(f, res.Left)
 				return exitError{ExitError}
 			}
 			return nil
@@ -75,8 +73,8 @@ VM starts.`,
 	return cmd
 }
 
-func printObjects(env *Env, objs []api.NetworkObject) {
-	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+func printObjects(f *factory, objs []api.NetworkObject) {
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tDETAIL")
 	for _, o := range objs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Kind, o.Name, o.Detail)

@@ -19,7 +19,6 @@ import (
 	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // Exit codes of banger itself. `vm run` exits with the guest command's
@@ -37,18 +36,14 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// Env is what commands need from the outside world; tests replace parts.
+// Env is the outside world as Main or a test gives it; commands get it
+// through a factory (factory.go).
 type Env struct {
 	In     io.Reader
 	Out    io.Writer
 	Err    io.Writer
 	Paths  config.Paths
 	Client *client.Client
-}
-
-func (e *Env) isTTY() bool {
-	f, ok := e.Err.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Main runs banger with os.Args and returns the exit code.
@@ -67,7 +62,7 @@ func Main() int {
 
 // Run executes one command line.
 func Run(ctx context.Context, env *Env, args []string) int {
-	root := newRootCmd(env)
+	root := newRootCmd(newFactory(env))
 	root.SetArgs(args)
 	root.SetIn(env.In)
 	root.SetOut(env.Out)
@@ -84,13 +79,6 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	return exitCode(err)
 }
 
-// rootCommands and vmCommands are commands defined in their own files
-// (network, ssh-config, workspace), registered from init functions.
-var (
-	rootCommands []func(*Env) *cobra.Command
-	vmCommands   []func(*Env) *cobra.Command
-)
-
 // usageError marks bad flags or arguments.
 type usageError struct{ error }
 
@@ -102,7 +90,9 @@ func friendly(err error) string {
 	return err.Error()
 }
 
-func newRootCmd(env *Env) *cobra.Command {
+// newRootCmd is the command tree; every command is listed here or in its
+// group's constructor (newVMCmd, newImageCmd, ...), none registers itself.
+func newRootCmd(f *factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "banger",
 		Short: "Disposable and long-lived Linux microVMs on your own machine",
@@ -118,22 +108,20 @@ The daemon (bangerd) starts on demand.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newVMCmd(env), newDaemonCmd(env), newImageCmd(env), newKernelCmd(env), newDoctorCmd(env))
-	for _, c := range rootCommands {
-		root.AddCommand(c(env))
-	}
-	root.SetOut(env.Out) // cobra's completion command takes its writer now
+	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f, nil),
+		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f))
+	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)
 	finishTree(root)
-	addCompletions(env, root)
+	addCompletions(f.Client, root)
 	showVersion := root.Flags().Bool("version", false, "print the versions of banger, bangerd and banger-agent (as `banger version`)")
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if *showVersion {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("--version takes no arguments")}
 			}
-			return printVersion(cmd.Context(), env, false)
+			return printVersion(cmd.Context(), f, false)
 		}
 		return groupRun(cmd, args)
 	}
@@ -149,35 +137,35 @@ func printJSON(w io.Writer, v any) error {
 
 // progressPrinter renders progress events: a rewritten status line on a
 // terminal, plain lines otherwise. The spec line is always kept.
-func progressPrinter(env *Env) (func(api.Progress), func()) {
-	tty := env.isTTY()
+func progressPrinter(ios *iostreams) (func(api.Progress), func()) {
+	tty := ios.isStderrTTY()
 	active := false
 	show := func(p api.Progress) {
 		// The spec line and warnings stay on screen; other stages replace
 		// each other on a terminal.
 		if p.Stage == api.StageSpec || strings.HasPrefix(p.Message, "warning: ") {
 			if active {
-				fmt.Fprint(env.Err, "\r\033[K")
+				fmt.Fprint(ios.Err, "\r\033[K")
 				active = false
 			}
 			if p.Stage == api.StageSpec {
-				fmt.Fprintln(env.Err, "spec:", escCell(p.Message))
+				fmt.Fprintln(ios.Err, "spec:", escCell(p.Message))
 			} else {
-				fmt.Fprintf(env.Err, "%s: %s\n", escCell(p.Stage), escText(p.Message))
+				fmt.Fprintf(ios.Err, "%s: %s\n", escCell(p.Stage), escText(p.Message))
 			}
 			return
 		}
 		line := fmt.Sprintf("[%5.1fs] %s: %s", p.Elapsed, escCell(p.Stage), escCell(p.Message))
 		if tty {
-			fmt.Fprint(env.Err, "\r\033[K"+line)
+			fmt.Fprint(ios.Err, "\r\033[K"+line)
 			active = true
 			return
 		}
-		fmt.Fprintln(env.Err, line)
+		fmt.Fprintln(ios.Err, line)
 	}
 	done := func() {
 		if active {
-			fmt.Fprint(env.Err, "\r\033[K")
+			fmt.Fprint(ios.Err, "\r\033[K")
 			active = false
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { rootCommands = append(rootCommands, newSSHConfigCmd) }
-
 // userSSHConfig is ~/.ssh/config, with $HOME as banger's other paths.
 func userSSHConfig() (string, error) {
 	home, err := os.UserHomeDir()
@@ -20,8 +18,21 @@ func userSSHConfig() (string, error) {
 	return filepath.Join(home, ".ssh", "config"), nil
 }
 
-func newSSHConfigCmd(env *Env) *cobra.Command {
-	var install, uninstall bool
+// sshConfigOptions are `ssh-config`'s flags and what it needs.
+type sshConfigOptions struct {
+	IO *iostreams
+	// ConfigDir holds banger's ssh_config (the Include's target).
+	ConfigDir string
+	// UserConfig is the file the Include goes into (~/.ssh/config).
+	UserConfig func() (string, error)
+
+	Install, Uninstall bool
+}
+
+// newSSHConfigCmd builds `ssh-config`; runF, when set, runs instead of
+// sshConfigRun.
+func newSSHConfigCmd(f *factory, runF func(*sshConfigOptions) error) *cobra.Command {
+	opts := &sshConfigOptions{IO: f.IO, ConfigDir: f.Paths.ConfigDir, UserConfig: userSSHConfig}
 	cmd := &cobra.Command{
 		Use:   "ssh-config [--install | --uninstall]",
 		Short: "Make plain `ssh NAME.vm` work: show, add or remove the Include of banger's ssh_config",
@@ -34,51 +45,59 @@ else in the file changes, and the daemon never edits it on its own.`,
 		Example: "  banger ssh-config --install && ssh dev.vm",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if install && uninstall {
+			if opts.Install && opts.Uninstall {
 				return usageError{fmt.Errorf("ssh-config: --install and --uninstall exclude each other")}
 			}
-			user, err := userSSHConfig()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			target := sshconfig.BangerConfigPath(env.Paths.ConfigDir)
-			switch {
-			case install:
-				changed, err := sshconfig.Install(user, target)
-				if err != nil {
-					return err
-				}
-				if changed {
-					fmt.Fprintf(env.Out, "added the Include of %s to %s\n", target, user)
-				} else {
-					fmt.Fprintf(env.Out, "%s already includes %s\n", user, target)
-				}
-				return nil
-			case uninstall:
-				changed, err := sshconfig.Uninstall(user)
-				if err != nil {
-					return err
-				}
-				if changed {
-					fmt.Fprintf(env.Out, "removed banger's Include from %s\n", user)
-				} else {
-					fmt.Fprintf(env.Out, "%s has no banger Include\n", user)
-				}
-				return nil
-			}
-			ok, err := sshconfig.Installed(user)
-			state := "not included: run `banger ssh-config --install`"
-			switch {
-			case err != nil:
-				state = err.Error()
-			case ok:
-				state = "included (remove with `banger ssh-config --uninstall`)"
-			}
-			fmt.Fprintf(env.Out, "ssh_config:   %s\ninclude line: Include %s\n%s: %s\n", target, target, user, state)
-			return nil
+			return sshConfigRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&install, "install", false, "add the Include to ~/.ssh/config (idempotent)")
-	cmd.Flags().BoolVar(&uninstall, "uninstall", false, "remove banger's Include from ~/.ssh/config")
+	cmd.Flags().BoolVar(&opts.Install, "install", false, "add the Include to ~/.ssh/config (idempotent)")
+	cmd.Flags().BoolVar(&opts.Uninstall, "uninstall", false, "remove banger's Include from ~/.ssh/config")
 	return cmd
+}
+
+// sshConfigRun shows, adds or removes the Include of banger's ssh_config.
+func sshConfigRun(opts *sshConfigOptions) error {
+	user, err := opts.UserConfig()
+	if err != nil {
+		return err
+	}
+	target := sshconfig.BangerConfigPath(opts.ConfigDir)
+	switch {
+	case opts.Install:
+		changed, err := sshconfig.Install(user, target)
+		if err != nil {
+			return err
+		}
+		if changed {
+			fmt.Fprintf(opts.IO.Out, "added the Include of %s to %s\n", target, user)
+		} else {
+			fmt.Fprintf(opts.IO.Out, "%s already includes %s\n", user, target)
+		}
+		return nil
+	case opts.Uninstall:
+		changed, err := sshconfig.Uninstall(user)
+		if err != nil {
+			return err
+		}
+		if changed {
+			fmt.Fprintf(opts.IO.Out, "removed banger's Include from %s\n", user)
+		} else {
+			fmt.Fprintf(opts.IO.Out, "%s has no banger Include\n", user)
+		}
+		return nil
+	}
+	ok, err := sshconfig.Installed(user)
+	state := "not included: run `banger ssh-config --install`"
+	switch {
+	case err != nil:
+		state = err.Error()
+	case ok:
+		state = "included (remove with `banger ssh-config --uninstall`)"
+	}
+	fmt.Fprintf(opts.IO.Out, "ssh_config:   %s\ninclude line: Include %s\n%s: %s\n", target, target, user, state)
+	return nil
 }

@@ -26,13 +26,13 @@ func TestEveryCommandUsageErrorExits2(t *testing.T) {
 			}
 		}
 	}
-	walk(newRootCmd(&Env{}), nil)
+	walk(newRootCmd(newFactory(&Env{})), nil)
 	if len(paths) < 40 {
 		t.Fatalf("only %d commands found", len(paths))
 	}
 	for _, p := range paths {
 		extras := [][]string{{"--no-such-flag"}}
-		if c, _, _ := newRootCmd(&Env{}).Find(p); c.HasSubCommands() {
+		if c, _, _ := newRootCmd(newFactory(&Env{})).Find(p); c.HasSubCommands() {
 			extras = append(extras, []string{"no-such-command"}, []string{"no-such-command", "--no-such-flag"})
 		}
 		for _, extra := range extras {
@@ -70,7 +70,7 @@ func TestEscCell(t *testing.T) {
 // Every command and flag the completion tables name exists: a renamed
 // command would otherwise silently lose its name completion.
 func TestCompletionTablesNameRealCommands(t *testing.T) {
-	root := newRootCmd(&Env{})
+	root := newRootCmd(newFactory(&Env{}))
 	find := func(path string) *cobra.Command {
 		c, rest, err := root.Find(strings.Fields(path)[1:])
 		if err != nil || len(rest) > 0 || c.CommandPath() != path {

@@ -11,11 +11,8 @@ import (
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/client"
-	"github.com/banger-dev/banger/internal/config"
 	"github.com/spf13/cobra"
 )
-
-func init() { rootCommands = append(rootCommands, newVersionCmd) }
 
 // versionReport is `banger version --json`.
 type versionReport struct {
@@ -39,7 +36,7 @@ type agentVersion struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func newVersionCmd(env *Env) *cobra.Command {
+func newVersionCmd(f *factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -52,16 +49,16 @@ Builds made without ` + "`make build`" + ` show the Go toolchain's record instea
 (dev-<commit>[-dirty]).`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return printVersion(cmd.Context(), env, asJSON)
+			return printVersion(cmd.Context(), f, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
-func printVersion(ctx context.Context, env *Env, asJSON bool) error {
+func printVersion(ctx context.Context, f *factory, asJSON bool) error {
 	r := versionReport{CLI: buildinfo.Current("")}
-	st, err := env.Client.Status(ctx) // never starts the daemon
+	st, err := f.Client.Status(ctx) // never starts the daemon
 	switch {
 	case err == nil:
 		r.Daemon = daemonVersion{Running: true, Version: st.Version, APIVersion: st.APIVersion, PID: st.PID}
@@ -69,11 +66,11 @@ func printVersion(ctx context.Context, env *Env, asJSON bool) error {
 	default:
 		r.Daemon = daemonVersion{Error: err.Error()}
 	}
-	r.Agent = findAgentVersion(ctx, env, st)
+	r.Agent = findAgentVersion(ctx, f, st)
 	if asJSON {
-		return printJSON(env.Out, r)
+		return printJSON(f.IO.Out, r)
 	}
-	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "banger\t%s\n", r.CLI)
 	switch {
 	case r.Daemon.Running:
@@ -96,11 +93,11 @@ func printVersion(ctx context.Context, env *Env, asJSON bool) error {
 
 // findAgentVersion is the daemon's word on its agent when it gave one,
 // else the build information of the binary it would put in initramfs.
-func findAgentVersion(ctx context.Context, env *Env, st api.Status) agentVersion {
+func findAgentVersion(ctx context.Context, f *factory, st api.Status) agentVersion {
 	if st.AgentVersion != "" {
 		return agentVersion{Version: st.AgentVersion, From: "daemon"}
 	}
-	path, err := agentPath(env)
+	path, err := agentPath(f)
 	if err != nil {
 		return agentVersion{From: "none", Error: err.Error()}
 	}
@@ -113,11 +110,11 @@ func findAgentVersion(ctx context.Context, env *Env, st api.Status) agentVersion
 
 // agentPath is where the daemon finds banger-agent: agent_bin in
 // config.toml, else beside bangerd (which is beside banger or on PATH).
-func agentPath(env *Env) (string, error) {
-	if cfg, err := config.Load(env.Paths.ConfigFile()); err == nil && cfg.AgentBin != "" {
+func agentPath(f *factory) (string, error) {
+	if cfg, err := f.Config(); err == nil && cfg.AgentBin != "" {
 		return cfg.AgentBin, nil
 	}
-	d, err := env.Client.DaemonPath()
+	d, err := f.Client.DaemonPath()
 	if err != nil {
 		return "", err
 	}

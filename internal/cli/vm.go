@@ -17,16 +17,15 @@ import (
 // dnsLabel is what a VM name must be (the daemon checks it too).
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func newVMCmd(env *Env) *cobra.Command {
+func newVMCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vm",
 		Short: "Create, run, reach and remove VMs",
 	}
-	cmd.AddCommand(newVMRunCmd(env), newVMCreateCmd(env), newVMListCmd(env), newVMShowCmd(env),
-		newVMSSHCmd(env), newVMStopCmd(env), newVMStartCmd(env), newVMDeleteCmd(env))
-	for _, c := range vmCommands {
-		cmd.AddCommand(c(env))
-	}
+	cmd.AddCommand(newVMRunCmd(f, nil), newVMCreateCmd(f, nil), newVMListCmd(f), newVMShowCmd(f),
+		newVMSSHCmd(f), newVMStopCmd(f), newVMStartCmd(f), newVMDeleteCmd(f),
+		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
+		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f))
 	return cmd
 }
 
@@ -67,51 +66,8 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk, VMM: f.vmm}, nil
 }
 
-func newVMCreateCmd(env *Env) *cobra.Command {
-	var f sizeFlags
-	var asJSON, noWait bool
-	cmd := &cobra.Command{
-		Use:   "create [flags]",
-		Short: "Create and boot a long-lived VM",
-		Long: `Create a VM and boot it; returns when sshd in the guest answers, streaming
-the stages (spec, reserve, disks, network, boot, agent, ssh). Interrupting
-the CLI does not abort the create: the daemon finishes it (see vm show).
-
-The VM keeps its root filesystem changes (overlay disk) and /root (work
-disk) across stop and start; only 'vm delete' discards them.`,
-		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev",
-		Args:    exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := f.params(cmd)
-			if err != nil {
-				return err
-			}
-			p.WaitSSH, p.NoWait = true, noWait
-			show, done := progressPrinter(env)
-			vm, err := env.Client.VMCreate(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, vm)
-			}
-			if noWait {
-				printf(env.Out, "%s reserved at %s; booting in the background (banger vm show %s)\n", vm.Name, vm.IP, vm.Name)
-				return nil
-			}
-			printf(env.Out, "%s running at %s (banger vm ssh %s)\n", vm.Name, vm.IP, vm.Name)
-			return nil
-		},
-	}
-	f.register(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the VM as JSON")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the VM is reserved; the daemon boots it in the background")
-	return cmd
-}
-
-func newVMListCmd(env *Env) *cobra.Command {
-	return newListCmd(env, "List VMs", (*client.Client).VMList,
+func newVMListCmd(f *factory) *cobra.Command {
+	return newListCmd(f, "List VMs", (*client.Client).VMList,
 		[]string{"NAME", "STATE", "IMAGE", "ADDRESS", "VCPU", "MEMORY", "AGE"},
 		func(v api.VM) []string {
 			return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPU),
@@ -119,8 +75,8 @@ func newVMListCmd(env *Env) *cobra.Command {
 		})
 }
 
-func newVMShowCmd(env *Env) *cobra.Command {
-	return newShowCmd(env, "Show one VM", "one VM name", (*client.Client).VMShow, func(v api.VM) [][2]string {
+func newVMShowCmd(f *factory) *cobra.Command {
+	return newShowCmd(f, "Show one VM", "one VM name", (*client.Client).VMShow, func(v api.VM) [][2]string {
 		rows := [][2]string{
 			{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"kernel", v.Kernel},
 			{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
@@ -136,34 +92,34 @@ func newVMShowCmd(env *Env) *cobra.Command {
 
 // simpleVMCmd builds stop/start/delete/restart: one name, one call (e.g.
 // (*client.Client).VMStop).
-func simpleVMCmd(env *Env, use, short string, call func(*client.Client, context.Context, string, func(api.Progress)) (api.VM, error), done string) *cobra.Command {
+func simpleVMCmd(f *factory, use, short string, call func(*client.Client, context.Context, string, func(api.Progress)) (api.VM, error), done string) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " NAME",
 		Short: short,
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			show, finish := progressPrinter(env)
-			v, err := call(env.Client, cmd.Context(), args[0], show)
+			show, finish := progressPrinter(f.IO)
+			v, err := call(f.Client, cmd.Context(), args[0], show)
 			finish()
 			if err != nil {
 				return err
 			}
-			printf(env.Out, "%s %s\n", v.Name, done)
+			printf(f.IO.Out, "%s %s\n", v.Name, done)
 			return nil
 		},
 	}
 }
 
-func newVMStopCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "stop", "Shut a VM down (its disks are kept)", (*client.Client).VMStop, "stopped")
+func newVMStopCmd(f *factory) *cobra.Command {
+	return simpleVMCmd(f, "stop", "Shut a VM down (its disks are kept)", (*client.Client).VMStop, "stopped")
 }
 
-func newVMStartCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "start", "Boot a stopped VM", (*client.Client).VMStart, "running")
+func newVMStartCmd(f *factory) *cobra.Command {
+	return simpleVMCmd(f, "start", "Boot a stopped VM", (*client.Client).VMStart, "running")
 }
 
-func newVMDeleteCmd(env *Env) *cobra.Command {
-	c := simpleVMCmd(env, "delete", "Delete a VM and everything it stored", (*client.Client).VMDelete, "deleted")
+func newVMDeleteCmd(f *factory) *cobra.Command {
+	c := simpleVMCmd(f, "delete", "Delete a VM and everything it stored", (*client.Client).VMDelete, "deleted")
 	c.Aliases = []string{"rm"}
 	c.Long = `Delete a VM: its VMM, disks, TAP and pinned host key. NAME is the exact
 name or id; a prefix, which other vm commands accept, is refused here.`

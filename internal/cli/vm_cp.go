@@ -19,9 +19,7 @@ import (
 	"github.com/banger-dev/banger/internal/hostcopy"
 )
 
-func init() { vmCommands = append(vmCommands, newVMCpCmd) }
-
-func newVMCpCmd(env *Env) *cobra.Command {
+func newVMCpCmd(f *factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cp SRC NAME:DST | NAME:SRC DST",
 		Short: "Copy files and directories into or out of a running VM (through the agent, no sshd needed)",
@@ -72,9 +70,9 @@ The byte count is shown on stderr while copying when it is a terminal.`,
 			case !sGuest && !dGuest:
 				return usageError{fmt.Errorf("vm cp: neither %s nor %s is NAME:PATH, a path in a VM (see `banger vm cp --help`)", src, dst)}
 			case dGuest:
-				return copyIn(cmd, env, src, dName, dPath)
+				return copyIn(cmd, f, src, dName, dPath)
 			default:
-				return copyOut(cmd, env, sName, sPath, dst)
+				return copyOut(cmd, f, sName, sPath, dst)
 			}
 		},
 	}
@@ -99,13 +97,13 @@ func guestArg(s string) (name, p string, ok bool) {
 }
 
 // copyIn sends a local path (or a tar archive on stdin) into the guest.
-func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
+func copyIn(cmd *cobra.Command, f *factory, src, name, guestPath string) error {
 	p := api.CopyInParams{Name: name, Path: guestPath}
 	var fill func(*agentclient.TarWriter) error
-	prog := newCopyProgress(env)
+	prog := newCopyProgress(f.IO)
 	var skipped []string
 	if src == "-" {
-		fill = func(tw *agentclient.TarWriter) error { return retar(tw, env.In, prog.add) }
+		fill = func(tw *agentclient.TarWriter) error { return retar(tw, f.IO.In, prog.add) }
 	} else {
 		if _, err := os.Lstat(src); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -123,7 +121,7 @@ func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
 			return err
 		}
 	}
-	conn, err := env.Client.VMCopyIn(cmd.Context(), p)
+	conn, err := f.Client.VMCopyIn(cmd.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -148,7 +146,7 @@ func copyIn(cmd *cobra.Command, env *Env, src, name, guestPath string) error {
 	case rerr != nil:
 		return fmt.Errorf("copy into %s:%s: the daemon closed the stream before the guest confirmed the copy (is the VM still running?)", name, guestPath)
 	}
-	noteSkipped(env, skipped)
+	noteSkipped(f.IO, skipped)
 	prog.summary(fmt.Sprintf("%s:%s", name, guestPath), res.Entries, res.Bytes)
 	return nil
 }
@@ -181,13 +179,13 @@ func retar(tw *agentclient.TarWriter, r io.Reader, progress func(int64)) error {
 }
 
 // copyOut brings a guest path here (or as a tar archive to stdout).
-func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
+func copyOut(cmd *cobra.Command, f *factory, name, guestPath, dst string) error {
 	base := path.Base(path.Clean(guestPath))
 	each := func(h *tar.Header, r io.Reader) error { return nil }
-	prog := newCopyProgress(env)
+	prog := newCopyProgress(f.IO)
 	finish := func() error { return nil }
 	if dst == "-" {
-		tw := tar.NewWriter(env.Out)
+		tw := tar.NewWriter(f.IO.Out)
 		each = func(h *tar.Header, r io.Reader) error {
 			if err := tw.WriteHeader(h); err != nil {
 				return err
@@ -209,7 +207,7 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 		x.Progress = prog.add
 		each, finish = x.Entry, x.Finish
 	}
-	conn, err := env.Client.VMCopyOut(cmd.Context(), api.CopyOutParams{Name: name, Path: guestPath})
+	conn, err := f.Client.VMCopyOut(cmd.Context(), api.CopyOutParams{Name: name, Path: guestPath})
 	if err != nil {
 		return err
 	}
@@ -223,28 +221,30 @@ func copyOut(cmd *cobra.Command, env *Env, name, guestPath, dst string) error {
 	if err := finish(); err != nil {
 		return err
 	}
-	noteSkipped(env, tl.Skipped)
+	noteSkipped(f.IO, tl.Skipped)
 	prog.summary(dst, tl.Entries, prog.n)
 	return nil
 }
 
-func noteSkipped(env *Env, skipped []string) {
+func noteSkipped(ios *iostreams, skipped []string) {
 	if len(skipped) > 0 {
-		fmt.Fprintf(env.Err, "banger: skipped (not a file, directory or symlink): %s\n", escCell(strings.Join(skipped, ", ")))
+		fmt.Fprintf(ios.Err, "banger: skipped (not a file, directory or symlink): %s\n", escCell(strings.Join(skipped, ", ")))
 	}
 }
 
 // copyProgress shows the bytes copied on a terminal, at most a few times
 // a second.
 type copyProgress struct {
-	env    *Env
+	ios    *iostreams
 	tty    bool
 	n      int64
 	shown  int64
 	active bool
 }
 
-func newCopyProgress(env *Env) *copyProgress { return &copyProgress{env: env, tty: env.isTTY()} }
+func newCopyProgress(ios *iostreams) *copyProgress {
+	return &copyProgress{ios: ios, tty: ios.isStderrTTY()}
+}
 
 func (p *copyProgress) add(n int64) {
 	p.n += n
@@ -253,18 +253,18 @@ func (p *copyProgress) add(n int64) {
 	}
 	p.shown = p.n
 	p.active = true
-	fmt.Fprintf(p.env.Err, "\r\033[Kcopying: %s", config.FormatSize(p.n))
+	fmt.Fprintf(p.ios.Err, "\r\033[Kcopying: %s", config.FormatSize(p.n))
 }
 
 func (p *copyProgress) done() {
 	if p.active {
-		fmt.Fprint(p.env.Err, "\r\033[K")
+		fmt.Fprint(p.ios.Err, "\r\033[K")
 		p.active = false
 	}
 }
 
 func (p *copyProgress) summary(to string, entries, bytes int64) {
 	if p.tty {
-		fmt.Fprintf(p.env.Err, "copied %d entries, %s to %s\n", entries, config.FormatSize(bytes), to)
+		fmt.Fprintf(p.ios.Err, "copied %d entries, %s to %s\n", entries, config.FormatSize(bytes), to)
 	}
 }

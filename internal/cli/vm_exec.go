@@ -13,8 +13,6 @@ import (
 	"github.com/banger-dev/banger/internal/rpc"
 )
 
-func init() { vmCommands = append(vmCommands, newVMExecCmd) }
-
 // commandFlags are how a guest command runs, shared by vm run and vm exec.
 type commandFlags struct {
 	env           []string
@@ -30,12 +28,12 @@ func (f *commandFlags) register(fs *pflag.FlagSet, workdirDefault string) {
 }
 
 // terminal is the -t terminal size and the environment to send with it.
-func (f *commandFlags) terminal(env *Env) (*api.WinSize, []string) {
+func (f *commandFlags) terminal(ios *iostreams) (*api.WinSize, []string) {
 	vars := hostEnv(f.env)
 	if !f.tty {
 		return nil, vars
 	}
-	return terminalFor(env, vars)
+	return terminalFor(ios, vars)
 }
 
 // hostEnv completes -e values as `docker run -e` does: KEY=VALUE as
@@ -63,8 +61,21 @@ func (f *commandFlags) checkEnv() error {
 	return nil
 }
 
-func newVMExecCmd(env *Env) *cobra.Command {
-	var f commandFlags
+// vmExecOptions are `vm exec`'s flags and arguments, checked, and what it
+// needs.
+type vmExecOptions struct {
+	IO     *iostreams
+	Client interface {
+		VMExec(context.Context, api.ExecParams, func(api.Progress)) (*rpc.Conn, api.VM, error)
+	}
+
+	Params api.ExecParams
+}
+
+// newVMExecCmd builds `vm exec`; runF, when set, runs instead of vmExecRun.
+func newVMExecCmd(f *factory, runF func(*vmExecOptions) error) *cobra.Command {
+	opts := &vmExecOptions{IO: f.IO, Client: f.Client}
+	var c commandFlags
 	cmd := &cobra.Command{
 		Use:   "exec NAME [flags] -- CMD [ARGS...]",
 		Short: "Run a command in a running VM through the guest agent (no SSH needed)",
@@ -82,16 +93,25 @@ directory apply as for vm run.`,
 			if len(args) < 2 {
 				return usageError{fmt.Errorf("vm exec: no command given: banger vm exec %s -- CMD [ARGS...]", args[0])}
 			}
-			return f.checkEnv()
+			return c.checkEnv()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := api.ExecParams{Name: args[0], Argv: args[1:], Dir: f.workdir, User: f.user}
-			p.TTY, p.Env = f.terminal(env)
-			return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
-				return env.Client.VMExec(ctx, p, show)
-			}, execOptions{before: "start-up", tty: f.tty})
+			opts.Params = api.ExecParams{Name: args[0], Argv: args[1:], Dir: c.workdir, User: c.user}
+			opts.Params.TTY, opts.Params.Env = c.terminal(f.IO)
+			if runF != nil {
+				return runF(opts)
+			}
+			return vmExecRun(cmd.Context(), opts)
 		},
 	}
-	f.register(cmd.Flags(), "the image's working directory, else the user's home")
+	c.register(cmd.Flags(), "the image's working directory, else the user's home")
 	return cmd
+}
+
+// vmExecRun runs the command in the VM and relays its stream.
+func vmExecRun(ctx context.Context, opts *vmExecOptions) error {
+	p := opts.Params
+	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+		return opts.Client.VMExec(ctx, p, show)
+	}, execOptions{before: "start-up", tty: p.TTY != nil})
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -11,16 +12,24 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	vmCommands = append(vmCommands, newVMRestartCmd, newVMSetCmd, newVMStatsCmd, newVMPortsCmd)
+func newVMRestartCmd(f *factory) *cobra.Command {
+	return simpleVMCmd(f, "restart", "Shut a VM down gracefully and boot it again", (*client.Client).VMRestart, "running")
 }
 
-func newVMRestartCmd(env *Env) *cobra.Command {
-	return simpleVMCmd(env, "restart", "Shut a VM down gracefully and boot it again", (*client.Client).VMRestart, "running")
+// vmSetOptions are `vm set`'s flags, checked, and what it needs.
+type vmSetOptions struct {
+	IO     *iostreams
+	Client interface {
+		VMSet(context.Context, api.SetParams, func(api.Progress)) (api.VM, error)
+	}
+
+	Params api.SetParams // zero fields are left as they are
 }
 
-func newVMSetCmd(env *Env) *cobra.Command {
-	var p api.SetParams
+// newVMSetCmd builds `vm set`; runF, when set, runs instead of vmSetRun.
+func newVMSetCmd(f *factory, runF func(*vmSetOptions) error) *cobra.Command {
+	opts := &vmSetOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	mem := memoryValue{mib: &p.MemoryMiB}
 	cmd := &cobra.Command{
 		Use:   "set NAME [--vcpu N] [--memory SIZE] [--disk-size SIZE]",
@@ -43,14 +52,10 @@ filesystems); shrinking is refused.`,
 					return err
 				}
 			}
-			show, done := progressPrinter(env)
-			v, err := env.Client.VMSet(cmd.Context(), p, show)
-			done()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			printf(env.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
-			return nil
+			return vmSetRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().IntVar(&p.VCPU, "vcpu", 0, "virtual CPUs")
@@ -59,21 +64,33 @@ filesystems); shrinking is refused.`,
 	return cmd
 }
 
-func newVMStatsCmd(env *Env) *cobra.Command {
+// vmSetRun resizes the VM and prints its new sizes.
+func vmSetRun(ctx context.Context, opts *vmSetOptions) error {
+	show, done := progressPrinter(opts.IO)
+	v, err := opts.Client.VMSet(ctx, opts.Params, show)
+	done()
+	if err != nil {
+		return err
+	}
+	printf(opts.IO.Out, "%s: %s\n", v.Name, config.Spec{VCPU: v.VCPU, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes})
+	return nil
+}
+
+func newVMStatsCmd(f *factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "stats NAME",
 		Short: "Show a running VM's CPU, memory, disk use and uptime (from the guest agent)",
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := env.Client.VMStats(cmd.Context(), args[0])
+			s, err := f.Client.VMStats(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, s)
+				return printJSON(f.IO.Out, s)
 			}
-			tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "uptime:\t%s\n", (time.Duration(s.UptimeSeconds) * time.Second).String())
 			fmt.Fprintf(tw, "cpu:\t%.1f%% of %d vCPU (load %.2f)\n", s.CPUPercent, s.CPUs, s.Load1)
 			fmt.Fprintf(tw, "memory:\t%s used of %s\n", config.FormatSize(int64(s.MemUsedBytes)), config.FormatSize(int64(s.MemTotalBytes)))
@@ -87,21 +104,21 @@ func newVMStatsCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-func newVMPortsCmd(env *Env) *cobra.Command {
+func newVMPortsCmd(f *factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ports NAME",
 		Short: "List the TCP/UDP ports listening in a running VM, with their processes",
 		Args:  exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ports, err := env.Client.VMPorts(cmd.Context(), args[0])
+			ports, err := f.Client.VMPorts(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(env.Out, ports)
+				return printJSON(f.IO.Out, ports)
 			}
-			t := newTable(env.Out)
+			t := newTable(f.IO.Out)
 			t.row("PROTO", "ADDRESS", "PORT", "PROCESS")
 			for _, p := range ports {
 				proc := p.Process

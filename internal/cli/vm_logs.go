@@ -1,18 +1,31 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
 )
 
-func init() { vmCommands = append(vmCommands, newVMLogsCmd) }
+// vmLogsOptions are `vm logs`'s flags and argument, checked, and what it
+// needs.
+type vmLogsOptions struct {
+	IO     *iostreams
+	Client interface {
+		VMLogs(context.Context, api.LogsParams) (*rpc.Conn, error)
+	}
 
-func newVMLogsCmd(env *Env) *cobra.Command {
-	var p api.LogsParams
+	Params api.LogsParams
+}
+
+// newVMLogsCmd builds `vm logs`; runF, when set, runs instead of vmLogsRun.
+func newVMLogsCmd(f *factory, runF func(*vmLogsOptions) error) *cobra.Command {
+	opts := &vmLogsOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	cmd := &cobra.Command{
 		Use:   "logs NAME [-f] [--tail N]",
 		Short: "Show a VM's console log (kernel and init messages)",
@@ -36,20 +49,28 @@ a file, the log is passed through byte for byte.`,
 			if p.Tail < 0 {
 				return usageError{fmt.Errorf("--tail %d: must be zero (everything) or more", p.Tail)}
 			}
-			conn, err := env.Client.VMLogs(cmd.Context(), p)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			defer conn.Close()
-			out := env.Out
-			if isTerminalWriter(out) {
-				out = &consoleFilter{w: out}
-			}
-			_, err = io.Copy(out, conn)
-			return err
+			return vmLogsRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVarP(&p.Follow, "follow", "f", false, "keep printing what the guest writes, until Ctrl-C (also across stops and restarts)")
 	cmd.Flags().IntVar(&p.Tail, "tail", 0, "show only the last N lines (default: all)")
 	return cmd
+}
+
+// vmLogsRun copies the console log to stdout, filtered on a terminal.
+func vmLogsRun(ctx context.Context, opts *vmLogsOptions) error {
+	conn, err := opts.Client.VMLogs(ctx, opts.Params)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	out := opts.IO.Out
+	if opts.IO.isStdoutTTY() {
+		out = &consoleFilter{w: out}
+	}
+	_, err = io.Copy(out, conn)
+	return err
 }

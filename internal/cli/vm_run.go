@@ -17,11 +17,25 @@ import (
 	"github.com/banger-dev/banger/internal/rpc"
 )
 
-func newVMRunCmd(env *Env) *cobra.Command {
-	var f sizeFlags
+// vmRunOptions are `vm run`'s flags and arguments, checked, and what it
+// needs.
+type vmRunOptions struct {
+	IO     *iostreams
+	Client interface {
+		VMRun(context.Context, api.RunParams, func(api.Progress)) (*rpc.Conn, api.VM, error)
+	}
+
+	Params    api.RunParams  // everything but the workspace
+	Repo      string         // the repository to import, if any
+	Workspace workspaceFlags // how to import it
+}
+
+// newVMRunCmd builds `vm run`; runF, when set, runs instead of vmRunRun.
+func newVMRunCmd(f *factory, runF func(*vmRunOptions) error) *cobra.Command {
+	opts := &vmRunOptions{IO: f.IO, Client: f.Client}
+	var size sizeFlags
 	var rm bool
 	var c commandFlags
-	var ws workspaceFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
 		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
@@ -53,32 +67,46 @@ command. A guest command that is a path goes after --.`,
 			if err != nil {
 				return err
 			}
-			p, err := f.params(cmd)
+			p, err := size.params(cmd)
 			if err != nil {
 				return err
 			}
-			rp := api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
-			rp.TTY, rp.Env = c.terminal(env)
-			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
-				return err // or a dry run, done
+			if repo == "" && opts.Workspace.changed(cmd) {
+				return usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}
 			}
-			return runVM(cmd, env, rp)
+			opts.Params = api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
+			opts.Params.TTY, opts.Params.Env = c.terminal(f.IO)
+			opts.Repo = repo
+			if runF != nil {
+				return runF(opts)
+			}
+			return vmRunRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
-	f.register(cmd.Flags())
+	size.register(cmd.Flags())
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
 	c.register(cmd.Flags(), "the repository, else the image's working directory, else the user's home")
-	ws.register(cmd.Flags())
+	opts.Workspace.register(cmd.Flags())
 	return cmd
 }
 
-func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
-	return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
-		return env.Client.VMRun(ctx, p, show)
+// vmRunRun plans the repository's import (a dry run ends there), then
+// boots the VM and relays the command's stream.
+func vmRunRun(ctx context.Context, opts *vmRunOptions) error {
+	p := opts.Params
+	if opts.Repo != "" {
+		spec, err := opts.Workspace.plan(ctx, opts.IO, opts.Repo)
+		if err != nil || spec == nil {
+			return err // or a dry run, done
+		}
+		p.Workspace = spec
+	}
+	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+		return opts.Client.VMRun(ctx, p, show)
 	}, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
-			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
+			fmt.Fprintf(opts.IO.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
 		}
 	}})
 }
@@ -92,10 +120,10 @@ type execOptions struct {
 
 // terminalFor is the guest terminal for -t: the size of ours (80x24 when
 // stdout is not a terminal), and our TERM ahead of the user's -e values.
-func terminalFor(env *Env, vars []string) (*api.WinSize, []string) {
+func terminalFor(ios *iostreams, vars []string) (*api.WinSize, []string) {
 	ws := &api.WinSize{Rows: 24, Cols: 80}
-	if f, ok := env.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && rows > 0 && cols > 0 {
+	if out, ok := ios.Out.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
+		if cols, rows, err := term.GetSize(int(out.Fd())); err == nil && rows > 0 && cols > 0 {
 			ws = &api.WinSize{Rows: uint16(rows), Cols: uint16(cols)}
 		}
 	}
@@ -111,12 +139,11 @@ func terminalFor(env *Env, vars []string) (*api.WinSize, []string) {
 // command with it). With a TTY and a local terminal, ours is put in raw
 // mode for the command's lifetime — keys, Ctrl-C included, go to the
 // guest terminal — and its size changes follow.
-func streamExec(cmd *cobra.Command, env *Env, open func(context.Context, func(api.Progress)) (*rpc.Conn, api.VM, error), o execOptions) error {
+func streamExec(ctx context.Context, ios *iostreams, open func(context.Context, func(api.Progress)) (*rpc.Conn, api.VM, error), o execOptions) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	ctx := cmd.Context()
-	show, done := progressPrinter(env)
+	show, done := progressPrinter(ios)
 	var vm api.VM
 	type result struct {
 		conn io.ReadWriteCloser
@@ -139,25 +166,25 @@ func streamExec(cmd *cobra.Command, env *Env, open func(context.Context, func(ap
 		// Leaving closes the connection; the daemon finishes what it was
 		// doing (for vm run: the boot and, with --rm, the deletion).
 		done()
-		fmt.Fprintf(env.Err, "banger: interrupted during %s\n", o.before)
+		fmt.Fprintf(ios.Err, "banger: interrupted during %s\n", o.before)
 		return exitError{ExitInterrupt}
 	}
 	done()
 	if res.err != nil {
-		fmt.Fprintln(env.Err, "banger:", friendly(res.err))
+		fmt.Fprintln(ios.Err, "banger:", friendly(res.err))
 		return exitError{ExitRunFailed}
 	}
 	defer res.conn.Close()
 	ctl := make(chan proto.Frame, 4)
 	restore := func() {}
 	if o.tty {
-		restore = rawTerminal(env, ctl)
+		restore = rawTerminal(ios, ctl)
 	}
 	var interrupted atomic.Bool
 	go func() {
 		for s := range sigs {
 			if interrupted.Swap(true) {
-				fmt.Fprintln(env.Err, "banger: interrupted again; ending the command")
+				fmt.Fprintln(ios.Err, "banger: interrupted again; ending the command")
 				res.conn.Close()
 				return
 			}
@@ -166,17 +193,17 @@ func streamExec(cmd *cobra.Command, env *Env, open func(context.Context, func(ap
 			}
 		}
 	}()
-	st, err := proto.PumpExec(res.conn, env.In, env.Out, env.Err, ctl)
+	st, err := proto.PumpExec(res.conn, ios.In, ios.Out, ios.Err, ctl)
 	restore()
 	if err != nil && interrupted.Load() {
 		return exitError{ExitInterrupt}
 	}
 	if err != nil {
-		fmt.Fprintln(env.Err, "banger: lost the command's stream:", err)
+		fmt.Fprintln(ios.Err, "banger: lost the command's stream:", err)
 		return exitError{ExitRunFailed}
 	}
 	if st.Error != "" {
-		fmt.Fprintln(env.Err, "banger:", st.Error)
+		fmt.Fprintln(ios.Err, "banger:", st.Error)
 		if st.Code == 0 {
 			st.Code = ExitRunFailed
 		}
@@ -196,8 +223,8 @@ func streamExec(cmd *cobra.Command, env *Env, open func(context.Context, func(ap
 // rawTerminal puts a local terminal on stdin in raw mode and sends the
 // size of the one on stdout on ctl whenever it changes; the returned
 // function undoes both. Without a local terminal it does nothing.
-func rawTerminal(env *Env, ctl chan<- proto.Frame) (restore func()) {
-	in, ok := env.In.(*os.File)
+func rawTerminal(ios *iostreams, ctl chan<- proto.Frame) (restore func()) {
+	in, ok := ios.In.(*os.File)
 	if !ok || !term.IsTerminal(int(in.Fd())) {
 		return func() {}
 	}
@@ -212,7 +239,7 @@ func rawTerminal(env *Env, ctl chan<- proto.Frame) (restore func()) {
 		for {
 			select {
 			case <-winch:
-				if ws, _ := terminalFor(env, nil); ws != nil {
+				if ws, _ := terminalFor(ios, nil); ws != nil {
 					select {
 					case ctl <- proto.ResizeFrame(proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}):
 					default: // the stream is busy or gone; the next change retries

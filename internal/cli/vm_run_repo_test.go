@@ -31,7 +31,7 @@ func TestSplitRunRepoAcceptsFlagsAfterTheRepository(t *testing.T) {
 		{[]string{"--", "./guest-only-tool", "x"}, "", []string{"./guest-only-tool", "x"}, false, false},
 		{[]string{"make", "--", "x"}, "", []string{"make", "--", "x"}, false, false}, // no path: a command
 	} {
-		cmd := newVMRunCmd(&Env{})
+		cmd := newVMRunCmd(newFactory(&Env{}), nil)
 		if err := cmd.Flags().Parse(c.argv); err != nil {
 			t.Fatalf("%v: %v", c.argv, err)
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newVMSSHCmd(env *Env) *cobra.Command {
+func newVMSSHCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ssh NAME [-- CMD [ARGS...]]",
 		Short: "Open an SSH session (real OpenSSH) to a running VM",
@@ -46,20 +46,20 @@ Without a command, an interactive login shell starts.`,
 			if len(remote) > 0 && remote[0] == "--" {
 				remote = remote[1:]
 			}
-			return runSSH(cmd.Context(), env, args[0], remote)
+			return runSSH(cmd.Context(), f, args[0], remote)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 
-func runSSH(ctx context.Context, env *Env, name string, remote []string) error {
-	progress := func(p api.Progress) { fmt.Fprintf(env.Err, "banger: %s\n", p.Message) }
-	info, err := env.Client.VMSSH(ctx, api.SSHParams{Name: name, Wait: true}, progress)
+func runSSH(ctx context.Context, f *factory, name string, remote []string) error {
+	progress := func(p api.Progress) { fmt.Fprintf(f.IO.Err, "banger: %s\n", p.Message) }
+	info, err := f.Client.VMSSH(ctx, api.SSHParams{Name: name, Wait: true}, progress)
 	if err != nil {
 		return err
 	}
-	argv, err := sshArgv(info, !isTerminal(env.In), remote)
+	argv, err := sshArgv(info, !f.IO.isStdinTTY(), remote)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runSSH(ctx context.Context, env *Env, name string, remote []string) error {
 		return errors.New("ssh not found: install OpenSSH's client (apt-get install openssh-client)")
 	}
 	c := exec.CommandContext(ctx, sshBin, argv...)
-	c.Stdin, c.Stdout, c.Stderr = env.In, env.Out, env.Err
+	c.Stdin, c.Stdout, c.Stderr = f.IO.In, f.IO.Out, f.IO.Err
 	err = c.Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
@@ -80,8 +80,8 @@ func runSSH(ctx context.Context, env *Env, name string, remote []string) error {
 		// reported (a changed key only when it saw another key).
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if _, err := env.Client.VMSSH(cctx, api.SSHParams{Name: info.VM.Name, Check: true}, nil); err != nil {
-			fmt.Fprintf(env.Err, "banger: ssh to %s failed: %v\n", info.VM.Name, friendly(err))
+		if _, err := f.Client.VMSSH(cctx, api.SSHParams{Name: info.VM.Name, Check: true}, nil); err != nil {
+			fmt.Fprintf(f.IO.Err, "banger: ssh to %s failed: %v\n", info.VM.Name, friendly(err))
 		}
 	}
 	return exitError{ee.ExitCode()}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,11 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 	"github.com/banger-dev/banger/internal/workspace"
 )
 
-func init() { vmCommands = append(vmCommands, newWorkspaceCmd) }
-
-func newWorkspaceCmd(env *Env) *cobra.Command {
+func newWorkspaceCmd(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "workspace",
 		Short: "Copy a git repository into a VM; take the guest's changes back as a patch",
@@ -35,7 +35,7 @@ export writes what the guest changed since the import — commits, staged and
 unstaged edits, new files — as one patch that git apply takes on a clean
 checkout of the base. It does not touch the guest's index, refs or files.`,
 	}
-	cmd.AddCommand(newWorkspacePrepareCmd(env), newWorkspaceExportCmd(env))
+	cmd.AddCommand(newWorkspacePrepareCmd(f, nil), newWorkspaceExportCmd(f, nil))
 	return cmd
 }
 
@@ -68,7 +68,7 @@ func (f *workspaceFlags) changed(cmd *cobra.Command) bool {
 // report: no daemon is needed and no VM is created. It prints a note
 // about files left behind; with --dry-run it lists the files and
 // returns a nil spec.
-func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
+func (f *workspaceFlags) plan(ctx context.Context, ios *iostreams, repo string) (*api.WorkspaceSpec, error) {
 	if f.from != "" && f.branch == "" {
 		return nil, usageError{fmt.Errorf("--from needs --branch: name the branch the guest checkout starts at %s", f.from)}
 	}
@@ -76,31 +76,43 @@ func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.W
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--guest-path: %w", err)}
 	}
-	p, err := workspace.Make(cmd.Context(), workspace.Options{Repo: repo, From: f.from, Branch: f.branch,
+	p, err := workspace.Make(ctx, workspace.Options{Repo: repo, From: f.from, Branch: f.branch,
 		IncludeUntracked: f.untracked, Submodules: f.submodules})
 	if err != nil {
 		return nil, err
 	}
 	if p.SkippedUntracked > 0 {
-		fmt.Fprintf(env.Err, "banger: %s not copied (--include-untracked copies those git does not ignore)\n", count(p.SkippedUntracked, "untracked file"))
+		fmt.Fprintf(ios.Err, "banger: %s not copied (--include-untracked copies those git does not ignore)\n", count(p.SkippedUntracked, "untracked file"))
 	}
 	if p.Uncommitted > 0 {
-		fmt.Fprintf(env.Err, "banger: %s with uncommitted changes copied as last committed (commit to take the changes along)\n", count(p.Uncommitted, "file"))
+		fmt.Fprintf(ios.Err, "banger: %s with uncommitted changes copied as last committed (commit to take the changes along)\n", count(p.Uncommitted, "file"))
 	}
 	if f.dryRun {
-		if err := p.WriteListing(env.Out); err != nil {
+		if err := p.WriteListing(ios.Out); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(env.Err, "dry run: %s → %s in the guest; nothing was copied\n", p.Summary(), guest)
+		fmt.Fprintf(ios.Err, "dry run: %s → %s in the guest; nothing was copied\n", p.Summary(), guest)
 		return nil, nil
 	}
 	return &api.WorkspaceSpec{Repo: p.Top().Dir, GuestPath: guest, From: f.from, Branch: f.branch,
 		IncludeUntracked: f.untracked, Submodules: f.submodules}, nil
 }
 
-func newWorkspacePrepareCmd(env *Env) *cobra.Command {
-	var f workspaceFlags
-	var asJSON bool
+// workspacePrepareOptions are `vm workspace prepare`'s flags and
+// arguments, and what it needs.
+type workspacePrepareOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Name, Repo string
+	Workspace  workspaceFlags
+	JSON       bool
+}
+
+// newWorkspacePrepareCmd builds `vm workspace prepare`; runF, when set,
+// runs instead of workspacePrepareRun.
+func newWorkspacePrepareCmd(f *factory, runF func(*workspacePrepareOptions) error) *cobra.Command {
+	opts := &workspacePrepareOptions{IO: f.IO, Client: f.Client}
 	cmd := &cobra.Command{
 		Use:   "prepare NAME REPO",
 		Short: "Copy a git repository into a running VM",
@@ -109,28 +121,38 @@ func newWorkspacePrepareCmd(env *Env) *cobra.Command {
 			"  banger vm workspace prepare dev . --dry-run",
 		Args: exactArgs(2, "a VM name and a repository path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.plan(cmd, env, args[1])
-			if err != nil || spec == nil {
-				return err
+			opts.Name, opts.Repo = args[0], args[1]
+			if runF != nil {
+				return runF(opts)
 			}
-			show, finish := progressPrinter(env)
-			var ws api.Workspace
-			err = env.Client.Call(cmd.Context(), api.MethodWorkspacePrepare,
-				api.WorkspacePrepareParams{Name: args[0], WorkspaceSpec: *spec}, &ws, show)
-			finish()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(env.Out, ws)
-			}
-			fmt.Fprintf(env.Out, "%s:%s: %d files, %s, in %.1f s\n", ws.VM, ws.GuestPath, ws.Files, describeCommit(ws), ws.Seconds)
-			return nil
+			return workspacePrepareRun(cmd.Context(), opts)
 		},
 	}
-	f.register(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	opts.Workspace.register(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// workspacePrepareRun plans the import on the host, then has the daemon
+// copy the repository in.
+func workspacePrepareRun(ctx context.Context, opts *workspacePrepareOptions) error {
+	spec, err := opts.Workspace.plan(ctx, opts.IO, opts.Repo)
+	if err != nil || spec == nil {
+		return err
+	}
+	show, finish := progressPrinter(opts.IO)
+	var ws api.Workspace
+	err = opts.Client.Call(ctx, api.MethodWorkspacePrepare,
+		api.WorkspacePrepareParams{Name: opts.Name, WorkspaceSpec: *spec}, &ws, show)
+	finish()
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return printJSON(opts.IO.Out, ws)
+	}
+	fmt.Fprintf(opts.IO.Out, "%s:%s: %d files, %s, in %.1f s\n", ws.VM, ws.GuestPath, ws.Files, describeCommit(ws), ws.Seconds)
+	return nil
 }
 
 func describeCommit(ws api.Workspace) string {
@@ -144,9 +166,21 @@ func describeCommit(ws api.Workspace) string {
 	return c + " (detached)"
 }
 
-func newWorkspaceExportCmd(env *Env) *cobra.Command {
-	var p api.WorkspaceExportParams
-	var output string
+// workspaceExportOptions are `vm workspace export`'s flags and
+// arguments, checked, and what it needs.
+type workspaceExportOptions struct {
+	IO     *iostreams
+	Client *client.Client
+
+	Params api.WorkspaceExportParams
+	Output string // -o: a file, or "" / "-" for stdout
+}
+
+// newWorkspaceExportCmd builds `vm workspace export`; runF, when set,
+// runs instead of workspaceExportRun.
+func newWorkspaceExportCmd(f *factory, runF func(*workspaceExportOptions) error) *cobra.Command {
+	opts := &workspaceExportOptions{IO: f.IO, Client: f.Client}
+	p := &opts.Params
 	cmd := &cobra.Command{
 		Use:   "export NAME",
 		Short: "Write the guest's changes to a workspace as a patch",
@@ -163,21 +197,25 @@ The guest's index, refs and working tree are left exactly as they were.`,
 			if _, err := workspace.GuestPath(p.GuestPath); err != nil {
 				return usageError{fmt.Errorf("--guest-path: %w", err)}
 			}
-			return exportWorkspace(cmd, env, p, output)
+			if runF != nil {
+				return runF(opts)
+			}
+			return workspaceExportRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&p.GuestPath, "guest-path", "", "the workspace's path in the guest (default "+workspace.DefaultGuestPath+")")
 	cmd.Flags().StringVar(&p.Base, "base", "", "guest commit to diff against (default: what the import copied in)")
 	cmd.Flags().BoolVar(&p.NameOnly, "name-only", false, "list the changed paths instead of writing a patch")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout (replaced only when the export succeeds)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file instead of stdout (replaced only when the export succeeds)")
 	return cmd
 }
 
-// exportWorkspace streams the guest's patch to stdout or, through a
-// temporary file renamed at the end, to output: a failed export never
-// leaves a truncated patch behind.
-func exportWorkspace(cmd *cobra.Command, env *Env, p api.WorkspaceExportParams, output string) error {
-	out := env.Out
+// workspaceExportRun streams the guest's patch to stdout or, through a
+// temporary file renamed at the end, to the -o file: a failed export
+// never leaves a truncated patch behind.
+func workspaceExportRun(ctx context.Context, opts *workspaceExportOptions) error {
+	p, output, ios := opts.Params, opts.Output, opts.IO
+	out := ios.Out
 	var tmp *os.File
 	if output != "" && output != "-" {
 		var err error
@@ -190,19 +228,19 @@ func exportWorkspace(cmd *cobra.Command, env *Env, p api.WorkspaceExportParams, 
 	} else if isTerminalWriter(out) {
 		out = &termSafe{w: out}
 	}
-	conn, err := env.Client.Stream(cmd.Context(), api.MethodWorkspaceExport, p, nil, nil)
+	conn, err := opts.Client.Stream(ctx, api.MethodWorkspaceExport, p, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	cw := &countWriter{w: out}
-	st, err := proto.PumpExec(conn, nil, cw, &termSafe{w: env.Err}, nil)
+	st, err := proto.PumpExec(conn, nil, cw, &termSafe{w: ios.Err}, nil)
 	if err != nil {
 		return fmt.Errorf("lost the export stream: %w", err)
 	}
 	if st.Code != 0 || st.Error != "" {
 		if st.Error != "" {
-			fmt.Fprintln(env.Err, "banger:", st.Error)
+			fmt.Fprintln(ios.Err, "banger:", st.Error)
 		}
 		return exitError{ExitError}
 	}
@@ -215,7 +253,7 @@ func exportWorkspace(cmd *cobra.Command, env *Env, p api.WorkspaceExportParams, 
 		}
 	}
 	if cw.n == 0 {
-		fmt.Fprintln(env.Err, "banger: no changes since the import: the export is empty")
+		fmt.Fprintln(ios.Err, "banger: no changes since the import: the export is empty")
 	}
 	return nil
 }
@@ -300,19 +338,6 @@ func missingRepo(arg string) error {
 		return usageError{fmt.Errorf("repository %s: %w", arg, err)}
 	}
 	return usageError{fmt.Errorf("repository %s does not exist (a command to run in the guest goes after --: banger vm run [flags] -- %s ...)", arg, arg)}
-}
-
-// forRun plans the repository of a vm run; workspace flags without a
-// repository are a usage error. A nil spec with a repository means the
-// dry run is done.
-func (f *workspaceFlags) forRun(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
-	if repo == "" {
-		if f.changed(cmd) {
-			return nil, usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}
-		}
-		return nil, nil
-	}
-	return f.plan(cmd, env, repo)
 }
 
 // count writes "1 file", "2 files".
