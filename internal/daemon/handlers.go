@@ -101,7 +101,7 @@ func (d *Daemon) view(vm store.VM) api.VM {
 	v := api.VM{
 		ID: vm.ID, Name: vm.Name, State: vm.State, Image: vm.Image, Kernel: vm.Kernel, VMM: vm.VMM,
 		VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB, DiskBytes: vm.DiskBytes, IP: vm.IP, MAC: vm.MAC,
-		LastError: vm.LastError, CreatedAt: vm.CreatedAt, ConsoleLog: d.consoleLog(vm.ID), Dir: d.paths.VMDir(vm.ID),
+		LastError: vm.LastError, CreatedAt: vm.CreatedAt, ConsoleLog: d.dir(vm.ID).ConsoleLog(), Dir: d.dir(vm.ID).Path(),
 	}
 	if in := d.instance(vm.ID); in != nil {
 		v.PID = in.m.Handles().PID

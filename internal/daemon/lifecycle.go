@@ -86,8 +86,8 @@ func (d *Daemon) handleSet(ctx context.Context, c *rpc.Call) (any, error) {
 	}
 	if spec.DiskBytes > vm.DiskBytes {
 		c.Progress("disks", "growing overlay and work disks to "+config.FormatSize(spec.DiskBytes)+" (the guest grows their filesystems at its next boot)")
-		for _, disk := range []string{"overlay.ext4", "work.ext4"} {
-			if err := growDisk(filepath.Join(d.paths.VMDir(vm.ID), disk), spec.DiskBytes); err != nil {
+		for _, disk := range d.dir(vm.ID).Disks() {
+			if err := growDisk(disk, spec.DiskBytes); err != nil {
 				return nil, err
 			}
 		}

@@ -28,7 +28,7 @@ func (d *Daemon) reconcileVM(ctx context.Context, vm store.VM) {
 		d.reconcileStrays(ctx, vm) // strays.go
 		return
 	}
-	h, err := readHandles(d.paths.VMRuntimeDir(vm.ID))
+	h, err := d.dir(vm.ID).ReadHandles()
 	drv, ok := d.drivers.lookup(vm.VMM)
 	if err == nil && ok {
 		if m, err := drv.Attach(h); err == nil {

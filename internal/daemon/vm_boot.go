@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmdir"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -190,7 +188,8 @@ func (d *Daemon) watch(id string, in *instance) {
 
 // launch starts the VMM for a prepared spec and records its handles.
 func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec vmm.Spec) (*instance, error) {
-	if err := writeLaunchIntent(spec.Dir, drv.Name(), vmm.Marker(vm.ID)); err != nil { // strays.go
+	dir := d.dir(vm.ID)
+	if err := dir.WriteLaunchIntent(drv.Name(), vmm.Marker(vm.ID)); err != nil { // strays.go
 		return nil, err
 	}
 	m, err := drv.Start(ctx, spec)
@@ -198,11 +197,11 @@ func (d *Daemon) launch(ctx context.Context, vm store.VM, drv vmm.Driver, spec v
 		return nil, fmt.Errorf("start vmm: %w", err)
 	}
 	in := &instance{m: m}
-	if err := writeHandles(spec.Dir, m.Handles()); err != nil {
+	if err := dir.WriteHandles(m.Handles()); err != nil {
 		m.Kill()
 		return nil, err
 	}
-	os.Remove(filepath.Join(spec.Dir, launchIntentFile))
+	os.Remove(dir.LaunchIntent())
 	d.setInstance(vm.ID, in)
 	return in, nil
 }
@@ -280,7 +279,7 @@ func (d *Daemon) recordStall(ctx context.Context, vm store.VM, in *instance, st 
 	if con, err := os.ReadFile(d.consoleLog(vm.ID)); err == nil {
 		fmt.Fprintf(&b, "\n--- console (this start) ---\n%s", con)
 	}
-	path := filepath.Join(d.paths.VMDir(vm.ID), "boot-stall.txt")
+	path := d.dir(vm.ID).BootStall()
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		d.log.Warn("record boot stall", "vm", vm.Name, "err", err)
 	}
@@ -293,7 +292,7 @@ func (d *Daemon) waitSSH(ctx context.Context, vm store.VM, in *instance) error {
 	if err != nil {
 		return err
 	}
-	pub, err := os.ReadFile(filepath.Join(d.paths.VMDir(vm.ID), "ssh_host_ed25519_key.pub"))
+	pub, err := os.ReadFile(d.dir(vm.ID).HostKeyPub())
 	if err != nil {
 		return err
 	}
@@ -325,9 +324,10 @@ func (d *Daemon) bootError(vm store.VM, why string) error {
 		vm.Name, why, strings.Join(lines, "\n  "), log)
 }
 
-func (d *Daemon) consoleLog(id string) string {
-	return filepath.Join(d.paths.VMDir(id), "console.log")
-}
+func (d *Daemon) consoleLog(id string) string { return d.dir(id).ConsoleLog() }
+
+// dir is a VM's file layout.
+func (d *Daemon) dir(id string) vmdir.Dir { return vmdir.For(d.paths, id) }
 
 // halt stops a VM's VMM at once and releases its host resources (the
 // caller records the new state). Used on failures and for teardown.
@@ -343,7 +343,7 @@ func (d *Daemon) halt(ctx context.Context, vm store.VM, in *instance) {
 	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
 		d.log.Warn("delete tap", "vm", vm.Name, "err", err)
 	}
-	os.RemoveAll(d.paths.VMRuntimeDir(vm.ID))
+	os.RemoveAll(d.dir(vm.ID).Runtime())
 }
 
 // stopVM shuts the guest down gracefully (agent, then ACPI), waits a
@@ -374,28 +374,6 @@ func (d *Daemon) stopVM(ctx context.Context, vm store.VM) error {
 	d.halt(ctx, vm, in)
 	defer d.notifyVMChanged()
 	return d.store.SetVMState(ctx, vm.ID, store.StateStopped, "")
-}
-
-func writeHandles(dir string, h vmm.Handles) error {
-	b, err := json.MarshalIndent(h, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, ".handles.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, "handles.json"))
-}
-
-func readHandles(dir string) (vmm.Handles, error) {
-	var h vmm.Handles
-	b, err := os.ReadFile(filepath.Join(dir, "handles.json"))
-	if err != nil {
-		return h, err
-	}
-	err = json.NewDecoder(bytes.NewReader(b)).Decode(&h)
-	return h, err
 }
 
 var errNotRunning = errors.New("vm is not running")

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -143,24 +142,24 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 // prepareDisks creates the VM's sparse overlay and work disks and its SSH
 // host key. The image is never copied.
 func (d *Daemon) prepareDisks(ctx context.Context, vm store.VM) error {
-	dir := d.paths.VMDir(vm.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir := d.dir(vm.ID)
+	if err := os.MkdirAll(dir.Path(), 0o700); err != nil {
 		return err
 	}
-	if err := image.MakeExt4(ctx, filepath.Join(dir, "overlay.ext4"), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
+	if err := image.MakeExt4(ctx, dir.Overlay(), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
 		return err
 	}
-	if err := image.MakeExt4(ctx, filepath.Join(dir, "work.ext4"), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
+	if err := image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
 		return err
 	}
 	priv, pub, err := guestssh.NewKeyPair("root@" + vm.Name)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), priv, 0o600); err != nil {
+	if err := os.WriteFile(dir.HostKey(), priv, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"), pub, 0o644); err != nil {
+	if err := os.WriteFile(dir.HostKeyPub(), pub, 0o644); err != nil {
 		return err
 	}
 	return d.keys.Pin(vm.Name, pub)
@@ -175,7 +174,7 @@ func (d *Daemon) discard(ctx context.Context, vm store.VM) error {
 	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
 		errs = append(errs, fmt.Errorf("tap %s: %w", tapName(vm.ID), err))
 	}
-	for _, dir := range []string{d.paths.VMRuntimeDir(vm.ID), d.paths.VMDir(vm.ID)} {
+	for _, dir := range []string{d.dir(vm.ID).Runtime(), d.dir(vm.ID).Path()} {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}

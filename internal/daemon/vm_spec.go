@@ -26,12 +26,12 @@ func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progress
 	if err != nil {
 		return vmm.Spec{}, err
 	}
-	dir := d.paths.VMDir(vm.ID)
-	cfgDrive := filepath.Join(dir, "config.img")
+	dir := d.dir(vm.ID)
+	cfgDrive := dir.ConfigDrive()
 	disks := []vmm.Disk{
 		{ID: "base", Path: img.Path, ReadOnly: true},
-		{ID: "overlay", Path: filepath.Join(dir, "overlay.ext4")},
-		{ID: "work", Path: filepath.Join(dir, "work.ext4")},
+		{ID: "overlay", Path: dir.Overlay()},
+		{ID: "work", Path: dir.Work()},
 		{ID: "config", Path: cfgDrive, ReadOnly: true},
 	}
 	var extra []proto.GuestDisk
@@ -42,7 +42,7 @@ func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progress
 	if err := d.writeConfigDrive(vm, cfgDrive, extra); err != nil {
 		return vmm.Spec{}, err
 	}
-	rt := d.paths.VMRuntimeDir(vm.ID)
+	rt := dir.Runtime()
 	if err := os.MkdirAll(rt, 0o700); err != nil {
 		return vmm.Spec{}, err
 	}
@@ -54,7 +54,7 @@ func (d *Daemon) machineSpec(ctx context.Context, vm store.VM, progress progress
 		Cmdline:    "quiet",
 		Disks:      disks,
 		Net:        &vmm.NetIface{TAP: tapName(vm.ID), MAC: vm.MAC},
-		ConsoleLog: d.consoleLog(vm.ID),
+		ConsoleLog: dir.ConsoleLog(),
 	}, nil
 }
 
@@ -65,12 +65,12 @@ func (d *Daemon) writeConfigDrive(vm store.VM, path string, extra []proto.GuestD
 	if err != nil {
 		return err
 	}
-	dir := d.paths.VMDir(vm.ID)
-	priv, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key"))
+	dir := d.dir(vm.ID)
+	priv, err := os.ReadFile(dir.HostKey())
 	if err != nil {
 		return err
 	}
-	pub, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"))
+	pub, err := os.ReadFile(dir.HostKeyPub())
 	if err != nil {
 		return err
 	}
