@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -29,11 +29,11 @@ import (
 
 // strayVMMs returns the PIDs of processes carrying vm's marker, found
 // through QEMU's pidfile and by scanning argv, other than except.
-func (d *Daemon) strayVMMs(vm store.VM, except int) []int {
+func (s *Service) strayVMMs(vm store.VM, except int) []int {
 	marker := vmm.Marker(vm.ID)
 	seen := map[int]bool{except: true}
 	var pids []int
-	if b, err := os.ReadFile(d.dir(vm.ID).QEMUPIDFile()); err == nil {
+	if b, err := os.ReadFile(s.dir(vm.ID).QEMUPIDFile()); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && !seen[pid] && vmm.HasMarker(pid, marker) {
 			seen[pid] = true
 			pids = append(pids, pid)
@@ -50,14 +50,14 @@ func (d *Daemon) strayVMMs(vm store.VM, except int) []int {
 
 // killStrays kills vm's VMM processes other than except (the one the
 // daemon manages, or 0) and returns the PIDs it killed.
-func (d *Daemon) killStrays(vm store.VM, except int) []int {
-	pids := d.strayVMMs(vm, except)
+func (s *Service) killStrays(vm store.VM, except int) []int {
+	pids := s.strayVMMs(vm, except)
 	if len(pids) == 0 {
 		return nil
 	}
-	d.log.Warn("killing stray vmm", "vm", vm.Name, "pids", pids)
+	s.Log.Warn("killing stray vmm", "vm", vm.Name, "pids", pids)
 	if err := vmm.KillMarked(pids, vmm.Marker(vm.ID), 10*time.Second); err != nil {
-		d.log.Error("kill stray vmm", "vm", vm.Name, "err", err)
+		s.Log.Error("kill stray vmm", "vm", vm.Name, "err", err)
 	}
 	return pids
 }
@@ -65,9 +65,9 @@ func (d *Daemon) killStrays(vm store.VM, except int) []int {
 // lockDisks kills vm's stray VMMs, then locks its writable disks for the
 // VMM about to start. A disk held by anyone else is a conflict naming the
 // holder; the VM's recorded state is left as it was.
-func (d *Daemon) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
-	if pids := d.killStrays(vm, 0); len(pids) > 0 {
-		d.log.Warn("killed a vmm of this vm the daemon did not manage before starting a new one", "vm", vm.Name, "pids", pids)
+func (s *Service) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
+	if pids := s.killStrays(vm, 0); len(pids) > 0 {
+		s.Log.Warn("killed a vmm of this vm the daemon did not manage before starting a new one", "vm", vm.Name, "pids", pids)
 	}
 	files, err := vmm.LockDisks(disks)
 	var busy *vmm.DiskBusyError
@@ -81,12 +81,12 @@ func (d *Daemon) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
 // re-attached (or that is recorded as stopped) may still have one,
 // started by a daemon that died before writing handles.json. It is
 // killed; the returned note says so for the VM's last error.
-func (d *Daemon) reconcileStrays(ctx context.Context, vm store.VM) string {
-	launching := d.dir(vm.ID).LaunchInProgress()
-	killed := d.killStrays(vm, 0)
+func (s *Service) reconcileStrays(ctx context.Context, vm store.VM) string {
+	launching := s.dir(vm.ID).LaunchInProgress()
+	killed := s.killStrays(vm, 0)
 	if len(killed) == 0 {
 		return ""
 	}
-	d.log.Warn("reconcile: killed a vmm without handles", "vm", vm.Name, "pids", killed, "launch_in_progress", launching)
+	s.Log.Warn("reconcile: killed a vmm without handles", "vm", vm.Name, "pids", killed, "launch_in_progress", launching)
 	return fmt.Sprintf("; its VMM (pid %v) was running without a record and was killed", strings.Trim(fmt.Sprint(killed), "[]"))
 }
