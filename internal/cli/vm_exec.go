@@ -85,7 +85,7 @@ directory apply as for vm run.`,
 			return f.checkEnv()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := api.ExecParams{Name: args[0], Argv: args[1:], Dir: f.workdir, User: f.user}
+			p := api.ExecParams{Name: args[0], ExecRequest: api.ExecRequest{Argv: args[1:], Dir: f.workdir, User: f.user}}
 			p.TTY, p.Env = f.terminal(env)
 			return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
 				return env.Client.VMExec(ctx, p, show)

@@ -57,7 +57,7 @@ command. A guest command that is a path goes after --.`,
 			if err != nil {
 				return err
 			}
-			rp := api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
+			rp := api.RunParams{Create: p, ExecRequest: api.ExecRequest{Argv: args, Dir: c.workdir, User: c.user}, Remove: rm}
 			rp.TTY, rp.Env = c.terminal(env)
 			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
 				return err // or a dry run, done
@@ -214,7 +214,7 @@ func rawTerminal(env *Env, ctl chan<- proto.Frame) (restore func()) {
 			case <-winch:
 				if ws, _ := terminalFor(env, nil); ws != nil {
 					select {
-					case ctl <- proto.ResizeFrame(proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}):
+					case ctl <- proto.ResizeFrame(*ws):
 					default: // the stream is busy or gone; the next change retries
 					}
 				}

@@ -73,8 +73,9 @@ func (s *Service) Run(ctx context.Context, p api.RunParams, r progress.Reporter)
 	if imageDir {
 		p.Dir = rt.WorkingDir
 	}
-	return s.OpenExec(ctx, vm, api.MethodVMRun, proto.ExecRequest{Argv: p.Argv, Env: p.Env, Dir: p.Dir, MakeDir: imageDir,
-		TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, teardown)
+	req := p.ExecRequest
+	req.MakeDir, req.User = imageDir, cmp.Or(p.User, rt.User)
+	return s.OpenExec(ctx, vm, api.MethodVMRun, req, teardown)
 }
 
 // Exec opens a command in a running VM through its agent — the way into
@@ -100,8 +101,9 @@ func (s *Service) Exec(ctx context.Context, p api.ExecParams) (*Session, error) 
 	if imageDir {
 		p.Dir = rt.WorkingDir
 	}
-	return s.OpenExec(ctx, vm, api.MethodVMExec, proto.ExecRequest{Argv: p.Argv, Env: runEnv(rt.Env, p.Env), Dir: p.Dir, MakeDir: imageDir,
-		TTY: ttyOf(p.TTY), User: cmp.Or(p.User, rt.User)}, func() {})
+	req := p.ExecRequest
+	req.Env, req.MakeDir, req.User = runEnv(rt.Env, p.Env), imageDir, cmp.Or(p.User, rt.User)
+	return s.OpenExec(ctx, vm, api.MethodVMExec, req, func() {})
 }
 
 // OpenExec starts req in a running VM and returns its exec stream as a
@@ -142,14 +144,6 @@ func (s *Service) OpenExec(ctx context.Context, vm store.VM, method string, req 
 			}()
 		},
 	}, nil
-}
-
-// ttyOf carries a client's terminal size to the agent.
-func ttyOf(ws *api.WinSize) *proto.WinSize {
-	if ws == nil {
-		return nil
-	}
-	return &proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}
 }
 
 // DefaultCommand is what an image runs when `vm run` is given no command:
