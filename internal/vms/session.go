@@ -81,3 +81,9 @@ func (s *Service) Close() {
 	close(s.stopping)
 	s.watchWG.Wait()
 }
+
+// NewSessionForTest is a session with the given result, relay and abort,
+// for transports' tests.
+func NewSessionForTest(result api.VM, run func(Client), abort func()) *Session {
+	return &Session{result: result, run: run, abort: abort}
+}
