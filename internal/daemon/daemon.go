@@ -92,8 +92,10 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.net == nil {
 		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked(), DNSPort: o.Config.Network.DNSPort, GuestsReachHost: o.Config.Network.GuestsReachHost}, d.log)
 	}
-	drivers := vms.SingleDriver(o.Driver)
-	if o.Driver == nil {
+	var drivers vms.Drivers
+	if o.Driver != nil {
+		drivers = vms.SingleDriver(o.Driver)
+	} else {
 		drivers = vms.NewDrivers(o.Config, d.log)
 	}
 	lock, err := os.OpenFile(filepath.Join(o.Paths.RuntimeDir, "bangerd.lock"), os.O_CREATE|os.O_RDWR, 0o600)

@@ -21,10 +21,8 @@ import (
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// stageReserved is the progress stage sent once the VM's row exists.
-const stageReserved = StageReserved
-
-// StageReserved is the progress stage sent once a created VM's row exists.
+// StageReserved is the progress stage sent once a created VM's row
+// exists (a --no-wait create returns then).
 const StageReserved = "reserve"
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -108,7 +106,7 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 	lock.Lock()
 	defer lock.Unlock()
 	// StageReserved tells a --no-wait caller the VM now exists.
-	progress.Stage(r, stageReserved, fmt.Sprintf("%s at %s", vm.Name, vm.IP))
+	progress.Stage(r, StageReserved, fmt.Sprintf("%s at %s", vm.Name, vm.IP))
 	// From here the request may be abandoned; the create finishes anyway
 	// unless the caller explicitly tears it down.
 	ctx = context.WithoutCancel(ctx)

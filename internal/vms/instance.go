@@ -17,7 +17,7 @@ type instance struct {
 	m       vmm.Machine
 	agentMu sync.Mutex
 	agent   *client.Client
-	sshOK   atomic.Bool // sshd answered with the pinned key (vm_ssh.go)
+	sshOK   atomic.Bool // sshd answered with the pinned key (ssh.go)
 }
 
 // agentClient returns a connected agent client, reconnecting when the

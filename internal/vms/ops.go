@@ -111,7 +111,7 @@ func (s *Service) createNoWait(ctx context.Context, p api.CreateParams, r progre
 	go func() {
 		defer s.bgWG.Done()
 		_, err := s.create(context.WithoutCancel(ctx), p, nil, progress.Func(func(ev api.Progress) {
-			if ev.Stage == stageReserved {
+			if ev.Stage == StageReserved {
 				select {
 				case reserved <- p.Name:
 				default:

@@ -14,8 +14,8 @@ import (
 	"github.com/banger-dev/banger/internal/agent/proto"
 )
 
-// Exec relays (vm run, vm exec, workspace export) outlive their RPC call:
-// the daemon tracks them so that `daemon stop` can say which it
+// Exec relays (vm run, vm exec, workspace export) outlive their call:
+// the service tracks them so that `daemon stop` can say which it
 // interrupts and end them at once, instead of waiting for commands that
 // may never finish. An interrupted relay closes the guest stream (the
 // agent kills the command) and sends the client an exit frame saying the
