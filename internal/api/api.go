@@ -3,7 +3,11 @@
 // no behaviour.
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+)
 
 // Version is the protocol version; the daemon refuses other versions.
 const Version = 1
@@ -106,25 +110,25 @@ type CreateParams struct {
 // RunParams creates a VM and runs a command in it.
 type RunParams struct {
 	Create CreateParams `json:"create"`
-	Argv   []string     `json:"argv"`
-	Env    []string     `json:"env,omitempty"`
-	Dir    string       `json:"dir,omitempty"`
-	Remove bool         `json:"rm,omitempty"`
-	// TTY runs the command on a pseudo-terminal of this size (vm run -t).
-	TTY *WinSize `json:"tty,omitempty"`
-	// User runs the command as this guest user (name or uid, optionally
-	// :group or :gid); default: the image's, else root.
-	User string `json:"user,omitempty"`
+	// ExecRequest is the command (argv, env, dir, tty, user), the same
+	// type from the CLI through the daemon to the guest agent; its JSON
+	// fields sit at the top level of the params. The daemon decides
+	// MakeDir. User defaults to the image's, else root; TTY runs the
+	// command on a pseudo-terminal of that size (vm run -t).
+	ExecRequest
+	Remove bool `json:"rm,omitempty"`
 	// Workspace, when set, is imported before the command runs; the
 	// command runs in it unless Dir says otherwise.
 	Workspace *WorkspaceSpec `json:"workspace,omitempty"`
 }
 
-// WinSize is a terminal's size in characters.
-type WinSize struct {
-	Rows uint16 `json:"rows"`
-	Cols uint16 `json:"cols"`
-}
+// ExecRequest is a command run in a guest (vm run, vm exec, workspace
+// export): the agent protocol's own request, so no layer copies it field
+// by field.
+type ExecRequest = proto.ExecRequest
+
+// WinSize is a terminal's size in characters (proto.WinSize).
+type WinSize = proto.WinSize
 
 // NameParams names one VM (exact name, id, or unique prefix).
 type NameParams struct {

@@ -48,10 +48,8 @@ type Port struct {
 // sshd needed). Env and Dir come on top of the image's runtime config,
 // as for vm.run.
 type ExecParams struct {
-	Name string   `json:"name"`
-	Argv []string `json:"argv"`
-	Env  []string `json:"env,omitempty"`
-	Dir  string   `json:"dir,omitempty"`
-	TTY  *WinSize `json:"tty,omitempty"`  // on a pseudo-terminal of this size (vm exec -t)
-	User string   `json:"user,omitempty"` // guest user; default: the image's, else root
+	Name string `json:"name"`
+	// ExecRequest is the command; User defaults to the image's, else
+	// root; TTY runs it on a pseudo-terminal of that size (vm exec -t).
+	ExecRequest
 }

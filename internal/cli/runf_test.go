@@ -165,7 +165,7 @@ func TestVMRunRunWithAFakeClient(t *testing.T) {
 	var errb bytes.Buffer
 	fake := &fakeVMs{}
 	err := vmRunRun(context.Background(), &vmRunOptions{IO: &iostreams{In: strings.NewReader(""), Out: io.Discard, Err: &errb},
-		Client: fake, Params: api.RunParams{Argv: []string{"true"}}})
+		Client: fake, Params: api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"true"}}}})
 	var ee exitError
 	if !errors.As(err, &ee) || ee.code != ExitRunFailed || errb.String() != "banger: no capacity left\n" {
 		t.Errorf("err %v, stderr %q", err, errb.String())

@@ -96,7 +96,7 @@ directory apply as for vm run.`,
 			return c.checkEnv()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Params = api.ExecParams{Name: args[0], Argv: args[1:], Dir: c.workdir, User: c.user}
+			opts.Params = api.ExecParams{Name: args[0], ExecRequest: api.ExecRequest{Argv: args[1:], Dir: c.workdir, User: c.user}}
 			opts.Params.TTY, opts.Params.Env = c.terminal(f.IO)
 			if runF != nil {
 				return runF(opts)

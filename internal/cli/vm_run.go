@@ -74,7 +74,7 @@ command. A guest command that is a path goes after --.`,
 			if repo == "" && opts.Workspace.changed(cmd) {
 				return usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}
 			}
-			opts.Params = api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
+			opts.Params = api.RunParams{Create: p, ExecRequest: api.ExecRequest{Argv: args, Dir: c.workdir, User: c.user}, Remove: rm}
 			opts.Params.TTY, opts.Params.Env = c.terminal(f.IO)
 			opts.Repo = repo
 			if runF != nil {
@@ -241,7 +241,7 @@ func rawTerminal(ios *iostreams, ctl chan<- proto.Frame) (restore func()) {
 			case <-winch:
 				if ws, _ := terminalFor(ios, nil); ws != nil {
 					select {
-					case ctl <- proto.ResizeFrame(proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}):
+					case ctl <- proto.ResizeFrame(*ws):
 					default: // the stream is busy or gone; the next change retries
 					}
 				}

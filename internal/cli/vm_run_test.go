@@ -191,11 +191,8 @@ func TestVMRunSendsParams(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	got := <-params
-	want := api.RunParams{
-		Create: api.CreateParams{Name: "box", VCPU: 2, MemoryMiB: 512, DiskSize: "4G"},
-		Argv:   []string{"ls", "--all", "-e"}, // flags after the command belong to it
-		Env:    []string{"A=1", "B=two words"}, Dir: "/tmp", Remove: true,
-	}
+	want := api.RunParams{Create: api.CreateParams{Name: "box", VCPU: 2, MemoryMiB: 512, DiskSize: "4G"}, // flags after the command belong to it
+		Remove: true, ExecRequest: api.ExecRequest{Env: []string{"A=1", "B=two words"}, Argv: []string{"ls", "--all", "-e"}, Dir: "/tmp"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon got %+v\nwant %+v", got, want)
 	}
@@ -279,7 +276,7 @@ func TestVMExec(t *testing.T) {
 	if code != 3 || out.String() != "out\n" || errb.String() != "err\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
-	want := api.ExecParams{Name: "dev", Argv: []string{"ls", "--all", "-e"}, Env: []string{"A=1"}, Dir: "/srv", User: "node:staff"}
+	want := api.ExecParams{Name: "dev", ExecRequest: api.ExecRequest{Argv: []string{"ls", "--all", "-e"}, Env: []string{"A=1"}, Dir: "/srv", User: "node:staff"}}
 	if got := <-params; !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon got %+v\nwant %+v", got, want)
 	}

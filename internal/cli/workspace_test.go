@@ -75,8 +75,7 @@ func TestVMRunRepositorySendsWorkspace(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	got := <-params
-	want := api.RunParams{Argv: []string{"make", "test"}, Remove: true,
-		Workspace: &api.WorkspaceSpec{Repo: repo, GuestPath: "/root/src", IncludeUntracked: true}}
+	want := api.RunParams{Remove: true, Workspace: &api.WorkspaceSpec{Repo: repo, GuestPath: "/root/src", IncludeUntracked: true}, ExecRequest: api.ExecRequest{Argv: []string{"make", "test"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon got %+v (workspace %+v)\nwant %+v", got, got.Workspace, want)
 	}

@@ -2,9 +2,8 @@
 // networking and the guest agents together, serves the CLI's RPCs, and at
 // start-up reconciles stored intent with what is really running.
 //
-// Lock order: Daemon.reserveMu (name/address reservation, held only for
-// the insert) → vmLock(id) (one VM's lifecycle) → Daemon.mu (the in-memory
-// maps, never held across I/O). provisionMu serialises image/kernel builds.
+// VMs are the vms service's (its package doc has the lock order).
+// provisionMu serialises image/kernel builds.
 package daemon
 
 import (
@@ -29,6 +28,7 @@ import (
 	"github.com/banger-dev/banger/internal/sshconfig"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
+	"github.com/banger-dev/banger/internal/vms"
 )
 
 // Version is set at build time.
@@ -36,36 +36,19 @@ var Version = "dev"
 
 // Daemon is one running bangerd.
 type Daemon struct {
-	paths    config.Paths
-	cfg      config.Config
-	log      *slog.Logger
-	store    *store.Store
-	net      hostnet.Network
-	drivers  drivers
-	keys     *guestssh.Keys
-	host     config.Host
-	sshReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
-	sshProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
+	paths config.Paths
+	cfg   config.Config
+	log   *slog.Logger
+	store *store.Store
+	net   hostnet.Network
+	keys  *guestssh.Keys
+	vms   *vms.Service // VM lifecycle and exec (vms.go wires it)
 
-	reserveMu   sync.Mutex
+	reserveMu   reserveShim // vms.go: the vms service's reservation lock
 	provisionMu sync.Mutex
 
-	mu        sync.Mutex
-	locks     map[string]*vmLockEntry // vmlock.go
-	instances map[string]*instance
-
-	lockFile *os.File // flock held for the daemon's lifetime
-	statsc   statsCache
+	lockFile *os.File         // flock held for the daemon's lifetime
 	network  *network.Service // DNS + ssh_config + network show/teardown
-
-	// stopping is closed when Run returns; watchers end with it.
-	stopping chan struct{}
-	watchWG  sync.WaitGroup
-
-	// bgWG tracks work that outlives a request (vm run teardown, exec
-	// relays); relays lists the exec relays for daemon stop.
-	bgWG   sync.WaitGroup
-	relays relaySet
 
 	// modulesTried holds kernel dirs whose module-disk upgrade was
 	// attempted (kernel_modules.go): one try per daemon.
@@ -91,17 +74,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
 		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
 		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
-		host: config.ProbeHost(), sshReady: o.SSHReady,
-		locks: map[string]*vmLockEntry{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
-	}
-	if d.sshReady == nil {
-		d.sshReady = guestssh.WaitReady
-	}
-	if d.sshProbe = o.SSHProbe; d.sshProbe == nil {
-		d.sshProbe = guestssh.Probe
 	}
 	for _, dir := range []string{o.Paths.StateDir, o.Paths.CacheDir, o.Paths.ImageDir(), o.Paths.KernelDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -118,10 +93,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.net == nil {
 		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked(), DNSPort: o.Config.Network.DNSPort, GuestsReachHost: o.Config.Network.GuestsReachHost}, d.log)
 	}
+	var drivers vms.Drivers
 	if o.Driver != nil {
-		d.drivers = singleDriver(o.Driver)
+		drivers = vms.SingleDriver(o.Driver)
 	} else {
-		d.drivers = newDrivers(o.Config, d.log)
+		drivers = vms.NewDrivers(o.Config, d.log)
 	}
 	lock, err := os.OpenFile(filepath.Join(o.Paths.RuntimeDir, "bangerd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -137,8 +113,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.wireVMs(o, drivers) // vms.go
 	d.network = network.New(network.Deps{
-		Bridge: o.Config.Network.Bridge, Net: d.net, VMs: d, Log: d.log,
+		Bridge: o.Config.Network.Bridge, Net: d.net, VMs: netVMs{vms: d.vms, store: d.store}, Log: d.log,
 		SSHConfig: sshconfig.BangerConfigPath(o.Paths.ConfigDir), IdentityFile: d.keys.IdentityFile(), KnownHosts: d.keys.KnownHostsFile(),
 	})
 	return d, nil
@@ -151,7 +128,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d.reconcile(ctx)
+	d.vms.Reconcile(ctx)
 	stopServices, err := d.startServices(ctx)
 	if err != nil {
 		return err
@@ -172,44 +149,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		l.Close()
 		// Exec streams would keep the daemon (and its lock) alive for as
 		// long as their commands run: end them now.
-		d.relays.interruptAll()
+		d.vms.Interrupt()
 	}()
-	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", d.drivers.def, "why", d.drivers.why)
+	vmmName, vmmWhy, _ := d.vms.VMM()
+	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", vmmName, "why", vmmWhy)
 	// Serve returns within rpc.DefaultGrace of the stop; relays and
 	// background work get stopBound more.
 	err = srv.Serve(ctx, l)
-	if !waitBounded(&d.bgWG, stopBound) {
+	if !d.vms.Wait(stopBound) {
 		d.log.Warn("stopping with background work still running", "waited", stopBound)
 	}
-	close(d.stopping)
-	d.watchWG.Wait()
+	d.vms.Close()
 	os.Remove(d.paths.Socket())
 	return err
 }
 
-func (d *Daemon) instance(id string) *instance {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.instances[id]
-}
-
-func (d *Daemon) setInstance(id string, in *instance) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if in == nil {
-		delete(d.instances, id)
-	} else {
-		d.instances[id] = in
-	}
-}
-
 func (d *Daemon) status() api.Status {
-	d.mu.Lock()
-	n := len(d.instances)
-	d.mu.Unlock()
+	vmmName, vmmWhy, accel := d.vms.VMM()
 	st := api.Status{
 		PID: os.Getpid(), Version: buildinfo.Current(Version).Version, APIVersion: api.Version, Socket: d.paths.Socket(),
-		StateDir: d.paths.StateDir, VMM: d.drivers.def, VMMReason: d.drivers.why, Accel: d.defaultAccel(), Running: n,
+		StateDir: d.paths.StateDir, VMM: vmmName, VMMReason: vmmWhy, Accel: accel, Running: d.vms.Running(),
 	}
 	if p, err := d.agentBinary(); err == nil {
 		st.AgentVersion, _ = buildinfo.AgentVersion(context.Background(), p) // cached per binary
@@ -231,11 +190,4 @@ func (d *Daemon) agentBinary() (string, error) {
 		return "", fmt.Errorf("banger-agent not found beside bangerd (%s): run `make build` or set agent_bin", p)
 	}
 	return p, nil
-}
-
-func (d *Daemon) defaultAccel() string {
-	if drv, ok := d.drivers.lookup(d.drivers.def); ok {
-		return drv.Accel()
-	}
-	return ""
 }

@@ -195,8 +195,7 @@ func (h *harness) assertNoTrace(id string) {
 
 func TestRunRemovePropagatesExitAndLeavesNothing(t *testing.T) {
 	h := newHarness(t)
-	out, st, err := h.run(api.RunParams{Argv: []string{"sh", "-c", "echo hello; exit 7"}, Remove: true,
-		Create: api.CreateParams{Name: "once"}})
+	out, st, err := h.run(api.RunParams{Remove: true, Create: api.CreateParams{Name: "once"}, ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "echo hello; exit 7"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +319,7 @@ func TestHungBootIsRestartedOnceWithEvidence(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "fake vcpu: halted") || !strings.Contains(string(b), "fake console line 2") {
 		t.Fatalf("evidence: %v\n%s", err, b)
 	}
-	out, st, err := h.run(api.RunParams{Argv: []string{"echo", "up"}, Create: api.CreateParams{Name: "after"}})
+	out, st, err := h.run(api.RunParams{Create: api.CreateParams{Name: "after"}, ExecRequest: api.ExecRequest{Argv: []string{"echo", "up"}}})
 	if err != nil || st.Code != 0 || out != "up\n" {
 		t.Fatalf("run: %q %+v %v", out, st, err)
 	}
@@ -359,7 +358,7 @@ func TestDaemonRestartReattachesAndNoticesDeadVMs(t *testing.T) {
 	if h.net.TAPExists(tapName(dead.ID)) || !h.net.TAPExists(tapName(alive.ID)) {
 		t.Errorf("taps: %v", h.net.TAPs)
 	}
-	out, st, err := h.run(api.RunParams{Argv: []string{"echo", "still here"}, Create: api.CreateParams{Name: "other"}})
+	out, st, err := h.run(api.RunParams{Create: api.CreateParams{Name: "other"}, ExecRequest: api.ExecRequest{Argv: []string{"echo", "still here"}}})
 	if err != nil || st.Code != 0 || out != "still here\n" {
 		t.Fatalf("run after restart: %q %+v %v", out, st, err)
 	}

@@ -134,7 +134,7 @@ func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, pro
 	defer discardTemp(tmp)
 	var notes []string
 	bar := newByteProgress(ctx, progress, api.StageFlatten, "merging "+vm.Name+"'s overlay onto "+base.Name)
-	res, err := image.Promote(ctx, base.Path, filepath.Join(d.paths.VMDir(vm.ID), "overlay.ext4"), tmp, image.FlattenOptions{
+	res, err := image.Promote(ctx, base.Path, d.dir(vm.ID).Overlay(), tmp, image.FlattenOptions{
 		Progress: bar.update, Note: func(m string) { notes = append(notes, m) }})
 	if pe := (*image.PanicError)(nil); errors.As(err, &pe) {
 		// The guest wrote that disk: a reader bug it reaches fails this

@@ -76,16 +76,3 @@ func TestSpecLineOnlyForAnExistingImage(t *testing.T) {
 		t.Fatalf("stages %v: want spec before reserve", stages)
 	}
 }
-
-func TestDidYouMean(t *testing.T) {
-	names := []string{"dev", "devbox", "scratch"}
-	for typed, want := range map[string]string{
-		"de":      "; did you mean dev or devbox?",
-		"scrach":  "; did you mean scratch?",
-		"unknown": ": fallback",
-	} {
-		if got := didYouMean(typed, names, "fallback"); got != want {
-			t.Errorf("didYouMean(%q) = %q, want %q", typed, got, want)
-		}
-	}
-}

@@ -46,12 +46,12 @@ func TestRunUsesImageRuntime(t *testing.T) {
 		want string
 	}{
 		{"no command runs the image's", api.RunParams{}, "from-image image-bar " + wd + "\n"},
-		{"a command gets the image's env and dir", api.RunParams{Argv: []string{"sh", "-c", `echo "$FOO $BAR"; pwd`}},
+		{"a command gets the image's env and dir", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", `echo "$FOO $BAR"; pwd`}}},
 			"from-image image-bar\n" + wd + "\n"},
-		{"the request's env wins", api.RunParams{Argv: []string{"sh", "-c", `echo "$FOO $BAR"`}, Env: []string{"BAR=mine", "NEW=x"}},
+		{"the request's env wins", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", `echo "$FOO $BAR"`}, Env: []string{"BAR=mine", "NEW=x"}}},
 			"from-image mine\n"},
-		{"the request's dir wins", api.RunParams{Argv: []string{"pwd"}, Dir: "/"}, "/\n"},
-		{"a workspace run starts in the repository", api.RunParams{Argv: []string{"pwd"}, Workspace: &api.WorkspaceSpec{Repo: gitRepo(t)}},
+		{"the request's dir wins", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"pwd"}, Dir: "/"}}, "/\n"},
+		{"a workspace run starts in the repository", api.RunParams{Workspace: &api.WorkspaceSpec{Repo: gitRepo(t)}, ExecRequest: api.ExecRequest{Argv: []string{"pwd"}}},
 			filepath.Join(root, "root/repo") + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,18 +111,18 @@ func TestExecInRunningVM(t *testing.T) {
 	h.create("box")
 	exec := h.exec
 	dir := t.TempDir()
-	out, st, err := exec(api.ExecParams{Name: "bo", Argv: []string{"sh", "-c", "echo $FOO; pwd; exit 4"}, Env: []string{"FOO=bar"}, Dir: dir})
+	out, st, err := exec(api.ExecParams{Name: "bo", ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "echo $FOO; pwd; exit 4"}, Env: []string{"FOO=bar"}, Dir: dir}})
 	if err != nil || st.Code != 4 || out != "bar\n"+dir+"\n" {
 		t.Fatalf("exec: %q %+v %v", out, st, err)
 	}
 	if _, _, err := exec(api.ExecParams{Name: "box"}); !isCode(err, api.CodeInvalid) {
 		t.Errorf("empty command: %v", err)
 	}
-	if _, _, err := exec(api.ExecParams{Name: "ghost", Argv: []string{"true"}}); !isCode(err, api.CodeNotFound) {
+	if _, _, err := exec(api.ExecParams{Name: "ghost", ExecRequest: api.ExecRequest{Argv: []string{"true"}}}); !isCode(err, api.CodeNotFound) {
 		t.Errorf("unknown VM: %v", err)
 	}
 	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "box"}, nil))
-	if _, _, err := exec(api.ExecParams{Name: "box", Argv: []string{"true"}}); !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "banger vm start box") {
+	if _, _, err := exec(api.ExecParams{Name: "box", ExecRequest: api.ExecRequest{Argv: []string{"true"}}}); !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "banger vm start box") {
 		t.Errorf("stopped VM: %v", err)
 	}
 	if h.drv.Starts != 1 {
@@ -149,16 +149,16 @@ func TestRunAndExecAsImageUser(t *testing.T) {
 		t.Fatalf("pulled runtime %+v", info.Runtime)
 	}
 	for _, tc := range []struct{ user, want string }{{"", "nobody " + wd + "\n"}, {"root", "root " + wd + "\n"}, {"0:0", "root " + wd + "\n"}} {
-		out, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: tc.user, Argv: []string{"sh", "-c", `echo "$(id -un) $(pwd)"`}})
+		out, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, ExecRequest: api.ExecRequest{User: tc.user, Argv: []string{"sh", "-c", `echo "$(id -un) $(pwd)"`}}})
 		if err != nil || st.Code != 0 || out != tc.want {
 			t.Errorf("run as %q: %q %+v %v, want %q", tc.user, out, st, err, tc.want)
 		}
 	}
 	must(t, h.call(api.MethodVMCreate, api.CreateParams{Name: "w", Image: "who"}, nil))
-	if out, st, err := h.exec(api.ExecParams{Name: "w", Argv: []string{"id", "-un"}}); err != nil || st.Code != 0 || out != "nobody\n" {
+	if out, st, err := h.exec(api.ExecParams{Name: "w", ExecRequest: api.ExecRequest{Argv: []string{"id", "-un"}}}); err != nil || st.Code != 0 || out != "nobody\n" {
 		t.Errorf("exec: %q %+v %v", out, st, err)
 	}
-	out2, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, User: "no-such-user-x", Argv: []string{"true"}})
+	out2, st, err := h.run(api.RunParams{Create: api.CreateParams{Image: "who"}, Remove: true, ExecRequest: api.ExecRequest{User: "no-such-user-x", Argv: []string{"true"}}})
 	if err == nil && st.Code == 0 {
 		t.Errorf("unknown user ran: %q", out2)
 	} else if msg := fmt.Sprint(err) + st.Error; !strings.Contains(msg, "no such user") {

@@ -17,7 +17,7 @@ func TestDaemonStopInterruptsExecStreams(t *testing.T) {
 	h := newHarness(t)
 	h.create("dev")
 	conn, err := h.client.Stream(context.Background(), api.MethodVMExec,
-		api.ExecParams{Name: "dev", Argv: []string{"sh", "-c", "while :; do echo tick; sleep 0.05; done"}}, nil, nil)
+		api.ExecParams{Name: "dev", ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "while :; do echo tick; sleep 0.05; done"}}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmdir"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -70,7 +71,7 @@ func TestReconcileKillsVMMStartedBeforeHandles(t *testing.T) {
 	must(t, err)
 	must(t, st.SetVMState(context.Background(), vm.ID, store.StateStarting, ""))
 	st.Close()
-	must(t, writeLaunchIntent(h.paths.VMRuntimeDir(vm.ID), "fake", vmm.Marker(vm.ID)))
+	must(t, vmdir.For(h.paths, vm.ID).WriteLaunchIntent("fake", vmm.Marker(vm.ID)))
 
 	h.start()
 	if strayAlive(stray.Process.Pid) {

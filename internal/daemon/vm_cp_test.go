@@ -14,7 +14,7 @@ import (
 	agentclient "github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vms"
 )
 
 // cpIn sends one file as the CLI does and returns the agent's result.
@@ -113,9 +113,7 @@ func TestLogs(t *testing.T) {
 
 	// Following: appended lines arrive; a truncated (new boot) log is
 	// read from its start; leaving ends it.
-	old := logPoll
-	logPoll = 10 * time.Millisecond
-	t.Cleanup(func() { logPoll = old })
+	t.Cleanup(vms.SetLogPollForTest(10 * time.Millisecond))
 	conn, err := h.client.Stream(context.Background(), api.MethodVMLogs, api.LogsParams{Name: "dev", Follow: true, Tail: 1}, nil, nil)
 	must(t, err)
 	defer conn.Close()
@@ -137,17 +135,4 @@ func TestLogs(t *testing.T) {
 	expect("appended\n")
 	must(t, os.WriteFile(logPath, []byte("new boot\n"), 0o600))
 	expect("new boot\n")
-}
-
-func TestCopyOldAgentHint(t *testing.T) {
-	vm := store.VM{Name: "dev"}
-	for _, msg := range []string{`unknown op "copy_out"`, `copy_in: target "" must be an absolute path (below / for a fresh copy)`} {
-		err := agentRefusal(vm, &agentclient.RequestError{Op: "x", Message: msg})
-		if !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "banger vm restart dev") {
-			t.Errorf("%s: %v", msg, err)
-		}
-	}
-	if err := agentRefusal(vm, &agentclient.RequestError{Op: "x", Message: "/x: no such file or directory in the guest"}); !isCode(err, api.CodeInvalid) {
-		t.Errorf("ordinary refusal: %v", err)
-	}
 }

@@ -143,8 +143,7 @@ func TestRunWithRepositoryRunsInIt(t *testing.T) {
 	root := guestRoot(t)
 	h := newHarness(t)
 	repo := gitRepo(t)
-	out, st, err := h.run(api.RunParams{Argv: []string{"sh", "-c", "pwd; cat main.go; ls -A"}, Remove: true,
-		Create: api.CreateParams{Name: "once"}, Workspace: &api.WorkspaceSpec{Repo: repo, IncludeUntracked: true}})
+	out, st, err := h.run(api.RunParams{Remove: true, Create: api.CreateParams{Name: "once"}, Workspace: &api.WorkspaceSpec{Repo: repo, IncludeUntracked: true}, ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "pwd; cat main.go; ls -A"}}})
 	if err != nil || st.Code != 0 {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -156,8 +155,7 @@ func TestRunWithRepositoryRunsInIt(t *testing.T) {
 
 	// A bad repository fails before any VM exists.
 	starts := h.drv.Starts
-	_, err = h.client.Stream(context.Background(), api.MethodVMRun, api.RunParams{Argv: []string{"true"},
-		Workspace: &api.WorkspaceSpec{Repo: t.TempDir()}}, nil, nil)
+	_, err = h.client.Stream(context.Background(), api.MethodVMRun, api.RunParams{Workspace: &api.WorkspaceSpec{Repo: t.TempDir()}, ExecRequest: api.ExecRequest{Argv: []string{"true"}}}, nil, nil)
 	if !isCode(err, api.CodeInvalid) || h.drv.Starts != starts {
 		t.Errorf("bad repo: %v, %d starts", err, h.drv.Starts-starts)
 	}

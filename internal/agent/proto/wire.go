@@ -55,7 +55,9 @@ type Request struct {
 	Params json.RawMessage `json:"params,omitempty"`
 }
 
-// ExecRequest starts a process in the guest.
+// ExecRequest starts a process in the guest. It is also the command of
+// the daemon's vm.run and vm.exec (api.RunParams, api.ExecParams embed
+// it), so the CLI's request reaches the agent without being copied.
 type ExecRequest struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"` // KEY=VALUE added to a default environment

@@ -1,37 +1,37 @@
-package daemon
+package vms
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
-	"net"
+	"io"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
 )
 
-// Exec relays (vm run, vm exec, workspace export) outlive their RPC call:
-// the daemon tracks them so that `daemon stop` can say which it
+// Exec relays (vm run, vm exec, workspace export) outlive their call:
+// the service tracks them so that `daemon stop` can say which it
 // interrupts and end them at once, instead of waiting for commands that
 // may never finish. An interrupted relay closes the guest stream (the
 // agent kills the command) and sends the client an exit frame saying the
 // daemon stopped.
 const (
-	// stopBound is how long Run waits, after the RPC server has ended
-	// (rpc.DefaultGrace), for relays and background work to wind down
-	// before it returns anyway.
-	stopBound = 5 * time.Second
-	// interruptedExit is the exit code a client sees for a command the
+	// InterruptedExit is the exit code a client sees for a command the
 	// daemon's stop interrupted (125: banger could not run it to the end).
-	interruptedExit = 125
+	InterruptedExit = 125
 )
 
-const errDaemonStopped = "daemon stopped: the command was interrupted (banger daemon stop); run it again"
+// ErrDaemonStopped is the exit frame's error of an interrupted command.
+const ErrDaemonStopped = "daemon stopped: the command was interrupted (banger daemon stop); run it again"
 
 // relay is one exec stream being relayed.
 type relay struct {
 	what      string // e.g. "vm exec dev -- make test (client pid 4242)"
-	client    net.Conn
 	stop      chan struct{}
 	stopOnce  sync.Once
 	interrupt func() // ends the guest side
@@ -127,17 +127,62 @@ func describeExec(method, vm string, argv []string, pid int) string {
 	return s
 }
 
-// waitBounded waits for wg up to d; false when time ran out.
-func waitBounded(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
+// relayExec copies client frames to the guest and guest frames to the
+// client, holding back the exit frame until beforeExit has run. When r is
+// interrupted (daemon stop) the client gets an exit frame saying so.
+func relayExec(client io.Reader, clientW io.Writer, guest io.ReadWriteCloser, beforeExit func(), r *relay) {
+	defer guest.Close()
 	go func() {
-		wg.Wait()
-		close(done)
+		io.Copy(guest, client)
+		guest.Close() // client gone: the agent kills the process
 	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
+	// A client that stopped reading must not hold up the stop: it gets
+	// two seconds to take what is in flight and the exit frame.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-r.stop:
+			if dl, ok := clientW.(interface{ SetWriteDeadline(time.Time) error }); ok {
+				dl.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			}
+		case <-done:
+		}
+	}()
+	for {
+		typ, payload, err := proto.ReadFrame(guest)
+		if r.interrupted() {
+			beforeExit()
+			b, _ := json.Marshal(proto.ExitStatus{Code: InterruptedExit, Error: ErrDaemonStopped})
+			proto.WriteFrame(clientW, proto.FrameExit, b)
+			return
+		}
+		if err != nil {
+			beforeExit()
+			if !errors.Is(err, io.EOF) {
+				proto.WriteFrame(clientW, proto.FrameExit, []byte(`{"code":255,"error":"guest stream ended: `+jsonSafe(err.Error())+`"}`))
+			}
+			return
+		}
+		if typ == proto.FrameExit {
+			beforeExit()
+		}
+		if err := proto.WriteFrame(clientW, typ, payload); err != nil {
+			continue // client gone; keep draining until exit
+		}
+		if typ == proto.FrameExit {
+			return
+		}
 	}
+}
+
+func jsonSafe(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '"' || r == '\\' || r < 0x20 {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }

@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -13,75 +13,56 @@ import (
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
 	"github.com/banger-dev/banger/internal/store"
 )
 
-func init() {
-	handlerSets = append(handlerSets, func(d *Daemon) map[string]rpc.Handler {
-		return map[string]rpc.Handler{
-			api.MethodVMCopyIn:  d.handleCopyIn,
-			api.MethodVMCopyOut: d.handleCopyOut,
-			api.MethodVMLogs:    d.handleLogs,
-		}
-	})
-}
-
-// handleCopyIn relays a client's archive into the guest (vm cp SRC
+// CopyIn relays a client's archive into the guest (vm cp SRC
 // NAME:DST). The agent's copy_in is opened first, so a refused target (a
 // missing parent, a directory onto a file) is the call's error; then the
-// call becomes a byte pipe: the client's archive and trailer to the
+// session is a byte pipe: the client's archive and trailer to the
 // agent, the agent's result line back. The daemon reads nothing of it
 // and never opens the client's files.
-func (d *Daemon) handleCopyIn(ctx context.Context, c *rpc.Call) (any, error) {
-	var p api.CopyInParams
-	if err := c.Decode(&p); err != nil {
-		return nil, err
-	}
-	vm, err := d.copyVM(ctx, p.Name, p.Path)
+func (s *Service) CopyIn(ctx context.Context, p api.CopyInParams) (*Session, error) {
+	vm, err := s.copyVM(ctx, p.Name, p.Path)
 	if err != nil {
 		return nil, err
 	}
-	return d.relayAgent(ctx, c, vm, proto.OpCopyIn, proto.CopyInParams{Into: guestFS(p.Path), Base: p.Base})
+	return s.relayAgent(ctx, vm, proto.OpCopyIn, proto.CopyInParams{Into: s.GuestFS(p.Path), Base: p.Base})
 }
 
-// handleCopyOut relays the agent's archive of a guest path to the
+// CopyOut relays the agent's archive of a guest path to the
 // client (vm cp NAME:SRC DST), which extracts it: a missing path is the
 // call's error.
-func (d *Daemon) handleCopyOut(ctx context.Context, c *rpc.Call) (any, error) {
-	var p api.CopyOutParams
-	if err := c.Decode(&p); err != nil {
-		return nil, err
-	}
-	vm, err := d.copyVM(ctx, p.Name, p.Path)
+func (s *Service) CopyOut(ctx context.Context, p api.CopyOutParams) (*Session, error) {
+	vm, err := s.copyVM(ctx, p.Name, p.Path)
 	if err != nil {
 		return nil, err
 	}
-	return d.relayAgent(ctx, c, vm, proto.OpCopyOut, proto.CopyOutParams{Path: guestFS(p.Path)})
+	return s.relayAgent(ctx, vm, proto.OpCopyOut, proto.CopyOutParams{Path: s.GuestFS(p.Path)})
 }
 
 // copyVM checks a copy's guest path and finds its running VM.
-func (d *Daemon) copyVM(ctx context.Context, name, guestPath string) (store.VM, error) {
+func (s *Service) copyVM(ctx context.Context, name, guestPath string) (store.VM, error) {
 	if !path.IsAbs(guestPath) {
 		return store.VM{}, invalid("guest path %q must be absolute", guestPath)
 	}
-	vm, err := d.resolveName(ctx, name)
+	vm, err := s.Resolve(ctx, name)
 	if err != nil {
 		return vm, err
 	}
-	if d.instance(vm.ID) == nil {
-		return vm, notRunning(vm)
+	if s.instance(vm.ID) == nil {
+		return vm, NotRunning(vm)
 	}
 	return vm, nil
 }
 
 // relayAgent opens an agent stream op and, once the agent accepted it,
-// upgrades the call and copies bytes both ways until either side ends.
+// returns a session that copies bytes both ways until either side ends.
 // No VM lock is held: vm stop and delete end the copy.
-func (d *Daemon) relayAgent(ctx context.Context, c *rpc.Call, vm store.VM, op string, params any) (any, error) {
-	in := d.instance(vm.ID)
+func (s *Service) relayAgent(ctx context.Context, vm store.VM, op string, params any) (*Session, error) {
+	in := s.instance(vm.ID)
 	if in == nil {
-		return nil, notRunning(vm)
+		return nil, NotRunning(vm)
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -97,13 +78,11 @@ func (d *Daemon) relayAgent(ctx context.Context, c *rpc.Call, vm store.VM, op st
 		}
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	conn, br, err := c.Upgrade(d.view(vm))
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	go relayBytes(conn, br, st)
-	return nil, rpc.ErrUpgraded
+	return &Session{
+		result: s.View(vm),
+		abort:  func() { st.Close() },
+		run:    func(c Client) { go relayBytes(c.Conn, c.R, st) },
+	}, nil
 }
 
 // agentRefusal is the call's error for an op the agent refused. An
@@ -120,7 +99,7 @@ func agentRefusal(vm store.VM, re *client.RequestError) error {
 // relayBytes pipes client (conn, whose buffered reader is br) and agent
 // stream st. The client's end of input half-closes the agent stream (the
 // agent still answers); the agent's end closes everything.
-func relayBytes(conn net.Conn, br io.Reader, st net.Conn) {
+func relayBytes(conn io.WriteCloser, br io.Reader, st net.Conn) {
 	defer conn.Close()
 	defer st.Close()
 	go func() {

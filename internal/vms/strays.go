@@ -1,19 +1,16 @@
-package daemon
+package vms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
-	"github.com/banger-dev/banger/internal/vmm/qemu"
 )
 
 // A VMM is started before its handles.json is written (QEMU's start-up
@@ -30,34 +27,13 @@ import (
 //     inherited by the VMM process, so it lives exactly as long as the
 //     VMM; a start while someone holds it is refused, naming the holder.
 
-const launchIntentFile = "launch.json"
-
-type launchIntent struct {
-	Driver  string    `json:"driver"`
-	Marker  string    `json:"marker"`
-	Started time.Time `json:"started"`
-}
-
-// writeLaunchIntent records that a VMM is about to be started in dir.
-func writeLaunchIntent(dir, driver, marker string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(launchIntent{Driver: driver, Marker: marker, Started: time.Now().UTC()})
-	tmp := filepath.Join(dir, "."+launchIntentFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, launchIntentFile))
-}
-
 // strayVMMs returns the PIDs of processes carrying vm's marker, found
 // through QEMU's pidfile and by scanning argv, other than except.
-func (d *Daemon) strayVMMs(vm store.VM, except int) []int {
+func (s *Service) strayVMMs(vm store.VM, except int) []int {
 	marker := vmm.Marker(vm.ID)
 	seen := map[int]bool{except: true}
 	var pids []int
-	if b, err := os.ReadFile(filepath.Join(d.paths.VMRuntimeDir(vm.ID), qemu.PIDFile)); err == nil {
+	if b, err := os.ReadFile(s.dir(vm.ID).QEMUPIDFile()); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && !seen[pid] && vmm.HasMarker(pid, marker) {
 			seen[pid] = true
 			pids = append(pids, pid)
@@ -74,14 +50,14 @@ func (d *Daemon) strayVMMs(vm store.VM, except int) []int {
 
 // killStrays kills vm's VMM processes other than except (the one the
 // daemon manages, or 0) and returns the PIDs it killed.
-func (d *Daemon) killStrays(vm store.VM, except int) []int {
-	pids := d.strayVMMs(vm, except)
+func (s *Service) killStrays(vm store.VM, except int) []int {
+	pids := s.strayVMMs(vm, except)
 	if len(pids) == 0 {
 		return nil
 	}
-	d.log.Warn("killing stray vmm", "vm", vm.Name, "pids", pids)
+	s.Log.Warn("killing stray vmm", "vm", vm.Name, "pids", pids)
 	if err := vmm.KillMarked(pids, vmm.Marker(vm.ID), 10*time.Second); err != nil {
-		d.log.Error("kill stray vmm", "vm", vm.Name, "err", err)
+		s.Log.Error("kill stray vmm", "vm", vm.Name, "err", err)
 	}
 	return pids
 }
@@ -89,9 +65,9 @@ func (d *Daemon) killStrays(vm store.VM, except int) []int {
 // lockDisks kills vm's stray VMMs, then locks its writable disks for the
 // VMM about to start. A disk held by anyone else is a conflict naming the
 // holder; the VM's recorded state is left as it was.
-func (d *Daemon) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
-	if pids := d.killStrays(vm, 0); len(pids) > 0 {
-		d.log.Warn("killed a vmm of this vm the daemon did not manage before starting a new one", "vm", vm.Name, "pids", pids)
+func (s *Service) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
+	if pids := s.killStrays(vm, 0); len(pids) > 0 {
+		s.Log.Warn("killed a vmm of this vm the daemon did not manage before starting a new one", "vm", vm.Name, "pids", pids)
 	}
 	files, err := vmm.LockDisks(disks)
 	var busy *vmm.DiskBusyError
@@ -105,12 +81,12 @@ func (d *Daemon) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
 // re-attached (or that is recorded as stopped) may still have one,
 // started by a daemon that died before writing handles.json. It is
 // killed; the returned note says so for the VM's last error.
-func (d *Daemon) reconcileStrays(ctx context.Context, vm store.VM) string {
-	_, statErr := os.Stat(filepath.Join(d.paths.VMRuntimeDir(vm.ID), launchIntentFile))
-	killed := d.killStrays(vm, 0)
+func (s *Service) reconcileStrays(ctx context.Context, vm store.VM) string {
+	launching := s.dir(vm.ID).LaunchInProgress()
+	killed := s.killStrays(vm, 0)
 	if len(killed) == 0 {
 		return ""
 	}
-	d.log.Warn("reconcile: killed a vmm without handles", "vm", vm.Name, "pids", killed, "launch_in_progress", statErr == nil)
+	s.Log.Warn("reconcile: killed a vmm without handles", "vm", vm.Name, "pids", killed, "launch_in_progress", launching)
 	return fmt.Sprintf("; its VMM (pid %v) was running without a record and was killed", strings.Trim(fmt.Sprint(killed), "[]"))
 }

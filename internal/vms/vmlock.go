@@ -1,9 +1,9 @@
-package daemon
+package vms
 
 import "sync"
 
 // vmLockEntry is one VM's lifecycle mutex and the number of callers that
-// hold it or wait for it. The entry leaves Daemon.locks only when that
+// hold it or wait for it. The entry leaves Service.locks only when that
 // count drops to zero, so a caller waiting on a VM being deleted never
 // ends up holding a mutex that a newcomer no longer sees.
 type vmLockEntry struct {
@@ -13,25 +13,25 @@ type vmLockEntry struct {
 
 // vmMutex is one caller's handle on a VM's lock: Lock, then Unlock, once.
 type vmMutex struct {
-	d  *Daemon
+	s  *Service
 	id string
 	e  *vmLockEntry
 }
 
 // vmLock returns a handle on the lock of one VM; it serialises that VM's
 // lifecycle without blocking others.
-func (d *Daemon) vmLock(id string) *vmMutex { return &vmMutex{d: d, id: id} }
+func (s *Service) lockVM(id string) *vmMutex { return &vmMutex{s: s, id: id} }
 
 // Lock takes a reference on the VM's entry (creating it) before waiting.
 func (l *vmMutex) Lock() {
-	l.d.mu.Lock()
-	e, ok := l.d.locks[l.id]
+	l.s.mu.Lock()
+	e, ok := l.s.locks[l.id]
 	if !ok {
 		e = &vmLockEntry{}
-		l.d.locks[l.id] = e
+		l.s.locks[l.id] = e
 	}
 	e.refs++
-	l.d.mu.Unlock()
+	l.s.mu.Unlock()
 	e.mu.Lock()
 	l.e = e
 }
@@ -45,9 +45,9 @@ func (l *vmMutex) Unlock() {
 	}
 	l.e = nil
 	e.mu.Unlock()
-	l.d.mu.Lock()
+	l.s.mu.Lock()
 	if e.refs--; e.refs == 0 {
-		delete(l.d.locks, l.id)
+		delete(l.s.locks, l.id)
 	}
-	l.d.mu.Unlock()
+	l.s.mu.Unlock()
 }

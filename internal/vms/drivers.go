@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"fmt"
@@ -11,25 +11,25 @@ import (
 	"github.com/banger-dev/banger/internal/vmm/qemu"
 )
 
-// drivers holds every VMM driver this daemon knows and the default one.
+// Drivers holds every VMM driver this daemon knows and the default one.
 // Each VM records the driver it was created with and keeps it.
-type drivers struct {
+type Drivers struct {
 	byName map[string]vmm.Driver
 	def    string
 	why    string // why the default was chosen
 }
 
-// newDrivers builds the real drivers and resolves vmm = auto|qemu|firecracker:
+// NewDrivers builds the real Drivers and resolves vmm = auto|qemu|firecracker:
 // auto takes firecracker when its binary is present and KVM can run the
 // guest, else qemu.
-func newDrivers(c config.Config, log *slog.Logger) drivers {
+func NewDrivers(c config.Config, log *slog.Logger) Drivers {
 	var jail *firecracker.JailerOptions
 	if c.Firecracker.Jailer {
 		jail = &firecracker.JailerOptions{UID: c.Firecracker.UID, GID: c.Firecracker.GID, ChrootBase: c.Firecracker.ChrootBase}
 	}
 	fc := firecracker.New(firecracker.Options{Binary: c.FirecrackerBin, Jailer: jail, Logger: log})
 	q := qemu.New(qemu.Options{Binary: c.QEMUBin, Accel: c.QEMUAccel})
-	ds := drivers{byName: map[string]vmm.Driver{fc.Name(): fc, q.Name(): q}}
+	ds := Drivers{byName: map[string]vmm.Driver{fc.Name(): fc, q.Name(): q}}
 	switch c.VMM {
 	case "auto":
 		if err := fc.Available(); err == nil {
@@ -43,13 +43,13 @@ func newDrivers(c config.Config, log *slog.Logger) drivers {
 	return ds
 }
 
-// singleDriver is used when a test injects one driver.
-func singleDriver(d vmm.Driver) drivers {
-	return drivers{byName: map[string]vmm.Driver{d.Name(): d}, def: d.Name(), why: "injected"}
+// SingleDriver is used when a test injects one driver.
+func SingleDriver(d vmm.Driver) Drivers {
+	return Drivers{byName: map[string]vmm.Driver{d.Name(): d}, def: d.Name(), why: "injected"}
 }
 
 // get returns a driver by name ("" = default) that can run VMs here.
-func (ds drivers) get(name string) (vmm.Driver, error) {
+func (ds Drivers) get(name string) (vmm.Driver, error) {
 	if name == "" {
 		name = ds.def
 	}
@@ -65,12 +65,12 @@ func (ds drivers) get(name string) (vmm.Driver, error) {
 
 // lookup returns a driver by name without checking availability (for
 // re-attaching and stopping VMs that already exist).
-func (ds drivers) lookup(name string) (vmm.Driver, bool) {
+func (ds Drivers) lookup(name string) (vmm.Driver, bool) {
 	d, ok := ds.byName[name]
 	return d, ok
 }
 
-func (ds drivers) names() []string {
+func (ds Drivers) names() []string {
 	var n []string
 	for k := range ds.byName {
 		n = append(n, k)

@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -12,15 +12,15 @@ import (
 // exactVM resolves the name a destructive command was given: the exact
 // name or id only, never a prefix, so `vm delete de` cannot delete dev.
 // A miss suggests the names it might have meant.
-func (d *Daemon) exactVM(ctx context.Context, name string) (store.VM, error) {
+func (s *Service) exactVM(ctx context.Context, name string) (store.VM, error) {
 	if name == "" {
 		return store.VM{}, invalid("a VM name is required")
 	}
-	vm, err := d.store.GetVM(ctx, name)
+	vm, err := s.Store.GetVM(ctx, name)
 	if !errors.Is(err, store.ErrNotFound) {
 		return vm, err
 	}
-	vms, err := d.store.ListVMs(ctx)
+	vms, err := s.Store.ListVMs(ctx)
 	if err != nil {
 		return vm, err
 	}
@@ -28,12 +28,12 @@ func (d *Daemon) exactVM(ctx context.Context, name string) (store.VM, error) {
 	for i, v := range vms {
 		names[i] = v.Name
 	}
-	return vm, notFound("no VM named %q%s", name, didYouMean(name, names, "`banger vm ls` lists VMs"))
+	return vm, notFound("no VM named %q%s", name, DidYouMean(name, names, "`banger vm ls` lists VMs"))
 }
 
-// didYouMean is "; did you mean dev?" for the names typed is a prefix
+// DidYouMean is "; did you mean dev?" for the names typed is a prefix
 // of, else the closest within an edit distance of 2, else ": <fallback>".
-func didYouMean(typed string, names []string, fallback string) string {
+func DidYouMean(typed string, names []string, fallback string) string {
 	near := suggest.Closest(typed, names, nil)
 	if len(near) == 0 {
 		return ": " + fallback

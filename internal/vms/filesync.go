@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/workspace"
 )
@@ -19,25 +20,25 @@ const syncTimeout = time.Minute
 // into a guest whose agent just became ready; it runs at every start. A
 // failure is a warning, never a failed boot: the VM is usable without
 // the files.
-func (d *Daemon) syncFiles(ctx context.Context, vm store.VM, in *instance, progress progressFn) {
+func (s *Service) syncFiles(ctx context.Context, vm store.VM, in *instance, r progress.Reporter) {
 	home, _ := os.UserHomeDir()
-	s := workspace.NewSync(ctx, d.cfg.FileSyncEntries(), home)
-	for _, w := range s.Warnings {
-		progress("file_sync", "warning: "+w)
-		d.log.Warn("file_sync", "vm", vm.Name, "warning", w)
+	sync := workspace.NewSync(ctx, s.Config.FileSyncEntries(), home)
+	for _, w := range sync.Warnings {
+		progress.Stage(r, "file_sync", "warning: "+w)
+		s.Log.Warn("file_sync", "vm", vm.Name, "warning", w)
 	}
-	if s.Empty() {
+	if sync.Empty() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	ac, err := in.agentClient(ctx)
 	if err == nil {
-		_, err = ac.CopyIn(ctx, proto.CopyInParams{Dir: guestFS("/"), DirMode: 0o755},
-			func(tw *client.TarWriter) error { return s.Archive(tw) })
+		_, err = ac.CopyIn(ctx, proto.CopyInParams{Dir: s.GuestFS("/"), DirMode: 0o755},
+			func(tw *client.TarWriter) error { return sync.Archive(tw) })
 	}
 	if err != nil {
-		progress("file_sync", "warning: "+err.Error())
-		d.log.Warn("file_sync failed", "vm", vm.Name, "err", err)
+		progress.Stage(r, "file_sync", "warning: "+err.Error())
+		s.Log.Warn("file_sync failed", "vm", vm.Name, "err", err)
 	}
 }

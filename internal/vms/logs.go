@@ -1,40 +1,42 @@
-package daemon
+package vms
 
 import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
 )
 
 // logPoll is how often a followed console log is checked for growth.
 var logPoll = 250 * time.Millisecond
 
-// handleLogs streams a VM's console log (the guest's serial console, as
+// SetLogPollForTest makes followed logs poll every d; it returns the
+// restore function.
+func SetLogPollForTest(d time.Duration) (restore func()) {
+	old := logPoll
+	logPoll = d
+	return func() { logPoll = old }
+}
+
+// Logs streams a VM's console log (the guest's serial console, as
 // the VMM writes it to console.log in the VM's directory): its last Tail
 // lines, then with Follow whatever is appended, like tail -F: a new
 // boot's log (QEMU truncates the file, a new file replaces it) is
 // followed from its start, and following goes on while the VM is stopped
 // until the client leaves. The bytes are the guest's, unfiltered: the
 // CLI makes them safe for a terminal.
-func (d *Daemon) handleLogs(ctx context.Context, c *rpc.Call) (any, error) {
-	var p api.LogsParams
-	if err := c.Decode(&p); err != nil {
-		return nil, err
-	}
+func (s *Service) Logs(ctx context.Context, p api.LogsParams) (*Session, error) {
 	if p.Tail < 0 {
 		return nil, invalid("--tail %d: must be zero (everything) or more", p.Tail)
 	}
-	vm, err := d.resolveName(ctx, p.Name)
+	vm, err := s.Resolve(ctx, p.Name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(d.consoleLog(vm.ID))
+	f, err := os.Open(s.consoleLog(vm.ID))
 	if errors.Is(err, os.ErrNotExist) {
 		if !p.Follow {
 			return nil, notFound("vm %s has no console log yet: it has not booted", vm.Name)
@@ -50,30 +52,33 @@ func (d *Daemon) handleLogs(ctx context.Context, c *rpc.Call) (any, error) {
 			return nil, err
 		}
 	}
-	conn, br, err := c.Upgrade(d.view(vm))
-	if err != nil {
+	closeFile := func() {
 		if f != nil {
 			f.Close()
 		}
-		return nil, err
 	}
-	go func() {
-		defer conn.Close()
-		gone := make(chan struct{})
-		if p.Follow {
+	return &Session{
+		result: s.View(vm),
+		abort:  closeFile,
+		run: func(c Client) {
 			go func() {
-				io.Copy(io.Discard, br) // the client sends nothing: EOF means it left
-				close(gone)
+				defer c.Conn.Close()
+				gone := make(chan struct{})
+				if p.Follow {
+					go func() {
+						io.Copy(io.Discard, c.R) // the client sends nothing: EOF means it left
+						close(gone)
+					}()
+				}
+				followLog(c.Conn, f, off, s.consoleLog(vm.ID), p.Follow, gone, s.stopping)
 			}()
-		}
-		followLog(conn, f, off, d.consoleLog(vm.ID), p.Follow, gone, d.stopping)
-	}()
-	return nil, rpc.ErrUpgraded
+		},
+	}, nil
 }
 
 // followLog writes the file from off, then (follow) what is appended to
 // the file at path, reopening it when it is replaced or truncated.
-func followLog(w net.Conn, f *os.File, off int64, path string, follow bool, gone, stopping <-chan struct{}) {
+func followLog(w io.Writer, f *os.File, off int64, path string, follow bool, gone, stopping <-chan struct{}) {
 	defer func() {
 		if f != nil {
 			f.Close()

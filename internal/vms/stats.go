@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
 )
 
 // statsCache keeps the last sample of each running VM, so CPU use
@@ -23,49 +22,39 @@ type sample struct {
 	cpu   float64
 }
 
-func init() {
-	// The poller samples every running VM at stats_poll_interval.
-	services = append(services, func(ctx context.Context, d *Daemon) (func(), error) {
-		ctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(d.cfg.StatsPollInterval.Duration)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					d.pollStats(ctx)
-				}
-			}
-		}()
-		return func() {
-			cancel()
-			<-done
-		}, nil
-	})
-}
-
-func (d *Daemon) pollStats(ctx context.Context) {
-	d.mu.Lock()
-	ids := make([]string, 0, len(d.instances))
-	for id := range d.instances {
-		ids = append(ids, id)
-	}
-	d.mu.Unlock()
-	for _, id := range ids {
-		if _, err := d.sampleStats(ctx, id); err != nil {
-			d.log.Debug("stats poll", "vm", id, "err", err)
+// PollStats samples every running VM at stats_poll_interval until ctx
+// ends (a daemon service).
+func (s *Service) PollStats(ctx context.Context) {
+	t := time.NewTicker(s.Config.StatsPollInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.pollStats(ctx)
 		}
 	}
-	d.statsc.forget(ids)
+}
+
+func (s *Service) pollStats(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.instances))
+	for id := range s.instances {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		if _, err := s.sampleStats(ctx, id); err != nil {
+			s.Log.Debug("stats poll", "vm", id, "err", err)
+		}
+	}
+	s.statsc.forget(ids)
 }
 
 // sampleStats asks the agent for a snapshot and folds it into the cache.
-func (d *Daemon) sampleStats(ctx context.Context, id string) (sample, error) {
-	in := d.instance(id)
+func (s *Service) sampleStats(ctx context.Context, id string) (sample, error) {
+	in := s.instance(id)
 	if in == nil {
 		return sample{}, errNotRunning
 	}
@@ -79,7 +68,7 @@ func (d *Daemon) sampleStats(ctx context.Context, id string) (sample, error) {
 	if err := ac.Do(ctx, proto.OpStats, nil, &st); err != nil {
 		return sample{}, err
 	}
-	return d.statsc.add(id, st), nil
+	return s.statsc.add(id, st), nil
 }
 
 func (c *statsCache) add(id string, st proto.Stats) sample {
@@ -120,36 +109,37 @@ func (c *statsCache) forget(running []string) {
 	}
 }
 
-// handleStats returns the last polled sample, sampling now when there is
-// none yet or it is older than two poll intervals.
-func (d *Daemon) handleStats(ctx context.Context, c *rpc.Call) (any, error) {
-	vm, err := d.lookup(ctx, c)
+// Stats returns the last polled sample, sampling now when there is none
+// yet or it is older than two poll intervals.
+func (s *Service) Stats(ctx context.Context, name string) (api.VMStats, error) {
+	vm, err := s.Resolve(ctx, name)
 	if err != nil {
-		return nil, err
+		return api.VMStats{}, err
 	}
-	if d.instance(vm.ID) == nil {
-		return nil, conflict("vm %s is %s: stats come from the running guest", vm.Name, vm.State)
+	if s.instance(vm.ID) == nil {
+		return api.VMStats{}, conflict("vm %s is %s: stats come from the running guest", vm.Name, vm.State)
 	}
-	s, ok := d.statsc.get(vm.ID)
-	if !ok || time.Since(s.at) > 2*d.cfg.StatsPollInterval.Duration {
-		if s, err = d.sampleStats(ctx, vm.ID); err != nil {
-			return nil, err
+	smp, ok := s.statsc.get(vm.ID)
+	if !ok || time.Since(smp.at) > 2*s.Config.StatsPollInterval.Duration {
+		if smp, err = s.sampleStats(ctx, vm.ID); err != nil {
+			return api.VMStats{}, err
 		}
 	}
-	st := s.stats
+	st := smp.stats
 	return api.VMStats{
-		Name: vm.Name, SampledAt: s.at, UptimeSeconds: st.UptimeSeconds, CPUs: st.CPUs, CPUPercent: s.cpu,
+		Name: vm.Name, SampledAt: smp.at, UptimeSeconds: st.UptimeSeconds, CPUs: st.CPUs, CPUPercent: smp.cpu,
 		Load1: st.Load1, MemTotalBytes: st.MemTotalBytes, MemUsedBytes: st.MemTotalBytes - st.MemAvailBytes,
 		WorkDiskBytes: st.WorkDiskBytes, WorkDiskUsed: st.WorkDiskUsed, RootDiskBytes: st.RootDiskBytes, RootDiskUsed: st.RootDiskUsed,
 	}, nil
 }
 
-func (d *Daemon) handlePorts(ctx context.Context, c *rpc.Call) (any, error) {
-	vm, err := d.lookup(ctx, c)
+// Ports lists the guest's listening sockets.
+func (s *Service) Ports(ctx context.Context, name string) ([]api.Port, error) {
+	vm, err := s.Resolve(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	in := d.instance(vm.ID)
+	in := s.instance(vm.ID)
 	if in == nil {
 		return nil, conflict("vm %s is %s: ports come from the running guest", vm.Name, vm.State)
 	}

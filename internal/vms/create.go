@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -18,33 +17,19 @@ import (
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/image"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// progressFn reports a stage of a long operation.
-type progressFn func(stage, msg string)
-
-// stageReserved is the progress stage sent once the VM's row exists.
-const stageReserved = "reserve"
+// StageReserved is the progress stage sent once a created VM's row
+// exists (a --no-wait create returns then).
+const StageReserved = "reserve"
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func invalid(format string, a ...any) error {
-	return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf(format, a...)}
-}
-
-func conflict(format string, a ...any) error {
-	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
-}
-
-func notFound(format string, a ...any) error {
-	return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
-}
-
 // validateCreate checks everything about a create request that needs no
 // I/O, and resolves the sizes.
-func (d *Daemon) validateCreate(p *api.CreateParams) (config.Spec, error) {
+func (s *Service) validateCreate(p *api.CreateParams) (config.Spec, error) {
 	if p.Name == "" {
 		p.Name = "vm-" + randHex(3)
 	}
@@ -52,7 +37,7 @@ func (d *Daemon) validateCreate(p *api.CreateParams) (config.Spec, error) {
 		return config.Spec{}, invalid("name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", p.Name)
 	}
 	if p.Image == "" {
-		p.Image = d.cfg.DefaultImage
+		p.Image = s.Config.DefaultImage
 	}
 	var disk int64
 	if p.DiskSize != "" {
@@ -65,39 +50,35 @@ func (d *Daemon) validateCreate(p *api.CreateParams) (config.Spec, error) {
 	if p.VCPU < 0 || p.MemoryMiB < 0 {
 		return config.Spec{}, invalid("--vcpu and --memory must be positive")
 	}
-	spec, err := config.Resolve(p.VCPU, p.MemoryMiB, disk, d.cfg.VMDefaults, d.host)
+	spec, err := config.Resolve(p.VCPU, p.MemoryMiB, disk, s.Config.VMDefaults, s.Host)
 	if err != nil {
 		return spec, invalid("%v", err)
 	}
 	return spec, nil
 }
 
-// createVM reserves, prepares and boots a VM. On failure before boot
-// nothing is left; a guest that never becomes ready is marked failed with
-// its console kept for diagnosis (vm delete removes it).
-func (d *Daemon) createVM(ctx context.Context, p api.CreateParams, progress progressFn) (store.VM, error) {
-	return d.createVMChecked(ctx, p, nil, progress)
-}
-
-// createVMChecked is createVM with a check of the image once it is known
-// (pulled if need be) and before anything is reserved, so a refusal
-// leaves no VM row, disk or TAP behind.
-func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check func(store.Image) error, progress progressFn) (store.VM, error) {
-	spec, err := d.validateCreate(&p)
+// create reserves, prepares and boots a VM. check, when set, sees the
+// image once it is known (pulled if need be) and before anything is
+// reserved, so a refusal leaves no VM row, disk or TAP behind. On failure
+// before boot nothing is left; a guest that never becomes ready is marked
+// failed with its console kept for diagnosis (vm delete removes it).
+func (s *Service) create(ctx context.Context, p api.CreateParams, check func(store.Image) error, r progress.Reporter) (store.VM, error) {
+	spec, err := s.validateCreate(&p)
 	if err != nil {
 		return store.VM{}, err
 	}
-	if _, err := d.store.GetVM(ctx, p.Name); err == nil {
+	if _, err := s.Store.GetVM(ctx, p.Name); err == nil {
 		return store.VM{}, conflict("a VM named %q already exists", p.Name)
 	}
-	drv, err := d.drivers.get(p.VMM)
+	drv, err := s.Drivers.get(p.VMM)
 	if err != nil {
 		return store.VM{}, err
 	}
-	img, kern, err := d.ensureArtifacts(ctx, p.Image, progress)
+	img, kern, err := s.Artifacts.BootArtifacts(ctx, p.Image, r)
 	if err != nil {
 		return store.VM{}, err
 	}
+	plan := BootPlan{Image: img, Kernel: kern}
 	if check != nil {
 		if err := check(img); err != nil {
 			return store.VM{}, err
@@ -105,36 +86,36 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 	}
 	// The spec line comes once the image is known to exist (pulled or
 	// built if need be) and acceptable: a mistyped image prints no spec.
-	progress(api.StageSpec, spec.String())
+	progress.Stage(r, api.StageSpec, spec.String())
 	id := randHex(6)
 	vm := store.VM{
 		ID: id, Name: p.Name, Image: img.Name, Kernel: kern.Name, VMM: drv.Name(),
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
 		MAC: macFor(id), OverlayUUID: uuid.NewString(), WorkUUID: uuid.NewString(), State: store.StateCreating,
 	}
-	d.reserveMu.Lock()
-	err = d.store.ReserveVM(ctx, &vm, d.net.Subnet(), d.net.Gateway())
-	d.reserveMu.Unlock()
+	s.reserveMu.Lock()
+	err = s.Store.ReserveVM(ctx, &vm, s.Net.Subnet(), s.Net.Gateway())
+	s.reserveMu.Unlock()
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return vm, conflict("a VM named %q already exists", vm.Name)
 		}
 		return vm, err
 	}
-	lock := d.vmLock(vm.ID)
+	lock := s.lockVM(vm.ID)
 	lock.Lock()
 	defer lock.Unlock()
 	// StageReserved tells a --no-wait caller the VM now exists.
-	progress(stageReserved, fmt.Sprintf("%s at %s", vm.Name, vm.IP))
+	progress.Stage(r, StageReserved, fmt.Sprintf("%s at %s", vm.Name, vm.IP))
 	// From here the request may be abandoned; the create finishes anyway
 	// unless the caller explicitly tears it down.
 	ctx = context.WithoutCancel(ctx)
-	progress("disks", fmt.Sprintf("overlay + work disk (%s, sparse)", config.FormatSize(vm.DiskBytes)))
-	if err := d.prepareDisks(ctx, vm); err != nil {
-		d.discard(ctx, vm)
+	progress.Stage(r, "disks", fmt.Sprintf("overlay + work disk (%s, sparse)", config.FormatSize(vm.DiskBytes)))
+	if err := s.prepareDisks(ctx, vm); err != nil {
+		s.discard(ctx, vm)
 		return vm, fmt.Errorf("prepare disks: %w", err)
 	}
-	if err := d.bootVM(ctx, &vm, p.WaitSSH, progress); err != nil {
+	if err := s.boot(ctx, &vm, plan, p.WaitSSH, r); err != nil {
 		return vm, err
 	}
 	return vm, nil
@@ -142,55 +123,55 @@ func (d *Daemon) createVMChecked(ctx context.Context, p api.CreateParams, check 
 
 // prepareDisks creates the VM's sparse overlay and work disks and its SSH
 // host key. The image is never copied.
-func (d *Daemon) prepareDisks(ctx context.Context, vm store.VM) error {
-	dir := d.paths.VMDir(vm.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func (s *Service) prepareDisks(ctx context.Context, vm store.VM) error {
+	dir := s.dir(vm.ID)
+	if err := os.MkdirAll(dir.Path(), 0o700); err != nil {
 		return err
 	}
-	if err := image.MakeExt4(ctx, filepath.Join(dir, "overlay.ext4"), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
+	if err := image.MakeExt4(ctx, dir.Overlay(), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
 		return err
 	}
-	if err := image.MakeExt4(ctx, filepath.Join(dir, "work.ext4"), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
+	if err := image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
 		return err
 	}
 	priv, pub, err := guestssh.NewKeyPair("root@" + vm.Name)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), priv, 0o600); err != nil {
+	if err := os.WriteFile(dir.HostKey(), priv, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"), pub, 0o644); err != nil {
+	if err := os.WriteFile(dir.HostKeyPub(), pub, 0o644); err != nil {
 		return err
 	}
-	return d.keys.Pin(vm.Name, pub)
+	return s.Keys.Pin(vm.Name, pub)
 }
 
 // discard removes every trace of a VM: TAP, files, pins and, only when
 // all of those are gone, its row. A VM whose host objects could not all be
 // removed keeps its row, marked failed with what is left, so it stays
 // visible in `vm ls`/`vm show` and a second `vm delete` finishes the job.
-func (d *Daemon) discard(ctx context.Context, vm store.VM) error {
+func (s *Service) discard(ctx context.Context, vm store.VM) error {
 	var errs []error
-	if err := d.net.DeleteTAP(ctx, tapName(vm.ID)); err != nil {
-		errs = append(errs, fmt.Errorf("tap %s: %w", tapName(vm.ID), err))
+	if err := s.Net.DeleteTAP(ctx, TAPName(vm.ID)); err != nil {
+		errs = append(errs, fmt.Errorf("tap %s: %w", TAPName(vm.ID), err))
 	}
-	for _, dir := range []string{d.paths.VMRuntimeDir(vm.ID), d.paths.VMDir(vm.ID)} {
+	for _, dir := range []string{s.dir(vm.ID).Runtime(), s.dir(vm.ID).Path()} {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := d.keys.Unpin(vm.Name); err != nil {
+	if err := s.Keys.Unpin(vm.Name); err != nil {
 		errs = append(errs, fmt.Errorf("known_hosts pin: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		why := "delete incomplete, run `banger vm delete " + vm.Name + "` again: " + err.Error()
-		if serr := d.store.SetVMState(ctx, vm.ID, store.StateFailed, why); serr != nil {
+		if serr := s.Store.SetVMState(ctx, vm.ID, store.StateFailed, why); serr != nil {
 			return errors.Join(err, serr)
 		}
 		return fmt.Errorf("delete %s: %w (the VM is kept, marked failed: `banger vm delete %s` again finishes the job)", vm.Name, err, vm.Name)
 	}
-	return d.store.DeleteVM(ctx, vm.ID)
+	return s.Store.DeleteVM(ctx, vm.ID)
 }
 
 func randHex(n int) string {
@@ -205,7 +186,5 @@ func macFor(id string) string {
 	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", s[0], s[1], s[2], s[3])
 }
 
-// tapName is at most 15 bytes (IFNAMSIZ).
-func tapName(id string) string { return "bgt" + strings.ToLower(id[:min(len(id), 12)]) }
-
-var _ = rpc.ErrUpgraded
+// TAPName is a VM's TAP device name; it at most 15 bytes (IFNAMSIZ).
+func TAPName(id string) string { return "bgt" + strings.ToLower(id[:min(len(id), 12)]) }

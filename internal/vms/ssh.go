@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"context"
@@ -11,33 +11,31 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/guestssh"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// handleSSH tells the CLI how to run OpenSSH against a VM, once sshd
+// SSH tells the CLI how to run OpenSSH against a VM, once sshd
 // answers with the pinned host key. With Wait, a VM still booting and an
 // sshd not up yet are waited for (bounded by boot_timeout, one progress
 // line); a failure says what the probe saw. The probe is the same one
 // OpenSSH will face: banger's user key against the pin in known_hosts.
 // Once sshd has answered, later calls do not probe again unless Check.
-func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
-	var p api.SSHParams
-	if err := c.Decode(&p); err != nil {
-		return nil, err
-	}
-	vm, err := d.resolveName(ctx, p.Name)
+func (s *Service) SSH(ctx context.Context, p api.SSHParams, r progress.Reporter) (api.SSHInfo, error) {
+	vm, err := s.Resolve(ctx, p.Name)
 	if err != nil {
-		return nil, err
+		return api.SSHInfo{}, err
 	}
-	if err := d.sshdMissing(ctx, vm); err != nil { // images_ops.go
-		return nil, err
+	if im, err := s.Store.GetImage(ctx, vm.Image); err == nil {
+		if err := sshdMissing(im, vm); err != nil {
+			return api.SSHInfo{}, err
+		}
 	}
-	signer, _, err := d.keys.EnsureUserKey()
+	signer, _, err := s.Keys.EnsureUserKey()
 	if err != nil {
-		return nil, err
+		return api.SSHInfo{}, err
 	}
-	limit := d.cfg.BootTimeout.Duration
+	limit := s.Config.BootTimeout.Duration
 	if limit <= 0 {
 		limit = 3 * time.Minute
 	}
@@ -47,32 +45,32 @@ func (d *Daemon) handleSSH(ctx context.Context, c *rpc.Call) (any, error) {
 	announce := func() {
 		if !announced {
 			announced = true
-			c.Progress("ssh", fmt.Sprintf("waiting for %s's sshd…", vm.Name))
+			progress.Stage(r, "ssh", fmt.Sprintf("waiting for %s's sshd…", vm.Name))
 		}
 	}
-	in, err := d.sshInstance(wctx, &vm, p.Wait && !p.Check, announce, limit)
+	in, err := s.sshInstance(wctx, &vm, p.Wait && !p.Check, announce, limit)
 	if err != nil {
-		return nil, err
+		return api.SSHInfo{}, err
 	}
 	if p.Check || !in.sshOK.Load() {
-		err := d.probeSSH(wctx, vm, in, signer, p.Wait && !p.Check, announce)
+		err := s.probeSSH(wctx, vm, in, signer, p.Wait && !p.Check, announce)
 		in.sshOK.Store(err == nil)
 		if err != nil {
-			return nil, err
+			return api.SSHInfo{}, err
 		}
 	}
 	return api.SSHInfo{
-		VM: d.view(vm), User: "root", Host: vm.IP, HostKeyAlias: guestssh.HostAlias(vm.Name),
-		IdentityFile: d.keys.IdentityFile(), KnownHostsFile: d.keys.KnownHostsFile(),
+		VM: s.View(vm), User: "root", Host: vm.IP, HostKeyAlias: guestssh.HostAlias(vm.Name),
+		IdentityFile: s.Keys.IdentityFile(), KnownHostsFile: s.Keys.KnownHostsFile(),
 	}, nil
 }
 
 // sshInstance returns the running instance of vm, waiting (when wait)
 // while the VM is being created or started.
-func (d *Daemon) sshInstance(ctx context.Context, vm *store.VM, wait bool, announce func(), limit time.Duration) (*instance, error) {
+func (s *Service) sshInstance(ctx context.Context, vm *store.VM, wait bool, announce func(), limit time.Duration) (*instance, error) {
 	waited := false
 	for {
-		in := d.instance(vm.ID)
+		in := s.instance(vm.ID)
 		booting := vm.State == store.StateCreating || vm.State == store.StateStarting
 		switch {
 		case in != nil && vm.State == store.StateRunning:
@@ -92,7 +90,7 @@ func (d *Daemon) sshInstance(ctx context.Context, vm *store.VM, wait bool, annou
 				Message: fmt.Sprintf("vm %s is still %s after %s (boot_timeout): its sshd is not up", vm.Name, vm.State, limit)}
 		case <-time.After(200 * time.Millisecond):
 		}
-		v, err := d.store.GetVM(ctx, vm.ID)
+		v, err := s.Store.GetVM(ctx, vm.ID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, notFound("vm %s was deleted while waiting for its sshd", vm.Name)
@@ -106,20 +104,20 @@ func (d *Daemon) sshInstance(ctx context.Context, vm *store.VM, wait bool, annou
 // probeSSH checks sshd once and, when wait and the failure may pass
 // (refused, dropped, no answer), keeps probing until ctx ends or the VMM
 // exits.
-func (d *Daemon) probeSSH(ctx context.Context, vm store.VM, in *instance, signer ssh.Signer, wait bool, announce func()) error {
-	pin, err := d.keys.Pinned(vm.Name)
+func (s *Service) probeSSH(ctx context.Context, vm store.VM, in *instance, signer ssh.Signer, wait bool, announce func()) error {
+	pin, err := s.Keys.Pinned(vm.Name)
 	if err != nil {
 		return conflict("vm %s: %v: banger cannot check its host key (delete and recreate the VM)", vm.Name, err)
 	}
 	addr := net.JoinHostPort(vm.IP, "22")
-	err = d.sshProbe(ctx, addr, signer, pin)
+	err = s.SSHProbe(ctx, addr, signer, pin)
 	var pe *guestssh.ProbeError
 	if err != nil && wait && errors.As(err, &pe) && pe.Retryable() {
 		announce()
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, 1)
-		go func() { errc <- d.sshReady(wctx, addr, signer, pin) }()
+		go func() { errc <- s.SSHReady(wctx, addr, signer, pin) }()
 		select {
 		case err = <-errc:
 		case <-in.m.Done():
@@ -139,7 +137,7 @@ func (d *Daemon) probeSSH(ctx context.Context, vm store.VM, in *instance, signer
 	}[pe.Kind]
 	msg := fmt.Sprintf("vm %s: %v", vm.Name, err)
 	if pe.Kind == guestssh.ProbeKeyMismatch {
-		msg += fmt.Sprintf(" (the pin is %s's line in %s)", guestssh.HostAlias(vm.Name), d.keys.KnownHostsFile())
+		msg += fmt.Sprintf(" (the pin is %s's line in %s)", guestssh.HostAlias(vm.Name), s.Keys.KnownHostsFile())
 	}
 	return &api.Error{Code: code, Message: msg}
 }

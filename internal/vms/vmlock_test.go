@@ -1,4 +1,4 @@
-package daemon
+package vms
 
 import (
 	"sync"
@@ -12,7 +12,7 @@ import (
 // behind. Before reference counting, deleting a VM removed its entry while
 // waiters held the old mutex, so a newcomer got a second, free one.
 func TestVMLockIsExclusiveAndForgottenWhenUnused(t *testing.T) {
-	d := &Daemon{locks: map[string]*vmLockEntry{}}
+	s := &Service{locks: map[string]*vmLockEntry{}}
 	ids := []string{"a", "b", "c"}
 	inside := map[string]*atomic.Int32{}
 	for _, id := range ids {
@@ -26,7 +26,7 @@ func TestVMLockIsExclusiveAndForgottenWhenUnused(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
 				id := ids[(g+i)%len(ids)]
-				l := d.vmLock(id)
+				l := s.lockVM(id)
 				l.Lock()
 				if inside[id].Add(1) != 1 {
 					violations.Add(1)
@@ -45,22 +45,22 @@ func TestVMLockIsExclusiveAndForgottenWhenUnused(t *testing.T) {
 	if n := violations.Load(); n != 0 {
 		t.Fatalf("%d times two goroutines held one VM's lock", n)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.locks) != 0 {
-		t.Fatalf("lock entries left: %v", d.locks)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.locks) != 0 {
+		t.Fatalf("lock entries left: %v", s.locks)
 	}
 }
 
 // A caller that waits while the holder deletes the VM still excludes
 // everyone who comes after it.
 func TestVMLockWaiterKeepsEntryAlive(t *testing.T) {
-	d := &Daemon{locks: map[string]*vmLockEntry{}}
-	holder := d.vmLock("x")
+	s := &Service{locks: map[string]*vmLockEntry{}}
+	holder := s.lockVM("x")
 	holder.Lock()
 	waiting := make(chan struct{})
 	got := make(chan struct{})
-	waiter := d.vmLock("x")
+	waiter := s.lockVM("x")
 	go func() {
 		close(waiting)
 		waiter.Lock()
@@ -68,16 +68,16 @@ func TestVMLockWaiterKeepsEntryAlive(t *testing.T) {
 	}()
 	<-waiting
 	for { // until the waiter has its reference
-		d.mu.Lock()
-		refs := d.locks["x"].refs
-		d.mu.Unlock()
+		s.mu.Lock()
+		refs := s.locks["x"].refs
+		s.mu.Unlock()
 		if refs == 2 {
 			break
 		}
 	}
 	holder.Unlock() // e.g. the end of vm delete
 	<-got
-	late := d.vmLock("x")
+	late := s.lockVM("x")
 	acquired := make(chan struct{})
 	go func() { late.Lock(); close(acquired) }()
 	select {
@@ -88,7 +88,7 @@ func TestVMLockWaiterKeepsEntryAlive(t *testing.T) {
 	waiter.Unlock()
 	<-acquired
 	late.Unlock()
-	if len(d.locks) != 0 {
-		t.Fatalf("entries left: %v", d.locks)
+	if len(s.locks) != 0 {
+		t.Fatalf("entries left: %v", s.locks)
 	}
 }

@@ -1,0 +1,136 @@
+package vms
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/progress"
+	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm"
+)
+
+// BootPlan is what a boot needs from the artifacts: the image and kernel
+// rows, resolved once — by create (which may have pulled them) or, for a
+// start, from the VM's recorded names — and used by every step after.
+type BootPlan struct {
+	Image  store.Image
+	Kernel store.Kernel
+}
+
+// planFor resolves the boot plan of an existing VM.
+func (s *Service) planFor(ctx context.Context, vm store.VM) (BootPlan, error) {
+	img, err := s.Store.GetImage(ctx, vm.Image)
+	if err != nil {
+		return BootPlan{}, fmt.Errorf("image %s of vm %s: %w", vm.Image, vm.Name, err)
+	}
+	kern, err := s.Store.GetKernel(ctx, vm.Kernel)
+	if err != nil {
+		return BootPlan{}, fmt.Errorf("kernel %s of vm %s: %w", vm.Kernel, vm.Name, err)
+	}
+	return BootPlan{Image: img, Kernel: kern}, nil
+}
+
+// noInitPath is GuestConfig.Init for an image recorded as having no init:
+// a path the agent's own /run tmpfs never holds, so the agent finds
+// nothing to hand over to and stays PID 1 (proto.GuestConfig.Init).
+const noInitPath = "/run/banger/no-init"
+
+// guestInit is the GuestConfig.Init for a VM of the plan's image.
+func (p BootPlan) guestInit() string {
+	if p.Image.Init == store.InitNone {
+		return noInitPath
+	}
+	return p.Image.Init
+}
+
+// machineSpec renders the VM's config drive and initrd and describes the
+// machine for the driver.
+func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r progress.Reporter) (vmm.Spec, error) {
+	img, kern := plan.Image, plan.Kernel
+	initrd, err := s.Artifacts.Initrd(ctx, kern, r)
+	if err != nil {
+		return vmm.Spec{}, err
+	}
+	dir := s.dir(vm.ID)
+	cfgDrive := dir.ConfigDrive()
+	disks := []vmm.Disk{
+		{ID: "base", Path: img.Path, ReadOnly: true},
+		{ID: "overlay", Path: dir.Overlay()},
+		{ID: "work", Path: dir.Work()},
+		{ID: "config", Path: cfgDrive, ReadOnly: true},
+	}
+	var extra []proto.GuestDisk
+	if disk, gd, ok := s.Artifacts.ModulesDisk(kern); ok {
+		disks = append(disks, disk)
+		extra = append(extra, gd)
+	}
+	if err := s.writeConfigDrive(vm, plan, cfgDrive, extra); err != nil {
+		return vmm.Spec{}, err
+	}
+	rt := dir.Runtime()
+	if err := os.MkdirAll(rt, 0o700); err != nil {
+		return vmm.Spec{}, err
+	}
+	return vmm.Spec{
+		ID: vm.ID, Name: vm.Name, Dir: rt, VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB,
+		Kernel:     filepath.Join(kern.Dir, "vmlinuz"),
+		KernelELF:  filepath.Join(kern.Dir, "vmlinux"),
+		Initrd:     initrd,
+		Cmdline:    "quiet",
+		Disks:      disks,
+		Net:        &vmm.NetIface{TAP: TAPName(vm.ID), MAC: vm.MAC},
+		ConsoleLog: dir.ConsoleLog(),
+	}, nil
+}
+
+// writeConfigDrive renders the per-VM configuration the agent applies at
+// every boot; extra lists disks beyond the VM's own (the kernel's modules).
+func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extra []proto.GuestDisk) error {
+	_, authorized, err := s.Keys.EnsureUserKey()
+	if err != nil {
+		return err
+	}
+	dir := s.dir(vm.ID)
+	priv, err := os.ReadFile(dir.HostKey())
+	if err != nil {
+		return err
+	}
+	pub, err := os.ReadFile(dir.HostKeyPub())
+	if err != nil {
+		return err
+	}
+	cfg := proto.GuestConfig{
+		Version:  proto.ConfigVersion,
+		Hostname: vm.Name,
+		Disks: append([]proto.GuestDisk{
+			{Role: proto.RoleBase},
+			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
+			{Role: proto.RoleWork, UUID: vm.WorkUUID},
+		}, extra...),
+		Net: &proto.GuestNet{
+			MAC:     vm.MAC,
+			Address: fmt.Sprintf("%s/%d", vm.IP, s.Net.Subnet().Bits()),
+			Gateway: s.Net.Gateway().String(),
+			DNS:     []string{s.Net.Gateway().String()},
+		},
+		AuthorizedKeys: []string{authorized},
+		SSHHostKeys: map[string]string{
+			"ssh_host_ed25519_key":     string(priv),
+			"ssh_host_ed25519_key.pub": string(pub),
+		},
+		// Images recorded without an init keep the agent as PID 1.
+		Init: plan.guestInit(),
+	}
+	b, err := proto.EncodeConfigDrive(cfg)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
