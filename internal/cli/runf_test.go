@@ -15,7 +15,6 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/client"
-	"github.com/banger-dev/banger/internal/rpc"
 	"github.com/spf13/cobra"
 )
 
@@ -78,7 +77,7 @@ func (c *fakeVMs) VMCreate(_ context.Context, p api.CreateParams, show func(api.
 	return api.VM{Name: p.Name, IP: "172.16.0.9"}, c.createErr
 }
 
-func (c *fakeVMs) VMRun(context.Context, api.RunParams, func(api.Progress)) (*rpc.Conn, api.VM, error) {
+func (c *fakeVMs) VMRun(context.Context, api.RunParams, func(api.Progress)) (*client.Stream, api.VM, error) {
 	c.runCalled = true
 	return nil, api.VM{}, errors.New("no capacity left")
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/client"
 )
 
 // commandFlags are how a guest command runs, shared by vm run and vm exec.
@@ -66,7 +66,7 @@ func (f *commandFlags) checkEnv() error {
 type vmExecOptions struct {
 	IO     *iostreams
 	Client interface {
-		VMExec(context.Context, api.ExecParams, func(api.Progress)) (*rpc.Conn, api.VM, error)
+		VMExec(context.Context, api.ExecParams, func(api.Progress)) (*client.Stream, api.VM, error)
 	}
 
 	Params api.ExecParams
@@ -111,7 +111,7 @@ directory apply as for vm run.`,
 // vmExecRun runs the command in the VM and relays its stream.
 func vmExecRun(ctx context.Context, opts *vmExecOptions) error {
 	p := opts.Params
-	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*client.Stream, api.VM, error) {
 		return opts.Client.VMExec(ctx, p, show)
 	}, execOptions{before: "start-up", tty: p.TTY != nil})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/client"
 )
 
 // vmLogsOptions are `vm logs`'s flags and argument, checked, and what it
@@ -16,7 +16,7 @@ import (
 type vmLogsOptions struct {
 	IO     *iostreams
 	Client interface {
-		VMLogs(context.Context, api.LogsParams) (*rpc.Conn, error)
+		VMLogs(context.Context, api.LogsParams) (*client.Stream, error)
 	}
 
 	Params api.LogsParams

@@ -14,7 +14,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/client"
 )
 
 // vmRunOptions are `vm run`'s flags and arguments, checked, and what it
@@ -22,7 +22,7 @@ import (
 type vmRunOptions struct {
 	IO     *iostreams
 	Client interface {
-		VMRun(context.Context, api.RunParams, func(api.Progress)) (*rpc.Conn, api.VM, error)
+		VMRun(context.Context, api.RunParams, func(api.Progress)) (*client.Stream, api.VM, error)
 	}
 
 	Params    api.RunParams  // everything but the workspace
@@ -102,7 +102,7 @@ func vmRunRun(ctx context.Context, opts *vmRunOptions) error {
 		}
 		p.Workspace = spec
 	}
-	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
+	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*client.Stream, api.VM, error) {
 		return opts.Client.VMRun(ctx, p, show)
 	}, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
@@ -139,7 +139,7 @@ func terminalFor(ios *iostreams, vars []string) (*api.WinSize, []string) {
 // command with it). With a TTY and a local terminal, ours is put in raw
 // mode for the command's lifetime — keys, Ctrl-C included, go to the
 // guest terminal — and its size changes follow.
-func streamExec(ctx context.Context, ios *iostreams, open func(context.Context, func(api.Progress)) (*rpc.Conn, api.VM, error), o execOptions) error {
+func streamExec(ctx context.Context, ios *iostreams, open func(context.Context, func(api.Progress)) (*client.Stream, api.VM, error), o execOptions) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)

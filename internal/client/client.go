@@ -208,9 +208,15 @@ func (c *Client) Call(ctx context.Context, method string, params, out any, onPro
 	return conn.Wait(ctx, onProgress, out)
 }
 
+// Stream is an upgraded call: after the daemon's answer, the raw byte
+// stream of the method (exec frames, a copy's tar, a console log). Read
+// it through Stream (which may hold bytes buffered with the answer),
+// write to it, close it when done.
+type Stream struct{ *rpc.Conn }
+
 // Stream starts a streaming method and returns the connection after the
 // result line, positioned at the raw stream.
-func (c *Client) Stream(ctx context.Context, method string, params, out any, onProgress func(api.Progress)) (*rpc.Conn, error) {
+func (c *Client) Stream(ctx context.Context, method string, params, out any, onProgress func(api.Progress)) (*Stream, error) {
 	conn, err := rpc.Start(ctx, c.dial, method, params)
 	if err != nil {
 		return nil, err
@@ -219,7 +225,7 @@ func (c *Client) Stream(ctx context.Context, method string, params, out any, onP
 		conn.Close()
 		return nil, err
 	}
-	return conn, nil
+	return &Stream{conn}, nil
 }
 
 // call runs method and returns its result as a T.

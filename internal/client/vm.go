@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
 )
 
 // VM lifecycle, exec, copy and logs. Methods that take onProgress pass it
@@ -71,7 +70,7 @@ func (c *Client) VMSSH(ctx context.Context, p api.SSHParams, onProgress func(api
 // VMRun creates (or reuses) a VM and starts a command in it (vm.run).
 // It returns the VM and the connection, positioned at the exec stream
 // (agent/proto frames, see proto.PumpExec); the caller closes it.
-func (c *Client) VMRun(ctx context.Context, p api.RunParams, onProgress func(api.Progress)) (*rpc.Conn, api.VM, error) {
+func (c *Client) VMRun(ctx context.Context, p api.RunParams, onProgress func(api.Progress)) (*Stream, api.VM, error) {
 	var vm api.VM
 	conn, err := c.Stream(ctx, api.MethodVMRun, p, &vm, onProgress)
 	return conn, vm, err
@@ -79,7 +78,7 @@ func (c *Client) VMRun(ctx context.Context, p api.RunParams, onProgress func(api
 
 // VMExec starts a command in a running VM through its agent (vm.exec);
 // the connection is positioned at the exec stream, as for VMRun.
-func (c *Client) VMExec(ctx context.Context, p api.ExecParams, onProgress func(api.Progress)) (*rpc.Conn, api.VM, error) {
+func (c *Client) VMExec(ctx context.Context, p api.ExecParams, onProgress func(api.Progress)) (*Stream, api.VM, error) {
 	var vm api.VM
 	conn, err := c.Stream(ctx, api.MethodVMExec, p, &vm, onProgress)
 	return conn, vm, err
@@ -88,18 +87,18 @@ func (c *Client) VMExec(ctx context.Context, p api.ExecParams, onProgress func(a
 // VMCopyIn opens a copy into a VM (vm.cp.in): the caller writes a tar
 // archive and the agent's copy trailer, then reads the agent's result
 // line (agent/proto copy_in).
-func (c *Client) VMCopyIn(ctx context.Context, p api.CopyInParams) (*rpc.Conn, error) {
+func (c *Client) VMCopyIn(ctx context.Context, p api.CopyInParams) (*Stream, error) {
 	return c.Stream(ctx, api.MethodVMCopyIn, p, nil, nil)
 }
 
 // VMCopyOut opens a copy out of a VM (vm.cp.out): the caller reads a tar
 // archive and the agent's trailer line (agent/proto copy_out).
-func (c *Client) VMCopyOut(ctx context.Context, p api.CopyOutParams) (*rpc.Conn, error) {
+func (c *Client) VMCopyOut(ctx context.Context, p api.CopyOutParams) (*Stream, error) {
 	return c.Stream(ctx, api.MethodVMCopyOut, p, nil, nil)
 }
 
 // VMLogs opens a VM's console log (vm.logs): the caller reads its bytes
 // until the daemon closes the stream.
-func (c *Client) VMLogs(ctx context.Context, p api.LogsParams) (*rpc.Conn, error) {
+func (c *Client) VMLogs(ctx context.Context, p api.LogsParams) (*Stream, error) {
 	return c.Stream(ctx, api.MethodVMLogs, p, nil, nil)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/rpc"
 )
 
 // WorkspacePrepare imports a repository into a running VM
@@ -15,6 +14,6 @@ func (c *Client) WorkspacePrepare(ctx context.Context, p api.WorkspacePreparePar
 
 // WorkspaceExport opens a workspace export (vm.workspace.export): an
 // exec stream whose stdout is the patch (or the changed paths).
-func (c *Client) WorkspaceExport(ctx context.Context, p api.WorkspaceExportParams) (*rpc.Conn, error) {
+func (c *Client) WorkspaceExport(ctx context.Context, p api.WorkspaceExportParams) (*Stream, error) {
 	return c.Stream(ctx, api.MethodWorkspaceExport, p, nil, nil)
 }
