@@ -59,10 +59,11 @@ command. A guest command that is a path goes after --.`,
 			}
 			rp := api.RunParams{Create: p, Argv: args, Dir: c.workdir, Remove: rm, User: c.user}
 			rp.TTY, rp.Env = c.terminal(env)
-			if rp.Workspace, err = ws.forRun(cmd, env, repo); err != nil || (repo != "" && rp.Workspace == nil) {
+			ip, err := ws.forRun(cmd, env, repo)
+			if err != nil || (repo != "" && ip == nil) {
 				return err // or a dry run, done
 			}
-			return runVM(cmd, env, rp)
+			return runVM(cmd, env, rp, ip)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -73,9 +74,17 @@ command. A guest command that is a path goes after --.`,
 	return cmd
 }
 
-func runVM(cmd *cobra.Command, env *Env, p api.RunParams) error {
+// runVM runs p; with a planned import ip, its archive is the call's
+// request body, imported once the VM is up and before the command runs.
+func runVM(cmd *cobra.Command, env *Env, p api.RunParams, ip *importPlan) error {
 	return streamExec(cmd, env, func(ctx context.Context, show func(api.Progress)) (*rpc.Conn, api.VM, error) {
-		return env.Client.VMRun(ctx, p, show)
+		if ip == nil {
+			return env.Client.VMRun(ctx, p, show)
+		}
+		p.Workspace = &ip.spec
+		archive := ip.plan.Stream(ctx)
+		defer archive.Close()
+		return env.Client.VMRunWorkspace(ctx, p, archive, show)
 	}, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
 			fmt.Fprintf(env.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)

@@ -67,8 +67,9 @@ func (f *workspaceFlags) changed(cmd *cobra.Command) bool {
 // plan checks the import on the host, where bad input is cheapest to
 // report: no daemon is needed and no VM is created. It prints a note
 // about files left behind; with --dry-run it lists the files and
-// returns a nil spec.
-func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
+// returns a nil plan. The CLI builds the archive from the plan and sends
+// it: the daemon never opens the repository.
+func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*importPlan, error) {
 	if f.from != "" && f.branch == "" {
 		return nil, usageError{fmt.Errorf("--from needs --branch: name the branch the guest checkout starts at %s", f.from)}
 	}
@@ -94,8 +95,14 @@ func (f *workspaceFlags) plan(cmd *cobra.Command, env *Env, repo string) (*api.W
 		fmt.Fprintf(env.Err, "dry run: %s → %s in the guest; nothing was copied\n", p.Summary(), guest)
 		return nil, nil
 	}
-	return &api.WorkspaceSpec{Repo: p.Top().Dir, GuestPath: guest, From: f.from, Branch: f.branch,
-		IncludeUntracked: f.untracked, Submodules: f.submodules}, nil
+	return &importPlan{spec: p.Spec(guest), plan: p}, nil
+}
+
+// importPlan is a planned import: what the daemon is told, and the plan
+// whose archive is the call's request body.
+type importPlan struct {
+	spec api.WorkspaceSpec
+	plan *workspace.Plan
 }
 
 func newWorkspacePrepareCmd(env *Env) *cobra.Command {
@@ -109,14 +116,15 @@ func newWorkspacePrepareCmd(env *Env) *cobra.Command {
 			"  banger vm workspace prepare dev . --dry-run",
 		Args: exactArgs(2, "a VM name and a repository path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.plan(cmd, env, args[1])
-			if err != nil || spec == nil {
+			ip, err := f.plan(cmd, env, args[1])
+			if err != nil || ip == nil {
 				return err
 			}
 			show, finish := progressPrinter(env)
-			var ws api.Workspace
-			err = env.Client.Call(cmd.Context(), api.MethodWorkspacePrepare,
-				api.WorkspacePrepareParams{Name: args[0], WorkspaceSpec: *spec}, &ws, show)
+			archive := ip.plan.Stream(cmd.Context())
+			ws, err := env.Client.WorkspacePrepare(cmd.Context(),
+				api.WorkspacePrepareParams{Name: args[0], WorkspaceSpec: ip.spec}, archive, show)
+			archive.Close()
 			finish()
 			if err != nil {
 				return err
@@ -190,7 +198,7 @@ func exportWorkspace(cmd *cobra.Command, env *Env, p api.WorkspaceExportParams, 
 	} else if isTerminalWriter(out) {
 		out = &termSafe{w: out}
 	}
-	conn, err := env.Client.Stream(cmd.Context(), api.MethodWorkspaceExport, p, nil, nil)
+	conn, err := env.Client.WorkspaceExport(cmd.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -303,9 +311,9 @@ func missingRepo(arg string) error {
 }
 
 // forRun plans the repository of a vm run; workspace flags without a
-// repository are a usage error. A nil spec with a repository means the
+// repository are a usage error. A nil plan with a repository means the
 // dry run is done.
-func (f *workspaceFlags) forRun(cmd *cobra.Command, env *Env, repo string) (*api.WorkspaceSpec, error) {
+func (f *workspaceFlags) forRun(cmd *cobra.Command, env *Env, repo string) (*importPlan, error) {
 	if repo == "" {
 		if f.changed(cmd) {
 			return nil, usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}

@@ -30,7 +30,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	if err := c.Decode(&p); err != nil {
 		return nil, err
 	}
-	ws, err := planRunImport(ctx, p.Workspace)
+	ws, err := planRunImport(p.Workspace)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		teardown()
 		return nil, ctx.Err()
 	}
-	if err := d.importForRun(ctx, vm, ws, &p, c.Progress); err != nil {
+	if err := d.importForRun(ctx, vm, ws, &lazyBody{c: c}, &p, c.Progress); err != nil {
 		teardown()
 		return nil, err
 	}

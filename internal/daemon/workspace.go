@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -30,10 +31,6 @@ func init() {
 // directory; in production it is the identity.
 var guestFS = func(p string) string { return p }
 
-// archiveStarting runs as an import starts streaming; tests use it to
-// act while a copy is in flight.
-var archiveStarting = func() {}
-
 // wsLocks serialises imports into one VM, by VM id. It is separate from
 // the VM's lifecycle lock, which an import never holds: vm stop or
 // delete proceeds while a copy streams, and ends it.
@@ -44,29 +41,15 @@ func wsLock(id string) *sync.Mutex {
 	return l.(*sync.Mutex)
 }
 
-// plannedImport is an import checked against the host before any VM is
-// touched.
-type plannedImport struct {
-	guest string
-	plan  *workspace.Plan
-}
-
-// planImport validates a workspace request: bad input fails here, before
-// a VM is created or anything is sent.
-func planImport(ctx context.Context, s api.WorkspaceSpec) (*plannedImport, error) {
+// importSpec checks what a client says about its import: the guest path
+// is the only part the daemon acts on.
+func importSpec(s api.WorkspaceSpec) (api.WorkspaceSpec, error) {
 	guest, err := workspace.GuestPath(s.GuestPath)
 	if err != nil {
-		return nil, invalid("%v", err)
+		return s, invalid("%v", err)
 	}
-	plan, err := workspace.Make(ctx, workspace.Options{Repo: s.Repo, From: s.From, Branch: s.Branch,
-		IncludeUntracked: s.IncludeUntracked, Submodules: s.Submodules})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, invalid("%v", err)
-	}
-	return &plannedImport{guest: guest, plan: plan}, nil
+	s.GuestPath = guest
+	return s, nil
 }
 
 func (d *Daemon) handleWorkspacePrepare(ctx context.Context, c *rpc.Call) (any, error) {
@@ -74,30 +57,46 @@ func (d *Daemon) handleWorkspacePrepare(ctx context.Context, c *rpc.Call) (any, 
 	if err := c.Decode(&p); err != nil {
 		return nil, err
 	}
-	vm, err := d.lookup(ctx, c)
+	vm, err := d.resolveName(ctx, p.Name)
 	if err != nil {
 		return nil, err
 	}
 	if d.instance(vm.ID) == nil {
 		return nil, notRunning(vm)
 	}
-	pi, err := planImport(ctx, p.WorkspaceSpec)
+	spec, err := importSpec(p.WorkspaceSpec)
 	if err != nil {
 		return nil, err
 	}
-	return d.runImport(ctx, vm, pi, c.Progress)
+	return d.runImport(ctx, vm, spec, &lazyBody{c: c}, c.Progress)
+}
+
+// lazyBody is a call's request body, taken on first read: until then
+// the call's disconnect watch goes on.
+type lazyBody struct {
+	c *rpc.Call
+	r io.Reader
+}
+
+func (b *lazyBody) Read(p []byte) (int, error) {
+	if b.r == nil {
+		b.r = b.c.Body()
+	}
+	return b.r.Read(p)
 }
 
 func notRunning(vm store.VM) error {
 	return conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
 }
 
-// runImport streams a planned import into a running VM. The copy is
-// all or nothing: the agent builds it beside the target and renames it
-// into place only once complete. Cancelling ctx (the client left) stops
-// it.
-func (d *Daemon) runImport(ctx context.Context, vm store.VM, pi *plannedImport, progress progressFn) (api.Workspace, error) {
-	res := api.Workspace{VM: vm.Name, GuestPath: pi.guest, Commit: pi.plan.Top().Commit, Branch: pi.plan.Top().Branch}
+// runImport relays a client's archive (body: the tar stream and the
+// agent's trailer, see api.WorkspaceSpec) into a fresh copy_in at the
+// guest path of a running VM; the daemon never opens the repository.
+// The copy is all or nothing: the agent builds it beside the target and
+// renames it into place only once the trailer has arrived. A body that
+// fails (the client left) or ends early leaves nothing in the guest.
+func (d *Daemon) runImport(ctx context.Context, vm store.VM, spec api.WorkspaceSpec, body io.Reader, progress progressFn) (api.Workspace, error) {
+	res := api.Workspace{VM: vm.Name, GuestPath: spec.GuestPath, Commit: spec.Commit, Branch: spec.Branch}
 	lock := wsLock(vm.ID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -106,34 +105,104 @@ func (d *Daemon) runImport(ctx context.Context, vm store.VM, pi *plannedImport, 
 		return res, notRunning(vm)
 	}
 	start := time.Now()
-	progress("workspace", fmt.Sprintf("%s → %s", pi.plan.Summary(), pi.guest))
+	progress("workspace", fmt.Sprintf("%s → %s", spec.Summary, spec.GuestPath))
 	ac, err := in.agentClient(ctx)
 	if err != nil {
 		return res, err
 	}
-	tmp, err := os.MkdirTemp(d.paths.CacheDir, "workspace-")
+	st, _, err := ac.Open(ctx, proto.OpCopyIn, proto.CopyInParams{Dir: guestFS(spec.GuestPath), Fresh: true, DirMode: 0o755})
 	if err != nil {
-		return res, err
+		return res, d.importError(vm, err, "")
 	}
-	defer os.RemoveAll(tmp)
-	cr, err := ac.CopyIn(ctx, proto.CopyInParams{Dir: guestFS(pi.guest), Fresh: true, DirMode: 0o755},
-		func(tw *client.TarWriter) error {
-			archiveStarting()
-			return pi.plan.Archive(ctx, tw, tmp)
-		})
+	cr, err := relayArchive(ctx, st, body)
 	if err != nil {
-		var re *client.RequestError
-		if errors.As(err, &re) && d.instance(vm.ID) != nil {
-			return res, conflict("import into %s: %s", vm.Name, re.Message)
-		}
-		if d.instance(vm.ID) == nil {
+		select {
+		case <-ac.Done(): // the agent's session ended: the VM is stopping
 			return res, fmt.Errorf("import into %s: the VM stopped during the copy", vm.Name)
+		default:
 		}
-		return res, fmt.Errorf("import into %s: %w", vm.Name, err)
+		return res, d.importError(vm, err, " (the guest keeps nothing of the archive)")
 	}
-	res.Files, res.Bytes, res.Seconds = len(pi.plan.Files()), cr.Bytes, time.Since(start).Seconds()
-	d.log.Info("workspace imported", "vm", vm.Name, "path", pi.guest, "files", res.Files, "bytes", res.Bytes, "dur", time.Since(start))
+	res.Files, res.Bytes, res.Seconds = spec.Files, cr.Bytes, time.Since(start).Seconds()
+	d.log.Info("workspace imported", "vm", vm.Name, "path", spec.GuestPath, "files", res.Files, "bytes", res.Bytes, "dur", time.Since(start))
 	return res, nil
+}
+
+// bodyError is a failure to read the client's archive.
+type bodyError struct{ err error }
+
+func (e bodyError) Error() string { return "the client stopped sending the archive: " + e.err.Error() }
+func (e bodyError) Unwrap() error { return e.err }
+
+// relayArchive copies body into the agent stream st and returns the
+// agent's result. The agent may answer before the body has ended (it
+// refused an entry): its answer ends the relay. When the body fails, the
+// agent sees the archive end without its trailer and drops the copy; its
+// answer is awaited (briefly) so that nothing is left on return.
+func relayArchive(ctx context.Context, st net.Conn, body io.Reader) (proto.CopyResult, error) {
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var cr proto.CopyResult
+	resc := make(chan error, 1)
+	go func() { resc <- proto.ReadLine(st, &cr) }()
+	copyc := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(st, readErrs{body})
+		st.Close() // yamux: a half-close, the agent still answers
+		copyc <- err
+	}()
+	answer := func(rerr error) (proto.CopyResult, error) {
+		if rerr == nil && cr.Error != "" {
+			return cr, &client.RequestError{Op: proto.OpCopyIn, Message: cr.Error}
+		}
+		return cr, rerr
+	}
+	select {
+	case cerr := <-copyc:
+		if cerr == nil {
+			return answer(<-resc)
+		}
+		select {
+		case rerr := <-resc:
+			if _, err := answer(rerr); errors.As(err, new(*client.RequestError)) && !errors.As(cerr, new(bodyError)) {
+				return cr, err // the agent's refusal explains the broken write
+			}
+		case <-time.After(10 * time.Second):
+		}
+		return cr, cerr
+	case rerr := <-resc:
+		cr, err := answer(rerr)
+		if err != nil {
+			return cr, err
+		}
+		// The trailer has arrived; the body's end follows it.
+		return cr, <-copyc
+	}
+}
+
+// readErrs marks the body's read errors as bodyErrors.
+type readErrs struct{ r io.Reader }
+
+func (r readErrs) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = bodyError{err}
+	}
+	return n, err
+}
+
+// importError words an import's failure for the client; note ends it.
+func (d *Daemon) importError(vm store.VM, err error, note string) error {
+	var re *client.RequestError
+	switch {
+	case d.instance(vm.ID) == nil:
+		return fmt.Errorf("import into %s: the VM stopped during the copy", vm.Name)
+	case errors.As(err, &re) && !errors.As(err, new(bodyError)):
+		return conflict("import into %s: %s%s", vm.Name, re.Message, note)
+	default:
+		return fmt.Errorf("import into %s: %w%s", vm.Name, err, note)
+	}
 }
 
 // handleWorkspaceExport runs the export script in the guest and relays
@@ -158,25 +227,27 @@ func (d *Daemon) handleWorkspaceExport(ctx context.Context, c *rpc.Call) (any, e
 	return d.execForClient(ctx, c, vm, workspace.ExportRequest(guestFS(guest), p.Base, p.NameOnly), func() {})
 }
 
-// planRunImport checks a vm run's repository before the VM is created.
-func planRunImport(ctx context.Context, s *api.WorkspaceSpec) (*plannedImport, error) {
+// planRunImport checks a vm run's workspace before the VM is created.
+func planRunImport(s *api.WorkspaceSpec) (*api.WorkspaceSpec, error) {
 	if s == nil {
 		return nil, nil
 	}
-	return planImport(ctx, *s)
+	spec, err := importSpec(*s)
+	return &spec, err
 }
 
-// importForRun imports a vm run's repository (if any) into the new VM
-// and makes it the command's working directory unless one was given.
-func (d *Daemon) importForRun(ctx context.Context, vm store.VM, pi *plannedImport, p *api.RunParams, progress progressFn) error {
-	if pi == nil {
+// importForRun imports a vm run's repository (if any), sent as the
+// call's request body, into the new VM and makes it the command's
+// working directory unless one was given.
+func (d *Daemon) importForRun(ctx context.Context, vm store.VM, spec *api.WorkspaceSpec, body io.Reader, p *api.RunParams, progress progressFn) error {
+	if spec == nil {
 		return nil
 	}
-	if _, err := d.runImport(ctx, vm, pi, progress); err != nil {
+	if _, err := d.runImport(ctx, vm, *spec, body, progress); err != nil {
 		return err
 	}
 	if p.Dir == "" {
-		p.Dir = guestFS(pi.guest)
+		p.Dir = guestFS(spec.GuestPath)
 	}
 	return nil
 }
