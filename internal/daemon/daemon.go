@@ -28,6 +28,7 @@ import (
 	"github.com/banger-dev/banger/internal/rpc"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
+	"github.com/banger-dev/banger/internal/workspaces"
 )
 
 // Version is set at build time.
@@ -69,6 +70,8 @@ type Daemon struct {
 	// modulesTried holds kernel dirs whose module-disk upgrade was
 	// attempted (kernel_modules.go): one try per daemon.
 	modulesTried sync.Map
+
+	workspaces *workspaces.Service // vm workspace prepare|export, vm run REPO's import
 }
 
 // Options are the daemon's dependencies; zero values get real ones.
@@ -136,6 +139,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.workspaces = newWorkspaces(d)
 	return d, nil
 }
 

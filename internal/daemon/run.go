@@ -12,8 +12,11 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/workspaces"
 )
 
 // handleRun creates a VM, runs one command through the guest agent and,
@@ -30,7 +33,7 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 	if err := c.Decode(&p); err != nil {
 		return nil, err
 	}
-	ws, err := planRunImport(p.Workspace)
+	ws, err := workspaces.CheckSpec(p.Workspace)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +64,13 @@ func (d *Daemon) handleRun(ctx context.Context, c *rpc.Call) (any, error) {
 		teardown()
 		return nil, ctx.Err()
 	}
-	if err := d.importForRun(ctx, vm, ws, &lazyBody{c: c}, &p, c.Progress); err != nil {
+	dir, err := d.workspaces.ImportForRun(ctx, workspaces.VM{ID: vm.ID, Name: vm.Name, State: vm.State}, ws, rpcapi.LazyBody(c), progress.Func(c.Send))
+	if err != nil {
 		teardown()
 		return nil, err
+	}
+	if p.Dir == "" {
+		p.Dir = dir
 	}
 	p.Env = runEnv(rt.Env, p.Env)
 	imageDir := p.Dir == "" && ws == nil && rt.WorkingDir != ""
