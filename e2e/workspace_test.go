@@ -130,7 +130,7 @@ echo 'untracked in guest' > 'new dir.txt'`)
 		// is on a tmpfs; the daemon's view of that directory is empty.
 		private := t.TempDir()
 		script := `set -e; mount -t tmpfs banger-e2e "$1"; cp -a "$2" "$1/repo"
-exec ip netns exec "$3" "$4" vm workspace prepare ws "$1/repo" --guest-path ~/private`
+exec ip netns exec "$3" "$4" vm workspace prepare ws "$1/repo" --guest-path '~/private'`
 		cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
 			private, repo, e.ns, filepath.Join(e.bin, "banger"))
 		cmd.Env = e.vars

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,5 +50,35 @@ func TestStreamIsTheSentArchive(t *testing.T) {
 	defer s.Close()
 	if b, err := io.ReadAll(s); err == nil || bytes.Contains(b, []byte(`{"done":true`)) {
 		t.Errorf("a cancelled build: %d bytes, %v", len(b), err)
+	}
+}
+
+// The packs are built in the host's temporary directory, which may be
+// another filesystem than the repository's: git must not rename its
+// temporary pack across them (EXDEV). /dev/shm is a tmpfs of its own.
+func TestSendFromARepositoryOnAnotherFilesystem(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "ws-repo-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var a, b syscall.Stat_t
+	if syscall.Stat(dir, &a) != nil || syscall.Stat(os.TempDir(), &b) != nil || a.Dev == b.Dev {
+		t.Fatalf("%s and %s are on the same filesystem: the test needs two", dir, os.TempDir())
+	}
+	r := &testRepo{t: t, dir: filepath.Join(dir, "repo")}
+	os.MkdirAll(r.dir, 0o755)
+	r.git("init", "-q", "-b", "main")
+	r.write("a.txt", "alpha\n", 0o644)
+	r.commitAll("one")
+	for _, o := range []Options{{}, {IncludeUntracked: true}} {
+		r.write("new.txt", "untracked\n", 0o644)
+		var sent bytes.Buffer
+		if err := r.plan(o).Send(testCtx(t), &sent); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	if st := r.git("status", "--porcelain", "--ignored"); st != "?? new.txt\n" {
+		t.Errorf("the host repository changed: %q", st)
 	}
 }
