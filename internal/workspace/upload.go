@@ -34,11 +34,13 @@ func (p *Plan) Send(ctx context.Context, w io.Writer) error {
 }
 
 // Stream is the plan's archive (as Send writes it) as a reader, built in
-// the background as it is read. Close stops the build and waits for it,
-// so that no temporary file outlives it; a build error is the reader's.
+// the background as it is read. Close stops the build (git included) and
+// waits for it, so that no temporary file outlives it; a build error is
+// the reader's.
 func (p *Plan) Stream(ctx context.Context) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	s := &archiveStream{pr: pr, done: make(chan struct{})}
+	s := &archiveStream{pr: pr, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		pw.CloseWithError(p.Send(ctx, pw))
@@ -47,13 +49,15 @@ func (p *Plan) Stream(ctx context.Context) io.ReadCloser {
 }
 
 type archiveStream struct {
-	pr   *io.PipeReader
-	done chan struct{}
+	pr     *io.PipeReader
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (s *archiveStream) Read(b []byte) (int, error) { return s.pr.Read(b) }
 
 func (s *archiveStream) Close() error {
+	s.cancel()
 	s.pr.Close()
 	<-s.done
 	return nil
