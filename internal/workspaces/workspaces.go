@@ -188,16 +188,11 @@ func (s *Service) Import(ctx context.Context, vm VM, spec api.WorkspaceSpec, arc
 	}
 	st, _, err := ac.Open(ctx, proto.OpCopyIn, proto.CopyInParams{Dir: s.guestFS(spec.GuestPath), Fresh: true, DirMode: 0o755})
 	if err != nil {
-		return res, s.importError(vm, err, "")
+		return res, s.importError(vm, ac, err, "")
 	}
 	cr, err := relayArchive(ctx, st, archive)
 	if err != nil {
-		select {
-		case <-ac.Done(): // the agent's session ended: the VM is stopping
-			return res, fmt.Errorf("import into %s: the VM stopped during the copy", vm.Name)
-		default:
-		}
-		return res, s.importError(vm, err, " (the guest keeps nothing of the archive)")
+		return res, s.importError(vm, ac, err, " (the guest keeps nothing of the archive)")
 	}
 	res.Files, res.Bytes, res.Seconds = spec.Files, cr.Bytes, time.Since(start).Seconds()
 	s.log.Info("workspace imported", "vm", vm.Name, "path", spec.GuestPath, "files", res.Files, "bytes", res.Bytes, "dur", time.Since(start))
@@ -205,10 +200,18 @@ func (s *Service) Import(ctx context.Context, vm VM, spec api.WorkspaceSpec, arc
 }
 
 // importError words an import's failure for the client; note ends it.
-func (s *Service) importError(vm VM, err error, note string) error {
+// A VM that is gone, or whose agent session ended (it is stopping), is
+// the cause whatever the error says.
+func (s *Service) importError(vm VM, ac Agent, err error, note string) error {
 	var re *agentclient.RequestError
+	ended := false
+	select {
+	case <-ac.Done():
+		ended = true
+	default:
+	}
 	switch {
-	case !s.guests.Running(vm.ID):
+	case ended || !s.guests.Running(vm.ID):
 		return fmt.Errorf("import into %s: the VM stopped during the copy", vm.Name)
 	case errors.As(err, &re) && !errors.As(err, new(archiveError)):
 		return conflict("import into %s: %s%s", vm.Name, re.Message, note)
