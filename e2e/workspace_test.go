@@ -121,6 +121,31 @@ echo 'untracked in guest' > 'new dir.txt'`)
 		}
 	})
 
+	t.Run("a repository the daemon cannot see", func(t *testing.T) {
+		e.t = t
+		if e.banger("vm", "show", "ws").code != 0 { // this subtest run alone
+			e.must("vm", "create", "--name", "ws")
+		}
+		// The CLI runs in its own mount namespace, where the repository
+		// is on a tmpfs; the daemon's view of that directory is empty.
+		private := t.TempDir()
+		script := `set -e; mount -t tmpfs banger-e2e "$1"; cp -a "$2" "$1/repo"
+exec ip netns exec "$3" "$4" vm workspace prepare ws "$1/repo" --guest-path '~/private'`
+		cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+			private, repo, e.ns, filepath.Join(e.bin, "banger"))
+		cmd.Env = e.vars
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("prepare from a private mount namespace: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(private, "repo")); !os.IsNotExist(err) {
+			t.Fatalf("the repository is visible outside the CLI's namespace: %v", err)
+		}
+		if b := e.must("vm", "ssh", "ws", "--", "cd /root/private && cat README.md && git log --format=%s && rm -rf /root/private").out; b != "hello\nsecond\nsecond\nfirst\n" {
+			t.Errorf("guest saw %q", b)
+		}
+	})
+
 	t.Run("vm cp in and out through the agent, vm logs", func(t *testing.T) {
 		e.t = t
 		if e.banger("vm", "show", "ws").code != 0 { // this subtest run alone

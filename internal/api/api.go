@@ -10,7 +10,7 @@ import (
 )
 
 // Version is the protocol version; the daemon refuses other versions.
-const Version = 1
+const Version = 2 // 2: host files travel as request bodies (workspace archive: WorkspaceSpec)
 
 // Methods.
 const (

@@ -9,14 +9,20 @@ const (
 	MethodWorkspaceExport = "vm.workspace.export"
 )
 
-// WorkspaceSpec says which repository to import and how.
+// WorkspaceSpec describes an import the client has planned. The daemon
+// never opens the repository: the client builds the archive (see
+// internal/workspace) and sends it as the call's request body — the tar
+// stream the agent's copy_in takes, then its proto.CopyTrailer line. For
+// vm.workspace.prepare the body follows the request; for vm.run with a
+// Workspace it does too, and the exec stream starts after it. A body
+// that ends early, or without the trailer, leaves nothing in the guest.
+// The fields below come from the client's plan and are reported back.
 type WorkspaceSpec struct {
-	Repo             string `json:"repo"`                 // absolute host path
-	GuestPath        string `json:"guest_path,omitempty"` // default /root/repo
-	From             string `json:"from,omitempty"`       // commit to start at (needs Branch)
-	Branch           string `json:"branch,omitempty"`     // branch created at From
-	IncludeUntracked bool   `json:"include_untracked,omitempty"`
-	Submodules       bool   `json:"submodules,omitempty"`
+	GuestPath string `json:"guest_path,omitempty"` // default /root/repo
+	Commit    string `json:"commit,omitempty"`     // the top repository's commit, as imported
+	Branch    string `json:"branch,omitempty"`     // its branch in the guest ("" detached)
+	Files     int    `json:"files"`                // paths the archive holds, for the result
+	Summary   string `json:"summary,omitempty"`    // one line for the progress message
 }
 
 // WorkspacePrepareParams imports a repository into the VM Name.

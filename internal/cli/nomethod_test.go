@@ -13,10 +13,7 @@ import (
 
 // methodNameAllowed lists the CLI files that may still name daemon
 // methods. Each entry must still do so: a stale entry fails the test.
-var methodNameAllowed = map[string]bool{
-	// converted after the workspace-stream change lands
-	"workspace.go": true,
-}
+var methodNameAllowed = map[string]bool{}
 
 // The CLI reaches the daemon only through internal/client's typed
 // methods: no non-test file names an api.Method… constant, spells a

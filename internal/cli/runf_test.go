@@ -77,6 +77,10 @@ func (c *fakeVMs) VMCreate(_ context.Context, p api.CreateParams, show func(api.
 	return api.VM{Name: p.Name, IP: "172.16.0.9"}, c.createErr
 }
 
+func (c *fakeVMs) VMRunWorkspace(ctx context.Context, p api.RunParams, _ io.Reader, show func(api.Progress)) (*client.Stream, api.VM, error) {
+	return c.VMRun(ctx, p, show)
+}
+
 func (c *fakeVMs) VMRun(context.Context, api.RunParams, func(api.Progress)) (*client.Stream, api.VM, error) {
 	c.runCalled = true
 	return nil, api.VM{}, errors.New("no capacity left")

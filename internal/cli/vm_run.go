@@ -23,6 +23,7 @@ type vmRunOptions struct {
 	IO     *iostreams
 	Client interface {
 		VMRun(context.Context, api.RunParams, func(api.Progress)) (*client.Stream, api.VM, error)
+		VMRunWorkspace(context.Context, api.RunParams, io.Reader, func(api.Progress)) (*client.Stream, api.VM, error)
 	}
 
 	Params    api.RunParams  // everything but the workspace
@@ -92,18 +93,26 @@ command. A guest command that is a path goes after --.`,
 }
 
 // vmRunRun plans the repository's import (a dry run ends there), then
-// boots the VM and relays the command's stream.
+// boots the VM and relays the command's stream; the import's archive is
+// the call's request body, imported once the VM is up and before the
+// command runs.
 func vmRunRun(ctx context.Context, opts *vmRunOptions) error {
 	p := opts.Params
+	var ip *importPlan
 	if opts.Repo != "" {
-		spec, err := opts.Workspace.plan(ctx, opts.IO, opts.Repo)
-		if err != nil || spec == nil {
+		var err error
+		if ip, err = opts.Workspace.plan(ctx, opts.IO, opts.Repo); err != nil || ip == nil {
 			return err // or a dry run, done
 		}
-		p.Workspace = spec
+		p.Workspace = &ip.spec
 	}
 	return streamExec(ctx, opts.IO, func(ctx context.Context, show func(api.Progress)) (*client.Stream, api.VM, error) {
-		return opts.Client.VMRun(ctx, p, show)
+		if ip == nil {
+			return opts.Client.VMRun(ctx, p, show)
+		}
+		archive := ip.plan.Stream(ctx)
+		defer archive.Close()
+		return opts.Client.VMRunWorkspace(ctx, p, archive, show)
 	}, execOptions{before: "boot", tty: p.TTY != nil, after: func(vm api.VM) {
 		if !p.Remove {
 			fmt.Fprintf(opts.IO.Err, "banger: VM %s is still running (banger vm delete %s)\n", vm.Name, vm.Name)
@@ -241,7 +250,7 @@ func rawTerminal(ios *iostreams, ctl chan<- proto.Frame) (restore func()) {
 			case <-winch:
 				if ws, _ := terminalFor(ios, nil); ws != nil {
 					select {
-					case ctl <- proto.ResizeFrame(*ws):
+					case ctl <- proto.ResizeFrame(proto.WinSize{Rows: ws.Rows, Cols: ws.Cols}):
 					default: // the stream is busy or gone; the next change retries
 					}
 				}

@@ -67,8 +67,9 @@ func (f *workspaceFlags) changed(cmd *cobra.Command) bool {
 // plan checks the import on the host, where bad input is cheapest to
 // report: no daemon is needed and no VM is created. It prints a note
 // about files left behind; with --dry-run it lists the files and
-// returns a nil spec.
-func (f *workspaceFlags) plan(ctx context.Context, ios *iostreams, repo string) (*api.WorkspaceSpec, error) {
+// returns a nil plan. The CLI builds the archive from the plan and sends
+// it: the daemon never opens the repository.
+func (f *workspaceFlags) plan(ctx context.Context, ios *iostreams, repo string) (*importPlan, error) {
 	if f.from != "" && f.branch == "" {
 		return nil, usageError{fmt.Errorf("--from needs --branch: name the branch the guest checkout starts at %s", f.from)}
 	}
@@ -94,8 +95,14 @@ func (f *workspaceFlags) plan(ctx context.Context, ios *iostreams, repo string) 
 		fmt.Fprintf(ios.Err, "dry run: %s → %s in the guest; nothing was copied\n", p.Summary(), guest)
 		return nil, nil
 	}
-	return &api.WorkspaceSpec{Repo: p.Top().Dir, GuestPath: guest, From: f.from, Branch: f.branch,
-		IncludeUntracked: f.untracked, Submodules: f.submodules}, nil
+	return &importPlan{spec: p.Spec(guest), plan: p}, nil
+}
+
+// importPlan is a planned import: what the daemon is told, and the plan
+// whose archive is the call's request body.
+type importPlan struct {
+	spec api.WorkspaceSpec
+	plan *workspace.Plan
 }
 
 // workspacePrepareOptions are `vm workspace prepare`'s flags and
@@ -133,17 +140,17 @@ func newWorkspacePrepareCmd(f *factory, runF func(*workspacePrepareOptions) erro
 	return cmd
 }
 
-// workspacePrepareRun plans the import on the host, then has the daemon
-// copy the repository in.
+// workspacePrepareRun plans the import on the host, then sends the
+// daemon its archive (the daemon never opens the repository).
 func workspacePrepareRun(ctx context.Context, opts *workspacePrepareOptions) error {
-	spec, err := opts.Workspace.plan(ctx, opts.IO, opts.Repo)
-	if err != nil || spec == nil {
+	ip, err := opts.Workspace.plan(ctx, opts.IO, opts.Repo)
+	if err != nil || ip == nil {
 		return err
 	}
 	show, finish := progressPrinter(opts.IO)
-	var ws api.Workspace
-	err = opts.Client.Call(ctx, api.MethodWorkspacePrepare,
-		api.WorkspacePrepareParams{Name: opts.Name, WorkspaceSpec: *spec}, &ws, show)
+	archive := ip.plan.Stream(ctx)
+	ws, err := opts.Client.WorkspacePrepare(ctx, api.WorkspacePrepareParams{Name: opts.Name, WorkspaceSpec: ip.spec}, archive, show)
+	archive.Close()
 	finish()
 	if err != nil {
 		return err
@@ -228,7 +235,7 @@ func workspaceExportRun(ctx context.Context, opts *workspaceExportOptions) error
 	} else if isTerminalWriter(out) {
 		out = &termSafe{w: out}
 	}
-	conn, err := opts.Client.Stream(ctx, api.MethodWorkspaceExport, p, nil, nil)
+	conn, err := opts.Client.WorkspaceExport(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,12 @@
 package cli_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	agentclient "github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/cli"
@@ -32,6 +37,15 @@ func cliRepo(t *testing.T) string {
 	}
 	os.WriteFile(filepath.Join(dir, ".env"), []byte("SECRET=1\n"), 0o600)
 	return dir
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return string(out)
 }
 
 func noDial(t *testing.T) func(context.Context) (net.Conn, error) {
@@ -66,25 +80,119 @@ func TestWorkspaceDryRunNeedsNoDaemon(t *testing.T) {
 	}
 }
 
+// archiveFiles reads a workspace archive (tar stream and trailer) into
+// name → contents for the regular files outside .git.
+func archiveFiles(t *testing.T, r io.Reader) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	_, err := agentclient.ReadArchive(r, func(h *tar.Header, r io.Reader) error {
+		if h.Typeflag == tar.TypeReg && !strings.HasPrefix(h.Name, ".git/") {
+			b, _ := io.ReadAll(r)
+			files[h.Name] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("archive: %v", err)
+	}
+	return files
+}
+
+// runBodyHandler stubs vm.run with a repository: it takes the params and
+// the archive (the request body), then runs nothing and exits 0.
+func runBodyHandler(params chan<- api.RunParams, bodies chan<- []byte) rpc.Handler {
+	return func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.RunParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		params <- p
+		if p.Workspace != nil {
+			b, err := io.ReadAll(c.Body())
+			if err != nil {
+				return nil, err
+			}
+			bodies <- b
+		}
+		conn, _, err := c.Upgrade(api.VM{Name: "run-1", State: "running"})
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		proto.WriteFrame(conn, proto.FrameExit, []byte(`{"code":0}`))
+		return nil, rpc.ErrUpgraded
+	}
+}
+
 func TestVMRunRepositorySendsWorkspace(t *testing.T) {
 	repo := cliRepo(t)
-	params := make(chan api.RunParams, 1)
-	d := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runHandler(params, []frame{{proto.FrameExit, `{"code":0}`}})})
+	head := strings.TrimSpace(gitOut(t, repo, "rev-parse", "HEAD"))
+	params, bodies := make(chan api.RunParams, 1), make(chan []byte, 1)
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runBodyHandler(params, bodies)})
 	env, _, errb := newEnv(t, d.dial, "")
 	if code := runCLI(t, env, "vm", "run", "--rm", "--include-untracked", "--guest-path", "~/src", repo, "--", "make", "test"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	got := <-params
-	want := api.RunParams{Remove: true, Workspace: &api.WorkspaceSpec{Repo: repo, GuestPath: "/root/src", IncludeUntracked: true}, ExecRequest: api.ExecRequest{Argv: []string{"make", "test"}}}
+	want := api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"make", "test"}}, Remove: true,
+		Workspace: &api.WorkspaceSpec{GuestPath: "/root/src", Commit: head, Branch: "main", Files: 3}}
+	if got.Workspace != nil && (!strings.HasPrefix(got.Workspace.Summary, "3 files, ") || !strings.HasSuffix(got.Workspace.Summary, "on branch main")) {
+		t.Errorf("summary %q", got.Workspace.Summary)
+	} else if got.Workspace != nil {
+		got.Workspace.Summary = ""
+	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("daemon got %+v (workspace %+v)\nwant %+v", got, got.Workspace, want)
+		t.Errorf("daemon got %+v (workspace %+v)\nwant %+v", got, got.Workspace, want.Workspace)
+	}
+	files := archiveFiles(t, bytes.NewReader(<-bodies))
+	if files["Makefile"] != "test:\n\ttrue\n" || files[".env"] != "SECRET=1\n" || len(files) != 3 {
+		t.Errorf("archive files %v", files)
 	}
 	// A first argument that is not a directory is still the command.
-	d2 := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runHandler(params, []frame{{proto.FrameExit, `{"code":0}`}})})
+	d2 := startDaemon(t, map[string]rpc.Handler{api.MethodVMRun: runBodyHandler(params, bodies)})
 	env, _, _ = newEnv(t, d2.dial, "")
 	runCLI(t, env, "vm", "run", "--rm", "echo", "--", "x")
 	if got := <-params; got.Workspace != nil || !reflect.DeepEqual(got.Argv, []string{"echo", "--", "x"}) {
 		t.Errorf("command with --: %+v", got)
+	}
+}
+
+// TestWorkspacePrepareSendsTheArchive: the CLI sends the plan's archive
+// as the request body; the daemon is told no host path.
+func TestWorkspacePrepareSendsTheArchive(t *testing.T) {
+	repo := cliRepo(t)
+	got := make(chan api.WorkspacePrepareParams, 1)
+	bodies := make(chan []byte, 1)
+	d := startDaemon(t, map[string]rpc.Handler{api.MethodWorkspacePrepare: func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.WorkspacePrepareParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		got <- p
+		b, err := io.ReadAll(c.Body())
+		if err != nil {
+			return nil, err
+		}
+		bodies <- b
+		c.Progress("workspace", p.Summary+" → "+p.GuestPath)
+		return api.Workspace{VM: p.Name, GuestPath: p.GuestPath, Commit: p.Commit, Branch: p.Branch, Files: p.Files, Seconds: 0.5}, nil
+	}})
+	env, out, errb := newEnv(t, d.dial, "")
+	if code := runCLI(t, env, "vm", "workspace", "prepare", "dev", repo); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	p := <-got
+	if raw, _ := json.Marshal(p); strings.Contains(string(raw), repo) {
+		t.Errorf("the daemon was told the host path: %s", raw)
+	}
+	if p.Name != "dev" || p.GuestPath != "/root/repo" || p.Files != 2 || p.Branch != "main" {
+		t.Errorf("params %+v", p)
+	}
+	if files := archiveFiles(t, bytes.NewReader(<-bodies)); len(files) != 2 || files["build.sh"] != "#!/bin/sh\n" {
+		t.Errorf("archive files %v", files)
+	}
+	if !strings.HasPrefix(out.String(), "dev:/root/repo: 2 files, commit ") {
+		t.Errorf("stdout %q", out.String())
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vms"
+	"github.com/banger-dev/banger/internal/workspaces"
 )
 
 // Version is set at build time.
@@ -53,6 +54,8 @@ type Daemon struct {
 	// modulesTried holds kernel dirs whose module-disk upgrade was
 	// attempted (kernel_modules.go): one try per daemon.
 	modulesTried sync.Map
+
+	workspaces *workspaces.Service // vm workspace prepare|export, vm run REPO's import
 }
 
 // Options are the daemon's dependencies; zero values get real ones.
@@ -113,6 +116,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.workspaces = newWorkspaces(d)
 	d.wireVMs(o, drivers) // vms.go
 	d.network = network.New(network.Deps{
 		Bridge: o.Config.Network.Bridge, Net: d.net, VMs: netVMs{vms: d.vms, store: d.store}, Log: d.log,

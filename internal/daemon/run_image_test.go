@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,7 +12,9 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/workspace"
 )
 
 // TestRunUsesImageRuntime: vm run applies a pulled image's config. With
@@ -40,6 +43,7 @@ func TestRunUsesImageRuntime(t *testing.T) {
 		t.Errorf("image show runtime %+v", info.Runtime)
 	}
 
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "")
 	for _, tc := range []struct {
 		name string
 		p    api.RunParams
@@ -51,12 +55,19 @@ func TestRunUsesImageRuntime(t *testing.T) {
 		{"the request's env wins", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", `echo "$FOO $BAR"`}, Env: []string{"BAR=mine", "NEW=x"}}},
 			"from-image mine\n"},
 		{"the request's dir wins", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"pwd"}, Dir: "/"}}, "/\n"},
-		{"a workspace run starts in the repository", api.RunParams{Workspace: &api.WorkspaceSpec{Repo: gitRepo(t)}, ExecRequest: api.ExecRequest{Argv: []string{"pwd"}}},
+		{"a workspace run starts in the repository", api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"pwd"}}, Workspace: &spec},
 			filepath.Join(root, "root/repo") + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.p.Create, tc.p.Remove = api.CreateParams{Image: "app"}, true
-			out, st, err := h.run(tc.p)
+			run := h.run
+			if tc.p.Workspace != nil {
+				run = func(p api.RunParams) (string, proto.ExitStatus, error) {
+					out, st, _, err := h.runWorkspace(p, bytes.NewReader(arch))
+					return out, st, err
+				}
+			}
+			out, st, err := run(tc.p)
 			if err != nil || st.Code != 0 || st.Error != "" {
 				t.Fatalf("run: %+v %v (out %q)", st, err, out)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/banger-dev/banger/internal/vmdir"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vms"
+	"github.com/banger-dev/banger/internal/workspaces"
 )
 
 // The VM service's wiring, and the shims the daemon's other files (images,
@@ -82,16 +84,20 @@ func (a artifactsForVMs) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk,
 	return kernelModules(k)
 }
 
-// importerForVMs adapts the daemon's workspace import to vms.Importer.
+// importerForVMs adapts the workspace service to vms.Importer.
 type importerForVMs struct{ d *Daemon }
 
-func (i importerForVMs) PrepareRun(ctx context.Context, p *api.RunParams) (vms.ImportFunc, error) {
-	pi, err := planRunImport(ctx, p.Workspace)
-	if err != nil || pi == nil {
+func (i importerForVMs) PrepareRun(ctx context.Context, p *api.RunParams, archive io.Reader) (vms.ImportFunc, error) {
+	spec, err := workspaces.CheckSpec(p.Workspace)
+	if err != nil || spec == nil {
 		return nil, err
 	}
 	return func(ctx context.Context, vm store.VM, p *api.RunParams, r progress.Reporter) error {
-		return i.d.importForRun(ctx, vm, pi, p, fnOf(r))
+		dir, err := i.d.workspaces.ImportForRun(ctx, workspaces.VM{ID: vm.ID, Name: vm.Name, State: vm.State}, spec, archive, r)
+		if err == nil && p.Dir == "" {
+			p.Dir = dir
+		}
+		return err
 	}, nil
 }
 

@@ -3,17 +3,18 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/workspace"
 )
 
 // guestRoot points the fake VMM's agent (which runs on the host) at a
@@ -52,9 +53,48 @@ func gitT(t *testing.T, dir string, args ...string) string {
 	return string(out)
 }
 
+// archiveOf plans an import of repo as the CLI does and builds its
+// archive in memory, as the CLI would send it.
+func archiveOf(t *testing.T, repo string, o workspace.Options, guestPath string) (api.WorkspaceSpec, []byte) {
+	t.Helper()
+	o.Repo = repo
+	plan, err := workspace.Make(context.Background(), o)
+	must(t, err)
+	guest, err := workspace.GuestPath(guestPath)
+	must(t, err)
+	var b bytes.Buffer
+	must(t, plan.Send(context.Background(), &b))
+	return plan.Spec(guest), b.Bytes()
+}
+
+func (h *harness) prepare(name string, spec api.WorkspaceSpec, body io.Reader) (api.Workspace, error) {
+	return h.prepareCtx(context.Background(), name, spec, body, nil)
+}
+
+func (h *harness) prepareCtx(ctx context.Context, name string, spec api.WorkspaceSpec, body io.Reader, onStage func()) (api.Workspace, error) {
+	return h.client.WorkspacePrepare(ctx, api.WorkspacePrepareParams{Name: name, WorkspaceSpec: spec}, body, func(p api.Progress) {
+		if p.Stage == "workspace" && onStage != nil {
+			onStage()
+		}
+	})
+}
+
+// runWorkspace is vm.run with a repository whose archive is body.
+func (h *harness) runWorkspace(p api.RunParams, body io.Reader) (string, proto.ExitStatus, []string, error) {
+	var stages []string
+	conn, _, err := h.client.VMRunWorkspace(context.Background(), p, body, func(p api.Progress) { stages = append(stages, p.Stage) })
+	if err != nil {
+		return "", proto.ExitStatus{}, stages, err
+	}
+	defer conn.Close()
+	var out, errb bytes.Buffer
+	st, err := proto.PumpExec(conn, strings.NewReader(""), &out, &errb, nil)
+	return out.String(), st, stages, err
+}
+
 func (h *harness) export(p api.WorkspaceExportParams) (string, string, proto.ExitStatus) {
 	h.t.Helper()
-	conn, err := h.client.Stream(context.Background(), api.MethodWorkspaceExport, p, nil, nil)
+	conn, err := h.client.WorkspaceExport(context.Background(), p)
 	must(h.t, err)
 	defer conn.Close()
 	var out, errb bytes.Buffer
@@ -63,19 +103,35 @@ func (h *harness) export(p api.WorkspaceExportParams) (string, string, proto.Exi
 	return out.String(), errb.String(), st
 }
 
+// guestEmpty waits until the guest's /root holds nothing: the agent
+// drops a cut-short copy asynchronously.
+func guestEmpty(t *testing.T, root string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir(filepath.Join(root, "root"))
+		if len(ents) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the guest home: %v", ents)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestWorkspacePrepareAndExport(t *testing.T) {
 	root := guestRoot(t)
 	h := newHarness(t)
-	repo := gitRepo(t)
-	spec := api.WorkspaceSpec{Repo: repo}
-	if err := h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "ghost", WorkspaceSpec: spec}, nil); !isCode(err, api.CodeNotFound) {
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "")
+	if _, err := h.prepare("ghost", spec, bytes.NewReader(arch)); !isCode(err, api.CodeNotFound) {
 		t.Errorf("unknown VM: %v", err)
 	}
 	h.create("dev")
-	var ws api.Workspace
-	must(t, h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: spec}, &ws))
+	ws, err := h.prepare("dev", spec, bytes.NewReader(arch))
+	must(t, err)
 	guest := filepath.Join(root, "root", "repo")
-	if ws.GuestPath != "/root/repo" || ws.Files != 1 || ws.Branch != "main" {
+	if ws.GuestPath != "/root/repo" || ws.Files != 1 || ws.Branch != "main" || ws.Commit != spec.Commit || ws.Bytes == 0 {
 		t.Errorf("result %+v", ws)
 	}
 	if b, _ := os.ReadFile(filepath.Join(guest, "main.go")); string(b) != "package main\n" {
@@ -85,7 +141,7 @@ func TestWorkspacePrepareAndExport(t *testing.T) {
 		t.Error("the untracked secret reached the guest")
 	}
 	// A second import to the same place is refused, the first kept.
-	err := h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: spec}, nil)
+	_, err = h.prepare("dev", spec, bytes.NewReader(arch))
 	if !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second import: %v", err)
 	}
@@ -105,45 +161,94 @@ func TestWorkspacePrepareAndExport(t *testing.T) {
 	}
 }
 
-func TestWorkspaceBadInputChangesNothing(t *testing.T) {
+// TestWorkspacePrepareWithoutTheRepositoryOnTheDaemonSide: the daemon
+// never opens the client's repository. The CLI's plan and archive are
+// built, then the repository is removed before the call: the import
+// still lands in the guest, history included.
+func TestWorkspacePrepareWithoutTheRepositoryOnTheDaemonSide(t *testing.T) {
 	root := guestRoot(t)
 	h := newHarness(t)
 	h.create("dev")
 	repo := gitRepo(t)
-	for _, tc := range []struct {
-		spec api.WorkspaceSpec
-		want string
-	}{
-		{api.WorkspaceSpec{Repo: t.TempDir()}, "not a git repository"},
-		{api.WorkspaceSpec{Repo: filepath.Join(repo, "nope")}, "does not exist"},
-		{api.WorkspaceSpec{Repo: repo, GuestPath: "/etc/x"}, "must be below /root/"},
-		{api.WorkspaceSpec{Repo: repo, From: "nope", Branch: "b"}, "no such commit"},
-		{api.WorkspaceSpec{Repo: repo, From: "HEAD"}, "--from needs --branch"},
-	} {
-		err := h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: tc.spec}, nil)
-		if !isCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want invalid %q", tc.spec, err, tc.want)
+	os.WriteFile(filepath.Join(repo, "lib.go"), []byte("package lib\n"), 0o644)
+	gitT(t, repo, "add", "lib.go")
+	gitT(t, repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "two")
+	spec, arch := archiveOf(t, repo, workspace.Options{IncludeUntracked: true}, "~/src/app")
+	must(t, os.RemoveAll(filepath.Dir(repo)))
+	if _, err := os.Stat(repo); !os.IsNotExist(err) {
+		t.Fatalf("the repository is still there: %v", err)
+	}
+	ws, err := h.prepare("dev", spec, bytes.NewReader(arch))
+	must(t, err)
+	guest := filepath.Join(root, "root", "src", "app")
+	if ws.GuestPath != "/root/src/app" || ws.Files != 3 {
+		t.Errorf("result %+v", ws)
+	}
+	for name, want := range map[string]string{"main.go": "package main\n", "lib.go": "package lib\n", ".env": "SECRET=1\n"} {
+		if b, _ := os.ReadFile(filepath.Join(guest, name)); string(b) != want {
+			t.Errorf("%s = %q, want %q", name, b, want)
 		}
 	}
-	if ents, _ := os.ReadDir(filepath.Join(root, "root")); len(ents) != 0 {
-		t.Errorf("guest home holds %v", ents)
+	if log := gitT(t, guest, "log", "--format=%s"); log != "two\none\n" {
+		t.Errorf("guest history %q", log)
 	}
+}
+
+func TestWorkspaceBadInputChangesNothing(t *testing.T) {
+	root := guestRoot(t)
+	h := newHarness(t)
+	h.create("dev")
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "")
+	trailer := bytes.LastIndex(arch, []byte(`{"done":true`))
+	if trailer < 0 {
+		t.Fatal("the archive has no trailer")
+	}
+	bad := spec
+	bad.GuestPath = "/etc/x"
+	if _, err := h.prepare("dev", bad, bytes.NewReader(arch)); !isCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), "must be below /root/") {
+		t.Errorf("guest path outside home: %v", err)
+	}
+	for _, tc := range []struct {
+		what string
+		body []byte
+		want string
+	}{
+		{"an archive cut in half", arch[:len(arch)/2], "import into dev: "},
+		{"an archive without its trailer", arch[:trailer], "the archive ended without the host's trailer"},
+		{"no archive at all", nil, "import into dev: "},
+		{"not an archive", []byte(strings.Repeat("not a tar stream\n", 100)), "import into dev: "},
+	} {
+		_, err := h.prepare("dev", spec, bytes.NewReader(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.what, err, tc.want)
+		}
+		t.Logf("%s: %v", tc.what, err)
+		guestEmpty(t, root)
+	}
+	// The VM takes a whole archive after all that.
+	_, err := h.prepare("dev", spec, bytes.NewReader(arch))
+	must(t, err)
+	os.RemoveAll(filepath.Join(root, "root", "repo"))
+
 	// A stopped VM takes no import and gives no export.
 	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "dev"}, nil))
-	err := h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil)
+	_, err = h.prepare("dev", spec, bytes.NewReader(arch))
 	if !isCode(err, api.CodeConflict) || !strings.Contains(err.Error(), "vm start dev") {
 		t.Errorf("stopped VM: %v", err)
 	}
-	if _, err := h.client.Stream(context.Background(), api.MethodWorkspaceExport, api.WorkspaceExportParams{Name: "dev"}, nil, nil); !isCode(err, api.CodeConflict) {
+	if _, err := h.client.WorkspaceExport(context.Background(), api.WorkspaceExportParams{Name: "dev"}); !isCode(err, api.CodeConflict) {
 		t.Errorf("export from a stopped VM: %v", err)
 	}
+	guestEmpty(t, root)
 }
 
 func TestRunWithRepositoryRunsInIt(t *testing.T) {
 	root := guestRoot(t)
 	h := newHarness(t)
-	repo := gitRepo(t)
-	out, st, err := h.run(api.RunParams{Remove: true, Create: api.CreateParams{Name: "once"}, Workspace: &api.WorkspaceSpec{Repo: repo, IncludeUntracked: true}, ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "pwd; cat main.go; ls -A"}}})
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{IncludeUntracked: true}, "")
+	p := api.RunParams{ExecRequest: api.ExecRequest{Argv: []string{"sh", "-c", "pwd; cat main.go; ls -A"}}, Remove: true,
+		Create: api.CreateParams{Name: "once"}, Workspace: &spec}
+	out, st, stages, err := h.runWorkspace(p, bytes.NewReader(arch))
 	if err != nil || st.Code != 0 {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -151,45 +256,72 @@ func TestRunWithRepositoryRunsInIt(t *testing.T) {
 	if out != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
+	if !strings.Contains(strings.Join(stages, " "), "workspace") {
+		t.Errorf("no workspace progress: %v", stages)
+	}
 	h.assertNoTrace(h.drv.LastSpec().ID)
 
-	// A bad repository fails before any VM exists.
+	// A bad guest path fails before any VM exists.
 	starts := h.drv.Starts
-	_, err = h.client.Stream(context.Background(), api.MethodVMRun, api.RunParams{Workspace: &api.WorkspaceSpec{Repo: t.TempDir()}, ExecRequest: api.ExecRequest{Argv: []string{"true"}}}, nil, nil)
-	if !isCode(err, api.CodeInvalid) || h.drv.Starts != starts {
-		t.Errorf("bad repo: %v, %d starts", err, h.drv.Starts-starts)
+	bad := spec
+	bad.GuestPath = "/etc"
+	p.Workspace = &bad
+	if _, _, _, err := h.runWorkspace(p, bytes.NewReader(arch)); !isCode(err, api.CodeInvalid) || h.drv.Starts != starts {
+		t.Errorf("bad guest path: %v, %d starts", err, h.drv.Starts-starts)
 	}
+	// A cut-short archive fails the run, and --rm leaves nothing.
+	p.Workspace = &spec
+	if _, _, _, err := h.runWorkspace(p, bytes.NewReader(arch[:len(arch)/2])); err == nil || !strings.Contains(err.Error(), "import into") {
+		t.Errorf("truncated archive: %v", err)
+	}
+	if h.drv.Starts != starts+1 {
+		t.Errorf("%d starts", h.drv.Starts-starts)
+	}
+	h.assertNoTrace(h.drv.LastSpec().ID)
 }
 
-// blockArchive makes every import wait, once streaming, until release is
-// closed; started receives one value per import that got there.
-func blockArchive(t *testing.T) (started chan struct{}, release chan struct{}, maxInFlight *int32) {
-	started, release = make(chan struct{}, 4), make(chan struct{})
-	var inFlight, max int32
-	old := archiveStarting
-	archiveStarting = func() {
-		n := atomic.AddInt32(&inFlight, 1)
-		for m := atomic.LoadInt32(&max); n > m && !atomic.CompareAndSwapInt32(&max, m, n); m = atomic.LoadInt32(&max) {
-		}
-		started <- struct{}{}
-		<-release
-		atomic.AddInt32(&inFlight, -1)
+// gatedReader sends the first n bytes of r, then waits for release.
+type gatedReader struct {
+	r       io.Reader
+	n       int
+	release chan struct{}
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.n <= 0 {
+		<-g.release
+		return g.r.Read(p)
 	}
-	t.Cleanup(func() { archiveStarting = old })
-	return started, release, &max
+	n, err := g.r.Read(p[:min(len(p), g.n)])
+	g.n -= n
+	return n, err
+}
+
+// inFlight starts an import of arch whose second half waits for
+// release; it returns once the daemon has started it.
+func inFlight(h *harness, ctx context.Context, spec api.WorkspaceSpec, arch []byte, release chan struct{}) <-chan error {
+	started, errc := make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	go func() {
+		_, err := h.prepareCtx(ctx, "dev", spec, &gatedReader{r: bytes.NewReader(arch), n: len(arch) / 2, release: release},
+			func() { once.Do(func() { close(started) }) })
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case err := <-errc:
+		h.t.Fatalf("import ended before streaming: %v", err)
+	}
+	return errc
 }
 
 func TestImportHoldsNoLockAgainstStopAndLeavesNothing(t *testing.T) {
 	root := guestRoot(t)
-	started, release, _ := blockArchive(t)
 	h := newHarness(t)
 	h.create("dev")
-	repo := gitRepo(t)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil)
-	}()
-	<-started
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "")
+	release := make(chan struct{})
+	errc := inFlight(h, context.Background(), spec, arch, release)
 	stopped := make(chan error, 1)
 	go func() { stopped <- h.call(api.MethodVMDelete, api.NameParams{Name: "dev"}, nil) }()
 	select {
@@ -203,69 +335,60 @@ func TestImportHoldsNoLockAgainstStopAndLeavesNothing(t *testing.T) {
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "stopped during the copy") {
 		t.Errorf("import into a deleted VM: %v", err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(root, "root")); len(ents) != 0 {
-		t.Errorf("partial copy left: %v", ents)
-	}
+	guestEmpty(t, root)
 }
 
 func TestImportsIntoOneVMAreSerialised(t *testing.T) {
 	guestRoot(t)
-	started, release, max := blockArchive(t)
 	h := newHarness(t)
 	h.create("dev")
-	repo := gitRepo(t)
-	var wg sync.WaitGroup
-	for _, p := range []string{"~/a", "~/b"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev",
-				WorkspaceSpec: api.WorkspaceSpec{Repo: repo, GuestPath: p}}, nil); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	<-started
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "~/a")
+	release := make(chan struct{})
+	first := inFlight(h, context.Background(), spec, arch, release)
+	spec.GuestPath = "/root/b"
+	second := make(chan error, 1)
+	started := make(chan struct{}, 1)
+	go func() {
+		_, err := h.prepareCtx(context.Background(), "dev", spec, bytes.NewReader(arch), func() { started <- struct{}{} })
+		second <- err
+	}()
 	select {
 	case <-started:
-		t.Error("a second import streamed while the first was in flight")
+		t.Error("a second import started while the first was in flight")
+	case err := <-second:
+		t.Errorf("the second import ended while the first was in flight: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
 	close(release)
-	wg.Wait()
-	if atomic.LoadInt32(max) != 1 {
-		t.Errorf("%d imports in flight at once", *max)
-	}
+	must(t, <-first)
+	must(t, <-second)
 }
 
+// TestImportAbandonedByItsClientLeavesNothing: Ctrl-C mid-stream (half
+// the archive sent) closes the connection; the guest keeps nothing and
+// the VM takes the next import.
 func TestImportAbandonedByItsClientLeavesNothing(t *testing.T) {
 	root := guestRoot(t)
-	started, release, _ := blockArchive(t)
 	h := newHarness(t)
 	h.create("dev")
-	repo := gitRepo(t)
+	spec, arch := archiveOf(t, gitRepo(t), workspace.Options{}, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- h.client.Call(ctx, api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev",
-			WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil, nil)
-	}()
-	<-started
-	cancel() // Ctrl-C: the connection closes
-	<-errc
-	time.Sleep(100 * time.Millisecond) // the daemon notices the disconnect
-	close(release)
+	release := make(chan struct{})
+	defer close(release)
+	errc := inFlight(h, ctx, spec, arch, release)
+	// The agent is building the copy beside its target.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ents, _ := os.ReadDir(filepath.Join(root, "root"))
-		if len(ents) == 0 {
-			break
-		}
+	for ents, _ := os.ReadDir(filepath.Join(root, "root")); len(ents) == 0; ents, _ = os.ReadDir(filepath.Join(root, "root")) {
 		if time.Now().After(deadline) {
-			t.Fatalf("left in the guest home: %v", ents)
+			t.Fatal("the copy never started in the guest")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
-	// The VM is fine and takes the next import.
-	must(t, h.call(api.MethodWorkspacePrepare, api.WorkspacePrepareParams{Name: "dev", WorkspaceSpec: api.WorkspaceSpec{Repo: repo}}, nil))
+	cancel() // Ctrl-C: the connection closes
+	if err := <-errc; err == nil {
+		t.Error("a cancelled import succeeded")
+	}
+	guestEmpty(t, root)
+	_, err := h.prepare("dev", spec, bytes.NewReader(arch))
+	must(t, err)
 }

@@ -2,6 +2,7 @@ package rpcapi
 
 import (
 	"context"
+	"io"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/progress"
@@ -20,7 +21,7 @@ func VMHandlers(s *vms.Service) Handlers {
 			return fn(ctx, p.Name, r)
 		})
 	}
-	return Handlers{
+	h := Handlers{
 		api.MethodVMCreate:  Typed(s.Create),
 		api.MethodVMList:    Quick(func(ctx context.Context, _ struct{}) ([]api.VM, error) { return s.List(ctx) }),
 		api.MethodVMShow:    byName(s.Show),
@@ -36,12 +37,29 @@ func VMHandlers(s *vms.Service) Handlers {
 		api.MethodVMPorts: Quick(func(ctx context.Context, p api.NameParams) ([]api.Port, error) {
 			return s.Ports(ctx, p.Name)
 		}),
-		api.MethodVMRun:     Stream(s.Run),
 		api.MethodVMExec:    Stream(quickSession(s.Exec)),
 		api.MethodVMCopyIn:  Stream(quickSession(s.CopyIn)),
 		api.MethodVMCopyOut: Stream(quickSession(s.CopyOut)),
 		api.MethodVMLogs:    Stream(quickSession(s.Logs)),
 	}
+	// vm run with a repository: the call's request body is the
+	// workspace archive, read once the VM is up.
+	h[api.MethodVMRun] = func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.RunParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		var archive io.Reader
+		if p.Workspace != nil {
+			archive = LazyBody(c)
+		}
+		sess, err := s.Run(ctx, p, archive, Reporter(c))
+		if err != nil {
+			return nil, err
+		}
+		return nil, Upgrade(c, sess)
+	}
+	return h
 }
 
 // Stream adapts a service method that opens a byte stream: the call's

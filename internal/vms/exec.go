@@ -23,7 +23,7 @@ import (
 // request's, its working directory is used when neither the request nor
 // a workspace names one, and with no command its Entrypoint+Cmd runs. An
 // image with no command is refused before any VM is reserved.
-func (s *Service) Run(ctx context.Context, p api.RunParams, r progress.Reporter) (*Session, error) {
+func (s *Service) Run(ctx context.Context, p api.RunParams, archive io.Reader, r progress.Reporter) (*Session, error) {
 	r = progress.Or(r)
 	var imp ImportFunc
 	if p.Workspace != nil {
@@ -31,7 +31,7 @@ func (s *Service) Run(ctx context.Context, p api.RunParams, r progress.Reporter)
 			return nil, invalid("this bangerd cannot import a workspace")
 		}
 		var err error
-		if imp, err = s.Importer.PrepareRun(ctx, &p); err != nil {
+		if imp, err = s.Importer.PrepareRun(ctx, &p, archive); err != nil {
 			return nil, err
 		}
 	}

@@ -23,6 +23,7 @@ package vms
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
@@ -57,8 +58,10 @@ type ImportFunc func(ctx context.Context, vm store.VM, p *api.RunParams, r progr
 // Importer is what vm run needs from the workspace service.
 type Importer interface {
 	// PrepareRun checks p's workspace request before any VM exists and
-	// returns the import to run, or nil when p has none.
-	PrepareRun(ctx context.Context, p *api.RunParams) (ImportFunc, error)
+	// returns the import to run, or nil when p has none. archive is the
+	// import's archive as the client sends it (the call's request body),
+	// read only by the returned import.
+	PrepareRun(ctx context.Context, p *api.RunParams, archive io.Reader) (ImportFunc, error)
 }
 
 // SSHFunc probes a guest's sshd at addr with the user key and the pinned

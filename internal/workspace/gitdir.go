@@ -49,6 +49,9 @@ func buildPack(ctx context.Context, r *Repo, dir string) packResult {
 	if len(revs) == 0 {
 		return packResult{baseTree: base}
 	}
+	if err := useTempObjects(ctx, &g, dir); err != nil {
+		return packResult{err: err}
+	}
 	// --window=0: no new delta search (the costly part). Objects are
 	// reused as stored, loose or packed, deltas included: no recompression.
 	out, err := g.outIn(ctx, strings.NewReader(strings.Join(revs, "\n")+"\n"),
@@ -81,15 +84,11 @@ func baseTree(ctx context.Context, g *git, r *Repo, dir string) (string, error) 
 		}
 		return g.line(ctx, "rev-parse", r.Commit+"^{tree}")
 	}
-	objects, err := g.line(ctx, "rev-parse", "--path-format=absolute", "--git-path", "objects")
-	if err != nil {
+	if err := useTempObjects(ctx, g, dir); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o700); err != nil {
-		return "", err
-	}
-	g.env = []string{"GIT_INDEX_FILE=" + filepath.Join(dir, "index"),
-		"GIT_OBJECT_DIRECTORY=" + filepath.Join(dir, "objects"), "GIT_ALTERNATE_OBJECT_DIRECTORIES=" + objects}
+	g.env = append(g.env, "GIT_INDEX_FILE="+filepath.Join(dir, "index"))
+	var err error
 	if r.Commit != "" {
 		_, err = g.out(ctx, "read-tree", r.Commit)
 	} else {
@@ -103,6 +102,26 @@ func baseTree(ctx context.Context, g *git, r *Repo, dir string) (string, error) 
 		return "", err
 	}
 	return g.line(ctx, "write-tree")
+}
+
+// useTempObjects points g at a temporary object directory under dir whose
+// alternate is the repository's: what git writes (the untracked files'
+// blobs, pack-objects' temporary pack) lands beside the pack's
+// destination — on its filesystem, so git's final rename works when the
+// repository is on another — and never in the host repository.
+func useTempObjects(ctx context.Context, g *git, dir string) error {
+	if g.env != nil {
+		return nil // already done
+	}
+	objects, err := g.line(ctx, "rev-parse", "--path-format=absolute", "--git-path", "objects")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "objects", "pack"), 0o700); err != nil {
+		return err
+	}
+	g.env = []string{"GIT_OBJECT_DIRECTORY=" + filepath.Join(dir, "objects"), "GIT_ALTERNATE_OBJECT_DIRECTORIES=" + objects}
+	return nil
 }
 
 // writeGitDir adds the guest repository's .git: the pack, HEAD and the
