@@ -4,7 +4,7 @@
 //
 // Lock order: Daemon.reserveMu (name/address reservation, held only for
 // the insert) → vmLock(id) (one VM's lifecycle) → Daemon.mu (the in-memory
-// maps, never held across I/O). provisionMu serialises image/kernel builds.
+// maps, never held across I/O). artifacts.Service serialises image/kernel builds.
 package daemon
 
 import (
@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts"
 	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
@@ -46,8 +47,7 @@ type Daemon struct {
 	sshReady func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 	sshProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 
-	reserveMu   sync.Mutex
-	provisionMu sync.Mutex
+	reserveMu sync.Mutex
 
 	mu        sync.Mutex
 	locks     map[string]*vmLockEntry // vmlock.go
@@ -66,9 +66,7 @@ type Daemon struct {
 	bgWG   sync.WaitGroup
 	relays relaySet
 
-	// modulesTried holds kernel dirs whose module-disk upgrade was
-	// attempted (kernel_modules.go): one try per daemon.
-	modulesTried sync.Map
+	artifacts *artifacts.Service // images and kernels (artifacts.go)
 }
 
 // Options are the daemon's dependencies; zero values get real ones.
@@ -136,6 +134,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.artifacts = d.newArtifacts()
 	return d, nil
 }
 

@@ -54,47 +54,7 @@ func (d *Daemon) coreHandlers(shutdown func()) map[string]rpc.Handler {
 		api.MethodVMStop:   d.handleStop,
 		api.MethodVMDelete: d.handleDelete,
 		api.MethodVMSSH:    d.handleSSH,
-		api.MethodImageBuild: func(ctx context.Context, c *rpc.Call) (any, error) {
-			var p api.BuildImageParams
-			if err := c.Decode(&p); err != nil {
-				return nil, err
-			}
-			im, err := d.buildImage(ctx, p, c.Progress)
-			return imageView(im), err
-		},
-		api.MethodImageList: func(ctx context.Context, c *rpc.Call) (any, error) {
-			ims, err := d.store.ListImages(ctx)
-			out := []api.Image{}
-			for _, im := range ims {
-				out = append(out, imageView(im))
-			}
-			return out, err
-		},
-		api.MethodKernelImport: func(ctx context.Context, c *rpc.Call) (any, error) {
-			var p api.ImportKernelParams
-			if err := c.Decode(&p); err != nil {
-				return nil, err
-			}
-			k, err := d.importKernel(ctx, p, c.Progress)
-			return kernelView(k), err
-		},
-		api.MethodKernelList: func(ctx context.Context, c *rpc.Call) (any, error) {
-			ks, err := d.store.ListKernels(ctx)
-			out := []api.Kernel{}
-			for _, k := range ks {
-				out = append(out, kernelView(k))
-			}
-			return out, err
-		},
 	}
-}
-
-func imageView(im store.Image) api.Image {
-	return api.Image{Name: im.Name, Path: im.Path, SizeBytes: im.SizeBytes, Source: im.Source, CreatedAt: im.CreatedAt}
-}
-
-func kernelView(k store.Kernel) api.Kernel {
-	return api.Kernel{Name: k.Name, Release: k.Release, Dir: k.Dir, Source: k.Source, CreatedAt: k.CreatedAt}
 }
 
 func (d *Daemon) view(vm store.VM) api.VM {

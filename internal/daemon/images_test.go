@@ -30,6 +30,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts"
 )
 
 // ociRegistry is go-containerregistry's registry on 127.0.0.1; push puts a
@@ -114,8 +115,8 @@ func TestImagePullUseDelete(t *testing.T) {
 	must(t, err)
 	cfg, err := proto.DecodeConfigDrive(f)
 	f.Close()
-	if err != nil || cfg.Init != noInitPath {
-		t.Errorf("guest config init %q (%v), want %q", cfg.Init, err, noInitPath)
+	if err != nil || cfg.Init != artifacts.NoInitPath {
+		t.Errorf("guest config init %q (%v), want %q", cfg.Init, err, artifacts.NoInitPath)
 	}
 	// The same reference again uses the pulled image, no second pull.
 	must(t, h.call(api.MethodVMCreate, api.CreateParams{Name: "m2", Image: ref}, &vm))

@@ -1,4 +1,4 @@
-package daemon
+package artifacts
 
 import (
 	"context"
@@ -11,14 +11,15 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 )
 
-func (d *Daemon) getImage(ctx context.Context, name string) (store.Image, error) {
-	im, err := d.store.GetImage(ctx, name)
+func (s *Service) getImage(ctx context.Context, name string) (store.Image, error) {
+	im, err := s.store.GetImage(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		var names []string
-		if ims, lerr := d.store.ListImages(ctx); lerr == nil {
+		if ims, lerr := s.store.ListImages(ctx); lerr == nil {
 			for _, i := range ims {
 				names = append(names, i.Name)
 			}
@@ -28,22 +29,22 @@ func (d *Daemon) getImage(ctx context.Context, name string) (store.Image, error)
 	return im, err
 }
 
-func (d *Daemon) imageInfo(ctx context.Context, im store.Image, notes []string) (api.ImageInfo, error) {
-	info := api.ImageInfo{Image: imageView(im), UUID: im.UUID, Kernel: im.Kernel, Init: im.Init,
+func (s *Service) imageInfo(ctx context.Context, im store.Image, notes []string) (api.ImageInfo, error) {
+	info := api.ImageInfo{Image: ImageView(im), UUID: im.UUID, Kernel: im.Kernel, Init: im.Init,
 		HasSSHD: im.HasSSHD, Digest: im.Digest, Ref: im.Ref, Notes: notes, Runtime: api.ImageRuntime(im.Runtime)}
 	var err error
-	info.UsedBy, err = d.store.VMsUsing(ctx, "image", im.Name)
+	info.UsedBy, err = s.store.VMsUsing(ctx, "image", im.Name)
 	return info, err
 }
 
 // deleteImage refuses while VMs use the image (naming them), then drops
 // the row and the file when banger owns it and no other name shares it.
-func (d *Daemon) deleteImage(ctx context.Context, name string) error {
-	im, err := d.getImage(ctx, name)
+func (s *Service) deleteImage(ctx context.Context, name string) error {
+	im, err := s.getImage(ctx, name)
 	if err != nil {
 		return err
 	}
-	shared, err := d.store.DeleteImage(ctx, name)
+	shared, err := s.store.DeleteImage(ctx, name)
 	var inUse *store.InUseError
 	if errors.As(err, &inUse) {
 		return conflict("image %s is used by VM(s) %s: delete them first (`banger vm delete NAME`)", name, strings.Join(inUse.VMs, ", "))
@@ -52,7 +53,7 @@ func (d *Daemon) deleteImage(ctx context.Context, name string) error {
 		return err
 	}
 	// A golden build in ~/.cache stays: `image build` reuses it.
-	if !shared && within(d.paths.ImageDir(), im.Path) {
+	if !shared && within(s.paths.ImageDir(), im.Path) {
 		return os.Remove(im.Path)
 	}
 	return nil
@@ -61,7 +62,7 @@ func (d *Daemon) deleteImage(ctx context.Context, name string) error {
 // registerImage adds a local ext4 file. It is copied (hard-linked when on
 // the same filesystem) so that the image stays immutable whatever happens
 // to the original.
-func (d *Daemon) registerImage(ctx context.Context, p api.RegisterImageParams) (store.Image, []string, error) {
+func (s *Service) registerImage(ctx context.Context, p api.RegisterImageParams) (store.Image, []string, error) {
 	if !dnsLabel.MatchString(p.Name) {
 		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
 	}
@@ -72,15 +73,15 @@ func (d *Daemon) registerImage(ctx context.Context, p api.RegisterImageParams) (
 	if err != nil {
 		return store.Image{}, nil, invalid("image register: %v (an ext4 filesystem image is expected)", err)
 	}
-	if _, err := d.store.GetImage(ctx, p.Name); err == nil {
+	if _, err := s.store.GetImage(ctx, p.Name); err == nil {
 		return store.Image{}, nil, conflict("image %q already exists", p.Name)
 	}
 	if p.Kernel != "" {
-		if _, err := d.ensureKernel(ctx, p.Kernel, func(string, string) {}); err != nil {
+		if _, err := s.ensureKernel(ctx, p.Kernel, progress.Discard); err != nil {
 			return store.Image{}, nil, err
 		}
 	}
-	tmp, err := d.newImageFile(p.Name)
+	tmp, err := s.newImageFile(p.Name)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
@@ -93,87 +94,79 @@ func (d *Daemon) registerImage(ctx context.Context, p api.RegisterImageParams) (
 	if _, err := io.Copy(tmp, &ctxReader{ctx, src}); err != nil {
 		return store.Image{}, nil, err
 	}
-	im, err := d.publish(ctx, tmp, store.Image{Name: p.Name, Source: "file " + p.Rootfs, Kernel: p.Kernel,
+	im, err := s.publish(ctx, tmp, store.Image{Name: p.Name, Source: "file " + p.Rootfs, Kernel: p.Kernel,
 		Init: initOf(insp.Init), HasSSHD: insp.HasSSHD})
 	return im, describeContents(insp.Init, insp.InitTarget, insp.HasSSHD), err
 }
 
 // promoteImage merges a stopped VM's overlay onto its image into a new
 // image. The VM's lock is held throughout so it cannot start meanwhile.
-func (d *Daemon) promoteImage(ctx context.Context, p api.PromoteImageParams, progress progressFn) (store.Image, []string, error) {
+func (s *Service) promoteImage(ctx context.Context, p api.PromoteImageParams, r progress.Reporter) (store.Image, []string, error) {
 	if !dnsLabel.MatchString(p.Name) {
 		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name)", p.Name)
 	}
-	vm, err := d.store.GetVM(ctx, p.VM)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Image{}, nil, notFound("no VM named %q: `banger vm ls` lists VMs", p.VM)
+	if s.vms == nil {
+		return store.Image{}, nil, invalid("image promote: no VM service")
 	}
+	vm, overlay, release, err := s.vms.HoldStopped(ctx, p.VM)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
-	if _, err := d.store.GetImage(ctx, p.Name); err == nil {
+	defer release()
+	if _, err := s.store.GetImage(ctx, p.Name); err == nil {
 		return store.Image{}, nil, conflict("image %q already exists", p.Name)
 	}
-	lock := d.vmLock(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
-	if vm, err = d.store.GetVM(ctx, vm.ID); err != nil {
-		return store.Image{}, nil, err
-	}
-	if d.instance(vm.ID) != nil || (vm.State != store.StateStopped && vm.State != store.StateFailed) {
-		return store.Image{}, nil, conflict("vm %s is %s: stop it first (`banger vm stop %s`) so its disk is consistent", vm.Name, vm.State, vm.Name)
-	}
-	base, err := d.store.GetImage(ctx, vm.Image)
+	base, err := s.store.GetImage(ctx, vm.Image)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
-	tmp, err := d.newImageFile(p.Name)
+	tmp, err := s.newImageFile(p.Name)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
 	defer discardTemp(tmp)
 	var notes []string
-	bar := newByteProgress(ctx, progress, api.StageFlatten, "merging "+vm.Name+"'s overlay onto "+base.Name)
-	res, err := image.Promote(ctx, base.Path, filepath.Join(d.paths.VMDir(vm.ID), "overlay.ext4"), tmp, image.FlattenOptions{
-		Progress: bar.update, Note: func(m string) { notes = append(notes, m) }})
+	bar := progress.NewBytes(r, api.StageFlatten, "merging "+vm.Name+"'s overlay onto "+base.Name)
+	res, err := image.Promote(ctx, base.Path, overlay, tmp, image.FlattenOptions{
+		Progress: bar.Update, Note: func(m string) { notes = append(notes, m) }})
 	if pe := (*image.PanicError)(nil); errors.As(err, &pe) {
 		// The guest wrote that disk: a reader bug it reaches fails this
 		// promote only. The stack is for the bug report.
-		d.log.Error("promote: panic while reading the disks", "vm", vm.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		s.log.Error("promote: panic while reading the disks", "vm", vm.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 	}
 	if err != nil {
 		return store.Image{}, nil, fmt.Errorf("promote %s: %w", vm.Name, err)
 	}
-	bar.finish()
+	bar.Finish()
 	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
-	im, err := d.publish(ctx, tmp, store.Image{Name: p.Name, Source: fmt.Sprintf("promote of vm %s (image %s)", vm.Name, base.Name),
+	im, err := s.publish(ctx, tmp, store.Image{Name: p.Name, Source: fmt.Sprintf("promote of vm %s (image %s)", vm.Name, base.Name),
 		Kernel: base.Kernel, Init: initOf(res.Init), HasSSHD: res.HasSSHD, Runtime: base.Runtime})
 	return im, notes, err
 }
 
-// noInitPath is what GuestConfig.Init names for an image recorded as
+// NoInitPath is what GuestConfig.Init names for an image recorded as
 // having no init: a path the agent's own /run tmpfs never holds, so the
 // agent finds nothing to hand over to and stays PID 1 (the contract of
 // proto.GuestConfig.Init). This also keeps container images whose
 // /sbin/init is, say, busybox from being booted into a getty loop.
-const noInitPath = "/run/banger/no-init"
+const NoInitPath = "/run/banger/no-init"
 
-// guestInit is the GuestConfig.Init for a VM of this image.
-func (d *Daemon) guestInit(imageName string) string {
-	im, err := d.store.GetImage(context.Background(), imageName)
+// GuestInit is the GuestConfig.Init for a VM of this image.
+func (s *Service) GuestInit(imageName string) string {
+	im, err := s.store.GetImage(context.Background(), imageName)
 	switch {
 	case err != nil:
 		return ""
 	case im.Init == store.InitNone:
-		return noInitPath
+		return NoInitPath
 	}
 	return im.Init
 }
 
-// sshdMissing explains, for an image recorded without sshd, why `vm ssh`
+// SSHDMissing explains, for an image recorded without sshd, why `vm ssh`
 // cannot work; nil when the image has (or may have) one.
-func (d *Daemon) sshdMissing(ctx context.Context, vm store.VM) error {
-	im, err := d.store.GetImage(ctx, vm.Image)
+func (s *Service) SSHDMissing(ctx context.Context, vm store.VM) error {
+	im, err := s.store.GetImage(ctx, vm.Image)
 	if err != nil || im.HasSSHD {
 		return nil
 	}

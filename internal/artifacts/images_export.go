@@ -1,4 +1,4 @@
-package daemon
+package artifacts
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/progress"
 )
 
 // exportImage writes an image as a bundle and adds its entry to a catalog
 // file beside it, so a directory of bundles plus catalog.json served as
 // static files is a team catalog (`image_catalog = "https://.../catalog.json"`).
-func (d *Daemon) exportImage(ctx context.Context, p api.ExportImageParams, progress progressFn) (api.ExportResult, error) {
+func (s *Service) exportImage(ctx context.Context, p api.ExportImageParams, r progress.Reporter) (api.ExportResult, error) {
 	var res api.ExportResult
-	im, err := d.getImage(ctx, p.Name)
+	im, err := s.getImage(ctx, p.Name)
 	if err != nil {
 		return res, err
 	}
@@ -42,7 +43,7 @@ func (d *Daemon) exportImage(ctx context.Context, p api.ExportImageParams, progr
 	}
 	kern := im.Kernel
 	if kern == "" {
-		kern = d.cfg.DefaultKernel
+		kern = s.cfg.DefaultKernel
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p.Out), "."+filepath.Base(p.Out)+".tmp-*")
 	if err != nil {
@@ -51,14 +52,14 @@ func (d *Daemon) exportImage(ctx context.Context, p api.ExportImageParams, progr
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	defer tmp.Close()
 	h := sha256.New()
-	bar := newByteProgress(ctx, progress, api.StageExport, "bundle "+im.Name)
+	bar := progress.NewBytes(r, api.StageExport, "bundle "+im.Name)
 	var written int64
-	w := io.MultiWriter(tmp, h, countFn(func(n int64) { written += n; bar.update(written, 0) }))
+	w := io.MultiWriter(tmp, h, countFn(func(n int64) { written += n; bar.Update(written, 0) }))
 	if _, err := image.WriteBundle(w, im.Path, image.Manifest{Name: im.Name, Kernel: kern, Init: init, HasSSHD: im.HasSSHD, Source: im.Source,
 		Runtime: image.Runtime(im.Runtime)}); err != nil {
 		return res, err
 	}
-	bar.finish()
+	bar.Finish()
 	if err := tmp.Chmod(0o644); err != nil {
 		return res, err
 	}
@@ -113,14 +114,14 @@ type countFn func(int64)
 
 func (c countFn) Write(p []byte) (int, error) { c(int64(len(p))); return len(p), nil }
 
-func (d *Daemon) imageCatalog(ctx context.Context) (api.CatalogList, error) {
-	cat, err := image.LoadCatalog(ctx, d.cfg.ImageCatalog, nil)
+func (s *Service) imageCatalog(ctx context.Context) (api.CatalogList, error) {
+	cat, err := image.LoadCatalog(ctx, s.cfg.ImageCatalog, nil)
 	if err != nil {
 		return api.CatalogList{}, err
 	}
 	out := api.CatalogList{Source: cat.Source, Entries: []api.CatalogEntry{}}
 	for _, e := range cat.Images {
-		_, err := d.store.GetImage(ctx, e.Name)
+		_, err := s.store.GetImage(ctx, e.Name)
 		out.Entries = append(out.Entries, api.CatalogEntry{Name: e.Name, Description: e.Description, URL: e.URL, SHA256: e.SHA256,
 			Size: e.Size, Kernel: e.Kernel, Ref: e.Ref, Build: e.Build, Installed: err == nil})
 	}

@@ -1,0 +1,34 @@
+package rpcapi
+
+import (
+	"context"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts"
+)
+
+// none is the params of methods that take none.
+type none struct{}
+
+// ArtifactsHandlers serves images and kernels.
+func ArtifactsHandlers(s *artifacts.Service) Handlers {
+	return Handlers{
+		api.MethodImageBuild:    Typed(s.Build),
+		api.MethodImageList:     Quick(func(ctx context.Context, _ none) ([]api.Image, error) { return s.List(ctx) }),
+		api.MethodImagePull:     Typed(s.Pull),
+		api.MethodImageShow:     Quick(func(ctx context.Context, p api.NameParams) (api.ImageInfo, error) { return s.Show(ctx, p.Name) }),
+		api.MethodImageDelete:   Quick(func(ctx context.Context, p api.NameParams) (any, error) { return nil, s.Delete(ctx, p.Name) }),
+		api.MethodImageRegister: Typed(s.Register),
+		api.MethodImagePromote:  Typed(s.Promote),
+		api.MethodImageExport:   Typed(s.Export),
+		api.MethodImageCatalog:  Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.Catalog(ctx) }),
+
+		api.MethodKernelImport:     Typed(s.KernelImport),
+		api.MethodKernelImportFile: Typed(s.KernelImportFiles),
+		api.MethodKernelList:       Quick(func(ctx context.Context, _ none) ([]api.Kernel, error) { return s.KernelList(ctx) }),
+		api.MethodKernelPull:       Typed(s.KernelPull),
+		api.MethodKernelShow:       Quick(func(ctx context.Context, p api.NameParams) (api.KernelInfo, error) { return s.KernelShow(ctx, p.Name) }),
+		api.MethodKernelDelete:     Quick(func(ctx context.Context, p api.NameParams) (any, error) { return nil, s.KernelDelete(ctx, p.Name) }),
+		api.MethodKernelCatalog:    Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.KernelCatalog(ctx) }),
+	}
+}
