@@ -6,7 +6,7 @@ package api
 import "time"
 
 // Version is the protocol version; the daemon refuses other versions.
-const Version = 1
+const Version = 2
 
 // Methods.
 const (

@@ -27,6 +27,7 @@ const (
 	StageDownload = "download"
 	StageFlatten  = "flatten"
 	StageExport   = "export"
+	StageUpload   = "upload" // a file the client sends (image register, kernel import)
 )
 
 // PullImageParams pulls REF (a catalog name or an OCI reference).
@@ -61,10 +62,17 @@ type ImageRuntime struct {
 	User       string   `json:"user,omitempty"` // who commands run as (default root)
 }
 
-// RegisterImageParams registers a local ext4 file as an image.
+// RegisterImageParams registers an ext4 file as an image. The file's
+// bytes are the call's request body: the daemon never opens a client
+// path.
 type RegisterImageParams struct {
-	Name   string `json:"name"`
-	Rootfs string `json:"rootfs"`           // absolute path; copied into banger's state
+	Name string `json:"name"`
+	// Rootfs is the client's name for the file, recorded in the image's
+	// source ("file NAME"); the daemon does not open it.
+	Rootfs string `json:"rootfs,omitempty"`
+	// Size is the number of bytes the body carries: progress shows it,
+	// and a body that ends short of it is refused. 0: unknown.
+	Size   int64  `json:"size,omitempty"`
 	Kernel string `json:"kernel,omitempty"` // kernel to boot it with
 }
 

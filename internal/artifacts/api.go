@@ -109,15 +109,6 @@ func (s *Service) SweepBlobs() {
 	image.SweepBlobs(s.paths.CacheDir+"/downloads", 24*time.Hour)
 }
 
-// Register registers a local ext4 file as an image.
-func (s *Service) Register(ctx context.Context, p api.RegisterImageParams, r progress.Reporter) (api.ImageInfo, error) {
-	im, notes, err := s.registerImage(ctx, p)
-	if err != nil {
-		return api.ImageInfo{}, err
-	}
-	return s.imageInfo(ctx, im, notes)
-}
-
 // KernelImportFiles registers a kernel from loose files.
 func (s *Service) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams, r progress.Reporter) (api.KernelInfo, error) {
 	k, err := s.importKernelFiles(ctx, p)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -57,46 +55,6 @@ func (s *Service) deleteImage(ctx context.Context, name string) error {
 		return os.Remove(im.Path)
 	}
 	return nil
-}
-
-// registerImage adds a local ext4 file. It is copied (hard-linked when on
-// the same filesystem) so that the image stays immutable whatever happens
-// to the original.
-func (s *Service) registerImage(ctx context.Context, p api.RegisterImageParams) (store.Image, []string, error) {
-	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
-	}
-	if !filepath.IsAbs(p.Rootfs) {
-		return store.Image{}, nil, invalid("image register: --rootfs must be an absolute path")
-	}
-	insp, err := image.Inspect(p.Rootfs)
-	if err != nil {
-		return store.Image{}, nil, invalid("image register: %v (an ext4 filesystem image is expected)", err)
-	}
-	if _, err := s.store.GetImage(ctx, p.Name); err == nil {
-		return store.Image{}, nil, conflict("image %q already exists", p.Name)
-	}
-	if p.Kernel != "" {
-		if _, err := s.ensureKernel(ctx, p.Kernel, progress.Discard); err != nil {
-			return store.Image{}, nil, err
-		}
-	}
-	tmp, err := s.newImageFile(p.Name)
-	if err != nil {
-		return store.Image{}, nil, err
-	}
-	defer discardTemp(tmp)
-	src, err := os.Open(p.Rootfs)
-	if err != nil {
-		return store.Image{}, nil, err
-	}
-	defer src.Close()
-	if _, err := io.Copy(tmp, &ctxReader{ctx, src}); err != nil {
-		return store.Image{}, nil, err
-	}
-	im, err := s.publish(ctx, tmp, store.Image{Name: p.Name, Source: "file " + p.Rootfs, Kernel: p.Kernel,
-		Init: initOf(insp.Init), HasSSHD: insp.HasSSHD})
-	return im, describeContents(insp.Init, insp.InitTarget, insp.HasSSHD), err
 }
 
 // promoteImage merges a stopped VM's overlay onto its image into a new
@@ -171,17 +129,4 @@ func (s *Service) SSHDMissing(ctx context.Context, vm store.VM) error {
 		return nil
 	}
 	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
-}
-
-// ctxReader stops a long copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

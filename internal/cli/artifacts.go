@@ -191,12 +191,7 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 			if p.Rootfs == "" {
 				return usageError{fmt.Errorf("image register: --rootfs FILE is required")}
 			}
-			abs, err := filepath.Abs(p.Rootfs)
-			if err != nil {
-				return err
-			}
-			p.Rootfs = abs
-			info, err := env.Client.ImageRegister(cmd.Context(), p)
+			info, err := registerRootfs(cmd.Context(), env, p)
 			if err != nil {
 				return err
 			}
@@ -205,7 +200,7 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (copied into banger's state)")
+	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (sent to the daemon, which keeps a copy)")
 	reg.Flags().StringVar(&p.Kernel, "kernel", "", "kernel to boot it with (default: the default kernel)")
 	return reg
 }

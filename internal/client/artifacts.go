@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"io"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/rpc"
 )
 
-// Images and kernels. Paths in params are the daemon's to open, so they
-// must be absolute.
+// Images and kernels. Files travel as the calls' bodies: the daemon
+// opens no path of the client's.
 
 // ImageBuild builds the golden image (image.build).
 func (c *Client) ImageBuild(ctx context.Context, p api.BuildImageParams, onProgress func(api.Progress)) (api.Image, error) {
@@ -34,9 +36,11 @@ func (c *Client) ImageDelete(ctx context.Context, name string) error {
 	return c.Call(ctx, api.MethodImageDelete, api.NameParams{Name: name}, nil, nil)
 }
 
-// ImageRegister registers a local ext4 file as an image (image.register).
-func (c *Client) ImageRegister(ctx context.Context, p api.RegisterImageParams) (api.ImageInfo, error) {
-	return call[api.ImageInfo](ctx, c, api.MethodImageRegister, p, nil)
+// ImageRegister registers the ext4 file read from rootfs as an image
+// (image.register); p.Size, when known, lets the daemon show progress and
+// refuse a short upload.
+func (c *Client) ImageRegister(ctx context.Context, p api.RegisterImageParams, rootfs io.Reader, onProgress func(api.Progress)) (api.ImageInfo, error) {
+	return callBodies[api.ImageInfo](ctx, c, api.MethodImageRegister, p, rootfs, nil, onProgress)
 }
 
 // ImagePromote turns a stopped VM's disk state into an image
@@ -90,4 +94,21 @@ func (c *Client) KernelDelete(ctx context.Context, name string) error {
 // KernelCatalog lists the kernel catalog (kernel.catalog).
 func (c *Client) KernelCatalog(ctx context.Context) (api.CatalogList, error) {
 	return call[api.CatalogList](ctx, c, api.MethodKernelCatalog, nil, nil)
+}
+
+// callBodies runs method sending in as the request body (nil: none) and
+// writing the response body to out (nil: none expected).
+func callBodies[T any](ctx context.Context, c *Client, method string, params any, in io.Reader, out io.Writer, onProgress func(api.Progress)) (T, error) {
+	var v T
+	conn, err := rpc.Start(ctx, c.dial, method, params)
+	if err != nil {
+		return v, err
+	}
+	defer conn.Close()
+	conn.Body = out
+	if in != nil {
+		conn.SendBody(in)
+	}
+	err = conn.Wait(ctx, onProgress, &v)
+	return v, err
 }

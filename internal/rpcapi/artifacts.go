@@ -2,9 +2,12 @@ package rpcapi
 
 import (
 	"context"
+	"io"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/artifacts"
+	"github.com/banger-dev/banger/internal/progress"
+	"github.com/banger-dev/banger/internal/rpc"
 )
 
 // none is the params of methods that take none.
@@ -18,7 +21,7 @@ func ArtifactsHandlers(s *artifacts.Service) Handlers {
 		api.MethodImagePull:     Typed(s.Pull),
 		api.MethodImageShow:     Quick(func(ctx context.Context, p api.NameParams) (api.ImageInfo, error) { return s.Show(ctx, p.Name) }),
 		api.MethodImageDelete:   Quick(func(ctx context.Context, p api.NameParams) (any, error) { return nil, s.Delete(ctx, p.Name) }),
-		api.MethodImageRegister: Typed(s.Register),
+		api.MethodImageRegister: typedUpload(s.Register),
 		api.MethodImagePromote:  Typed(s.Promote),
 		api.MethodImageExport:   Typed(s.Export),
 		api.MethodImageCatalog:  Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.Catalog(ctx) }),
@@ -30,5 +33,21 @@ func ArtifactsHandlers(s *artifacts.Service) Handlers {
 		api.MethodKernelShow:       Quick(func(ctx context.Context, p api.NameParams) (api.KernelInfo, error) { return s.KernelShow(ctx, p.Name) }),
 		api.MethodKernelDelete:     Quick(func(ctx context.Context, p api.NameParams) (any, error) { return nil, s.KernelDelete(ctx, p.Name) }),
 		api.MethodKernelCatalog:    Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.KernelCatalog(ctx) }),
+	}
+}
+
+// typedUpload adapts a method that reads the call's request body (a file
+// the client sends).
+func typedUpload[P, R any](fn func(context.Context, P, io.Reader, progress.Reporter) (R, error)) rpc.Handler {
+	return func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p P
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		r, err := fn(ctx, p, c.Body(), Reporter(c))
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 }

@@ -1,0 +1,112 @@
+package rpcapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts"
+	"github.com/banger-dev/banger/internal/client"
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/rpcapi"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// artifactsDaemon serves the artifacts service on a unix socket in a
+// directory of its own; the client is told nothing of the daemon's paths.
+func artifactsDaemon(t *testing.T) (*client.Client, config.Paths) {
+	t.Helper()
+	root := t.TempDir()
+	paths := config.Paths{ConfigDir: filepath.Join(root, "config"), StateDir: filepath.Join(root, "state"),
+		CacheDir: filepath.Join(root, "cache"), RuntimeDir: filepath.Join(root, "run")}
+	for _, d := range []string{paths.StateDir, paths.CacheDir, paths.ImageDir(), paths.KernelDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _ := config.Load(filepath.Join(root, "none.toml"))
+	st, err := store.Open(context.Background(), paths.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := artifacts.New(artifacts.Deps{Paths: paths, Config: cfg, Log: slog.New(slog.DiscardHandler), Store: st})
+	sock := filepath.Join(root, "d.sock")
+	l, err := rpc.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rpc.Server{Handlers: rpcapi.ArtifactsHandlers(svc), Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, l); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		l.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	c := &client.Client{DialForTest: func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	return c, paths
+}
+
+func mkext4(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "tree", "sbin"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "tree", "sbin", "init"), []byte("#!/bin/sh\n"), 0o755))
+	img := filepath.Join(dir, "rootfs.ext4")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", filepath.Join(dir, "tree"), img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(img)
+	must(t, err)
+	return b
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// image register over the socket: the bytes are the request body (several
+// chunks); a refusal before the body is read still reaches the client as
+// the daemon's error, not as a broken connection.
+func TestRegisterOverTheSocket(t *testing.T) {
+	c, paths := artifactsDaemon(t)
+	rootfs := mkext4(t)
+	var stages []string
+	info, err := c.ImageRegister(context.Background(), api.RegisterImageParams{Name: "up", Rootfs: "/client/side/rootfs.ext4",
+		Size: int64(len(rootfs))}, bytes.NewReader(rootfs), func(p api.Progress) { stages = append(stages, p.Stage) })
+	must(t, err)
+	if info.Init != "/sbin/init" || info.SizeBytes != int64(len(rootfs)) || !strings.HasPrefix(info.Path, paths.ImageDir()) {
+		t.Errorf("registered %+v", info)
+	}
+	if !strings.Contains(strings.Join(stages, ","), api.StageUpload) {
+		t.Errorf("progress stages %v, want %s", stages, api.StageUpload)
+	}
+	_, err = c.ImageRegister(context.Background(), api.RegisterImageParams{Name: "up", Size: int64(len(rootfs))},
+		bytes.NewReader(rootfs), nil)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeConflict {
+		t.Fatalf("register onto a taken name: %v, want the daemon's conflict", err)
+	}
+}
