@@ -184,7 +184,11 @@ type Image struct {
 type ImportKernelParams struct {
 	Name    string `json:"name,omitempty"`
 	Package string `json:"package,omitempty"` // apt package, default the cloud kernel
+	// DebFile is the client's name for a .deb to import, whose bytes are
+	// the call's request body (Size of them; 0: unknown); the daemon does
+	// not open it. The import cache is keyed by its base name.
 	DebFile string `json:"deb_file,omitempty"`
+	Size    int64  `json:"size,omitempty"`
 }
 
 // Kernel as shown to users.

@@ -128,13 +128,22 @@ type PullKernelParams struct {
 	Name string `json:"name,omitempty"`
 }
 
-// ImportKernelFilesParams imports a kernel from loose files.
+// ImportKernelFilesParams imports a kernel from loose files. The files
+// are the call's request body: a tar with the entry "kernel" and, when
+// Modules is given, "modules" (KernelFilesEntry*); Kernel and Modules are
+// the client's names for them, for the record only.
 type ImportKernelFilesParams struct {
 	Name    string `json:"name"`
-	Kernel  string `json:"kernel"`            // vmlinuz (bzImage) or ELF vmlinux, absolute path
-	Modules string `json:"modules,omitempty"` // modules.cpio, absolute path
+	Kernel  string `json:"kernel"`            // vmlinuz (bzImage) or ELF vmlinux
+	Modules string `json:"modules,omitempty"` // modules.cpio
 	Release string `json:"release"`
 }
+
+// Entries of kernel.import_files' request body (a tar).
+const (
+	KernelFilesEntryKernel  = "kernel"
+	KernelFilesEntryModules = "modules"
+)
 
 // KernelInfo is one kernel in detail.
 type KernelInfo struct {

@@ -2,6 +2,7 @@ package artifacts
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -61,9 +62,11 @@ func (s *Service) Promote(ctx context.Context, p api.PromoteImageParams, r progr
 // Catalog lists the image catalog, marking what is installed.
 func (s *Service) Catalog(ctx context.Context) (api.CatalogList, error) { return s.imageCatalog(ctx) }
 
-// KernelImport imports a Debian kernel package and registers it.
-func (s *Service) KernelImport(ctx context.Context, p api.ImportKernelParams, r progress.Reporter) (api.Kernel, error) {
-	k, err := s.importKernel(ctx, p, r)
+// KernelImport imports a Debian kernel package and registers it: the
+// cloud kernel or p.Package downloaded with apt, or, when p.DebFile names
+// the client's .deb, the file read from deb.
+func (s *Service) KernelImport(ctx context.Context, p api.ImportKernelParams, deb io.Reader, r progress.Reporter) (api.Kernel, error) {
+	k, err := s.importKernel(ctx, p, deb, r)
 	return KernelView(k), err
 }
 
@@ -107,15 +110,6 @@ func (s *Service) KernelCatalog(ctx context.Context) (api.CatalogList, error) {
 func (s *Service) SweepBlobs() {
 	image.SweepBlobs(s.paths.CacheDir+"/blobs", 24*time.Hour)
 	image.SweepBlobs(s.paths.CacheDir+"/downloads", 24*time.Hour)
-}
-
-// KernelImportFiles registers a kernel from loose files.
-func (s *Service) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams, r progress.Reporter) (api.KernelInfo, error) {
-	k, err := s.importKernelFiles(ctx, p)
-	if err != nil {
-		return api.KernelInfo{}, err
-	}
-	return s.kernelInfo(ctx, k.Name)
 }
 
 // Export writes an image as a bundle and a catalog entry.

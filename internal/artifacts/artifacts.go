@@ -127,17 +127,14 @@ func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r prog
 	return s.store.GetImage(ctx, p.Name)
 }
 
-// importKernel imports Debian's cloud kernel (or a given package or .deb)
-// into the cache and registers it.
-func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, r progress.Reporter) (store.Kernel, error) {
+// importKernel imports Debian's cloud kernel (or a given package, or the
+// .deb read from deb) into the cache and registers it.
+func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, deb io.Reader, r progress.Reporter) (kern store.Kernel, err error) {
 	if p.Name == "" {
 		p.Name = config.DefaultKernelName
 	}
 	if !dnsLabel.MatchString(p.Name) {
 		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
-	}
-	if p.DebFile != "" && !filepath.IsAbs(p.DebFile) { // relative to the daemon's cwd, not the caller's
-		return store.Kernel{}, invalid("kernel import: --deb must be an absolute path")
 	}
 	s.provisionMu.Lock()
 	defer s.provisionMu.Unlock()
@@ -157,6 +154,17 @@ func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, r 
 	}
 	dir := filepath.Join(s.paths.CacheDir, "kernels", key)
 	info, err := kernel.Load(dir)
+	if p.DebFile != "" && (err != nil || !kernel.HasModulesDisk(dir, info)) {
+		// The .deb is needed: it comes from the client.
+		label := p.DebFile
+		tmp, cleanup, rerr := s.receiveTemp(ctx, deb, p.Size, "deb", r)
+		if rerr != nil {
+			return store.Kernel{}, invalid("kernel import: %v; nothing was imported", rerr)
+		}
+		defer cleanup()
+		p.DebFile = tmp
+		defer func() { err = relabel(err, tmp, label) }()
+	}
 	if err == nil && !kernel.HasModulesDisk(dir, info) {
 		// An import from before module disks: the cache gains one.
 		progress.Stage(r, "kernel", "cached import "+dir+" has no "+kernel.ModulesDiskFile+": adding it")

@@ -44,7 +44,7 @@ func (s *Service) pullKernel(ctx context.Context, p api.PullKernelParams, r prog
 		return k, conflict("kernel %q already exists", k.Name)
 	}
 	if e.URL == "" {
-		return s.importKernel(ctx, api.ImportKernelParams{Name: p.Name, Package: e.DebianPackage}, r)
+		return s.importKernel(ctx, api.ImportKernelParams{Name: p.Name, Package: e.DebianPackage}, nil, r)
 	}
 	u, err := cat.BundleURL(e)
 	if err != nil {
@@ -85,32 +85,6 @@ func (s *Service) publishKernel(ctx context.Context, k store.Kernel) (store.Kern
 		return k, err
 	}
 	return s.store.GetKernel(ctx, k.Name)
-}
-
-// importKernelFiles registers a kernel from loose files.
-func (s *Service) importKernelFiles(ctx context.Context, p api.ImportKernelFilesParams) (store.Kernel, error) {
-	if !dnsLabel.MatchString(p.Name) {
-		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
-	}
-	if !filepath.IsAbs(p.Kernel) || (p.Modules != "" && !filepath.IsAbs(p.Modules)) {
-		return store.Kernel{}, invalid("kernel import: give absolute paths")
-	}
-	if p.Release == "" {
-		return store.Kernel{}, invalid("kernel import --kernel: --release (the kernel's uname -r) is required")
-	}
-	if _, err := s.store.GetKernel(ctx, p.Name); err == nil {
-		return store.Kernel{}, conflict("kernel %q already exists", p.Name)
-	}
-	dir := filepath.Join(s.paths.KernelDir(), p.Name+"-"+randHex(4))
-	info, err := kernel.InstallFiles(dir, p.Kernel, p.Modules, p.Release)
-	if err == nil {
-		err = kernel.EnsureELF(dir)
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return store.Kernel{}, invalid("kernel import: %v", err)
-	}
-	return s.publishKernel(ctx, store.Kernel{Name: p.Name, Dir: dir, Release: info.Release, Source: "files " + p.Kernel})
 }
 
 func (s *Service) kernelInfo(ctx context.Context, name string) (api.KernelInfo, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -86,6 +87,41 @@ func receive(ctx context.Context, f *os.File, body io.Reader, size int64, bar *p
 	}
 	bar.Finish()
 	return nil
+}
+
+// receiveTemp stores an upload in a temporary file of the download
+// cache (swept at start-up if ever left); cleanup removes it.
+func (s *Service) receiveTemp(ctx context.Context, body io.Reader, size int64, what string, r progress.Reporter) (string, func(), error) {
+	dir := filepath.Join(s.paths.CacheDir, "downloads")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(dir, "upload-*")
+	if err != nil {
+		return "", nil, err
+	}
+	err = receive(ctx, f, body, size, progress.NewBytes(r, api.StageUpload, what))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", nil, err
+	}
+	return f.Name(), func() { os.Remove(f.Name()) }, nil
+}
+
+// relabel names the client's file where an error names the daemon's
+// temporary copy of it.
+func relabel(err error, tmp, label string) error {
+	if err == nil || !strings.Contains(err.Error(), tmp) {
+		return err
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return &api.Error{Code: ae.Code, Message: strings.ReplaceAll(err.Error(), tmp, label)}
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), tmp, label))
 }
 
 // ctxReader stops a long copy when its context ends.

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 )
 
 // Files that image and kernel commands send to the daemon, or receive
@@ -49,4 +51,48 @@ func openUpload(what, path string) (*os.File, int64, error) {
 		return f, 0, nil // a device or a pipe: size unknown
 	}
 	return f, st.Size(), nil
+}
+
+// importKernelPackage runs kernel.import, sending the --deb file when
+// one is given.
+func importKernelPackage(ctx context.Context, env *Env, p api.ImportKernelParams) (api.Kernel, error) {
+	var deb io.Reader
+	if p.DebFile != "" {
+		f, size, err := openUpload("kernel import: --deb", p.DebFile)
+		if err != nil {
+			return api.Kernel{}, err
+		}
+		defer f.Close()
+		p.DebFile, p.Size, deb = f.Name(), size, f
+	}
+	show, done := bytesPrinter(env)
+	k, err := env.Client.KernelImport(ctx, p, deb, show)
+	done()
+	return k, err
+}
+
+// sendKernelFiles runs kernel.import_files with the --kernel and
+// --modules files.
+func sendKernelFiles(ctx context.Context, env *Env, p api.ImportKernelFilesParams) (api.KernelInfo, error) {
+	var ups [2]client.Upload
+	for i, f := range []*string{&p.Kernel, &p.Modules} {
+		if *f == "" {
+			continue
+		}
+		flag := [2]string{"--kernel", "--modules"}[i]
+		file, size, err := openUpload("kernel import: "+flag, *f)
+		if err == nil && size == 0 {
+			file.Close()
+			err = fmt.Errorf("kernel import: %s %s: not a regular file, or empty", flag, file.Name())
+		}
+		if err != nil {
+			return api.KernelInfo{}, err
+		}
+		defer file.Close()
+		*f, ups[i] = file.Name(), client.Upload{R: file, Size: size}
+	}
+	show, done := bytesPrinter(env)
+	info, err := env.Client.KernelImportFiles(ctx, p, ups[0], ups[1], show)
+	done()
+	return info, err
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,16 +44,7 @@ its drivers are modules; --release gives its uname -r.`,
 			if files.Kernel != "" {
 				return importKernelFiles(cmd, env, files)
 			}
-			if p.DebFile != "" { // the daemon's working directory is not ours
-				abs, err := filepath.Abs(p.DebFile)
-				if err != nil {
-					return err
-				}
-				p.DebFile = abs
-			}
-			show, done := progressPrinter(env)
-			k, err := env.Client.KernelImport(cmd.Context(), p, show)
-			done()
+			k, err := importKernelPackage(cmd.Context(), env, p)
 			if err != nil {
 				return err
 			}
@@ -92,16 +82,7 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
-	for _, f := range []*string{&p.Kernel, &p.Modules} {
-		if *f != "" {
-			abs, err := filepath.Abs(*f)
-			if err != nil {
-				return err
-			}
-			*f = abs
-		}
-	}
-	info, err := env.Client.KernelImportFiles(cmd.Context(), p)
+	info, err := sendKernelFiles(cmd.Context(), env, p)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"archive/tar"
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -60,15 +62,52 @@ func (c *Client) ImageCatalog(ctx context.Context) (api.CatalogList, error) {
 	return call[api.CatalogList](ctx, c, api.MethodImageCatalog, nil, nil)
 }
 
-// KernelImport imports a distro kernel package (kernel.import).
-func (c *Client) KernelImport(ctx context.Context, p api.ImportKernelParams, onProgress func(api.Progress)) (api.Kernel, error) {
-	return call[api.Kernel](ctx, c, api.MethodKernelImport, p, onProgress)
+// KernelImport imports a distro kernel package (kernel.import): with
+// p.DebFile set, the .deb read from deb (p.Size bytes), else one apt
+// downloads (deb nil).
+func (c *Client) KernelImport(ctx context.Context, p api.ImportKernelParams, deb io.Reader, onProgress func(api.Progress)) (api.Kernel, error) {
+	if p.DebFile == "" {
+		deb = nil
+	}
+	return callBodies[api.Kernel](ctx, c, api.MethodKernelImport, p, deb, nil, onProgress)
+}
+
+// Upload is a file to send: its bytes and how many there are.
+type Upload struct {
+	R    io.Reader
+	Size int64
 }
 
 // KernelImportFiles imports a kernel from loose files
-// (kernel.import_files).
-func (c *Client) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams) (api.KernelInfo, error) {
-	return call[api.KernelInfo](ctx, c, api.MethodKernelImportFile, p, nil)
+// (kernel.import_files): the kernel, and modules when its R is not nil.
+func (c *Client) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams, kernel, modules Upload, onProgress func(api.Progress)) (api.KernelInfo, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := addUpload(tw, api.KernelFilesEntryKernel, kernel)
+		if err == nil && modules.R != nil {
+			err = addUpload(tw, api.KernelFilesEntryModules, modules)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	return callBodies[api.KernelInfo](ctx, c, api.MethodKernelImportFile, p, pr, nil, onProgress)
+}
+
+// addUpload writes one file as a tar entry; a file that is not the size
+// it was said to be is an error, not a corrupt archive.
+func addUpload(tw *tar.Writer, name string, u Upload) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: u.Size}); err != nil {
+		return err
+	}
+	n, err := io.Copy(tw, io.LimitReader(u.R, u.Size))
+	if err == nil && n != u.Size {
+		err = fmt.Errorf("%s: read %d bytes of %d (did the file change?)", name, n, u.Size)
+	}
+	return err
 }
 
 // KernelList lists the kernels (kernel.list).

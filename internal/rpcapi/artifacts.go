@@ -26,8 +26,8 @@ func ArtifactsHandlers(s *artifacts.Service) Handlers {
 		api.MethodImageExport:   Typed(s.Export),
 		api.MethodImageCatalog:  Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.Catalog(ctx) }),
 
-		api.MethodKernelImport:     Typed(s.KernelImport),
-		api.MethodKernelImportFile: Typed(s.KernelImportFiles),
+		api.MethodKernelImport:     kernelImport(s),
+		api.MethodKernelImportFile: typedUpload(s.KernelImportFiles),
 		api.MethodKernelList:       Quick(func(ctx context.Context, _ none) ([]api.Kernel, error) { return s.KernelList(ctx) }),
 		api.MethodKernelPull:       Typed(s.KernelPull),
 		api.MethodKernelShow:       Quick(func(ctx context.Context, p api.NameParams) (api.KernelInfo, error) { return s.KernelShow(ctx, p.Name) }),
@@ -49,5 +49,25 @@ func typedUpload[P, R any](fn func(context.Context, P, io.Reader, progress.Repor
 			return nil, err
 		}
 		return r, nil
+	}
+}
+
+// kernelImport reads the request body only for a --deb import: a call
+// without one keeps its disconnect watch (rpc.Call.Body ends it).
+func kernelImport(s *artifacts.Service) rpc.Handler {
+	return func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.ImportKernelParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		var deb io.Reader
+		if p.DebFile != "" {
+			deb = c.Body()
+		}
+		k, err := s.KernelImport(ctx, p, deb, Reporter(c))
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
 }

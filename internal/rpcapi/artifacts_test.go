@@ -110,3 +110,29 @@ func TestRegisterOverTheSocket(t *testing.T) {
 		t.Fatalf("register onto a taken name: %v, want the daemon's conflict", err)
 	}
 }
+
+// kernel import --kernel over the socket: the client packs the files into
+// the body's tar, the daemon unpacks and registers them.
+func TestKernelImportFilesOverTheSocket(t *testing.T) {
+	c, paths := artifactsDaemon(t)
+	vmlinux := "\x7fELF" + strings.Repeat("k", 3<<20) // several chunks
+	info, err := c.KernelImportFiles(context.Background(), api.ImportKernelFilesParams{Name: "mine", Kernel: "/client/vmlinux", Release: "6.1-x"},
+		client.Upload{R: strings.NewReader(vmlinux), Size: int64(len(vmlinux))}, client.Upload{}, nil)
+	must(t, err)
+	if info.Release != "6.1-x" || !strings.HasPrefix(info.Dir, paths.KernelDir()) {
+		t.Fatalf("imported %+v", info)
+	}
+	if b, err := os.ReadFile(filepath.Join(info.Dir, "vmlinux")); err != nil || string(b) != vmlinux {
+		t.Errorf("vmlinux: %d bytes (%v), want %d", len(b), err, len(vmlinux))
+	}
+	// A file shorter than announced fails on the client's side, and the
+	// daemon registers nothing.
+	_, err = c.KernelImportFiles(context.Background(), api.ImportKernelFilesParams{Name: "short", Release: "6.1-x"},
+		client.Upload{R: strings.NewReader(vmlinux[:1000]), Size: int64(len(vmlinux))}, client.Upload{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "did the file change") {
+		t.Fatalf("short kernel file: %v", err)
+	}
+	if _, err := c.KernelShow(context.Background(), "short"); err == nil {
+		t.Fatal("a cut upload registered a kernel")
+	}
+}
