@@ -83,22 +83,29 @@ type PromoteImageParams struct {
 }
 
 // ExportImageParams writes an image as a bundle and a catalog entry.
+// The bundle is the call's response body, which the client writes where
+// it likes; the call's request body is the catalog to add the entry to
+// (empty: a new catalog), whose updated text comes back in the result.
 type ExportImageParams struct {
 	Name string `json:"name"`
-	Out  string `json:"out"` // absolute path of the .tar.zst to write
-	// Catalog is the catalog file to add the entry to (created if
-	// missing); default catalog.json beside Out.
-	Catalog string `json:"catalog,omitempty"`
-	// URL is the bundle's URL in the entry; default its file name,
-	// relative to the catalog.
+	// URL is the bundle's URL in the entry (the client makes it relative
+	// to its catalog); default NAME.tar.zst.
 	URL string `json:"url,omitempty"`
+	// Catalog is the client's name for its catalog file, for messages
+	// only.
+	Catalog string `json:"catalog,omitempty"`
 }
 
 // ExportResult says what was written.
 type ExportResult struct {
+	// Bundle and Catalog are the client's files (the daemon leaves them
+	// empty: the CLI fills them in).
 	Bundle  string       `json:"bundle"`
 	Catalog string       `json:"catalog"`
 	Entry   CatalogEntry `json:"entry"`
+	// CatalogFile is the catalog sent, with the entry added or replaced:
+	// what the client writes to Catalog.
+	CatalogFile string `json:"catalog_file,omitempty"`
 }
 
 // CatalogEntry is one image or kernel catalog entry as listed to users.

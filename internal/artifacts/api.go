@@ -111,8 +111,3 @@ func (s *Service) SweepBlobs() {
 	image.SweepBlobs(s.paths.CacheDir+"/blobs", 24*time.Hour)
 	image.SweepBlobs(s.paths.CacheDir+"/downloads", 24*time.Hour)
 }
-
-// Export writes an image as a bundle and a catalog entry.
-func (s *Service) Export(ctx context.Context, p api.ExportImageParams, r progress.Reporter) (api.ExportResult, error) {
-	return s.exportImage(ctx, p, r)
-}

@@ -5,37 +5,50 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/image"
 	"github.com/banger-dev/banger/internal/progress"
 )
 
-// exportImage writes an image as a bundle and adds its entry to a catalog
-// file beside it, so a directory of bundles plus catalog.json served as
-// static files is a team catalog (`image_catalog = "https://.../catalog.json"`).
-func (s *Service) exportImage(ctx context.Context, p api.ExportImageParams, r progress.Reporter) (api.ExportResult, error) {
+// maxCatalogFile bounds the catalog a client sends to export.
+const maxCatalogFile = 16 << 20
+
+// Export writes an image as a bundle to bundle (the client's file: the
+// daemon opens no path of the client's) and adds its entry to the catalog
+// read from catalog (empty: a new one), returning the updated catalog, so
+// that a directory of bundles plus catalog.json served as static files
+// is a team catalog (`image_catalog = "https://.../catalog.json"`). The
+// catalog is checked before any byte of the bundle is written.
+func (s *Service) Export(ctx context.Context, p api.ExportImageParams, catalog io.Reader, bundle io.Writer, r progress.Reporter) (api.ExportResult, error) {
 	var res api.ExportResult
 	im, err := s.getImage(ctx, p.Name)
 	if err != nil {
 		return res, err
 	}
-	if !filepath.IsAbs(p.Out) {
-		return res, invalid("image export: -o must be an absolute path")
-	}
-	if p.Catalog == "" {
-		p.Catalog = filepath.Join(filepath.Dir(p.Out), "catalog.json")
+	cat := &image.Catalog{Version: 1}
+	if catalog != nil {
+		b, err := io.ReadAll(io.LimitReader(catalog, maxCatalogFile+1))
+		if err != nil {
+			return res, fmt.Errorf("image export: receive the catalog: %w", err)
+		}
+		if len(b) > maxCatalogFile {
+			return res, invalid("image export: the catalog is over %d bytes", maxCatalogFile)
+		}
+		if len(b) > 0 {
+			name := p.Catalog
+			if name == "" {
+				name = "(sent)"
+			}
+			if cat, err = image.ParseCatalog(b, name); err != nil {
+				return res, invalid("image export: %v", err)
+			}
+		}
 	}
 	if p.URL == "" {
-		rel, err := filepath.Rel(filepath.Dir(p.Catalog), p.Out)
-		if err != nil {
-			return res, err
-		}
-		p.URL = filepath.ToSlash(rel)
+		p.URL = im.Name + ".tar.zst"
 	}
 	init := im.Init
 	if init == "" {
@@ -45,50 +58,28 @@ func (s *Service) exportImage(ctx context.Context, p api.ExportImageParams, r pr
 	if kern == "" {
 		kern = s.cfg.DefaultKernel
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p.Out), "."+filepath.Base(p.Out)+".tmp-*")
-	if err != nil {
-		return res, err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	defer tmp.Close()
 	h := sha256.New()
 	bar := progress.NewBytes(r, api.StageExport, "bundle "+im.Name)
 	var written int64
-	w := io.MultiWriter(tmp, h, countFn(func(n int64) { written += n; bar.Update(written, 0) }))
+	w := io.MultiWriter(&ctxWriter{ctx, bundle}, h, countFn(func(n int64) { written += n; bar.Update(written, 0) }))
 	if _, err := image.WriteBundle(w, im.Path, image.Manifest{Name: im.Name, Kernel: kern, Init: init, HasSSHD: im.HasSSHD, Source: im.Source,
 		Runtime: image.Runtime(im.Runtime)}); err != nil {
 		return res, err
 	}
 	bar.Finish()
-	if err := tmp.Chmod(0o644); err != nil {
-		return res, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return res, err
-	}
-	if err := os.Rename(tmp.Name(), p.Out); err != nil {
-		return res, err
-	}
 	entry := image.CatalogImage{Name: im.Name, Description: im.Source, URL: p.URL, SHA256: hex.EncodeToString(h.Sum(nil)), Size: written, Kernel: kern}
-	if err := addCatalogEntry(p.Catalog, entry); err != nil {
+	text, err := addCatalogEntry(cat, entry)
+	if err != nil {
 		return res, err
 	}
-	res = api.ExportResult{Bundle: p.Out, Catalog: p.Catalog, Entry: api.CatalogEntry{Name: entry.Name, Description: entry.Description,
+	res = api.ExportResult{CatalogFile: text, Entry: api.CatalogEntry{Name: entry.Name, Description: entry.Description,
 		URL: entry.URL, SHA256: entry.SHA256, Size: entry.Size, Kernel: entry.Kernel}}
 	return res, nil
 }
 
-// addCatalogEntry adds (or replaces) an entry in a catalog file, creating
-// it when missing; the file is replaced atomically.
-func addCatalogEntry(path string, e image.CatalogImage) error {
-	cat := &image.Catalog{Version: 1}
-	if b, err := os.ReadFile(path); err == nil {
-		if cat, err = image.ParseCatalog(b, path); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+// addCatalogEntry adds (or replaces) an entry in a catalog and returns
+// the catalog's text.
+func addCatalogEntry(cat *image.Catalog, e image.CatalogImage) (string, error) {
 	cat.Version = 1
 	replaced := false
 	for i := range cat.Images {
@@ -101,18 +92,27 @@ func addCatalogEntry(path string, e image.CatalogImage) error {
 	}
 	b, err := json.MarshalIndent(cat, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return string(b) + "\n", nil
 }
 
 type countFn func(int64)
 
 func (c countFn) Write(p []byte) (int, error) { c(int64(len(p))); return len(p), nil }
+
+// ctxWriter stops a long write when its context ends.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
 
 func (s *Service) imageCatalog(ctx context.Context) (api.CatalogList, error) {
 	cat, err := image.LoadCatalog(ctx, s.cfg.ImageCatalog, nil)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -236,6 +235,7 @@ VM's work disk) is not part of it.`,
 
 func newImageExportCmd(env *Env) *cobra.Command {
 	var p api.ExportImageParams
+	var out, catalog string
 	export := &cobra.Command{
 		Use:   "export NAME -o BUNDLE.tar.zst [--catalog FILE] [--url URL]",
 		Short: "Write an image as a bundle and add it to a catalog file, to publish as static files",
@@ -243,25 +243,16 @@ func newImageExportCmd(env *Env) *cobra.Command {
 rootfs.ext4) and add its entry (URL, sha256, size, kernel) to a catalog
 file — by default catalog.json beside the bundle, with the bundle's URL
 relative to it. Serve the directory over HTTP(S) and point other machines'
-image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetches it.`,
+image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetches it.
+The daemon streams the bundle here: both files are written by this
+command, each replaced whole or not at all.`,
 		Args: exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
-			if p.Out == "" {
+			if out == "" {
 				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
 			}
-			for _, f := range []*string{&p.Out, &p.Catalog} {
-				if *f != "" {
-					abs, err := filepath.Abs(*f)
-					if err != nil {
-						return err
-					}
-					*f = abs
-				}
-			}
-			show, done := bytesPrinter(env)
-			res, err := env.Client.ImageExport(cmd.Context(), p, show)
-			done()
+			res, err := exportBundle(cmd.Context(), env, p, out, catalog)
 			if err != nil {
 				return err
 			}
@@ -270,8 +261,8 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			return nil
 		},
 	}
-	export.Flags().StringVarP(&p.Out, "output", "o", "", "bundle file to write (.tar.zst)")
-	export.Flags().StringVar(&p.Catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
+	export.Flags().StringVarP(&out, "output", "o", "", "bundle file to write (.tar.zst)")
+	export.Flags().StringVar(&catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
 	export.Flags().StringVar(&p.URL, "url", "", "the bundle's URL in the entry (default: relative to the catalog)")
 	return export
 }

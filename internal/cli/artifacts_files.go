@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -95,4 +98,83 @@ func sendKernelFiles(ctx context.Context, env *Env, p api.ImportKernelFilesParam
 	info, err := env.Client.KernelImportFiles(ctx, p, ups[0], ups[1], show)
 	done()
 	return info, err
+}
+
+// exportBundle runs image.export: it sends the catalog file (if there is
+// one), writes the bundle the daemon streams back to a temporary file
+// beside out, and only when the whole call succeeded renames it into
+// place and replaces the catalog; on any failure neither file changes.
+func exportBundle(ctx context.Context, env *Env, p api.ExportImageParams, out, catalog string) (api.ExportResult, error) {
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return api.ExportResult{}, err
+	}
+	if catalog == "" {
+		catalog = filepath.Join(filepath.Dir(out), "catalog.json")
+	}
+	if catalog, err = filepath.Abs(catalog); err != nil {
+		return api.ExportResult{}, err
+	}
+	if p.URL == "" {
+		rel, err := filepath.Rel(filepath.Dir(catalog), out)
+		if err != nil {
+			return api.ExportResult{}, err
+		}
+		p.URL = filepath.ToSlash(rel)
+	}
+	p.Catalog = catalog
+	old, err := os.ReadFile(catalog)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return api.ExportResult{}, fmt.Errorf("image export: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return api.ExportResult{}, fmt.Errorf("image export: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer tmp.Close()
+	show, done := bytesPrinter(env)
+	res, err := env.Client.ImageExport(ctx, p, bytes.NewReader(old), tmp, show)
+	done()
+	if err != nil {
+		return res, err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return res, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return res, err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return res, err
+	}
+	if err := replaceFileAtomic(catalog, []byte(res.CatalogFile), 0o644); err != nil {
+		return res, fmt.Errorf("image export: %s written, but the catalog not: %w", out, err)
+	}
+	res.Bundle, res.Catalog, res.CatalogFile = out, catalog, ""
+	return res, nil
+}
+
+// replaceFileAtomic replaces path with b: readers see the old file or the
+// new one, never part of it.
+func replaceFileAtomic(path string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

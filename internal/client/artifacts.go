@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/rpc"
@@ -51,10 +52,14 @@ func (c *Client) ImagePromote(ctx context.Context, p api.PromoteImageParams, onP
 	return call[api.ImageInfo](ctx, c, api.MethodImagePromote, p, onProgress)
 }
 
-// ImageExport writes an image as a bundle and a catalog entry
-// (image.export).
-func (c *Client) ImageExport(ctx context.Context, p api.ExportImageParams, onProgress func(api.Progress)) (api.ExportResult, error) {
-	return call[api.ExportResult](ctx, c, api.MethodImageExport, p, onProgress)
+// ImageExport writes an image as a bundle to bundle and adds its entry to
+// the catalog read from catalog (nil: a new one); the result's
+// CatalogFile is the updated catalog (image.export).
+func (c *Client) ImageExport(ctx context.Context, p api.ExportImageParams, catalog io.Reader, bundle io.Writer, onProgress func(api.Progress)) (api.ExportResult, error) {
+	if catalog == nil {
+		catalog = strings.NewReader("")
+	}
+	return callBodies[api.ExportResult](ctx, c, api.MethodImageExport, p, catalog, bundle, onProgress)
 }
 
 // ImageCatalog lists the image catalog (image.catalog).

@@ -209,11 +209,16 @@ func TestImageExportCatalogPromote(t *testing.T) {
 	push("base:1", map[string]string{"etc/os-release": "ID=base\n"}, v1.Config{Env: rt.Env, WorkingDir: rt.WorkingDir, Cmd: rt.Cmd})
 	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/base:1", Name: "base"}, nil))
 	pub := t.TempDir()
-	var res api.ExportResult
-	must(t, h.call(api.MethodImageExport, api.ExportImageParams{Name: "base", Out: filepath.Join(pub, "base.tar.zst")}, &res))
-	if res.Entry.URL != "base.tar.zst" || len(res.Entry.SHA256) != 64 || res.Catalog != filepath.Join(pub, "catalog.json") {
+	// The bundle streams back to the client, which writes both files.
+	bundle, err := os.Create(filepath.Join(pub, "base.tar.zst"))
+	must(t, err)
+	res, err := h.client.ImageExport(context.Background(), api.ExportImageParams{Name: "base"}, nil, bundle, nil)
+	must(t, err)
+	must(t, bundle.Close())
+	if res.Entry.URL != "base.tar.zst" || len(res.Entry.SHA256) != 64 || res.Bundle != "" || !strings.Contains(res.CatalogFile, `"base.tar.zst"`) {
 		t.Fatalf("export: %+v", res)
 	}
+	must(t, os.WriteFile(filepath.Join(pub, "catalog.json"), []byte(res.CatalogFile), 0o644))
 	srv := httptest.NewServer(http.FileServer(http.Dir(pub)))
 	defer srv.Close()
 	h.stop()
@@ -250,7 +255,7 @@ func TestImageExportCatalogPromote(t *testing.T) {
 			t.Errorf("promoted image %s = %q (%v), want %q", p, out, err, want)
 		}
 	}
-	err := h.call(api.MethodImagePromote, api.PromoteImageParams{VM: "p1", Name: "promoted"}, nil)
+	err = h.call(api.MethodImagePromote, api.PromoteImageParams{VM: "p1", Name: "promoted"}, nil)
 	if !isCode(err, api.CodeConflict) {
 		t.Errorf("promote onto a taken name: %v", err)
 	}

@@ -23,7 +23,7 @@ func ArtifactsHandlers(s *artifacts.Service) Handlers {
 		api.MethodImageDelete:   Quick(func(ctx context.Context, p api.NameParams) (any, error) { return nil, s.Delete(ctx, p.Name) }),
 		api.MethodImageRegister: typedUpload(s.Register),
 		api.MethodImagePromote:  Typed(s.Promote),
-		api.MethodImageExport:   Typed(s.Export),
+		api.MethodImageExport:   imageExport(s),
 		api.MethodImageCatalog:  Quick(func(ctx context.Context, _ none) (api.CatalogList, error) { return s.Catalog(ctx) }),
 
 		api.MethodKernelImport:     kernelImport(s),
@@ -69,5 +69,21 @@ func kernelImport(s *artifacts.Service) rpc.Handler {
 			return nil, err
 		}
 		return k, nil
+	}
+}
+
+// imageExport reads the client's catalog from the request body and
+// streams the bundle back as the response body.
+func imageExport(s *artifacts.Service) rpc.Handler {
+	return func(ctx context.Context, c *rpc.Call) (any, error) {
+		var p api.ExportImageParams
+		if err := c.Decode(&p); err != nil {
+			return nil, err
+		}
+		res, err := s.Export(ctx, p, c.Body(), c, Reporter(c))
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
 	}
 }

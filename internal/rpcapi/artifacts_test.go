@@ -3,6 +3,8 @@ package rpcapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -134,5 +136,23 @@ func TestKernelImportFilesOverTheSocket(t *testing.T) {
 	}
 	if _, err := c.KernelShow(context.Background(), "short"); err == nil {
 		t.Fatal("a cut upload registered a kernel")
+	}
+}
+
+// image export over the socket: the catalog goes up as the request body,
+// the bundle comes back as the response body, and its digest is the
+// entry's.
+func TestExportOverTheSocket(t *testing.T) {
+	c, _ := artifactsDaemon(t)
+	rootfs := mkext4(t)
+	_, err := c.ImageRegister(context.Background(), api.RegisterImageParams{Name: "base", Size: int64(len(rootfs))}, bytes.NewReader(rootfs), nil)
+	must(t, err)
+	var bundle bytes.Buffer
+	res, err := c.ImageExport(context.Background(), api.ExportImageParams{Name: "base", URL: "base.tar.zst"},
+		strings.NewReader(`{"version":1,"images":[]}`), &bundle, nil)
+	must(t, err)
+	sum := sha256.Sum256(bundle.Bytes())
+	if res.Entry.SHA256 != hex.EncodeToString(sum[:]) || res.Entry.Size != int64(bundle.Len()) || !strings.Contains(res.CatalogFile, res.Entry.SHA256) {
+		t.Fatalf("export: %+v for %d bytes", res, bundle.Len())
 	}
 }
