@@ -173,7 +173,10 @@ type BuildImageParams struct {
 
 // Image as shown to users.
 type Image struct {
-	Name      string    `json:"name"`
+	Name string `json:"name"`
+	// Path is the image file on the daemon's machine, for people and
+	// tools beside the daemon: a client must not expect to open it (files
+	// travel through image register / export).
 	Path      string    `json:"path"`
 	SizeBytes int64     `json:"size_bytes"`
 	Source    string    `json:"source"`
@@ -193,8 +196,10 @@ type ImportKernelParams struct {
 
 // Kernel as shown to users.
 type Kernel struct {
-	Name      string    `json:"name"`
-	Release   string    `json:"release"`
+	Name    string `json:"name"`
+	Release string `json:"release"`
+	// Dir is the kernel's directory on the daemon's machine (as
+	// Image.Path: not for a client to open).
 	Dir       string    `json:"dir"`
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`
