@@ -106,7 +106,7 @@ func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r prog
 			return store.Image{}, err
 		}
 		err = image.BuildGolden(ctx, image.BuildOptions{OutPath: out, Suite: "bookworm",
-			Progress: func(m string) { progress.Stage(r, "image", m) }, Log: logf})
+			Progress: r, Log: logf})
 		logf.Close()
 		if err != nil {
 			return store.Image{}, fmt.Errorf("image %s: %w (log: %s)", p.Name, err, logf.Name()) // "build golden image: …"
@@ -169,14 +169,14 @@ func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, de
 		// An import from before module disks: the cache gains one.
 		progress.Stage(r, "kernel", "cached import "+dir+" has no "+kernel.ModulesDiskFile+": adding it")
 		info, err = kernel.AddModulesDisk(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
-			Progress: func(m string) { progress.Stage(r, "kernel", m) }})
+			Progress: r})
 		if err != nil {
 			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
 		}
 	} else if err != nil {
 		progress.Stage(r, "kernel", "importing "+key)
 		info, err = kernel.ImportDebianCloud(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
-			Progress: func(m string) { progress.Stage(r, "kernel", m) }})
+			Progress: r})
 		if err != nil {
 			return store.Kernel{}, err // says "import kernel: …" itself
 		}

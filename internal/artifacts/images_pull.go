@@ -165,22 +165,10 @@ func (s *Service) pullOCI(ctx context.Context, imgName, ref, kernelName string, 
 	defer discardTemp(tmp)
 	blobDir := filepath.Join(s.paths.CacheDir, "blobs")
 	var notes []string
-	bars := map[string]*progress.Bytes{}
 	progress.Stage(r, "pull", "resolving "+ref+" for "+image.DefaultPlatform)
 	res, digests, err := image.PullOCI(ctx, image.OCIOptions{Ref: ref, BlobDir: blobDir,
-		Flatten: image.FlattenOptions{Note: func(m string) { notes = append(notes, m) }},
-		Progress: func(stage string, done, total int64) {
-			b := bars[stage]
-			if b == nil {
-				if prev := bars["download"]; stage == "flatten" && prev != nil {
-					prev.Finish()
-				}
-				what := map[string]string{"download": "layers", "flatten": "ext4"}[stage]
-				b = progress.NewBytes(r, stage, what)
-				bars[stage] = b
-			}
-			b.Update(done, total)
-		}}, tmp)
+		Flatten:  image.FlattenOptions{Note: func(m string) { notes = append(notes, m) }},
+		Progress: r}, tmp)
 	// Blobs stay for a re-run to resume from, unless the pull succeeded
 	// or failed in a way a re-run would repeat.
 	var fe *image.FlattenError
@@ -190,9 +178,6 @@ func (s *Service) pullOCI(ctx context.Context, imgName, ref, kernelName string, 
 			return store.Image{}, nil, fmt.Errorf("pull %s interrupted: downloaded layers are kept, and pulling again resumes from them", ref)
 		}
 		return store.Image{}, nil, err
-	}
-	if b := bars["flatten"]; b != nil {
-		b.Finish()
 	}
 	if kernelName != "" {
 		if _, err := s.ensureKernel(ctx, kernelName, r); err != nil {

@@ -49,7 +49,7 @@ func (s *Service) upgradeKernelModules(ctx context.Context, k store.Kernel, r pr
 	defer s.provisionMu.Unlock()
 	progress.Stage(r, "kernel", "kernel "+k.Name+" has no "+kernel.ModulesDiskFile+" (modprobe in the guest): adding it")
 	_, err = kernel.AddModulesDisk(ctx, kernel.ImportOptions{Dir: k.Dir, Package: info.Package,
-		Progress: func(m string) { progress.Stage(r, "kernel", m) }})
+		Progress: r})
 	if err != nil {
 		s.log.Warn("add module disk", "kernel", k.Name, "err", err)
 		progress.Stage(r, "kernel", "warning: "+err.Error()+"; booting without /lib/modules")
