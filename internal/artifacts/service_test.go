@@ -18,7 +18,7 @@ import (
 
 // newTestService is a service on temporary directories and a real store,
 // with the default kernel registered (a stand-in directory).
-func newTestService(t *testing.T) (*Service, config.Paths) {
+func newTestService(t *testing.T, tune ...func(*config.Config)) (*Service, config.Paths) {
 	t.Helper()
 	root := t.TempDir()
 	paths := config.Paths{ConfigDir: filepath.Join(root, "config"), StateDir: filepath.Join(root, "state"),
@@ -27,6 +27,9 @@ func newTestService(t *testing.T) (*Service, config.Paths) {
 		must(t, os.MkdirAll(d, 0o700))
 	}
 	cfg, _ := config.Load(filepath.Join(root, "none.toml"))
+	for _, f := range tune {
+		f(&cfg)
+	}
 	st, err := store.Open(context.Background(), paths.Database())
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
