@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -154,5 +155,35 @@ func TestExportOverTheSocket(t *testing.T) {
 	sum := sha256.Sum256(bundle.Bytes())
 	if res.Entry.SHA256 != hex.EncodeToString(sum[:]) || res.Entry.Size != int64(bundle.Len()) || !strings.Contains(res.CatalogFile, res.Entry.SHA256) {
 		t.Fatalf("export: %+v for %d bytes", res, bundle.Len())
+	}
+}
+
+// A client that goes away mid-upload (interrupted CLI) leaves nothing:
+// no image, no temporary file in the image store.
+func TestRegisterClientGoneMidUpload(t *testing.T) {
+	c, paths := artifactsDaemon(t)
+	rootfs := mkext4(t)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		pw.Write(rootfs[:2<<20])
+		cancel() // the CLI is interrupted; the rest never comes
+	}()
+	_, err := c.ImageRegister(ctx, api.RegisterImageParams{Name: "gone", Size: int64(len(rootfs))}, pr, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted register: %v", err)
+	}
+	pw.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ents, _ := os.ReadDir(paths.ImageDir())
+		_, serr := c.ImageShow(context.Background(), "gone")
+		if len(ents) == 0 && serr != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after an interrupted upload: image store %v, image show err %v", ents, serr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
