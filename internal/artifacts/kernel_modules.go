@@ -55,3 +55,7 @@ func (s *Service) upgradeKernelModules(ctx context.Context, k store.Kernel, r pr
 		progress.Stage(r, "kernel", "warning: "+err.Error()+"; booting without /lib/modules")
 	}
 }
+
+// ModulesDisk is KernelModules as a method, so that the service is what
+// the VM service asks for a boot (BootArtifacts, Initrd, ModulesDisk).
+func (s *Service) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk, bool) { return KernelModules(k) }

@@ -190,7 +190,9 @@ func newImageRegisterCmd(env *Env) *cobra.Command {
 			if p.Rootfs == "" {
 				return usageError{fmt.Errorf("image register: --rootfs FILE is required")}
 			}
-			info, err := registerRootfs(cmd.Context(), env, p)
+			show, done := bytesPrinter(env)
+			info, err := registerRootfs(cmd.Context(), env.Client, p, show)
+			done()
 			if err != nil {
 				return err
 			}
@@ -252,7 +254,9 @@ command, each replaced whole or not at all.`,
 			if out == "" {
 				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
 			}
-			res, err := exportBundle(cmd.Context(), env, p, out, catalog)
+			show, done := bytesPrinter(env)
+			res, err := exportBundle(cmd.Context(), env.Client, p, out, catalog, show)
+			done()
 			if err != nil {
 				return err
 			}

@@ -16,19 +16,34 @@ import (
 
 // Files that image and kernel commands send to the daemon, or receive
 // from it, travel as the calls' bodies: the daemon opens no path of ours.
+// Each helper takes the one client method it needs and the progress
+// display, so a command's run function calls it in one line.
+
+// The client methods the helpers use (*client.Client has them all).
+type (
+	imageRegisterer interface {
+		ImageRegister(context.Context, api.RegisterImageParams, io.Reader, func(api.Progress)) (api.ImageInfo, error)
+	}
+	imageExporter interface {
+		ImageExport(context.Context, api.ExportImageParams, io.Reader, io.Writer, func(api.Progress)) (api.ExportResult, error)
+	}
+	kernelImporter interface {
+		KernelImport(context.Context, api.ImportKernelParams, io.Reader, func(api.Progress)) (api.Kernel, error)
+	}
+	kernelFilesImporter interface {
+		KernelImportFiles(context.Context, api.ImportKernelFilesParams, client.Upload, client.Upload, func(api.Progress)) (api.KernelInfo, error)
+	}
+)
 
 // registerRootfs sends the file p.Rootfs names to image.register.
-func registerRootfs(ctx context.Context, env *Env, p api.RegisterImageParams) (api.ImageInfo, error) {
+func registerRootfs(ctx context.Context, c imageRegisterer, p api.RegisterImageParams, show func(api.Progress)) (api.ImageInfo, error) {
 	f, size, err := openUpload("image register: --rootfs", p.Rootfs)
 	if err != nil {
 		return api.ImageInfo{}, err
 	}
 	defer f.Close()
 	p.Rootfs, p.Size = f.Name(), size
-	show, done := bytesPrinter(env)
-	info, err := env.Client.ImageRegister(ctx, p, f, show)
-	done()
-	return info, err
+	return c.ImageRegister(ctx, p, f, show)
 }
 
 // openUpload opens a file to send, by its absolute name (which the
@@ -58,7 +73,7 @@ func openUpload(what, path string) (*os.File, int64, error) {
 
 // importKernelPackage runs kernel.import, sending the --deb file when
 // one is given.
-func importKernelPackage(ctx context.Context, env *Env, p api.ImportKernelParams) (api.Kernel, error) {
+func importKernelPackage(ctx context.Context, c kernelImporter, p api.ImportKernelParams, show func(api.Progress)) (api.Kernel, error) {
 	var deb io.Reader
 	if p.DebFile != "" {
 		f, size, err := openUpload("kernel import: --deb", p.DebFile)
@@ -68,15 +83,12 @@ func importKernelPackage(ctx context.Context, env *Env, p api.ImportKernelParams
 		defer f.Close()
 		p.DebFile, p.Size, deb = f.Name(), size, f
 	}
-	show, done := bytesPrinter(env)
-	k, err := env.Client.KernelImport(ctx, p, deb, show)
-	done()
-	return k, err
+	return c.KernelImport(ctx, p, deb, show)
 }
 
 // sendKernelFiles runs kernel.import_files with the --kernel and
 // --modules files.
-func sendKernelFiles(ctx context.Context, env *Env, p api.ImportKernelFilesParams) (api.KernelInfo, error) {
+func sendKernelFiles(ctx context.Context, c kernelFilesImporter, p api.ImportKernelFilesParams, show func(api.Progress)) (api.KernelInfo, error) {
 	var ups [2]client.Upload
 	for i, f := range []*string{&p.Kernel, &p.Modules} {
 		if *f == "" {
@@ -94,17 +106,14 @@ func sendKernelFiles(ctx context.Context, env *Env, p api.ImportKernelFilesParam
 		defer file.Close()
 		*f, ups[i] = file.Name(), client.Upload{R: file, Size: size}
 	}
-	show, done := bytesPrinter(env)
-	info, err := env.Client.KernelImportFiles(ctx, p, ups[0], ups[1], show)
-	done()
-	return info, err
+	return c.KernelImportFiles(ctx, p, ups[0], ups[1], show)
 }
 
 // exportBundle runs image.export: it sends the catalog file (if there is
 // one), writes the bundle the daemon streams back to a temporary file
 // beside out, and only when the whole call succeeded renames it into
 // place and replaces the catalog; on any failure neither file changes.
-func exportBundle(ctx context.Context, env *Env, p api.ExportImageParams, out, catalog string) (api.ExportResult, error) {
+func exportBundle(ctx context.Context, c imageExporter, p api.ExportImageParams, out, catalog string, show func(api.Progress)) (api.ExportResult, error) {
 	out, err := filepath.Abs(out)
 	if err != nil {
 		return api.ExportResult{}, err
@@ -133,9 +142,7 @@ func exportBundle(ctx context.Context, env *Env, p api.ExportImageParams, out, c
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	defer tmp.Close()
-	show, done := bytesPrinter(env)
-	res, err := env.Client.ImageExport(ctx, p, bytes.NewReader(old), tmp, show)
-	done()
+	res, err := c.ImageExport(ctx, p, bytes.NewReader(old), tmp, show)
 	if err != nil {
 		return res, err
 	}

@@ -44,7 +44,9 @@ its drivers are modules; --release gives its uname -r.`,
 			if files.Kernel != "" {
 				return importKernelFiles(cmd, env, files)
 			}
-			k, err := importKernelPackage(cmd.Context(), env, p)
+			show, done := bytesPrinter(env)
+			k, err := importKernelPackage(cmd.Context(), env.Client, p, show)
+			done()
 			if err != nil {
 				return err
 			}
@@ -82,7 +84,9 @@ func importKernelFiles(cmd *cobra.Command, env *Env, p api.ImportKernelFilesPara
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
-	info, err := sendKernelFiles(cmd.Context(), env, p)
+	show, done := bytesPrinter(env)
+	info, err := sendKernelFiles(cmd.Context(), env.Client, p, show)
+	done()
 	if err != nil {
 		return err
 	}
