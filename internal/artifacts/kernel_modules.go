@@ -58,4 +58,6 @@ func (s *Service) upgradeKernelModules(ctx context.Context, k store.Kernel, r pr
 
 // ModulesDisk is KernelModules as a method, so that the service is what
 // the VM service asks for a boot (BootArtifacts, Initrd, ModulesDisk).
-func (s *Service) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk, bool) { return KernelModules(k) }
+func (s *Service) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk, bool) {
+	return KernelModules(k)
+}
