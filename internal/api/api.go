@@ -10,7 +10,7 @@ import (
 )
 
 // Version is the protocol version; the daemon refuses other versions.
-const Version = 2 // 2: host files travel as request bodies (workspace archive: WorkspaceSpec)
+const Version = 2 // 2: host files travel as request/response bodies (workspace archive; image register/export, kernel import)
 
 // Methods.
 const (
@@ -177,7 +177,10 @@ type BuildImageParams struct {
 
 // Image as shown to users.
 type Image struct {
-	Name      string    `json:"name"`
+	Name string `json:"name"`
+	// Path is the image file on the daemon's machine, for people and
+	// tools beside the daemon: a client must not expect to open it (files
+	// travel through image register / export).
 	Path      string    `json:"path"`
 	SizeBytes int64     `json:"size_bytes"`
 	Source    string    `json:"source"`
@@ -188,13 +191,19 @@ type Image struct {
 type ImportKernelParams struct {
 	Name    string `json:"name,omitempty"`
 	Package string `json:"package,omitempty"` // apt package, default the cloud kernel
+	// DebFile is the client's name for a .deb to import, whose bytes are
+	// the call's request body (Size of them; 0: unknown); the daemon does
+	// not open it. The import cache is keyed by its base name.
 	DebFile string `json:"deb_file,omitempty"`
+	Size    int64  `json:"size,omitempty"`
 }
 
 // Kernel as shown to users.
 type Kernel struct {
-	Name      string    `json:"name"`
-	Release   string    `json:"release"`
+	Name    string `json:"name"`
+	Release string `json:"release"`
+	// Dir is the kernel's directory on the daemon's machine (as
+	// Image.Path: not for a client to open).
 	Dir       string    `json:"dir"`
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`

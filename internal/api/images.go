@@ -27,6 +27,7 @@ const (
 	StageDownload = "download"
 	StageFlatten  = "flatten"
 	StageExport   = "export"
+	StageUpload   = "upload" // a file the client sends (image register, kernel import)
 )
 
 // PullImageParams pulls REF (a catalog name or an OCI reference).
@@ -61,10 +62,17 @@ type ImageRuntime struct {
 	User       string   `json:"user,omitempty"` // who commands run as (default root)
 }
 
-// RegisterImageParams registers a local ext4 file as an image.
+// RegisterImageParams registers an ext4 file as an image. The file's
+// bytes are the call's request body: the daemon never opens a client
+// path.
 type RegisterImageParams struct {
-	Name   string `json:"name"`
-	Rootfs string `json:"rootfs"`           // absolute path; copied into banger's state
+	Name string `json:"name"`
+	// Rootfs is the client's name for the file, recorded in the image's
+	// source ("file NAME"); the daemon does not open it.
+	Rootfs string `json:"rootfs,omitempty"`
+	// Size is the number of bytes the body carries: progress shows it,
+	// and a body that ends short of it is refused. 0: unknown.
+	Size   int64  `json:"size,omitempty"`
 	Kernel string `json:"kernel,omitempty"` // kernel to boot it with
 }
 
@@ -75,22 +83,29 @@ type PromoteImageParams struct {
 }
 
 // ExportImageParams writes an image as a bundle and a catalog entry.
+// The bundle is the call's response body, which the client writes where
+// it likes; the call's request body is the catalog to add the entry to
+// (empty: a new catalog), whose updated text comes back in the result.
 type ExportImageParams struct {
 	Name string `json:"name"`
-	Out  string `json:"out"` // absolute path of the .tar.zst to write
-	// Catalog is the catalog file to add the entry to (created if
-	// missing); default catalog.json beside Out.
-	Catalog string `json:"catalog,omitempty"`
-	// URL is the bundle's URL in the entry; default its file name,
-	// relative to the catalog.
+	// URL is the bundle's URL in the entry (the client makes it relative
+	// to its catalog); default NAME.tar.zst.
 	URL string `json:"url,omitempty"`
+	// Catalog is the client's name for its catalog file, for messages
+	// only.
+	Catalog string `json:"catalog,omitempty"`
 }
 
 // ExportResult says what was written.
 type ExportResult struct {
+	// Bundle and Catalog are the client's files (the daemon leaves them
+	// empty: the CLI fills them in).
 	Bundle  string       `json:"bundle"`
 	Catalog string       `json:"catalog"`
 	Entry   CatalogEntry `json:"entry"`
+	// CatalogFile is the catalog sent, with the entry added or replaced:
+	// what the client writes to Catalog.
+	CatalogFile string `json:"catalog_file,omitempty"`
 }
 
 // CatalogEntry is one image or kernel catalog entry as listed to users.
@@ -120,13 +135,22 @@ type PullKernelParams struct {
 	Name string `json:"name,omitempty"`
 }
 
-// ImportKernelFilesParams imports a kernel from loose files.
+// ImportKernelFilesParams imports a kernel from loose files. The files
+// are the call's request body: a tar with the entry "kernel" and, when
+// Modules is given, "modules" (KernelFilesEntry*); Kernel and Modules are
+// the client's names for them, for the record only.
 type ImportKernelFilesParams struct {
 	Name    string `json:"name"`
-	Kernel  string `json:"kernel"`            // vmlinuz (bzImage) or ELF vmlinux, absolute path
-	Modules string `json:"modules,omitempty"` // modules.cpio, absolute path
+	Kernel  string `json:"kernel"`            // vmlinuz (bzImage) or ELF vmlinux
+	Modules string `json:"modules,omitempty"` // modules.cpio
 	Release string `json:"release"`
 }
+
+// Entries of kernel.import_files' request body (a tar).
+const (
+	KernelFilesEntryKernel  = "kernel"
+	KernelFilesEntryModules = "modules"
+)
 
 // KernelInfo is one kernel in detail.
 type KernelInfo struct {

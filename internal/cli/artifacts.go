@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -232,20 +231,16 @@ func newImageRegisterCmd(f *factory, runF func(*imageRegisterOptions) error) *co
 			return imageRegisterRun(cmd.Context(), opts)
 		},
 	}
-	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (copied into banger's state)")
+	reg.Flags().StringVar(&p.Rootfs, "rootfs", "", "ext4 image file (sent to the daemon, which keeps a copy)")
 	reg.Flags().StringVar(&p.Kernel, "kernel", "", "kernel to boot it with (default: the default kernel)")
 	return reg
 }
 
 // imageRegisterRun registers the filesystem image.
 func imageRegisterRun(ctx context.Context, opts *imageRegisterOptions) error {
-	p := opts.Params
-	abs, err := filepath.Abs(p.Rootfs)
-	if err != nil {
-		return err
-	}
-	p.Rootfs = abs
-	info, err := opts.Client.ImageRegister(ctx, p)
+	show, done := bytesPrinter(opts.IO)
+	info, err := registerRootfs(ctx, opts.Client, opts.Params, show)
+	done()
 	if err != nil {
 		return err
 	}
@@ -312,7 +307,8 @@ type imageExportOptions struct {
 	IO     *iostreams
 	Client *client.Client
 
-	Params api.ExportImageParams
+	Params       api.ExportImageParams
+	Out, Catalog string // the bundle and catalog files to write (-o, --catalog)
 }
 
 // newImageExportCmd builds `image export`; runF, when set, runs instead of
@@ -327,11 +323,13 @@ func newImageExportCmd(f *factory, runF func(*imageExportOptions) error) *cobra.
 rootfs.ext4) and add its entry (URL, sha256, size, kernel) to a catalog
 file — by default catalog.json beside the bundle, with the bundle's URL
 relative to it. Serve the directory over HTTP(S) and point other machines'
-image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetches it.`,
+image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetches it.
+The daemon streams the bundle here: both files are written by this
+command, each replaced whole or not at all.`,
 		Args: exactArgs(1, "an image name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
-			if p.Out == "" {
+			if opts.Out == "" {
 				return usageError{fmt.Errorf("image export: -o BUNDLE.tar.zst is required")}
 			}
 			if runF != nil {
@@ -340,26 +338,16 @@ image_catalog at its catalog.json; ` + "`banger image pull NAME`" + ` then fetch
 			return imageExportRun(cmd.Context(), opts)
 		},
 	}
-	export.Flags().StringVarP(&p.Out, "output", "o", "", "bundle file to write (.tar.zst)")
-	export.Flags().StringVar(&p.Catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
+	export.Flags().StringVarP(&opts.Out, "output", "o", "", "bundle file to write (.tar.zst)")
+	export.Flags().StringVar(&opts.Catalog, "catalog", "", "catalog file to add the entry to (default: catalog.json beside the bundle)")
 	export.Flags().StringVar(&p.URL, "url", "", "the bundle's URL in the entry (default: relative to the catalog)")
 	return export
 }
 
 // imageExportRun writes the bundle and its catalog entry.
 func imageExportRun(ctx context.Context, opts *imageExportOptions) error {
-	p := opts.Params
-	for _, f := range []*string{&p.Out, &p.Catalog} {
-		if *f != "" {
-			abs, err := filepath.Abs(*f)
-			if err != nil {
-				return err
-			}
-			*f = abs
-		}
-	}
 	show, done := bytesPrinter(opts.IO)
-	res, err := opts.Client.ImageExport(ctx, p, show)
+	res, err := exportBundle(ctx, opts.Client, opts.Params, opts.Out, opts.Catalog, show)
 	done()
 	if err != nil {
 		return err

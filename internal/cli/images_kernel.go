@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,15 +74,8 @@ func kernelImportRun(ctx context.Context, opts *kernelImportOptions) error {
 	if files.Kernel != "" {
 		return importKernelFiles(ctx, opts, files)
 	}
-	if p.DebFile != "" { // the daemon's working directory is not ours
-		abs, err := filepath.Abs(p.DebFile)
-		if err != nil {
-			return err
-		}
-		p.DebFile = abs
-	}
-	show, done := progressPrinter(opts.IO)
-	k, err := opts.Client.KernelImport(ctx, p, show)
+	show, done := bytesPrinter(opts.IO)
+	k, err := importKernelPackage(ctx, opts.Client, p, show)
 	done()
 	if err != nil {
 		return err
@@ -114,16 +106,9 @@ func importKernelFiles(ctx context.Context, opts *kernelImportOptions, p api.Imp
 	if p.Name == "" {
 		return usageError{fmt.Errorf("kernel import --kernel: give a NAME")}
 	}
-	for _, f := range []*string{&p.Kernel, &p.Modules} {
-		if *f != "" {
-			abs, err := filepath.Abs(*f)
-			if err != nil {
-				return err
-			}
-			*f = abs
-		}
-	}
-	info, err := opts.Client.KernelImportFiles(ctx, p)
+	show, done := bytesPrinter(opts.IO)
+	info, err := sendKernelFiles(ctx, opts.Client, p, show)
+	done()
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,21 +42,41 @@ func TestKernelImportRefusesConflictingSources(t *testing.T) {
 	}
 }
 
-// A relative --deb is the caller's: the daemon, started elsewhere, gets
-// it absolute.
-func TestKernelImportDebIsAbsolute(t *testing.T) {
-	got := make(chan api.ImportKernelParams, 1)
+// --deb sends the file's bytes (the daemon opens no path of ours), named
+// by its absolute path; a relative name is the caller's.
+func TestKernelImportSendsTheDeb(t *testing.T) {
+	type got struct {
+		p    api.ImportKernelParams
+		body []byte
+	}
+	gotc := make(chan got, 1)
 	f := startDaemon(t, map[string]rpc.Handler{api.MethodKernelImport: func(_ context.Context, c *rpc.Call) (any, error) {
-		var p api.ImportKernelParams
-		err := c.Decode(&p)
-		got <- p
+		var g got
+		err := c.Decode(&g.p)
+		if err == nil {
+			g.body, err = io.ReadAll(c.Body())
+		}
+		gotc <- g
 		return api.Kernel{Name: "k", Release: "6.1"}, err
 	}})
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "dist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dist", "k.deb"), []byte("!<arch>\ndeb bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
 	if code, _, errs := runWith(t, f, "kernel", "import", "k", "--deb", "dist/k.deb"); code != 0 {
 		t.Fatalf("exit %d %q", code, errs)
 	}
-	wd, _ := os.Getwd()
-	if p := <-got; p.DebFile != filepath.Join(wd, "dist", "k.deb") {
-		t.Fatalf("daemon got --deb %q, want it absolute", p.DebFile)
+	g := <-gotc
+	if g.p.DebFile != filepath.Join(dir, "dist", "k.deb") || g.p.Size != 17 || string(g.body) != "!<arch>\ndeb bytes" {
+		t.Fatalf("daemon got %+v with body %q, want the absolute name, size 17 and the file's bytes", g.p, g.body)
+	}
+	// A --deb that is not there fails here, before the daemon hears of it.
+	code, _, errs := runWith(t, f, "kernel", "import", "k", "--deb", "dist/none.deb")
+	if code == 0 || !strings.Contains(errs, "--deb: open "+filepath.Join(dir, "dist", "none.deb")) {
+		t.Fatalf("missing --deb: exit %d %q", code, errs)
 	}
 }

@@ -2,238 +2,54 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/banger-dev/banger/internal/api"
-	"github.com/banger-dev/banger/internal/config"
-	"github.com/banger-dev/banger/internal/image"
-	"github.com/banger-dev/banger/internal/initramfs"
-	"github.com/banger-dev/banger/internal/kernel"
+	"github.com/banger-dev/banger/internal/artifacts"
+	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// goldenRecipe names the golden image build; bump it when BuildGolden's
-// output changes so cached images are rebuilt.
-const goldenRecipe = "bookworm-r4"
+// Images and kernels are internal/artifacts' service; these are the
+// daemon's shims to it until the VM code (internal/vms) calls it itself.
 
-// ensureArtifacts returns the image and the kernel to boot it with,
-// provisioning what is missing so a first run just works: the image is
-// pulled when it is a catalog name or an explicit OCI reference (a bare
-// unknown word is "not found" rather than a Docker Hub pull), and the
-// kernel — the image's own, else the default — comes from the kernel
-// catalog.
-func (d *Daemon) ensureArtifacts(ctx context.Context, imageName string, progress progressFn) (store.Image, store.Kernel, error) {
-	img, err := d.findImage(ctx, imageName)
+func init() {
+	handlerSets = append(handlerSets, func(d *Daemon) map[string]rpc.Handler { return rpcapi.ArtifactsHandlers(d.artifacts) })
+	// Interrupted pulls leave layer blobs for a re-run to resume from;
+	// those nobody came back for within a day go at the next start (no
+	// pull runs yet when services start).
+	services = append(services, func(ctx context.Context, d *Daemon) (func(), error) {
+		d.artifacts.SweepBlobs()
+		return func() {}, nil
+	})
+}
+
+func (d *Daemon) newArtifacts() *artifacts.Service {
+	return artifacts.New(artifacts.Deps{Paths: d.paths, Config: d.cfg, Log: d.log, Store: d.store,
+		AgentBinary: d.agentBinary, VMs: promoteVMs{d}})
+}
+
+// promoteVMs gives promote a stopped VM, held by its lock.
+type promoteVMs struct{ d *Daemon }
+
+func (p promoteVMs) HoldStopped(ctx context.Context, name string) (store.VM, string, func(), error) {
+	d := p.d
+	vm, err := d.store.GetVM(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		img, err = d.autoPull(ctx, imageName, progress)
+		return vm, "", nil, notFound("no VM named %q: `banger vm ls` lists VMs", name)
 	}
 	if err != nil {
-		return img, store.Kernel{}, err
+		return vm, "", nil, err
 	}
-	kname := img.Kernel
-	if kname == "" {
-		kname = d.cfg.DefaultKernel
+	lock := d.vmLock(vm.ID)
+	lock.Lock()
+	if vm, err = d.store.GetVM(ctx, vm.ID); err != nil {
+		lock.Unlock()
+		return vm, "", nil, err
 	}
-	kern, err := d.ensureKernel(ctx, kname, progress)
-	return img, kern, err
-}
-
-// autoPull provisions an image on first use, with progress.
-func (d *Daemon) autoPull(ctx context.Context, x string, progress progressFn) (store.Image, error) {
-	cat, err := image.LoadCatalog(ctx, d.cfg.ImageCatalog, nil)
-	if err != nil {
-		return store.Image{}, err
+	if d.vms.IsRunning(vm.ID) || (vm.State != store.StateStopped && vm.State != store.StateFailed) {
+		lock.Unlock()
+		return vm, "", nil, conflict("vm %s is %s: stop it first (`banger vm stop %s`) so its disk is consistent", vm.Name, vm.State, vm.Name)
 	}
-	if _, ok := cat.Lookup(x); !ok && !looksLikeRef(x) && x != config.DefaultImageName {
-		return store.Image{}, notFound("image %q not found: `banger image ls` lists images, `banger image catalog` what can be pulled, `banger image pull %s` pulls it from Docker Hub", x, x)
-	}
-	progress("image", x+" is not here yet: pulling it")
-	im, notes, err := d.pullImage(ctx, api.PullImageParams{Ref: x}, progress)
-	for _, n := range notes {
-		progress("note", n)
-	}
-	return im, err
-}
-
-// ensureKernel returns the kernel named k, pulling it from the kernel
-// catalog when it is not registered yet.
-func (d *Daemon) ensureKernel(ctx context.Context, k string, progress progressFn) (store.Kernel, error) {
-	kern, err := d.store.GetKernel(ctx, k)
-	if err == nil {
-		d.upgradeKernelModules(ctx, kern, progress)
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return kern, err
-	}
-	kern, err = d.pullKernel(ctx, api.PullKernelParams{Ref: k}, progress)
-	var ae *api.Error
-	if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
-		return kern, notFound("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel catalog` what can be pulled, `banger kernel import` adds one", k)
-	}
-	return kern, err
-}
-
-// buildImage builds the golden Debian image into the cache (reusing a
-// cached build of the same recipe) and registers it.
-func (d *Daemon) buildImage(ctx context.Context, p api.BuildImageParams, progress progressFn) (store.Image, error) {
-	if p.Name == "" {
-		p.Name = config.DefaultImageName
-	}
-	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
-	}
-	d.provisionMu.Lock()
-	defer d.provisionMu.Unlock()
-	if im, err := d.store.GetImage(ctx, p.Name); err == nil {
-		return im, conflict("image %q already exists", im.Name)
-	}
-	out := filepath.Join(d.paths.CacheDir, "images", goldenRecipe+".ext4")
-	if _, err := os.Stat(out); err != nil || p.Force {
-		if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
-			return store.Image{}, err
-		}
-		progress("image", "building "+p.Name+" from Debian packages with mmdebstrap (about a minute)")
-		logf, err := os.Create(filepath.Join(filepath.Dir(out), goldenRecipe+".log"))
-		if err != nil {
-			return store.Image{}, err
-		}
-		err = image.BuildGolden(ctx, image.BuildOptions{OutPath: out, Suite: "bookworm",
-			Progress: func(m string) { progress("image", m) }, Log: logf})
-		logf.Close()
-		if err != nil {
-			return store.Image{}, fmt.Errorf("image %s: %w (log: %s)", p.Name, err, logf.Name()) // "build golden image: …"
-		}
-	} else {
-		progress("image", "using cached build "+out)
-	}
-	fi, err := os.Stat(out)
-	if err != nil {
-		return store.Image{}, err
-	}
-	uuid, _ := image.ReadExt4UUID(out)
-	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + goldenRecipe,
-		Init: "/sbin/init", HasSSHD: true}
-	if err := d.store.PutImage(ctx, im); err != nil {
-		return im, err
-	}
-	return d.store.GetImage(ctx, p.Name)
-}
-
-// importKernel imports Debian's cloud kernel (or a given package or .deb)
-// into the cache and registers it.
-func (d *Daemon) importKernel(ctx context.Context, p api.ImportKernelParams, progress progressFn) (store.Kernel, error) {
-	if p.Name == "" {
-		p.Name = config.DefaultKernelName
-	}
-	if !dnsLabel.MatchString(p.Name) {
-		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
-	}
-	if p.DebFile != "" && !filepath.IsAbs(p.DebFile) { // relative to the daemon's cwd, not the caller's
-		return store.Kernel{}, invalid("kernel import: --deb must be an absolute path")
-	}
-	d.provisionMu.Lock()
-	defer d.provisionMu.Unlock()
-	if k, err := d.store.GetKernel(ctx, p.Name); err == nil {
-		return k, conflict("kernel %q already exists", k.Name)
-	}
-	key := p.Package
-	if p.DebFile != "" {
-		key = "deb-" + strings.TrimSuffix(filepath.Base(p.DebFile), ".deb")
-	}
-	if key == "" {
-		pkg, err := kernel.ResolvePackage(ctx, "")
-		if err != nil {
-			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
-		}
-		key, p.Package = pkg, pkg
-	}
-	dir := filepath.Join(d.paths.CacheDir, "kernels", key)
-	info, err := kernel.Load(dir)
-	if err == nil && !kernel.HasModulesDisk(dir, info) {
-		// An import from before module disks: the cache gains one.
-		progress("kernel", "cached import "+dir+" has no "+kernel.ModulesDiskFile+": adding it")
-		info, err = kernel.AddModulesDisk(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
-			Progress: func(m string) { progress("kernel", m) }})
-		if err != nil {
-			return store.Kernel{}, fmt.Errorf("import kernel: %w", err)
-		}
-	} else if err != nil {
-		progress("kernel", "importing "+key)
-		info, err = kernel.ImportDebianCloud(ctx, kernel.ImportOptions{Dir: dir, Package: p.Package, DebFile: p.DebFile,
-			Progress: func(m string) { progress("kernel", m) }})
-		if err != nil {
-			return store.Kernel{}, err // says "import kernel: …" itself
-		}
-	} else {
-		progress("kernel", "using cached import "+dir)
-	}
-	progress("kernel", "extracting the ELF vmlinux (for firecracker)")
-	if err := kernel.EnsureELF(dir); err != nil {
-		return store.Kernel{}, err
-	}
-	k := store.Kernel{Name: p.Name, Dir: dir, Release: info.Release, Source: key}
-	if err := d.store.PutKernel(ctx, k); err != nil {
-		return k, err
-	}
-	return d.store.GetKernel(ctx, p.Name)
-}
-
-// ensureInitrd returns the initramfs for a kernel and the current agent:
-// the agent as /init plus the kernel's modules, cached by both.
-func (d *Daemon) ensureInitrd(ctx context.Context, k store.Kernel, progress progressFn) (string, error) {
-	agent, err := d.agentBinary()
-	if err != nil {
-		return "", err
-	}
-	sum, err := fileSHA(agent)
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(d.paths.CacheDir, "initrd", k.Name+"-"+k.Release+"-"+sum[:12]+".cpio")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	progress("initrd", "building initramfs for "+k.Release)
-	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
-		return "", err
-	}
-	if err := initramfs.BuildFile(ctx, out, agent, filepath.Join(k.Dir, "modules.cpio")); err != nil {
-		return "", fmt.Errorf("build initramfs: %w", err)
-	}
-	d.pruneInitrds(out, k)
-	return out, nil
-}
-
-// pruneInitrds removes this kernel's initramfs files built for earlier
-// agents: this daemon never boots them again (an upgrade would otherwise
-// leave one per version). A VMM reads its initrd once, at start.
-func (d *Daemon) pruneInitrds(keep string, k store.Kernel) {
-	old, _ := filepath.Glob(filepath.Join(filepath.Dir(keep), k.Name+"-"+k.Release+"-"+strings.Repeat("[0-9a-f]", 12)+".cpio"))
-	for _, p := range old {
-		if p != keep {
-			if err := os.Remove(p); err != nil {
-				d.log.Warn("prune initramfs", "path", p, "err", err)
-			}
-		}
-	}
-}
-
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return vm, d.dir(vm.ID).Overlay(), lock.Unlock, nil
 }

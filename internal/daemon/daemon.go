@@ -3,7 +3,7 @@
 // start-up reconciles stored intent with what is really running.
 //
 // VMs are the vms service's (its package doc has the lock order).
-// provisionMu serialises image/kernel builds.
+// artifacts.Service serialises image/kernel builds.
 package daemon
 
 import (
@@ -13,12 +13,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts"
 	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
@@ -45,16 +45,12 @@ type Daemon struct {
 	keys  *guestssh.Keys
 	vms   *vms.Service // VM lifecycle and exec (vms.go wires it)
 
-	reserveMu   reserveShim // vms.go: the vms service's reservation lock
-	provisionMu sync.Mutex
+	reserveMu reserveShim // vms.go: the vms service's reservation lock
 
 	lockFile *os.File         // flock held for the daemon's lifetime
 	network  *network.Service // DNS + ssh_config + network show/teardown
 
-	// modulesTried holds kernel dirs whose module-disk upgrade was
-	// attempted (kernel_modules.go): one try per daemon.
-	modulesTried sync.Map
-
+	artifacts  *artifacts.Service  // images and kernels (artifacts.go)
 	workspaces *workspaces.Service // vm workspace prepare|export, vm run REPO's import
 }
 
@@ -116,6 +112,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
+	d.artifacts = d.newArtifacts()
 	d.workspaces = newWorkspaces(d)
 	d.wireVMs(o, drivers) // vms.go
 	d.network = network.New(network.Deps{

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/artifacts/artifactstest"
 )
 
 // TestPromoteHostileOverlay: a guest that corrupted its overlay disk's
@@ -19,7 +20,7 @@ import (
 // image is recorded, and the same VM promotes once the disk is sane.
 func TestPromoteHostileOverlay(t *testing.T) {
 	h := newHarness(t)
-	reg, push := ociRegistry(t)
+	reg, push := artifactstest.OCIRegistry(t)
 	push("base:1", map[string]string{"etc/os-release": "ID=base\n"}, v1.Config{})
 	must(t, h.call(api.MethodImagePull, api.PullImageParams{Ref: reg + "/base:1", Name: "base"}, nil))
 	vm := h.createWith(api.CreateParams{Name: "p1", Image: "base"})

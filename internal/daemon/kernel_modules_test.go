@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/artifacts"
 	"github.com/banger-dev/banger/internal/kernel"
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -26,7 +27,7 @@ func modulesOf(spec vmm.Spec, cfg proto.GuestConfig) (*vmm.Disk, *proto.GuestDis
 	var disk *vmm.Disk
 	var gd *proto.GuestDisk
 	for i := range spec.Disks {
-		if spec.Disks[i].ID == modulesDiskID {
+		if spec.Disks[i].ID == artifacts.ModulesDiskID {
 			disk = &spec.Disks[i]
 		}
 	}

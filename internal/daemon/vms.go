@@ -18,7 +18,6 @@ import (
 	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmdir"
-	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vms"
 	"github.com/banger-dev/banger/internal/workspaces"
 )
@@ -52,36 +51,11 @@ func (d *Daemon) wireVMs(o Options, drivers vms.Drivers) {
 	d.vms = vms.New(vms.Deps{
 		Paths: d.paths, Config: d.cfg, Host: config.ProbeHost(), Log: d.log, Store: d.store, Net: d.net,
 		Drivers: drivers, Keys: d.keys, SSHReady: o.SSHReady, SSHProbe: o.SSHProbe,
-		Artifacts: artifactsForVMs{d}, Importer: importerForVMs{d},
+		Artifacts: d.artifacts, Importer: importerForVMs{d},
 		OnChange: d.notifyVMChanged,
 		GuestFS:  func(p string) string { return guestFS(p) },
 	})
 	d.reserveMu = reserveShim{vms: d.vms}
-}
-
-// progressFn reports a stage of a long operation (the image and kernel
-// code's shape until it takes a progress.Reporter).
-type progressFn func(stage, msg string)
-
-func fnOf(r progress.Reporter) progressFn {
-	return func(stage, msg string) { progress.Stage(r, stage, msg) }
-}
-
-// artifactsForVMs adapts the daemon's image and kernel code to vms.Artifacts.
-type artifactsForVMs struct{ d *Daemon }
-
-func (a artifactsForVMs) BootArtifacts(ctx context.Context, image string, r progress.Reporter) (store.Image, store.Kernel, error) {
-	r = progress.Or(r)
-	ctx = context.WithValue(ctx, eventsKey{}, r.Report) // byte counts of a pull
-	return a.d.ensureArtifacts(ctx, image, fnOf(r))
-}
-
-func (a artifactsForVMs) Initrd(ctx context.Context, k store.Kernel, r progress.Reporter) (string, error) {
-	return a.d.ensureInitrd(ctx, k, fnOf(r))
-}
-
-func (a artifactsForVMs) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk, bool) {
-	return kernelModules(k)
 }
 
 // importerForVMs adapts the workspace service to vms.Importer.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
+	"github.com/banger-dev/banger/internal/progress"
 )
 
 // BuildOptions configures BuildGolden.
@@ -31,8 +32,8 @@ type BuildOptions struct {
 	// caller pointing at a private mirror does not want the build to reach
 	// deb.debian.org behind its back). "none" disables it explicitly.
 	SecurityMirror string
-	Progress       func(msg string) // short human-readable steps; may be nil
-	Log            io.Writer        // full mmdebstrap output; may be nil
+	Progress       progress.Reporter // short human-readable "image" steps; may be nil
+	Log            io.Writer         // full mmdebstrap output; may be nil
 }
 
 // GoldenPackages are installed on top of mmdebstrap's "apt" variant
@@ -79,10 +80,7 @@ func BuildGolden(ctx context.Context, opts BuildOptions) error {
 	if opts.Suite == "" {
 		opts.Suite = "bookworm"
 	}
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(string) {}
-	}
+	progress := func(msg string) { progress.Stage(opts.Progress, "image", msg) }
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
 		return errors.New("build golden image: mmdebstrap not found; install the mmdebstrap package (apt-get install mmdebstrap)")
 	}

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/progress"
 )
 
 // fakeMmdebstrap puts a stand-in mmdebstrap first in PATH: it records its
@@ -47,7 +50,7 @@ func TestBuildGoldenWithFakeMmdebstrap(t *testing.T) {
 	var msgs []string
 	var log strings.Builder
 	err := BuildGolden(context.Background(), BuildOptions{OutPath: out, Mirror: "http://mirror.invalid/debian",
-		Progress: func(m string) { msgs = append(msgs, m) }, Log: &log})
+		Progress: progress.Func(func(p api.Progress) { msgs = append(msgs, p.Message) }), Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,9 +41,10 @@ type OCIOptions struct {
 	Keychain  authn.Keychain
 	Transport http.RoundTripper // default DefaultHTTPClient's; wrapped in idleTransport
 	Flatten   FlattenOptions
-	// Progress reports bytes: stage "download" (compressed layers
-	// fetched) then "flatten" (compressed layers read).
-	Progress func(stage string, done, total int64)
+	// Progress gets byte counts (progress.Bytes): stage "download"
+	// (compressed layers fetched) then "flatten" (compressed layers
+	// read), each closed by a summary line. May be nil.
+	Progress progress.Reporter
 }
 
 // OCIResult is a pulled image.
@@ -165,12 +168,6 @@ func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []s
 	if err := os.MkdirAll(opts.BlobDir, 0o700); err != nil {
 		return res, nil, err
 	}
-	progress := func(stage string) func(done, total int64) {
-		if opts.Progress == nil {
-			return func(int64, int64) {}
-		}
-		return func(d, t int64) { opts.Progress(stage, d, t) }
-	}
 	// Acquired before the first download so that a concurrent pull that
 	// finishes first does not delete blobs this one is about to use.
 	var digests []string
@@ -180,20 +177,29 @@ func PullOCI(ctx context.Context, opts OCIOptions, out *os.File) (OCIResult, []s
 	}
 	acquireBlobs(digests)
 	flat := make([]Layer, 0, len(layers))
-	dl := progress("download")
+	dl := progress.NewBytes(opts.Progress, api.StageDownload, "layers")
 	var done int64
+	downloaded := false
 	for i, l := range layers {
-		p, size, err := fetchBlob(ctx, opts.BlobDir, l, func(n int64) { done += n; dl(done, total) })
+		p, size, err := fetchBlob(ctx, opts.BlobDir, l, func(n int64) { done += n; downloaded = true; dl.Update(done, total) })
 		if err != nil {
 			return res, digests, fmt.Errorf("pull %s: layer %d/%d: %w", ref, i+1, len(layers), err)
 		}
 		flat = append(flat, blobLayer(digests[i], p, size))
 	}
+	if downloaded {
+		dl.Finish()
+	}
+	fb := progress.NewBytes(opts.Progress, api.StageFlatten, "ext4")
+	flattened := false
 	fo := opts.Flatten
-	fo.Progress = progress("flatten")
+	fo.Progress = func(done, total int64) { flattened = true; fb.Update(done, total) }
 	res.FlattenResult, err = Flatten(ctx, flat, out, fo)
 	if err != nil {
 		return res, digests, &FlattenError{fmt.Errorf("flatten %s: %w", ref, err)}
+	}
+	if flattened {
+		fb.Finish()
 	}
 	return res, digests, nil
 }

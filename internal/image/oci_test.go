@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -101,11 +103,11 @@ func pullT(t *testing.T, ref, blobs string, tr http.RoundTripper) (*Ext4, OCIRes
 	t.Cleanup(func() { out.Close() })
 	var phases []string
 	res, digests, err := PullOCI(context.Background(), OCIOptions{Ref: ref, BlobDir: blobs, Transport: tr,
-		Progress: func(stage string, done, total int64) {
-			if len(phases) == 0 || phases[len(phases)-1] != stage {
-				phases = append(phases, stage)
+		Progress: progress.Func(func(p api.Progress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Stage {
+				phases = append(phases, p.Stage)
 			}
-		}}, out)
+		})}, out)
 	if err != nil {
 		return nil, res, digests, err
 	}

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/banger-dev/banger/internal/progress"
 )
 
 // Files inside an imported kernel directory.
@@ -48,10 +50,10 @@ type Info struct {
 
 // ImportOptions configures ImportDebianCloud.
 type ImportOptions struct {
-	Dir      string       // destination directory, replaced atomically
-	Package  string       // default: CloudMetaPackage's current dependency
-	DebFile  string       // import this local .deb instead of downloading
-	Progress func(string) // may be nil
+	Dir      string            // destination directory, replaced atomically
+	Package  string            // default: CloudMetaPackage's current dependency
+	DebFile  string            // import this local .deb instead of downloading
+	Progress progress.Reporter // stage "kernel" steps; may be nil
 }
 
 // Load reads the kernel.json of an imported kernel directory.
@@ -67,13 +69,15 @@ func Load(dir string) (Info, error) {
 	return info, nil
 }
 
+// steps reports an import's steps to r as "kernel" stage events.
+func steps(r progress.Reporter) func(string) {
+	return func(msg string) { progress.Stage(r, "kernel", msg) }
+}
+
 // ImportDebianCloud imports a Debian cloud kernel into opts.Dir.
 func ImportDebianCloud(ctx context.Context, opts ImportOptions) (Info, error) {
 	var info Info
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(string) {}
-	}
+	progress := steps(opts.Progress)
 	if opts.Dir == "" {
 		return info, errors.New("import kernel: no destination directory")
 	}

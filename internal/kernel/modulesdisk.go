@@ -146,10 +146,7 @@ func SbinTool(name, pkg string) (string, error) {
 // kernel.json are added, each by rename — vmlinuz, vmlinux and
 // modules.cpio stay in place for VMs starting meanwhile.
 func AddModulesDisk(ctx context.Context, opts ImportOptions) (Info, error) {
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(string) {}
-	}
+	progress := steps(opts.Progress)
 	info, err := Load(opts.Dir)
 	if err != nil {
 		return info, err

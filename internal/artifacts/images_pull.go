@@ -1,4 +1,4 @@
-package daemon
+package artifacts
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 )
 
@@ -26,11 +27,11 @@ const agentNote = "nothing is added to the image: banger-agent runs from the ini
 // complete, by the store's unique insert, so of two pulls of one name
 // exactly one wins and the other removes its file. A failed pull leaves
 // no row and no image file.
-func (d *Daemon) pullImage(ctx context.Context, p api.PullImageParams, progress progressFn) (store.Image, []string, error) {
+func (s *Service) pullImage(ctx context.Context, p api.PullImageParams, r progress.Reporter) (store.Image, []string, error) {
 	if p.Ref == "" {
 		return store.Image{}, nil, invalid("image pull: give a catalog name or an OCI reference (`banger image catalog` lists the catalog)")
 	}
-	cat, err := image.LoadCatalog(ctx, d.cfg.ImageCatalog, nil)
+	cat, err := image.LoadCatalog(ctx, s.cfg.ImageCatalog, nil)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
@@ -54,20 +55,20 @@ func (d *Daemon) pullImage(ctx context.Context, p api.PullImageParams, progress 
 	if !dnsLabel.MatchString(p.Name) {
 		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name sets it)", p.Name)
 	}
-	if im, err := d.store.GetImage(ctx, p.Name); err == nil {
+	if im, err := s.store.GetImage(ctx, p.Name); err == nil {
 		return im, nil, conflict("image %q already exists (from %s): `banger image delete %s` first, or pull with --name", im.Name, im.Source, im.Name)
 	}
 	switch {
 	case inCatalog && entry.Build == "golden":
-		im, err := d.buildImage(ctx, api.BuildImageParams{Name: p.Name}, progress)
+		im, err := s.buildImage(ctx, api.BuildImageParams{Name: p.Name}, r)
 		return im, nil, err
 	case inCatalog && entry.Ref != "":
-		progress("pull", fmt.Sprintf("%s is %s in the %s catalog", entry.Name, entry.Ref, cat.Source))
-		return d.pullOCI(ctx, p.Name, entry.Ref, entry.Kernel, progress)
+		progress.Stage(r, "pull", fmt.Sprintf("%s is %s in the %s catalog", entry.Name, entry.Ref, cat.Source))
+		return s.pullOCI(ctx, p.Name, entry.Ref, entry.Kernel, r)
 	case inCatalog:
-		return d.pullBundle(ctx, cat, entry, p.Name, progress)
+		return s.pullBundle(ctx, cat, entry, p.Name, r)
 	}
-	return d.pullOCI(ctx, p.Name, p.Ref, "", progress)
+	return s.pullOCI(ctx, p.Name, p.Ref, "", r)
 }
 
 // nameFromRef derives an image name from an OCI reference:
@@ -101,17 +102,17 @@ func looksLikeRef(s string) bool { return strings.ContainsAny(s, "/:@") }
 
 // newImageFile is a fresh temporary file in the image store; publish
 // renames it into place.
-func (d *Daemon) newImageFile(name string) (*os.File, error) {
-	if err := os.MkdirAll(d.paths.ImageDir(), 0o700); err != nil {
+func (s *Service) newImageFile(name string) (*os.File, error) {
+	if err := os.MkdirAll(s.paths.ImageDir(), 0o700); err != nil {
 		return nil, err
 	}
-	return os.CreateTemp(d.paths.ImageDir(), "."+name+".pull-*")
+	return os.CreateTemp(s.paths.ImageDir(), "."+name+".pull-*")
 }
 
 // publish moves a complete image file into place and registers it; on any
 // failure (including losing a name race) the file is removed.
-func (d *Daemon) publish(ctx context.Context, tmp *os.File, im store.Image) (store.Image, error) {
-	final := filepath.Join(d.paths.ImageDir(), im.Name+"-"+randHex(4)+".ext4")
+func (s *Service) publish(ctx context.Context, tmp *os.File, im store.Image) (store.Image, error) {
+	final := filepath.Join(s.paths.ImageDir(), im.Name+"-"+randHex(4)+".ext4")
 	err := tmp.Chmod(0o644)
 	if err == nil {
 		err = tmp.Sync()
@@ -133,14 +134,14 @@ func (d *Daemon) publish(ctx context.Context, tmp *os.File, im store.Image) (sto
 	}
 	im.Path, im.SizeBytes = final, st.Size()
 	im.UUID, _ = image.ReadExt4UUID(final)
-	if err := d.store.PutImage(context.WithoutCancel(ctx), im); err != nil {
+	if err := s.store.PutImage(context.WithoutCancel(ctx), im); err != nil {
 		os.Remove(final)
 		if errors.Is(err, store.ErrConflict) {
 			return im, conflict("image %q was registered by another pull or build meanwhile; this one is discarded", im.Name)
 		}
 		return im, err
 	}
-	return d.store.GetImage(ctx, im.Name)
+	return s.store.GetImage(ctx, im.Name)
 }
 
 // discardTemp removes a temporary image file unless publish took it.
@@ -156,30 +157,18 @@ func initOf(init string) string {
 	return init
 }
 
-func (d *Daemon) pullOCI(ctx context.Context, imgName, ref, kernelName string, progress progressFn) (store.Image, []string, error) {
-	tmp, err := d.newImageFile(imgName)
+func (s *Service) pullOCI(ctx context.Context, imgName, ref, kernelName string, r progress.Reporter) (store.Image, []string, error) {
+	tmp, err := s.newImageFile(imgName)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
 	defer discardTemp(tmp)
-	blobDir := filepath.Join(d.paths.CacheDir, "blobs")
+	blobDir := filepath.Join(s.paths.CacheDir, "blobs")
 	var notes []string
-	bars := map[string]*byteProgress{}
-	progress("pull", "resolving "+ref+" for "+image.DefaultPlatform)
+	progress.Stage(r, "pull", "resolving "+ref+" for "+image.DefaultPlatform)
 	res, digests, err := image.PullOCI(ctx, image.OCIOptions{Ref: ref, BlobDir: blobDir,
-		Flatten: image.FlattenOptions{Note: func(m string) { notes = append(notes, m) }},
-		Progress: func(stage string, done, total int64) {
-			b := bars[stage]
-			if b == nil {
-				if prev := bars["download"]; stage == "flatten" && prev != nil {
-					prev.finish()
-				}
-				what := map[string]string{"download": "layers", "flatten": "ext4"}[stage]
-				b = newByteProgress(ctx, progress, stage, what)
-				bars[stage] = b
-			}
-			b.update(done, total)
-		}}, tmp)
+		Flatten:  image.FlattenOptions{Note: func(m string) { notes = append(notes, m) }},
+		Progress: r}, tmp)
 	// Blobs stay for a re-run to resume from, unless the pull succeeded
 	// or failed in a way a re-run would repeat.
 	var fe *image.FlattenError
@@ -190,18 +179,15 @@ func (d *Daemon) pullOCI(ctx context.Context, imgName, ref, kernelName string, p
 		}
 		return store.Image{}, nil, err
 	}
-	if b := bars["flatten"]; b != nil {
-		b.finish()
-	}
 	if kernelName != "" {
-		if _, err := d.ensureKernel(ctx, kernelName, progress); err != nil {
+		if _, err := s.ensureKernel(ctx, kernelName, r); err != nil {
 			return store.Image{}, nil, err
 		}
 	}
 	rt := store.ImageRuntime(res.Runtime)
 	notes = append(notes, describeContents(res.Init, res.InitTarget, res.HasSSHD)...)
 	notes = append(notes, describeRuntime(rt)...)
-	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "oci " + ref, Kernel: kernelName,
+	im, err := s.publish(ctx, tmp, store.Image{Name: imgName, Source: "oci " + ref, Kernel: kernelName,
 		Init: initOf(res.Init), HasSSHD: res.HasSSHD, Digest: res.Digest, Ref: res.Canonical, Runtime: rt})
 	return im, notes, err
 }
@@ -230,24 +216,24 @@ func describeRuntime(rt store.ImageRuntime) []string {
 	return nil
 }
 
-func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.CatalogImage, imgName string, progress progressFn) (store.Image, []string, error) {
+func (s *Service) pullBundle(ctx context.Context, cat *image.Catalog, e image.CatalogImage, imgName string, r progress.Reporter) (store.Image, []string, error) {
 	u, err := cat.BundleURL(e)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
-	dlDir := filepath.Join(d.paths.CacheDir, "downloads")
+	dlDir := filepath.Join(s.paths.CacheDir, "downloads")
 	if err := os.MkdirAll(dlDir, 0o700); err != nil {
 		return store.Image{}, nil, err
 	}
 	bundle := filepath.Join(dlDir, e.SHA256+".tar.zst")
-	bar := newByteProgress(ctx, progress, api.StageDownload, e.Name+" bundle")
-	progress("pull", "fetching "+u)
-	if err := image.Fetch(ctx, image.Download{URL: u, SHA256: e.SHA256, Size: e.Size, Dest: bundle, Progress: bar.update}); err != nil {
+	bar := progress.NewBytes(r, api.StageDownload, e.Name+" bundle")
+	progress.Stage(r, "pull", "fetching "+u)
+	if err := image.Fetch(ctx, image.Download{URL: u, SHA256: e.SHA256, Size: e.Size, Dest: bundle, Progress: bar.Update}); err != nil {
 		return store.Image{}, nil, err
 	}
 	defer os.Remove(bundle) // the image holds everything it did
-	bar.finish()
-	tmp, err := d.newImageFile(imgName)
+	bar.Finish()
+	tmp, err := s.newImageFile(imgName)
 	if err != nil {
 		return store.Image{}, nil, err
 	}
@@ -257,7 +243,7 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 		return store.Image{}, nil, err
 	}
 	defer f.Close()
-	progress("unpack", "verifying and unpacking rootfs.ext4")
+	progress.Stage(r, "unpack", "verifying and unpacking rootfs.ext4")
 	m, err := image.ReadBundle(f, tmp, 1<<36)
 	if err != nil {
 		return store.Image{}, nil, fmt.Errorf("%s: %w", u, err) // image.ReadBundle says "bundle …"
@@ -267,7 +253,7 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 		kern = m.Kernel
 	}
 	if kern != "" {
-		if _, err := d.ensureKernel(ctx, kern, progress); err != nil {
+		if _, err := s.ensureKernel(ctx, kern, r); err != nil {
 			return store.Image{}, nil, err
 		}
 	}
@@ -278,19 +264,19 @@ func (d *Daemon) pullBundle(ctx context.Context, cat *image.Catalog, e image.Cat
 	rt := store.ImageRuntime(m.Runtime)
 	notes := describeContents(strings.TrimPrefix(init, store.InitNone), init, m.HasSSHD)
 	notes = append(notes, describeRuntime(rt)...)
-	im, err := d.publish(ctx, tmp, store.Image{Name: imgName, Source: "bundle " + u, Kernel: kern,
+	im, err := s.publish(ctx, tmp, store.Image{Name: imgName, Source: "bundle " + u, Kernel: kern,
 		Init: init, HasSSHD: m.HasSSHD, Digest: "sha256:" + m.RootfsSHA256, Ref: e.Name, Runtime: rt})
 	return im, notes, err
 }
 
 // findImage resolves what `--image X` names: a registered image, or one
 // pulled earlier from the reference X.
-func (d *Daemon) findImage(ctx context.Context, x string) (store.Image, error) {
-	im, err := d.store.GetImage(ctx, x)
+func (s *Service) findImage(ctx context.Context, x string) (store.Image, error) {
+	im, err := s.store.GetImage(ctx, x)
 	if err == nil || !errors.Is(err, store.ErrNotFound) || !looksLikeRef(x) {
 		return im, err
 	}
-	ims, err := d.store.ListImages(ctx)
+	ims, err := s.store.ListImages(ctx)
 	if err != nil {
 		return im, err
 	}

@@ -1,4 +1,4 @@
-package daemon
+package artifacts
 
 import (
 	"context"
@@ -7,22 +7,23 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/kernel"
+	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
-// modulesDiskID is the module disk's drive id (vmm.Disk: [A-Za-z0-9_]).
-const modulesDiskID = "modules"
+// ModulesDiskID is the module disk's drive id (vmm.Disk: [A-Za-z0-9_]).
+const ModulesDiskID = "modules"
 
-// kernelModules returns the kernel's module disk and its UUID, or ok=false
+// KernelModules returns the kernel's module disk and its UUID, or ok=false
 // when it has none (catalog bundles, loose files, imports from before
 // module disks): such a VM boots as before, without /lib/modules.
-func kernelModules(k store.Kernel) (disk vmm.Disk, gd proto.GuestDisk, ok bool) {
+func KernelModules(k store.Kernel) (disk vmm.Disk, gd proto.GuestDisk, ok bool) {
 	info, err := kernel.Load(k.Dir)
 	if err != nil || !kernel.HasModulesDisk(k.Dir, info) {
 		return vmm.Disk{}, proto.GuestDisk{}, false
 	}
-	return vmm.Disk{ID: modulesDiskID, Path: filepath.Join(k.Dir, kernel.ModulesDiskFile), ReadOnly: true},
+	return vmm.Disk{ID: ModulesDiskID, Path: filepath.Join(k.Dir, kernel.ModulesDiskFile), ReadOnly: true},
 		proto.GuestDisk{Role: proto.RoleModules, UUID: info.ModulesUUID}, true
 }
 
@@ -31,26 +32,32 @@ func kernelModules(k store.Kernel) (disk vmm.Disk, gd proto.GuestDisk, ok bool) 
 // re-import. It is tried once per kernel directory and daemon; a failure
 // (offline host, package gone from the archive) is a warning, never a
 // failed boot: the kernel works without the disk.
-func (d *Daemon) upgradeKernelModules(ctx context.Context, k store.Kernel, progress progressFn) {
+func (s *Service) upgradeKernelModules(ctx context.Context, k store.Kernel, r progress.Reporter) {
 	// Only the import cache: catalog and loose-file kernels have no
 	// package to fetch, and a .deb import's file may be gone.
-	if filepath.Dir(k.Dir) != filepath.Join(d.paths.CacheDir, "kernels") || strings.HasPrefix(k.Source, "deb-") {
+	if filepath.Dir(k.Dir) != filepath.Join(s.paths.CacheDir, "kernels") || strings.HasPrefix(k.Source, "deb-") {
 		return
 	}
 	info, err := kernel.Load(k.Dir)
 	if err != nil || info.Package == "" || kernel.HasModulesDisk(k.Dir, info) {
 		return
 	}
-	if _, tried := d.modulesTried.LoadOrStore(k.Dir, true); tried {
+	if _, tried := s.modulesTried.LoadOrStore(k.Dir, true); tried {
 		return
 	}
-	d.provisionMu.Lock()
-	defer d.provisionMu.Unlock()
-	progress("kernel", "kernel "+k.Name+" has no "+kernel.ModulesDiskFile+" (modprobe in the guest): adding it")
+	s.provisionMu.Lock()
+	defer s.provisionMu.Unlock()
+	progress.Stage(r, "kernel", "kernel "+k.Name+" has no "+kernel.ModulesDiskFile+" (modprobe in the guest): adding it")
 	_, err = kernel.AddModulesDisk(ctx, kernel.ImportOptions{Dir: k.Dir, Package: info.Package,
-		Progress: func(m string) { progress("kernel", m) }})
+		Progress: r})
 	if err != nil {
-		d.log.Warn("add module disk", "kernel", k.Name, "err", err)
-		progress("kernel", "warning: "+err.Error()+"; booting without /lib/modules")
+		s.log.Warn("add module disk", "kernel", k.Name, "err", err)
+		progress.Stage(r, "kernel", "warning: "+err.Error()+"; booting without /lib/modules")
 	}
+}
+
+// ModulesDisk is KernelModules as a method, so that the service is what
+// the VM service asks for a boot (BootArtifacts, Initrd, ModulesDisk).
+func (s *Service) ModulesDisk(k store.Kernel) (vmm.Disk, proto.GuestDisk, bool) {
+	return KernelModules(k)
 }
