@@ -9,7 +9,9 @@ import (
 )
 
 // The CLI is a client: it links no store, host networking, VMM driver,
-// kernel or image code, and not the daemon. Host checks and the
+// kernel or image code, no daemon-side service (vms, artifacts,
+// workspaces, network) or the socket adapter over them, and not the
+// daemon. Host checks and the
 // privileged network helper live in bangerd (`bangerd doctor`, `bangerd
 // priv`).
 func TestCLILinksNoDaemonSidePackages(t *testing.T) {
@@ -22,7 +24,8 @@ func TestCLILinksNoDaemonSidePackages(t *testing.T) {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	const mod = "github.com/banger-dev/banger/internal/"
-	forbidden := []string{"store", "hostnet", "vmm", "kernel", "image", "daemon", "doctor"}
+	forbidden := []string{"store", "hostnet", "vmm", "kernel", "image", "daemon", "doctor",
+		"vms", "vmdir", "artifacts", "workspaces", "network", "rpcapi"}
 	var seen int
 	for _, pkg := range strings.Fields(string(out)) {
 		if pkg == mod+"cli" {

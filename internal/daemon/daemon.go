@@ -1,9 +1,17 @@
-// Package daemon is bangerd: it wires the store, the VMM drivers, host
-// networking and the guest agents together, serves the CLI's RPCs, and at
-// start-up reconciles stored intent with what is really running.
+// Package daemon is bangerd's composition root: it reads the
+// configuration, builds the services (internal/vms, internal/artifacts,
+// internal/workspaces, internal/network) with their dependencies and the
+// small adapters between them, reconciles stored intent with what runs
+// at start-up, serves them through the unix-socket adapter
+// (internal/rpcapi over internal/rpc) and shuts down. It holds no
+// behaviour of its own: a new capability is a service method, a new
+// transport a sibling of rpcapi.
 //
-// VMs are the vms service's (its package doc has the lock order).
-// artifacts.Service serialises image/kernel builds.
+// Lock order (each service documents its own): the VM service's
+// reservation lock → one VM's lifecycle lock → its in-memory maps (never
+// held across I/O); the artifacts service's provisioning lock is taken
+// before any VM lock; a workspace import's per-VM lock is never held with
+// a VM lock.
 package daemon
 
 import (
@@ -17,14 +25,12 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
-	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/artifacts"
-	"github.com/banger-dev/banger/internal/buildinfo"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/hostnet"
 	"github.com/banger-dev/banger/internal/network"
-	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/sshconfig"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
@@ -37,21 +43,15 @@ var Version = "dev"
 
 // Daemon is one running bangerd.
 type Daemon struct {
-	paths config.Paths
-	cfg   config.Config
-	log   *slog.Logger
-	store *store.Store
-	net   hostnet.Network
-	keys  *guestssh.Keys
-	vms   *vms.Service // VM lifecycle and exec (vms.go wires it)
+	paths    config.Paths
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	lockFile *os.File // flock held for the daemon's lifetime
 
-	reserveMu reserveShim // vms.go: the vms service's reservation lock
+	svc rpcapi.Services
 
-	lockFile *os.File         // flock held for the daemon's lifetime
-	network  *network.Service // DNS + ssh_config + network show/teardown
-
-	artifacts  *artifacts.Service  // images and kernels (artifacts.go)
-	workspaces *workspaces.Service // vm workspace prepare|export, vm run REPO's import
+	stop func() // ends Run (daemon.shutdown); set by Run
 }
 
 // Options are the daemon's dependencies; zero values get real ones.
@@ -67,13 +67,10 @@ type Options struct {
 	SSHProbe func(ctx context.Context, addr string, user ssh.Signer, hostKey []byte) error
 }
 
-// New opens the store and prepares the daemon. On error everything it
+// New opens the store and builds the services. On error everything it
 // acquired is released.
 func New(ctx context.Context, o Options) (*Daemon, error) {
-	d := &Daemon{
-		paths: o.Paths, cfg: o.Config, log: o.Log, net: o.Net,
-		keys: &guestssh.Keys{Dir: o.Paths.SSHDir()},
-	}
+	d := &Daemon{paths: o.Paths, cfg: o.Config, log: o.Log}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -89,15 +86,6 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network.subnet: %w", err)
 	}
-	if d.net == nil {
-		d.net = hostnet.NewLinux(hostnet.Config{Bridge: o.Config.Network.Bridge, Subnet: subnet.Masked(), DNSPort: o.Config.Network.DNSPort, GuestsReachHost: o.Config.Network.GuestsReachHost}, d.log)
-	}
-	var drivers vms.Drivers
-	if o.Driver != nil {
-		drivers = vms.SingleDriver(o.Driver)
-	} else {
-		drivers = vms.NewDrivers(o.Config, d.log)
-	}
 	lock, err := os.OpenFile(filepath.Join(o.Paths.RuntimeDir, "bangerd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -112,83 +100,40 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store, d.lockFile = st, lock
-	d.artifacts = d.newArtifacts()
-	d.workspaces = newWorkspaces(d)
-	d.wireVMs(o, drivers) // vms.go
-	d.network = network.New(network.Deps{
-		Bridge: o.Config.Network.Bridge, Net: d.net, VMs: netVMs{vms: d.vms, store: d.store}, Log: d.log,
-		SSHConfig: sshconfig.BangerConfigPath(o.Paths.ConfigDir), IdentityFile: d.keys.IdentityFile(), KnownHosts: d.keys.KnownHostsFile(),
-	})
+	d.wire(o, subnet.Masked())
 	return d, nil
 }
 
-// Run serves until ctx is cancelled or a shutdown call arrives. Running
-// VMs are left running: the next daemon re-attaches to them.
-func (d *Daemon) Run(ctx context.Context) error {
-	defer d.lockFile.Close()
-	defer d.store.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d.vms.Reconcile(ctx)
-	stopServices, err := d.startServices(ctx)
-	if err != nil {
-		return err
+// wire builds the services and connects them: each depends on the small
+// interfaces it declares, satisfied here by another service or an
+// adapter (adapters.go).
+func (d *Daemon) wire(o Options, subnet netip.Prefix) {
+	net := o.Net
+	if net == nil {
+		net = hostnet.NewLinux(hostnet.Config{Bridge: d.cfg.Network.Bridge, Subnet: subnet, DNSPort: d.cfg.Network.DNSPort,
+			GuestsReachHost: d.cfg.Network.GuestsReachHost}, d.log)
 	}
-	defer stopServices()
-	l, err := rpc.Listen(d.paths.Socket())
-	if err != nil {
-		return err
+	var drivers vms.Drivers
+	if o.Driver != nil {
+		drivers = vms.SingleDriver(o.Driver)
+	} else {
+		drivers = vms.NewDrivers(d.cfg, d.log)
 	}
-	if err := os.WriteFile(d.paths.PIDFile(), []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
-		l.Close()
-		return err
-	}
-	defer os.Remove(d.paths.PIDFile())
-	srv := &rpc.Server{Handlers: d.handlers(cancel), Log: d.log}
-	go func() {
-		<-ctx.Done()
-		l.Close()
-		// Exec streams would keep the daemon (and its lock) alive for as
-		// long as their commands run: end them now.
-		d.vms.Interrupt()
-	}()
-	vmmName, vmmWhy, _ := d.vms.VMM()
-	d.log.Info("bangerd listening", "socket", d.paths.Socket(), "pid", os.Getpid(), "vmm", vmmName, "why", vmmWhy)
-	// Serve returns within rpc.DefaultGrace of the stop; relays and
-	// background work get stopBound more.
-	err = srv.Serve(ctx, l)
-	if !d.vms.Wait(stopBound) {
-		d.log.Warn("stopping with background work still running", "waited", stopBound)
-	}
-	d.vms.Close()
-	os.Remove(d.paths.Socket())
-	return err
-}
-
-func (d *Daemon) status() api.Status {
-	vmmName, vmmWhy, accel := d.vms.VMM()
-	st := api.Status{
-		PID: os.Getpid(), Version: buildinfo.Current(Version).Version, APIVersion: api.Version, Socket: d.paths.Socket(),
-		StateDir: d.paths.StateDir, VMM: vmmName, VMMReason: vmmWhy, Accel: accel, Running: d.vms.Running(),
-	}
-	if p, err := d.agentBinary(); err == nil {
-		st.AgentVersion, _ = buildinfo.AgentVersion(context.Background(), p) // cached per binary
-	}
-	return st
-}
-
-// agentBinary finds banger-agent: config, then beside bangerd.
-func (d *Daemon) agentBinary() (string, error) {
-	if d.cfg.AgentBin != "" {
-		return d.cfg.AgentBin, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(filepath.Dir(self), "banger-agent")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("banger-agent not found beside bangerd (%s): run `make build` or set agent_bin", p)
-	}
-	return p, nil
+	keys := &guestssh.Keys{Dir: d.paths.SSHDir()}
+	s := &d.svc
+	s.Artifacts = artifacts.New(artifacts.Deps{Paths: d.paths, Config: d.cfg, Log: d.log, Store: d.store,
+		AgentBinary: d.agentBinary, VMs: vmsForArtifacts{s}})
+	s.Workspaces = workspaces.New(workspaces.Deps{Guests: guests{s}, Log: d.log,
+		GuestFS: func(p string) string { return guestFS(p) }})
+	s.VMs = vms.New(vms.Deps{
+		Paths: d.paths, Config: d.cfg, Host: config.ProbeHost(), Log: d.log, Store: d.store, Net: net,
+		Drivers: drivers, Keys: keys, SSHReady: o.SSHReady, SSHProbe: o.SSHProbe,
+		Artifacts: s.Artifacts, Importer: importer{s},
+		OnChange: func() { s.Network.Refresh() },
+		GuestFS:  func(p string) string { return guestFS(p) },
+	})
+	s.Network = network.New(network.Deps{
+		Bridge: d.cfg.Network.Bridge, Net: net, VMs: netVMs{vms: s.VMs, store: d.store}, Log: d.log,
+		SSHConfig: sshconfig.BangerConfigPath(d.paths.ConfigDir), IdentityFile: keys.IdentityFile(), KnownHosts: keys.KnownHostsFile(),
+	})
 }

@@ -30,7 +30,7 @@ func TestNewWithoutInjectedDriverUsesTheRealOnes(t *testing.T) {
 	}
 	defer d.lockFile.Close()
 	defer d.store.Close()
-	if name, why, _ := d.vms.VMM(); name != "qemu" || why == "" {
+	if name, why, _ := d.svc.VMs.VMM(); name != "qemu" || why == "" {
 		t.Fatalf("default vmm %q (%q)", name, why)
 	}
 }

@@ -7,15 +7,29 @@
 // A new transport (HTTP, a remote CLI) is a sibling of this package: it
 // holds the same services and does its own decoding, auth and encoding.
 // A new service method gets one line in the area's file here (vm.go,
-// artifacts.go, workspace.go, daemon.go).
+// artifacts.go, workspace.go, network.go, daemon.go); a new service, a
+// field in Services and a line in All.
 package rpcapi
 
 import (
 	"context"
 
+	"github.com/banger-dev/banger/internal/artifacts"
+	"github.com/banger-dev/banger/internal/network"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/rpc"
+	"github.com/banger-dev/banger/internal/vms"
+	"github.com/banger-dev/banger/internal/workspaces"
 )
+
+// Services are the services the daemon composes; a transport serves
+// their methods.
+type Services struct {
+	VMs        *vms.Service
+	Artifacts  *artifacts.Service
+	Workspaces *workspaces.Service
+	Network    *network.Service
+}
 
 // Handlers maps method names (api.Method*) to handlers.
 type Handlers map[string]rpc.Handler
