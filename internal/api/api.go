@@ -80,8 +80,8 @@ type Status struct {
 	PID        int    `json:"pid"`
 	Version    string `json:"version"`
 	APIVersion int    `json:"api_version"`
-	Socket     string `json:"socket"`
-	StateDir   string `json:"state_dir"`
+	Socket     string `json:"socket"`    // on the daemon's machine
+	StateDir   string `json:"state_dir"` // on the daemon's machine
 	VMM        string `json:"vmm"`
 	VMMReason  string `json:"vmm_reason"`
 	Accel      string `json:"accel"`
@@ -150,9 +150,11 @@ type VM struct {
 	MAC        string    `json:"mac"`
 	LastError  string    `json:"last_error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
-	PID        int       `json:"pid,omitempty"`
-	ConsoleLog string    `json:"console_log"`
-	Dir        string    `json:"dir"`
+	PID        int       `json:"pid,omitempty"` // the VMM's, on the daemon's machine
+	// ConsoleLog and Dir are paths on the daemon's machine, for people and
+	// tools there; a remote client reads the log with vm.logs.
+	ConsoleLog string `json:"console_log"`
+	Dir        string `json:"dir"`
 }
 
 // SpecLine is sent as the first progress event of a create: the resolved
