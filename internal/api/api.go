@@ -137,20 +137,20 @@ type NameParams struct {
 
 // VM is a VM as shown to users.
 type VM struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	State      string    `json:"state"`
-	Image      string    `json:"image"`
-	Kernel     string    `json:"kernel"`
-	VMM        string    `json:"vmm"`
-	VCPU       int       `json:"vcpu"`
-	MemoryMiB  int       `json:"memory_mib"`
-	DiskBytes  int64     `json:"disk_bytes"`
-	IP         string    `json:"ip"`
-	MAC        string    `json:"mac"`
-	LastError  string    `json:"last_error,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	PID        int       `json:"pid,omitempty"` // the VMM's, on the daemon's machine
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Image     string    `json:"image"`
+	Kernel    string    `json:"kernel"`
+	VMM       string    `json:"vmm"`
+	VCPU      int       `json:"vcpu"`
+	MemoryMiB int       `json:"memory_mib"`
+	DiskBytes int64     `json:"disk_bytes"`
+	IP        string    `json:"ip"`
+	MAC       string    `json:"mac"`
+	LastError string    `json:"last_error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	PID       int       `json:"pid,omitempty"` // the VMM's, on the daemon's machine
 	// ConsoleLog and Dir are paths on the daemon's machine, for people and
 	// tools there; a remote client reads the log with vm.logs.
 	ConsoleLog string `json:"console_log"`
