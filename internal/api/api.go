@@ -1,9 +1,10 @@
 // Package api holds the wire types of the CLI ↔ daemon protocol: method
 // names, params and results, error codes and the protocol version. It has
-// no behaviour.
+// no behaviour beyond building its errors (Invalidf, Conflictf, NotFoundf).
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
@@ -47,6 +48,20 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Errorf is an *Error with code and a formatted message.
+func Errorf(code, format string, a ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// Invalidf is a CodeInvalid error: bad input, nothing changed.
+func Invalidf(format string, a ...any) error { return Errorf(CodeInvalid, format, a...) }
+
+// Conflictf is a CodeConflict error: name taken, wrong state.
+func Conflictf(format string, a ...any) error { return Errorf(CodeConflict, format, a...) }
+
+// NotFoundf is a CodeNotFound error.
+func NotFoundf(format string, a ...any) error { return Errorf(CodeNotFound, format, a...) }
 
 // Request is the first line a client sends.
 type Request struct {

@@ -53,7 +53,7 @@ func (s *Service) autoPull(ctx context.Context, x string, r progress.Reporter) (
 		return store.Image{}, err
 	}
 	if _, ok := cat.Lookup(x); !ok && !looksLikeRef(x) && x != config.DefaultImageName {
-		return store.Image{}, notFound("image %q not found: `banger image ls` lists images, `banger image catalog` what can be pulled, `banger image pull %s` pulls it from Docker Hub", x, x)
+		return store.Image{}, api.NotFoundf("image %q not found: `banger image ls` lists images, `banger image catalog` what can be pulled, `banger image pull %s` pulls it from Docker Hub", x, x)
 	}
 	progress.Stage(r, "image", x+" is not here yet: pulling it")
 	im, notes, err := s.pullImage(ctx, api.PullImageParams{Ref: x}, r)
@@ -76,7 +76,7 @@ func (s *Service) ensureKernel(ctx context.Context, k string, r progress.Reporte
 	kern, err = s.pullKernel(ctx, api.PullKernelParams{Ref: k}, r)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
-		return kern, notFound("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel catalog` what can be pulled, `banger kernel import` adds one", k)
+		return kern, api.NotFoundf("kernel %q not found: `banger kernel ls` lists kernels, `banger kernel catalog` what can be pulled, `banger kernel import` adds one", k)
 	}
 	return kern, err
 }
@@ -88,12 +88,12 @@ func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r prog
 		p.Name = config.DefaultImageName
 	}
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
+		return store.Image{}, api.Invalidf("image name %q: use lowercase letters, digits and '-'", p.Name)
 	}
 	s.provisionMu.Lock()
 	defer s.provisionMu.Unlock()
 	if im, err := s.store.GetImage(ctx, p.Name); err == nil {
-		return im, conflict("image %q already exists", im.Name)
+		return im, api.Conflictf("image %q already exists", im.Name)
 	}
 	out := filepath.Join(s.paths.CacheDir, "images", goldenRecipe+".ext4")
 	if _, err := os.Stat(out); err != nil || p.Force {
@@ -134,12 +134,12 @@ func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, de
 		p.Name = config.DefaultKernelName
 	}
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
+		return store.Kernel{}, api.Invalidf("kernel name %q: use lowercase letters, digits and '-'", p.Name)
 	}
 	s.provisionMu.Lock()
 	defer s.provisionMu.Unlock()
 	if k, err := s.store.GetKernel(ctx, p.Name); err == nil {
-		return k, conflict("kernel %q already exists", k.Name)
+		return k, api.Conflictf("kernel %q already exists", k.Name)
 	}
 	key := p.Package
 	if p.DebFile != "" {
@@ -159,7 +159,7 @@ func (s *Service) importKernel(ctx context.Context, p api.ImportKernelParams, de
 		label := p.DebFile
 		tmp, cleanup, rerr := s.receiveTemp(ctx, deb, p.Size, "deb", r)
 		if rerr != nil {
-			return store.Kernel{}, invalid("kernel import: %v; nothing was imported", rerr)
+			return store.Kernel{}, api.Invalidf("kernel import: %v; nothing was imported", rerr)
 		}
 		defer cleanup()
 		p.DebFile = tmp

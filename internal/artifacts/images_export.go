@@ -35,7 +35,7 @@ func (s *Service) Export(ctx context.Context, p api.ExportImageParams, catalog i
 			return res, fmt.Errorf("image export: receive the catalog: %w", err)
 		}
 		if len(b) > maxCatalogFile {
-			return res, invalid("image export: the catalog is over %d bytes", maxCatalogFile)
+			return res, api.Invalidf("image export: the catalog is over %d bytes", maxCatalogFile)
 		}
 		if len(b) > 0 {
 			name := p.Catalog
@@ -43,7 +43,7 @@ func (s *Service) Export(ctx context.Context, p api.ExportImageParams, catalog i
 				name = "(sent)"
 			}
 			if cat, err = image.ParseCatalog(b, name); err != nil {
-				return res, invalid("image export: %v", err)
+				return res, api.Invalidf("image export: %v", err)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/banger-dev/banger/internal/kernel"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/suggest"
 )
 
 // pullKernel installs a kernel catalog entry: a sha256-pinned bundle, or a
@@ -32,16 +33,16 @@ func (s *Service) pullKernel(ctx context.Context, p api.PullKernelParams, r prog
 		}
 	}
 	if !ok {
-		return store.Kernel{}, notFound("kernel %q is not in the kernel catalog (%s): `banger kernel catalog` lists it", p.Ref, cat.Source)
+		return store.Kernel{}, api.NotFoundf("kernel %q is not in the kernel catalog (%s): `banger kernel catalog` lists it", p.Ref, cat.Source)
 	}
 	if p.Name == "" {
 		p.Name = e.Name
 	}
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Kernel{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
+		return store.Kernel{}, api.Invalidf("kernel name %q: use lowercase letters, digits and '-'", p.Name)
 	}
 	if k, err := s.store.GetKernel(ctx, p.Name); err == nil {
-		return k, conflict("kernel %q already exists", k.Name)
+		return k, api.Conflictf("kernel %q already exists", k.Name)
 	}
 	if e.URL == "" {
 		return s.importKernel(ctx, api.ImportKernelParams{Name: p.Name, Package: e.DebianPackage}, nil, r)
@@ -80,7 +81,7 @@ func (s *Service) publishKernel(ctx context.Context, k store.Kernel) (store.Kern
 	if err := s.store.PutKernel(context.WithoutCancel(ctx), k); err != nil {
 		os.RemoveAll(k.Dir)
 		if errors.Is(err, store.ErrConflict) {
-			return k, conflict("kernel %q was registered by another pull meanwhile; this one is discarded", k.Name)
+			return k, api.Conflictf("kernel %q was registered by another pull meanwhile; this one is discarded", k.Name)
 		}
 		return k, err
 	}
@@ -90,7 +91,7 @@ func (s *Service) publishKernel(ctx context.Context, k store.Kernel) (store.Kern
 func (s *Service) kernelInfo(ctx context.Context, name string) (api.KernelInfo, error) {
 	k, err := s.store.GetKernel(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return api.KernelInfo{}, notFound("no kernel named %q: `banger kernel ls` lists kernels", name)
+		return api.KernelInfo{}, api.NotFoundf("no kernel named %q: `banger kernel ls` lists kernels", name)
 	}
 	if err != nil {
 		return api.KernelInfo{}, err
@@ -113,7 +114,7 @@ func (s *Service) deleteKernel(ctx context.Context, name string) error {
 				names = append(names, k.Name)
 			}
 		}
-		return notFound("no kernel named %q%s", name, didYouMean(name, names, "`banger kernel ls` lists kernels"))
+		return api.NotFoundf("no kernel named %q%s", name, suggest.Hint(name, names, "`banger kernel ls` lists kernels"))
 	}
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func (s *Service) deleteKernel(ctx context.Context, name string) error {
 	shared, err := s.store.DeleteKernel(ctx, name)
 	var inUse *store.InUseError
 	if errors.As(err, &inUse) {
-		return conflict("kernel %s is used by VM(s) %s: delete them first", name, strings.Join(inUse.VMs, ", "))
+		return api.Conflictf("kernel %s is used by VM(s) %s: delete them first", name, strings.Join(inUse.VMs, ", "))
 	}
 	if err != nil {
 		return err

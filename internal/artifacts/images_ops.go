@@ -11,6 +11,7 @@ import (
 	"github.com/banger-dev/banger/internal/image"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/suggest"
 )
 
 func (s *Service) getImage(ctx context.Context, name string) (store.Image, error) {
@@ -22,7 +23,7 @@ func (s *Service) getImage(ctx context.Context, name string) (store.Image, error
 				names = append(names, i.Name)
 			}
 		}
-		return im, notFound("no image named %q%s", name, didYouMean(name, names, "`banger image ls` lists images"))
+		return im, api.NotFoundf("no image named %q%s", name, suggest.Hint(name, names, "`banger image ls` lists images"))
 	}
 	return im, err
 }
@@ -45,7 +46,7 @@ func (s *Service) deleteImage(ctx context.Context, name string) error {
 	shared, err := s.store.DeleteImage(ctx, name)
 	var inUse *store.InUseError
 	if errors.As(err, &inUse) {
-		return conflict("image %s is used by VM(s) %s: delete them first (`banger vm delete NAME`)", name, strings.Join(inUse.VMs, ", "))
+		return api.Conflictf("image %s is used by VM(s) %s: delete them first (`banger vm delete NAME`)", name, strings.Join(inUse.VMs, ", "))
 	}
 	if err != nil {
 		return err
@@ -61,10 +62,10 @@ func (s *Service) deleteImage(ctx context.Context, name string) error {
 // image. The VM's lock is held throughout so it cannot start meanwhile.
 func (s *Service) promoteImage(ctx context.Context, p api.PromoteImageParams, r progress.Reporter) (store.Image, []string, error) {
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name)", p.Name)
+		return store.Image{}, nil, api.Invalidf("image name %q: use lowercase letters, digits and '-' (--name)", p.Name)
 	}
 	if s.vms == nil {
-		return store.Image{}, nil, invalid("image promote: no VM service")
+		return store.Image{}, nil, api.Invalidf("image promote: no VM service")
 	}
 	vm, overlay, release, err := s.vms.HoldStopped(ctx, p.VM)
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *Service) promoteImage(ctx context.Context, p api.PromoteImageParams, r 
 	}
 	defer release()
 	if _, err := s.store.GetImage(ctx, p.Name); err == nil {
-		return store.Image{}, nil, conflict("image %q already exists", p.Name)
+		return store.Image{}, nil, api.Conflictf("image %q already exists", p.Name)
 	}
 	base, err := s.store.GetImage(ctx, vm.Image)
 	if err != nil {
@@ -128,5 +129,5 @@ func (s *Service) SSHDMissing(ctx context.Context, vm store.VM) error {
 	if err != nil || im.HasSSHD {
 		return nil
 	}
-	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
+	return api.Conflictf("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
 }

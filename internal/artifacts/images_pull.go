@@ -29,7 +29,7 @@ const agentNote = "nothing is added to the image: banger-agent runs from the ini
 // no row and no image file.
 func (s *Service) pullImage(ctx context.Context, p api.PullImageParams, r progress.Reporter) (store.Image, []string, error) {
 	if p.Ref == "" {
-		return store.Image{}, nil, invalid("image pull: give a catalog name or an OCI reference (`banger image catalog` lists the catalog)")
+		return store.Image{}, nil, api.Invalidf("image pull: give a catalog name or an OCI reference (`banger image catalog` lists the catalog)")
 	}
 	cat, err := image.LoadCatalog(ctx, s.cfg.ImageCatalog, nil)
 	if err != nil {
@@ -53,10 +53,10 @@ func (s *Service) pullImage(ctx context.Context, p api.PullImageParams, r progre
 		}
 	}
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-' (--name sets it)", p.Name)
+		return store.Image{}, nil, api.Invalidf("image name %q: use lowercase letters, digits and '-' (--name sets it)", p.Name)
 	}
 	if im, err := s.store.GetImage(ctx, p.Name); err == nil {
-		return im, nil, conflict("image %q already exists (from %s): `banger image delete %s` first, or pull with --name", im.Name, im.Source, im.Name)
+		return im, nil, api.Conflictf("image %q already exists (from %s): `banger image delete %s` first, or pull with --name", im.Name, im.Source, im.Name)
 	}
 	switch {
 	case inCatalog && entry.Build == "golden":
@@ -76,7 +76,7 @@ func (s *Service) pullImage(ctx context.Context, p api.PullImageParams, r progre
 func nameFromRef(ref string) (string, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
-		return "", invalid("%q is not in the image catalog, and not an OCI reference: %v", ref, err)
+		return "", api.Invalidf("%q is not in the image catalog, and not an OCI reference: %v", ref, err)
 	}
 	repo := r.Context().RepositoryStr()
 	n := repo[strings.LastIndex(repo, "/")+1:]
@@ -88,7 +88,7 @@ func nameFromRef(ref string) (string, error) {
 		n = strings.Trim(n[:63], "-")
 	}
 	if n == "" {
-		return "", invalid("cannot derive an image name from %q: give --name", ref)
+		return "", api.Invalidf("cannot derive an image name from %q: give --name", ref)
 	}
 	return n, nil
 }
@@ -137,7 +137,7 @@ func (s *Service) publish(ctx context.Context, tmp *os.File, im store.Image) (st
 	if err := s.store.PutImage(context.WithoutCancel(ctx), im); err != nil {
 		os.Remove(final)
 		if errors.Is(err, store.ErrConflict) {
-			return im, conflict("image %q was registered by another pull or build meanwhile; this one is discarded", im.Name)
+			return im, api.Conflictf("image %q was registered by another pull or build meanwhile; this one is discarded", im.Name)
 		}
 		return im, err
 	}

@@ -23,13 +23,13 @@ const maxKernelUpload = 512 << 20
 // a modules.cpio. A failed or short upload registers nothing.
 func (s *Service) KernelImportFiles(ctx context.Context, p api.ImportKernelFilesParams, files io.Reader, r progress.Reporter) (api.KernelInfo, error) {
 	if !dnsLabel.MatchString(p.Name) {
-		return api.KernelInfo{}, invalid("kernel name %q: use lowercase letters, digits and '-'", p.Name)
+		return api.KernelInfo{}, api.Invalidf("kernel name %q: use lowercase letters, digits and '-'", p.Name)
 	}
 	if p.Release == "" {
-		return api.KernelInfo{}, invalid("kernel import --kernel: --release (the kernel's uname -r) is required")
+		return api.KernelInfo{}, api.Invalidf("kernel import --kernel: --release (the kernel's uname -r) is required")
 	}
 	if _, err := s.store.GetKernel(ctx, p.Name); err == nil {
-		return api.KernelInfo{}, conflict("kernel %q already exists", p.Name)
+		return api.KernelInfo{}, api.Conflictf("kernel %q already exists", p.Name)
 	}
 	dl := filepath.Join(s.paths.CacheDir, "downloads")
 	if err := os.MkdirAll(dl, 0o700); err != nil {
@@ -42,13 +42,13 @@ func (s *Service) KernelImportFiles(ctx context.Context, p api.ImportKernelFiles
 	defer os.RemoveAll(up)
 	got, err := receiveKernelFiles(ctx, files, up, r)
 	if err != nil {
-		return api.KernelInfo{}, invalid("kernel import: %v; nothing was imported", err)
+		return api.KernelInfo{}, api.Invalidf("kernel import: %v; nothing was imported", err)
 	}
 	if got[api.KernelFilesEntryKernel] == "" {
-		return api.KernelInfo{}, invalid("kernel import: no kernel file was sent")
+		return api.KernelInfo{}, api.Invalidf("kernel import: no kernel file was sent")
 	}
 	if p.Modules != "" && got[api.KernelFilesEntryModules] == "" {
-		return api.KernelInfo{}, invalid("kernel import: --modules %s was not sent", p.Modules)
+		return api.KernelInfo{}, api.Invalidf("kernel import: --modules %s was not sent", p.Modules)
 	}
 	label := p.Kernel
 	if label == "" {
@@ -61,7 +61,7 @@ func (s *Service) KernelImportFiles(ctx context.Context, p api.ImportKernelFiles
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return api.KernelInfo{}, invalid("kernel import: %v", relabel(err, up, "upload"))
+		return api.KernelInfo{}, api.Invalidf("kernel import: %v", relabel(err, up, "upload"))
 	}
 	k, err := s.publishKernel(ctx, store.Kernel{Name: p.Name, Dir: dir, Release: info.Release, Source: "files " + label})
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"regexp"
@@ -21,7 +20,6 @@ import (
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/store"
-	"github.com/banger-dev/banger/internal/suggest"
 )
 
 // VMs is what promote needs of the VM service: a VM held stopped (its
@@ -71,35 +69,10 @@ func New(d Deps) *Service {
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func invalid(format string, a ...any) error {
-	return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf(format, a...)}
-}
-
-func conflict(format string, a ...any) error {
-	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
-}
-
-func notFound(format string, a ...any) error {
-	return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
-}
-
 func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// didYouMean is "; did you mean dev?" for the names typed is a prefix
-// of, else the closest within an edit distance of 2, else ": <fallback>".
-func didYouMean(typed string, names []string, fallback string) string {
-	near := suggest.Closest(typed, names, nil)
-	if len(near) == 0 {
-		return ": " + fallback
-	}
-	if len(near) > 5 {
-		near = append(near[:5], "…")
-	}
-	return "; did you mean " + strings.Join(near, " or ") + "?"
 }
 
 // within reports whether p is strictly inside dir.

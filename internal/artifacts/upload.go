@@ -31,10 +31,10 @@ func (s *Service) Register(ctx context.Context, p api.RegisterImageParams, rootf
 
 func (s *Service) registerImage(ctx context.Context, p api.RegisterImageParams, rootfs io.Reader, r progress.Reporter) (store.Image, []string, error) {
 	if !dnsLabel.MatchString(p.Name) {
-		return store.Image{}, nil, invalid("image name %q: use lowercase letters, digits and '-'", p.Name)
+		return store.Image{}, nil, api.Invalidf("image name %q: use lowercase letters, digits and '-'", p.Name)
 	}
 	if _, err := s.store.GetImage(ctx, p.Name); err == nil {
-		return store.Image{}, nil, conflict("image %q already exists", p.Name)
+		return store.Image{}, nil, api.Conflictf("image %q already exists", p.Name)
 	}
 	label := p.Rootfs
 	if label == "" {
@@ -46,12 +46,12 @@ func (s *Service) registerImage(ctx context.Context, p api.RegisterImageParams, 
 	}
 	defer discardTemp(tmp)
 	if err := receive(ctx, tmp, rootfs, p.Size, progress.NewBytes(r, api.StageUpload, "rootfs")); err != nil {
-		return store.Image{}, nil, invalid("image register: %v; nothing was registered", err)
+		return store.Image{}, nil, api.Invalidf("image register: %v; nothing was registered", err)
 	}
 	insp, err := image.Inspect(tmp.Name())
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), tmp.Name(), label)
-		return store.Image{}, nil, invalid("image register: %s (an ext4 filesystem image is expected)", msg)
+		return store.Image{}, nil, api.Invalidf("image register: %s (an ext4 filesystem image is expected)", msg)
 	}
 	if p.Kernel != "" {
 		if _, err := s.ensureKernel(ctx, p.Kernel, progress.Discard); err != nil {

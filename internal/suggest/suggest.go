@@ -66,3 +66,17 @@ func Distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Hint is "; did you mean dev?" for the names typed is a prefix of, else
+// the closest within an edit distance of 2, else ": <fallback>" — the
+// tail of a "no VM named …" message.
+func Hint(typed string, names []string, fallback string) string {
+	near := Closest(typed, names, nil)
+	if len(near) == 0 {
+		return ": " + fallback
+	}
+	if len(near) > 5 {
+		near = append(near[:5], "…")
+	}
+	return "; did you mean " + strings.Join(near, " or ") + "?"
+}

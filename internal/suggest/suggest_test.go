@@ -38,3 +38,16 @@ func TestDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestHint(t *testing.T) {
+	names := []string{"dev", "devbox", "scratch"}
+	for typed, want := range map[string]string{
+		"de":      "; did you mean dev or devbox?",
+		"scrach":  "; did you mean scratch?",
+		"unknown": ": fallback",
+	} {
+		if got := Hint(typed, names, "fallback"); got != want {
+			t.Errorf("Hint(%q) = %q, want %q", typed, got, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
@@ -253,5 +254,5 @@ func sshdMissing(im store.Image, vm store.VM) error {
 	if im.HasSSHD {
 		return nil
 	}
-	return conflict("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
+	return api.Conflictf("image %s has no sshd, so vm %s cannot be reached with ssh: run commands through banger's agent with `banger vm exec %s -- CMD`, or use an image with openssh-server", im.Name, vm.Name, vm.Name)
 }

@@ -44,7 +44,7 @@ func (s *Service) CopyOut(ctx context.Context, p api.CopyOutParams) (*Session, e
 // copyVM checks a copy's guest path and finds its running VM.
 func (s *Service) copyVM(ctx context.Context, name, guestPath string) (store.VM, error) {
 	if !path.IsAbs(guestPath) {
-		return store.VM{}, invalid("guest path %q must be absolute", guestPath)
+		return store.VM{}, api.Invalidf("guest path %q must be absolute", guestPath)
 	}
 	vm, err := s.Resolve(ctx, name)
 	if err != nil {
@@ -91,9 +91,9 @@ func (s *Service) relayAgent(ctx context.Context, vm store.VM, op string, params
 // VM gives it the current agent.
 func agentRefusal(vm store.VM, re *client.RequestError) error {
 	if strings.HasPrefix(re.Message, "unknown op") || strings.Contains(re.Message, `target "" must be`) {
-		return conflict("the agent in vm %s predates vm cp: restart the VM to update it (`banger vm restart %s`)", vm.Name, vm.Name)
+		return api.Conflictf("the agent in vm %s predates vm cp: restart the VM to update it (`banger vm restart %s`)", vm.Name, vm.Name)
 	}
-	return invalid("%s", re.Message)
+	return api.Invalidf("%s", re.Message)
 }
 
 // relayBytes pipes client (conn, whose buffered reader is br) and agent

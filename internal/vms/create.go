@@ -34,7 +34,7 @@ func (s *Service) validateCreate(p *api.CreateParams) (config.Spec, error) {
 		p.Name = "vm-" + randHex(3)
 	}
 	if !dnsLabel.MatchString(p.Name) {
-		return config.Spec{}, invalid("name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", p.Name)
+		return config.Spec{}, api.Invalidf("name %q is not a DNS label: use lowercase letters, digits and '-', at most 63, not starting or ending with '-'", p.Name)
 	}
 	if p.Image == "" {
 		p.Image = s.Config.DefaultImage
@@ -43,16 +43,16 @@ func (s *Service) validateCreate(p *api.CreateParams) (config.Spec, error) {
 	if p.DiskSize != "" {
 		n, err := config.ParseSize(p.DiskSize)
 		if err != nil {
-			return config.Spec{}, invalid("--disk-size: %v", err)
+			return config.Spec{}, api.Invalidf("--disk-size: %v", err)
 		}
 		disk = n
 	}
 	if p.VCPU < 0 || p.MemoryMiB < 0 {
-		return config.Spec{}, invalid("--vcpu and --memory must be positive")
+		return config.Spec{}, api.Invalidf("--vcpu and --memory must be positive")
 	}
 	spec, err := config.Resolve(p.VCPU, p.MemoryMiB, disk, s.Config.VMDefaults, s.Host)
 	if err != nil {
-		return spec, invalid("%v", err)
+		return spec, api.Invalidf("%v", err)
 	}
 	return spec, nil
 }
@@ -68,7 +68,7 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		return store.VM{}, err
 	}
 	if _, err := s.Store.GetVM(ctx, p.Name); err == nil {
-		return store.VM{}, conflict("a VM named %q already exists", p.Name)
+		return store.VM{}, api.Conflictf("a VM named %q already exists", p.Name)
 	}
 	drv, err := s.Drivers.get(p.VMM)
 	if err != nil {
@@ -98,7 +98,7 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 	s.reserveMu.Unlock()
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return vm, conflict("a VM named %q already exists", vm.Name)
+			return vm, api.Conflictf("a VM named %q already exists", vm.Name)
 		}
 		return vm, err
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vmm/firecracker"
@@ -55,7 +56,7 @@ func (ds Drivers) get(name string) (vmm.Driver, error) {
 	}
 	d, ok := ds.byName[name]
 	if !ok {
-		return nil, invalid("unknown vmm %q: want one of %v", name, ds.names())
+		return nil, api.Invalidf("unknown vmm %q: want one of %v", name, ds.names())
 	}
 	if err := d.Available(); err != nil {
 		return nil, fmt.Errorf("vmm %s cannot run VMs on this host: %w", name, err)

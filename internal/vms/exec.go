@@ -28,7 +28,7 @@ func (s *Service) Run(ctx context.Context, p api.RunParams, archive io.Reader, r
 	var imp ImportFunc
 	if p.Workspace != nil {
 		if s.Importer == nil {
-			return nil, invalid("this bangerd cannot import a workspace")
+			return nil, api.Invalidf("this bangerd cannot import a workspace")
 		}
 		var err error
 		if imp, err = s.Importer.PrepareRun(ctx, &p, archive); err != nil {
@@ -40,7 +40,7 @@ func (s *Service) Run(ctx context.Context, p api.RunParams, archive io.Reader, r
 		rt = im.Runtime
 		if len(p.Argv) == 0 {
 			if p.Argv = DefaultCommand(rt); len(p.Argv) == 0 {
-				return invalid("image %s defines no command: give one after --, e.g. banger vm run -- make test (or banger vm run -t -- bash for a shell)", im.Name)
+				return api.Invalidf("image %s defines no command: give one after --, e.g. banger vm run -- make test (or banger vm run -t -- bash for a shell)", im.Name)
 			}
 		}
 		return nil
@@ -84,7 +84,7 @@ func (s *Service) Run(ctx context.Context, p api.RunParams, archive io.Reader, r
 // and vm delete are never blocked by it (they end it).
 func (s *Service) Exec(ctx context.Context, p api.ExecParams) (*Session, error) {
 	if len(p.Argv) == 0 {
-		return nil, invalid("no command given: banger vm exec NAME -- CMD [ARGS...]")
+		return nil, api.Invalidf("no command given: banger vm exec NAME -- CMD [ARGS...]")
 	}
 	vm, err := s.Resolve(ctx, p.Name)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/store"
 )
 
@@ -13,7 +14,7 @@ import (
 func (s *Service) HoldStopped(ctx context.Context, name string) (vm store.VM, overlay string, release func(), err error) {
 	vm, err = s.Store.GetVM(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return vm, "", nil, notFound("no VM named %q: `banger vm ls` lists VMs", name)
+		return vm, "", nil, api.NotFoundf("no VM named %q: `banger vm ls` lists VMs", name)
 	}
 	if err != nil {
 		return vm, "", nil, err
@@ -25,7 +26,7 @@ func (s *Service) HoldStopped(ctx context.Context, name string) (vm store.VM, ov
 	}
 	if s.IsRunning(vm.ID) || (vm.State != store.StateStopped && vm.State != store.StateFailed) {
 		unlock()
-		return vm, "", nil, conflict("vm %s is %s: stop it first (`banger vm stop %s`) so its disk is consistent", vm.Name, vm.State, vm.Name)
+		return vm, "", nil, api.Conflictf("vm %s is %s: stop it first (`banger vm stop %s`) so its disk is consistent", vm.Name, vm.State, vm.Name)
 	}
 	return vm, s.dir(vm.ID).Overlay(), unlock, nil
 }

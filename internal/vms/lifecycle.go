@@ -61,7 +61,7 @@ func (s *Service) Set(ctx context.Context, p api.SetParams, r progress.Reporter)
 	lock.Lock()
 	defer lock.Unlock()
 	if s.instance(vm.ID) != nil {
-		return api.VM{}, conflict("vm %s is running: stop it first (`banger vm stop %s`), then set its size", vm.Name, vm.Name)
+		return api.VM{}, api.Conflictf("vm %s is running: stop it first (`banger vm stop %s`), then set its size", vm.Name, vm.Name)
 	}
 	spec := config.Spec{VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB, DiskBytes: vm.DiskBytes}
 	if p.VCPU != 0 {
@@ -73,16 +73,16 @@ func (s *Service) Set(ctx context.Context, p api.SetParams, r progress.Reporter)
 	if p.DiskSize != "" {
 		n, err := config.ParseSize(p.DiskSize)
 		if err != nil {
-			return api.VM{}, invalid("--disk-size: %v", err)
+			return api.VM{}, api.Invalidf("--disk-size: %v", err)
 		}
 		if n < vm.DiskBytes {
-			return api.VM{}, invalid("--disk-size %s is smaller than the current %s: disks can only grow",
+			return api.VM{}, api.Invalidf("--disk-size %s is smaller than the current %s: disks can only grow",
 				config.FormatSize(n), config.FormatSize(vm.DiskBytes))
 		}
 		spec.DiskBytes = n
 	}
 	if err := spec.Validate(); err != nil {
-		return api.VM{}, invalid("%v", err)
+		return api.VM{}, api.Invalidf("%v", err)
 	}
 	if spec.DiskBytes > vm.DiskBytes {
 		progress.Stage(r, "disks", "growing overlay and work disks to "+config.FormatSize(spec.DiskBytes)+" (the guest grows their filesystems at its next boot)")

@@ -30,7 +30,7 @@ func SetLogPollForTest(d time.Duration) (restore func()) {
 // CLI makes them safe for a terminal.
 func (s *Service) Logs(ctx context.Context, p api.LogsParams) (*Session, error) {
 	if p.Tail < 0 {
-		return nil, invalid("--tail %d: must be zero (everything) or more", p.Tail)
+		return nil, api.Invalidf("--tail %d: must be zero (everything) or more", p.Tail)
 	}
 	vm, err := s.Resolve(ctx, p.Name)
 	if err != nil {
@@ -39,7 +39,7 @@ func (s *Service) Logs(ctx context.Context, p api.LogsParams) (*Session, error) 
 	f, err := os.Open(s.consoleLog(vm.ID))
 	if errors.Is(err, os.ErrNotExist) {
 		if !p.Follow {
-			return nil, notFound("vm %s has no console log yet: it has not booted", vm.Name)
+			return nil, api.NotFoundf("vm %s has no console log yet: it has not booted", vm.Name)
 		}
 		f = nil // follow: it appears at the next boot
 	} else if err != nil {

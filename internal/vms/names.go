@@ -3,8 +3,8 @@ package vms
 import (
 	"context"
 	"errors"
-	"strings"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/suggest"
 )
@@ -14,7 +14,7 @@ import (
 // A miss suggests the names it might have meant.
 func (s *Service) exactVM(ctx context.Context, name string) (store.VM, error) {
 	if name == "" {
-		return store.VM{}, invalid("a VM name is required")
+		return store.VM{}, api.Invalidf("a VM name is required")
 	}
 	vm, err := s.Store.GetVM(ctx, name)
 	if !errors.Is(err, store.ErrNotFound) {
@@ -28,18 +28,5 @@ func (s *Service) exactVM(ctx context.Context, name string) (store.VM, error) {
 	for i, v := range vms {
 		names[i] = v.Name
 	}
-	return vm, notFound("no VM named %q%s", name, DidYouMean(name, names, "`banger vm ls` lists VMs"))
-}
-
-// DidYouMean is "; did you mean dev?" for the names typed is a prefix
-// of, else the closest within an edit distance of 2, else ": <fallback>".
-func DidYouMean(typed string, names []string, fallback string) string {
-	near := suggest.Closest(typed, names, nil)
-	if len(near) == 0 {
-		return ": " + fallback
-	}
-	if len(near) > 5 {
-		near = append(near[:5], "…")
-	}
-	return "; did you mean " + strings.Join(near, " or ") + "?"
+	return vm, api.NotFoundf("no VM named %q%s", name, suggest.Hint(name, names, "`banger vm ls` lists VMs"))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/suggest"
 )
 
 // The typed methods behind vm create/ls/show/start/stop/restart/delete.
@@ -56,7 +57,7 @@ func (s *Service) Start(ctx context.Context, name string, r progress.Reporter) (
 	lock.Lock()
 	defer lock.Unlock()
 	if s.instance(vm.ID) != nil {
-		return api.VM{}, conflict("vm %s is already running", vm.Name)
+		return api.VM{}, api.Conflictf("vm %s is already running", vm.Name)
 	}
 	if err := s.bootStored(context.WithoutCancel(ctx), &vm, true, progress.Or(r)); err != nil {
 		return api.VM{}, err
@@ -137,7 +138,7 @@ func (s *Service) createNoWait(ctx context.Context, p api.CreateParams, r progre
 // use exactVM.
 func (s *Service) Resolve(ctx context.Context, name string) (store.VM, error) {
 	if name == "" {
-		return store.VM{}, invalid("a VM name is required")
+		return store.VM{}, api.Invalidf("a VM name is required")
 	}
 	vm, err := s.Store.GetVM(ctx, name)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
@@ -159,11 +160,11 @@ func (s *Service) Resolve(ctx context.Context, name string) (store.VM, error) {
 	case 1:
 		return matches[0], nil
 	case 0: // a typo: `vm ssh dve` suggests dev, as `vm delete dve` does
-		return vm, notFound("no VM named %q%s", name, DidYouMean(name, names, "`banger vm ls` lists VMs"))
+		return vm, api.NotFoundf("no VM named %q%s", name, suggest.Hint(name, names, "`banger vm ls` lists VMs"))
 	}
 	several := make([]string, len(matches))
 	for i, m := range matches {
 		several[i] = m.Name
 	}
-	return vm, invalid("%q matches several VMs (%s): give more of the name", name, strings.Join(several, ", "))
+	return vm, api.Invalidf("%q matches several VMs (%s): give more of the name", name, strings.Join(several, ", "))
 }

@@ -22,7 +22,6 @@ package vms
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -198,19 +197,7 @@ func (s *Service) View(vm store.VM) api.VM {
 	return v
 }
 
-func invalid(format string, a ...any) error {
-	return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf(format, a...)}
-}
-
-func conflict(format string, a ...any) error {
-	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
-}
-
-func notFound(format string, a ...any) error {
-	return &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
-}
-
 // NotRunning is the error for an operation that needs vm running.
 func NotRunning(vm store.VM) error {
-	return conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
+	return api.Conflictf("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
 }

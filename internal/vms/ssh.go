@@ -76,11 +76,11 @@ func (s *Service) sshInstance(ctx context.Context, vm *store.VM, wait bool, anno
 		case in != nil && vm.State == store.StateRunning:
 			return in, nil
 		case booting && !wait:
-			return nil, conflict("vm %s is still %s: its sshd is not up yet", vm.Name, vm.State)
+			return nil, api.Conflictf("vm %s is still %s: its sshd is not up yet", vm.Name, vm.State)
 		case !booting && waited && vm.LastError != "":
-			return nil, conflict("vm %s did not boot: %s", vm.Name, vm.LastError)
+			return nil, api.Conflictf("vm %s did not boot: %s", vm.Name, vm.LastError)
 		case !booting:
-			return nil, conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
+			return nil, api.Conflictf("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
 		}
 		announce()
 		waited = true
@@ -93,7 +93,7 @@ func (s *Service) sshInstance(ctx context.Context, vm *store.VM, wait bool, anno
 		v, err := s.Store.GetVM(ctx, vm.ID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, notFound("vm %s was deleted while waiting for its sshd", vm.Name)
+				return nil, api.NotFoundf("vm %s was deleted while waiting for its sshd", vm.Name)
 			}
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (s *Service) sshInstance(ctx context.Context, vm *store.VM, wait bool, anno
 func (s *Service) probeSSH(ctx context.Context, vm store.VM, in *instance, signer ssh.Signer, wait bool, announce func()) error {
 	pin, err := s.Keys.Pinned(vm.Name)
 	if err != nil {
-		return conflict("vm %s: %v: banger cannot check its host key (delete and recreate the VM)", vm.Name, err)
+		return api.Conflictf("vm %s: %v: banger cannot check its host key (delete and recreate the VM)", vm.Name, err)
 	}
 	addr := net.JoinHostPort(vm.IP, "22")
 	err = s.SSHProbe(ctx, addr, signer, pin)
@@ -121,7 +121,7 @@ func (s *Service) probeSSH(ctx context.Context, vm store.VM, in *instance, signe
 		select {
 		case err = <-errc:
 		case <-in.m.Done():
-			return conflict("vm %s stopped while waiting for its sshd", vm.Name)
+			return api.Conflictf("vm %s stopped while waiting for its sshd", vm.Name)
 		}
 	}
 	if err == nil {

@@ -117,7 +117,7 @@ func (s *Service) Stats(ctx context.Context, name string) (api.VMStats, error) {
 		return api.VMStats{}, err
 	}
 	if s.instance(vm.ID) == nil {
-		return api.VMStats{}, conflict("vm %s is %s: stats come from the running guest", vm.Name, vm.State)
+		return api.VMStats{}, api.Conflictf("vm %s is %s: stats come from the running guest", vm.Name, vm.State)
 	}
 	smp, ok := s.statsc.get(vm.ID)
 	if !ok || time.Since(smp.at) > 2*s.Config.StatsPollInterval.Duration {
@@ -141,7 +141,7 @@ func (s *Service) Ports(ctx context.Context, name string) ([]api.Port, error) {
 	}
 	in := s.instance(vm.ID)
 	if in == nil {
-		return nil, conflict("vm %s is %s: ports come from the running guest", vm.Name, vm.State)
+		return nil, api.Conflictf("vm %s is %s: ports come from the running guest", vm.Name, vm.State)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -72,7 +73,7 @@ func (s *Service) lockDisks(vm store.VM, disks []vmm.Disk) ([]*os.File, error) {
 	files, err := vmm.LockDisks(disks)
 	var busy *vmm.DiskBusyError
 	if errors.As(err, &busy) {
-		return nil, conflict("vm %s: %v: refusing to start a second VMM on it (a VMM banger does not manage? stop that process first)", vm.Name, busy)
+		return nil, api.Conflictf("vm %s: %v: refusing to start a second VMM on it (a VMM banger does not manage? stop that process first)", vm.Name, busy)
 	}
 	return files, err
 }

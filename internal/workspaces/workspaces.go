@@ -96,16 +96,8 @@ func (s *Service) lock(id string) *sync.Mutex {
 	return l.(*sync.Mutex)
 }
 
-func invalid(format string, a ...any) error {
-	return &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf(format, a...)}
-}
-
-func conflict(format string, a ...any) error {
-	return &api.Error{Code: api.CodeConflict, Message: fmt.Sprintf(format, a...)}
-}
-
 func notRunning(vm VM) error {
-	return conflict("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
+	return api.Conflictf("vm %s is %s: start it with `banger vm start %s`", vm.Name, vm.State, vm.Name)
 }
 
 // CheckSpec checks what a client says about its import before anything
@@ -118,7 +110,7 @@ func CheckSpec(spec *api.WorkspaceSpec) (*api.WorkspaceSpec, error) {
 	s := *spec
 	guest, err := workspace.GuestPath(s.GuestPath)
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, api.Invalidf("%v", err)
 	}
 	s.GuestPath = guest
 	return &s, nil
@@ -214,7 +206,7 @@ func (s *Service) importError(vm VM, ac Agent, err error, note string) error {
 	case ended || !s.guests.Running(vm.ID):
 		return fmt.Errorf("import into %s: the VM stopped during the copy", vm.Name)
 	case errors.As(err, &re) && !errors.As(err, new(archiveError)):
-		return conflict("import into %s: %s%s", vm.Name, re.Message, note)
+		return api.Conflictf("import into %s: %s%s", vm.Name, re.Message, note)
 	default:
 		return fmt.Errorf("import into %s: %w%s", vm.Name, err, note)
 	}
@@ -231,7 +223,7 @@ func (s *Service) Export(ctx context.Context, p api.WorkspaceExportParams) (VM, 
 	}
 	guest, err := workspace.GuestPath(p.GuestPath)
 	if err != nil {
-		return vm, proto.ExecRequest{}, invalid("%v", err)
+		return vm, proto.ExecRequest{}, api.Invalidf("%v", err)
 	}
 	if !s.guests.Running(vm.ID) {
 		return vm, proto.ExecRequest{}, notRunning(vm)
