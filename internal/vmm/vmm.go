@@ -53,6 +53,14 @@ type Spec struct {
 	// Drivers pass them as extra file descriptors (fd 3 on); the caller
 	// closes its own copies after Start.
 	Inherit []*os.File
+	// Restore, when set, is a directory written by Snapshotter.SaveState:
+	// the driver starts the VMM from that state, paused, instead of
+	// booting the kernel, and the caller reconnects to the agent and calls
+	// Resume. The rest of the Spec must describe the same machine (vCPUs,
+	// memory, the same disks in the same order, a NIC or none); disk
+	// paths, the TAP, the MAC and sockets may differ. A driver without
+	// snapshots returns ErrNotSupported.
+	Restore string
 }
 
 // Handles are the transient facts about a running VM. They are written to
@@ -72,6 +80,31 @@ type Handles struct {
 // state (for example a register dump) when a guest stops making progress.
 type Diagnoser interface {
 	Diagnose(ctx context.Context) (string, error)
+}
+
+// Snapshotter is implemented by machines whose vCPUs can be stopped and
+// continued and whose whole state can be written to files: `vm pause`,
+// `vm stop --save`, `vm snapshot`.
+type Snapshotter interface {
+	// Pause stops the vCPUs; memory, devices and the agent channel stay.
+	// Pausing a paused machine is not an error.
+	Pause(ctx context.Context) error
+	// Resume continues paused vCPUs (also those of a machine started from
+	// Spec.Restore). Resuming a running machine is not an error.
+	Resume(ctx context.Context) error
+	// SaveState writes the paused machine's device state and guest memory
+	// into dir, which exists and is empty. The machine stays paused. The
+	// files are complete only when it returns nil; on error the caller
+	// removes dir.
+	SaveState(ctx context.Context, dir string) (SavedState, error)
+}
+
+// SavedState describes what SaveState wrote; a restore needs the same
+// driver and VMM version.
+type SavedState struct {
+	Driver     string `json:"driver"`
+	VMMVersion string `json:"vmm_version"`
+	Bytes      int64  `json:"bytes"` // allocated on disk
 }
 
 // Driver starts machines and re-attaches to running ones.
