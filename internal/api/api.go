@@ -170,6 +170,9 @@ type VM struct {
 	// tools there; a remote client reads the log with vm.logs.
 	ConsoleLog string `json:"console_log"`
 	Dir        string `json:"dir"`
+	// Snapshots and SnapshotBytes are the VM's snapshots (issue 13).
+	Snapshots     int   `json:"snapshots,omitempty"`
+	SnapshotBytes int64 `json:"snapshot_bytes,omitempty"`
 }
 
 // SpecLine is sent as the first progress event of a create: the resolved

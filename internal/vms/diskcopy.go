@@ -1,0 +1,99 @@
+package vms
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/banger-dev/banger/internal/config"
+)
+
+// copyDisk copies a sparse disk image to dst (created or truncated),
+// as `cp --reflink=auto --sparse=always` would: a reflink (FICLONE) where
+// the filesystem shares extents (btrfs, xfs), else only the data
+// extents, found with SEEK_DATA/SEEK_HOLE, leaving the holes unallocated.
+// The cost is that of the allocated blocks: a mostly empty 8 GiB disk
+// copies in milliseconds. On error dst is removed.
+func copyDisk(dst, src string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+			err = diskFull(dst, err)
+		}
+	}()
+	if unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) == nil {
+		return nil
+	}
+	if err := out.Truncate(fi.Size()); err != nil {
+		return err
+	}
+	for off := int64(0); off < fi.Size(); {
+		data, err := unix.Seek(int(in.Fd()), off, unix.SEEK_DATA)
+		if errors.Is(err, syscall.ENXIO) {
+			break // only a hole is left
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: seek data: %w", src, err)
+		}
+		hole, err := unix.Seek(int(in.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return fmt.Errorf("copy %s: seek hole: %w", src, err)
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(out, data), io.NewSectionReader(in, data, hole-data)); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+		}
+		off = hole
+	}
+	return out.Sync()
+}
+
+// diskFull rewrites an out-of-space error so that it names where and
+// how much space is left; other errors pass through.
+func diskFull(path string, err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	var st unix.Statfs_t
+	free := "unknown"
+	dir := filepath.Dir(path)
+	if unix.Statfs(dir, &st) == nil {
+		free = config.FormatSize(int64(st.Bavail) * st.Bsize)
+	}
+	return fmt.Errorf("no space left writing %s (%s free on that filesystem): free some space and try again: %w", path, free, err)
+}
+
+// allocated is the space a file tree takes on disk (its allocated
+// blocks, so sparse disk copies count for what they hold).
+func allocated(root string) int64 {
+	var n int64
+	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}
