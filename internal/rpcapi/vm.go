@@ -22,11 +22,16 @@ func VMHandlers(s *vms.Service) Handlers {
 		})
 	}
 	h := Handlers{
-		api.MethodVMCreate:  Typed(s.Create),
-		api.MethodVMList:    Quick(func(ctx context.Context, _ struct{}) ([]api.VM, error) { return s.List(ctx) }),
-		api.MethodVMShow:    byName(s.Show),
-		api.MethodVMStart:   byNameP(s.Start),
-		api.MethodVMStop:    byName(s.Stop),
+		api.MethodVMCreate: Typed(s.Create),
+		api.MethodVMList:   Quick(func(ctx context.Context, _ struct{}) ([]api.VM, error) { return s.List(ctx) }),
+		api.MethodVMShow:   byName(s.Show),
+		api.MethodVMStart:  Typed(s.StartWith),
+		api.MethodVMStop: Typed(func(ctx context.Context, p api.StopParams, r progress.Reporter) (api.VM, error) {
+			if p.Save {
+				return s.StopSave(ctx, p.Name, r)
+			}
+			return s.Stop(ctx, p.Name)
+		}),
 		api.MethodVMDelete:  byName(s.Delete),
 		api.MethodVMRestart: byNameP(s.Restart),
 		api.MethodVMSet:     Typed(s.Set),
@@ -41,6 +46,9 @@ func VMHandlers(s *vms.Service) Handlers {
 		api.MethodVMCopyIn:  Stream(quickSession(s.CopyIn)),
 		api.MethodVMCopyOut: Stream(quickSession(s.CopyOut)),
 		api.MethodVMLogs:    Stream(quickSession(s.Logs)),
+	}
+	for m, fn := range SnapshotHandlers(s) {
+		h[m] = fn
 	}
 	// vm run with a repository: the call's request body is the
 	// workspace archive, read once the VM is up.

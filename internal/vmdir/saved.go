@@ -57,3 +57,8 @@ func Meta(dir string) string { return filepath.Join(dir, metaFile) }
 func SnapshotDisks(dir string) []string {
 	return []string{filepath.Join(dir, snapOverlay), filepath.Join(dir, snapWork)}
 }
+
+// SavedUsed is where a saved state is moved once a VMM has loaded it and
+// before the VM continues: a saved state is used once (the disks move
+// on), and reconcile removes a leftover one (IsTmp).
+func (d Dir) SavedUsed() string { return d.Saved() + oldSuffix }

@@ -18,6 +18,24 @@ import (
 // boot starts a prepared VM from its plan and waits for its agent (and
 // sshd when waitSSH). The caller holds the VM's lock.
 func (s *Service) boot(ctx context.Context, vm *store.VM, plan BootPlan, waitSSH bool, r progress.Reporter) error {
+	return s.bootWith(ctx, vm, plan, bootOpts{waitSSH: waitSSH}, r)
+}
+
+// bootOpts vary a boot: a restore starts the VMM from a saved state
+// (vmm.Spec.Restore) instead of the kernel (save.go, snapshot.go).
+type bootOpts struct {
+	waitSSH bool
+	// restore is a saved state's VMM directory; the VMM starts paused
+	// from it, loaded() runs (it may refuse), then the VM is resumed, its
+	// clock set and, with reseed, its RNG reseeded. No file_sync, no
+	// wait for sshd: the guest continues, it does not boot.
+	restore string
+	reseed  bool
+	loaded  func() error
+}
+
+func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
+	waitSSH := o.waitSSH && o.restore == ""
 	fail := func(err error) error {
 		vm.State, vm.LastError = store.StateFailed, err.Error()
 		s.Store.SetVMState(context.WithoutCancel(ctx), vm.ID, store.StateFailed, err.Error())
@@ -43,12 +61,26 @@ func (s *Service) boot(ctx context.Context, vm *store.VM, plan BootPlan, waitSSH
 	}
 	defer vmm.CloseAll(locks) // the VMM holds its own copies
 	spec.Inherit = locks
+	spec.Restore = o.restore
 	progress.Stage(r, "network", "tap "+spec.Net.TAP+" on "+s.Config.Network.Bridge)
 	if err := s.Net.EnsureBridge(ctx); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
 	}
 	if err := s.Net.CreateTAP(ctx, spec.Net.TAP); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
+	}
+	if o.restore != "" {
+		progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
+		in, err := s.launch(ctx, *vm, drv, spec)
+		if err == nil {
+			err = s.resumeRestored(ctx, *vm, in, o)
+		}
+		if err != nil {
+			s.halt(ctx, *vm, in)
+			return fail(err)
+		}
+		s.afterResume(ctx, *vm, in, o.reseed, r)
+		return s.booted(ctx, vm, in)
 	}
 	progress.Stage(r, "boot", fmt.Sprintf("%s (%s)", drv.Name(), drv.Accel()))
 	in, err := s.launch(ctx, *vm, drv, spec)
@@ -97,6 +129,11 @@ func (s *Service) boot(ctx context.Context, vm *store.VM, plan BootPlan, waitSSH
 		in.sshOK.Store(true)
 		progress.Stage(r, "ssh", "sshd ready at "+vm.IP)
 	}
+	return s.booted(ctx, vm, in)
+}
+
+// booted records a VM that is up and watches its VMM.
+func (s *Service) booted(ctx context.Context, vm *store.VM, in *instance) error {
 	vm.State, vm.LastError = store.StateRunning, ""
 	if err := s.Store.SetVMState(ctx, vm.ID, store.StateRunning, ""); err != nil {
 		return err
@@ -104,6 +141,24 @@ func (s *Service) boot(ctx context.Context, vm *store.VM, plan BootPlan, waitSSH
 	s.startWatch(vm.ID, in)
 	s.OnChange()
 	return nil
+}
+
+// resumeRestored continues a VMM started from a saved state: loaded()
+// first, then Resume, then the agent's handshake.
+func (s *Service) resumeRestored(ctx context.Context, vm store.VM, in *instance, o bootOpts) error {
+	sn, ok := in.m.(vmm.Snapshotter)
+	if !ok {
+		return notSupported(vm)
+	}
+	if o.loaded != nil {
+		if err := o.loaded(); err != nil {
+			return err
+		}
+	}
+	if err := sn.Resume(ctx); err != nil {
+		return fmt.Errorf("resume %s after loading its state: %w", vm.Name, err)
+	}
+	return s.waitAgent(ctx, vm, in)
 }
 
 // launch starts the VMM for a prepared spec and records its handles.

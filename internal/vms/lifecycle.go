@@ -11,6 +11,7 @@ import (
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmm"
 )
 
 // Restart stops (gracefully) and boots a VM under one lock, so no other
@@ -175,6 +176,12 @@ func (s *Service) stopVM(ctx context.Context, vm store.VM) error {
 	in := s.instance(vm.ID)
 	if in == nil {
 		return s.Store.SetVMState(ctx, vm.ID, store.StateStopped, "")
+	}
+	if sn, ok := in.m.(vmm.Snapshotter); ok && vm.State == store.StatePaused {
+		// a paused guest cannot shut down: let it run to do so
+		if err := sn.Resume(ctx); err != nil {
+			s.Log.Warn("resume before stop", "vm", vm.Name, "err", err)
+		}
 	}
 	s.Store.SetVMState(ctx, vm.ID, store.StateStopping, "")
 	graceful := func() bool {

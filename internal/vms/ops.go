@@ -47,22 +47,10 @@ func (s *Service) Show(ctx context.Context, name string) (api.VM, error) {
 	return s.View(vm), nil
 }
 
-// Start boots a stopped VM and waits for its sshd.
+// Start boots a stopped VM and waits for its sshd; a saved VM continues
+// from its saved state (save.go).
 func (s *Service) Start(ctx context.Context, name string, r progress.Reporter) (api.VM, error) {
-	vm, err := s.Resolve(ctx, name)
-	if err != nil {
-		return api.VM{}, err
-	}
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
-	if s.instance(vm.ID) != nil {
-		return api.VM{}, api.Conflictf("vm %s is already running", vm.Name)
-	}
-	if err := s.bootStored(context.WithoutCancel(ctx), &vm, true, progress.Or(r)); err != nil {
-		return api.VM{}, err
-	}
-	return s.View(vm), nil
+	return s.StartWith(ctx, api.StartParams{Name: name}, r)
 }
 
 // Stop shuts a VM down gracefully, then kills it.
@@ -74,6 +62,9 @@ func (s *Service) Stop(ctx context.Context, name string) (api.VM, error) {
 	lock := s.lockVM(vm.ID)
 	lock.Lock()
 	defer lock.Unlock()
+	if vm.State == store.StateSaved {
+		return api.VM{}, api.Conflictf("vm %s is saved, not running: `banger vm start %s` continues it; `banger vm start --cold %s` boots it from its disks, discarding the saved state", vm.Name, vm.Name, vm.Name)
+	}
 	if err := s.stopVM(context.WithoutCancel(ctx), vm); err != nil {
 		return api.VM{}, err
 	}

@@ -194,6 +194,12 @@ func (s *Service) View(vm store.VM) api.VM {
 	if in := s.instance(vm.ID); in != nil {
 		v.PID = in.m.Handles().PID
 	}
+	if sns, err := s.Store.ListSnapshots(context.Background(), vm.ID); err == nil {
+		for _, sn := range sns {
+			v.Snapshots++
+			v.SnapshotBytes += sn.Bytes
+		}
+	}
 	return v
 }
 

@@ -49,24 +49,14 @@ func (p BootPlan) guestInit() string {
 // machineSpec renders the VM's config drive and initrd and describes the
 // machine for the driver.
 func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r progress.Reporter) (vmm.Spec, error) {
-	img, kern := plan.Image, plan.Kernel
+	kern := plan.Kernel
 	initrd, err := s.Artifacts.Initrd(ctx, kern, r)
 	if err != nil {
 		return vmm.Spec{}, err
 	}
 	dir := s.dir(vm.ID)
 	cfgDrive := dir.ConfigDrive()
-	disks := []vmm.Disk{
-		{ID: "base", Path: img.Path, ReadOnly: true},
-		{ID: "overlay", Path: dir.Overlay()},
-		{ID: "work", Path: dir.Work()},
-		{ID: "config", Path: cfgDrive, ReadOnly: true},
-	}
-	var extra []proto.GuestDisk
-	if disk, gd, ok := s.Artifacts.ModulesDisk(kern); ok {
-		disks = append(disks, disk)
-		extra = append(extra, gd)
-	}
+	disks, extra := s.diskSet(vm, plan)
 	if err := s.writeConfigDrive(vm, plan, cfgDrive, extra); err != nil {
 		return vmm.Spec{}, err
 	}
@@ -84,6 +74,25 @@ func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r
 		Net:        &vmm.NetIface{TAP: TAPName(vm.ID), MAC: vm.MAC},
 		ConsoleLog: dir.ConsoleLog(),
 	}, nil
+}
+
+// diskSet is the VM's disks in the order the VMM gets them (a saved
+// state's layout depends on it: see machineLayout) and the guest's view
+// of those beyond its own.
+func (s *Service) diskSet(vm store.VM, plan BootPlan) ([]vmm.Disk, []proto.GuestDisk) {
+	dir := s.dir(vm.ID)
+	disks := []vmm.Disk{
+		{ID: "base", Path: plan.Image.Path, ReadOnly: true},
+		{ID: "overlay", Path: dir.Overlay()},
+		{ID: "work", Path: dir.Work()},
+		{ID: "config", Path: dir.ConfigDrive(), ReadOnly: true},
+	}
+	var extra []proto.GuestDisk
+	if disk, gd, ok := s.Artifacts.ModulesDisk(plan.Kernel); ok {
+		disks = append(disks, disk)
+		extra = append(extra, gd)
+	}
+	return disks, extra
 }
 
 // writeConfigDrive renders the per-VM configuration the agent applies at
