@@ -24,6 +24,11 @@ import (
 // directory; in production it is the identity.
 var guestFS = func(p string) string { return p }
 
+// guestClock is the VM service's settime/reseed (zero: the agent's).
+// Daemon tests replace it: their agent runs on the host, whose clock
+// must not be set.
+var guestClock vms.GuestClock
+
 // vmsForArtifacts is the VM service as image promote needs it.
 type vmsForArtifacts struct{ s *rpcapi.Services }
 

@@ -129,8 +129,9 @@ func (d *Daemon) wire(o Options, subnet netip.Prefix) {
 		Paths: d.paths, Config: d.cfg, Host: config.ProbeHost(), Log: d.log, Store: d.store, Net: net,
 		Drivers: drivers, Keys: keys, SSHReady: o.SSHReady, SSHProbe: o.SSHProbe,
 		Artifacts: s.Artifacts, Importer: importer{s},
-		OnChange: func() { s.Network.Refresh() },
-		GuestFS:  func(p string) string { return guestFS(p) },
+		OnChange:   func() { s.Network.Refresh() },
+		GuestFS:    func(p string) string { return guestFS(p) },
+		GuestClock: guestClock,
 	})
 	s.Network = network.New(network.Deps{
 		Bridge: d.cfg.Network.Bridge, Net: net, VMs: netVMs{vms: s.VMs, store: d.store}, Log: d.log,

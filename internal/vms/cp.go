@@ -53,6 +53,9 @@ func (s *Service) copyVM(ctx context.Context, name, guestPath string) (store.VM,
 	if s.instance(vm.ID) == nil {
 		return vm, NotRunning(vm)
 	}
+	if vm.State == store.StatePaused {
+		return vm, isPaused(vm)
+	}
 	return vm, nil
 }
 

@@ -93,6 +93,9 @@ func (s *Service) Exec(ctx context.Context, p api.ExecParams) (*Session, error) 
 	if s.instance(vm.ID) == nil {
 		return nil, NotRunning(vm)
 	}
+	if vm.State == store.StatePaused {
+		return nil, isPaused(vm)
+	}
 	var rt store.ImageRuntime
 	if im, err := s.Store.GetImage(ctx, vm.Image); err == nil {
 		rt = im.Runtime

@@ -37,6 +37,11 @@ func (s *Service) snapshotter(vm store.VM) (*instance, vmm.Snapshotter, error) {
 	return in, sn, nil
 }
 
+// isPaused is the error for an operation that needs the guest to run.
+func isPaused(vm store.VM) error {
+	return api.Conflictf("vm %s is paused: continue it with `banger vm resume %s`", vm.Name, vm.Name)
+}
+
 func notSupported(vm store.VM) error {
 	return api.Invalidf("pause, save and snapshots are not supported by the %s driver (vm %s)", vm.VMM, vm.Name)
 }
@@ -116,7 +121,7 @@ func (s *Service) afterResume(ctx context.Context, vm store.VM, in *instance, re
 		warn("could not set the guest's clock", err)
 		return
 	}
-	if err := c.SetTime(ctx, time.Now()); err != nil {
+	if err := s.GuestClock.SetTime(c, ctx, time.Now()); err != nil {
 		warn("could not set the guest's clock", err)
 	} else {
 		progress.Stage(r, "guest", "guest clock set to the host's")
@@ -129,7 +134,7 @@ func (s *Service) afterResume(ctx context.Context, vm store.VM, in *instance, re
 		warn("could not reseed the guest's RNG", err)
 		return
 	}
-	if err := c.Reseed(ctx, entropy); err != nil {
+	if err := s.GuestClock.Reseed(c, ctx, entropy); err != nil {
 		warn("could not reseed the guest's RNG", err)
 	} else {
 		progress.Stage(r, "guest", "guest RNG reseeded with host entropy")

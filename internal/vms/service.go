@@ -25,9 +25,11 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
@@ -88,6 +90,17 @@ type Deps struct {
 	// GuestFS maps a guest path to where the agent writes it: tests run
 	// the agent on the host. Nil is the identity.
 	GuestFS func(string) string
+	// GuestClock are the agent calls after a resume or restore; zero
+	// fields call the agent. Tests whose agent runs on the host replace
+	// them (the agent would set the host's clock).
+	GuestClock GuestClock
+}
+
+// GuestClock sets a guest's wall clock and reseeds its RNG through its
+// agent (pause.go).
+type GuestClock struct {
+	SetTime func(c *client.Client, ctx context.Context, t time.Time) error
+	Reseed  func(c *client.Client, ctx context.Context, entropy []byte) error
 }
 
 // Service is the VM service of one daemon.
@@ -124,6 +137,12 @@ func New(d Deps) *Service {
 	}
 	if d.OnChange == nil {
 		d.OnChange = func() {}
+	}
+	if d.GuestClock.SetTime == nil {
+		d.GuestClock.SetTime = (*client.Client).SetTime
+	}
+	if d.GuestClock.Reseed == nil {
+		d.GuestClock.Reseed = (*client.Client).Reseed
 	}
 	if d.GuestFS == nil {
 		d.GuestFS = func(p string) string { return p }
