@@ -23,6 +23,8 @@ var (
 		"banger vm stop": vmNames, "banger vm start": vmNames, "banger vm restart": vmNames,
 		"banger vm delete": vmNames, "banger vm set": vmNames, "banger vm stats": vmNames,
 		"banger vm ports": vmNames, "banger vm logs": vmNames,
+		"banger vm pause": vmNames, "banger vm resume": vmNames,
+		"banger vm snapshot create": vmNames, "banger vm snapshot ls": vmNames,
 		"banger vm workspace prepare": vmNames, "banger vm workspace export": vmNames,
 		"banger image promote": vmNames,
 		"banger image show":    imageNames, "banger image delete": imageNames, "banger image export": imageNames,
@@ -35,6 +37,15 @@ var (
 	}
 )
 
+// snapshotArgCompletion: the first argument is a VM, the second one of
+// its snapshots.
+var snapshotArgCompletion = map[string]bool{"banger vm snapshot restore": true, "banger vm snapshot rm": true}
+
+func snapshotNames(vm string) namesFunc {
+	return names(func(c *client.Client, ctx context.Context) ([]api.Snapshot, error) { return c.VMSnapshotList(ctx, vm) },
+		func(s api.Snapshot) string { return s.Name })
+}
+
 // addCompletions attaches the name completions to the commands of the
 // tree that exist.
 func addCompletions(cl *client.Client, c *cobra.Command) {
@@ -44,6 +55,17 @@ func addCompletions(cl *client.Client, c *cobra.Command) {
 				return nil, cobra.ShellCompDirectiveDefault
 			}
 			return completeNames(cmd.Context(), cl, list, toComplete), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	if snapshotArgCompletion[c.CommandPath()] && c.ValidArgsFunction == nil {
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			switch len(args) {
+			case 0:
+				return completeNames(cmd.Context(), cl, vmNames, toComplete), cobra.ShellCompDirectiveNoFileComp
+			case 1:
+				return completeNames(cmd.Context(), cl, snapshotNames(args[0]), toComplete), cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 	}
 	for flag, list := range flagCompletion[c.CommandPath()] {

@@ -84,6 +84,11 @@ func TestCompletionTablesNameRealCommands(t *testing.T) {
 			t.Errorf("%s: no name completion attached", path)
 		}
 	}
+	for path := range snapshotArgCompletion {
+		if c := find(path); c != nil && c.ValidArgsFunction == nil {
+			t.Errorf("%s: no snapshot name completion attached", path)
+		}
+	}
 	for path, flags := range flagCompletion {
 		c := find(path)
 		for flag := range flags {

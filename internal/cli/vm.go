@@ -23,9 +23,10 @@ func newVMCmd(f *factory) *cobra.Command {
 		Short: "Create, run, reach and remove VMs",
 	}
 	cmd.AddCommand(newVMRunCmd(f, nil), newVMCreateCmd(f, nil), newVMListCmd(f), newVMShowCmd(f),
-		newVMSSHCmd(f), newVMStopCmd(f), newVMStartCmd(f), newVMDeleteCmd(f),
+		newVMSSHCmd(f), newVMStopCmd(f, nil), newVMStartCmd(f, nil), newVMDeleteCmd(f),
 		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
-		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f))
+		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f),
+		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f))
 	return cmd
 }
 
@@ -86,6 +87,9 @@ func newVMShowCmd(f *factory) *cobra.Command {
 		if v.PID != 0 {
 			rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
 		}
+		if v.Snapshots != 0 {
+			rows = append(rows, [2]string{"snapshots", fmt.Sprintf("%d (%s)", v.Snapshots, config.FormatSize(v.SnapshotBytes))})
+		}
 		return append(rows, [2]string{"last error", strings.SplitN(v.LastError, "\n", 2)[0]})
 	})
 }
@@ -108,14 +112,6 @@ func simpleVMCmd(f *factory, use, short string, call func(*client.Client, contex
 			return nil
 		},
 	}
-}
-
-func newVMStopCmd(f *factory) *cobra.Command {
-	return simpleVMCmd(f, "stop", "Shut a VM down (its disks are kept)", (*client.Client).VMStop, "stopped")
-}
-
-func newVMStartCmd(f *factory) *cobra.Command {
-	return simpleVMCmd(f, "start", "Boot a stopped VM", (*client.Client).VMStart, "running")
 }
 
 func newVMDeleteCmd(f *factory) *cobra.Command {
