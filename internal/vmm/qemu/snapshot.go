@@ -217,12 +217,18 @@ func (m *Machine) incoming(ctx context.Context, path string) error {
 // restoreFailed waits briefly for QEMU to exit (it does when it rejects
 // the state) and returns err with QEMU's own explanation.
 func (m *Machine) restoreFailed(err error) error {
+	exited := false
 	select {
 	case <-m.done:
+		exited = true
 	case <-time.After(2 * time.Second):
 	}
-	if tail := m.logTail(); tail != "" {
-		return fmt.Errorf("qemu refused the saved state: %s (%v)", tail, err)
+	tail := m.logTail()
+	switch {
+	case exited && tail != "":
+		return fmt.Errorf("qemu refused the saved state: %s", tail)
+	case tail != "":
+		return fmt.Errorf("restore: %v; qemu log: %s", err, tail)
 	}
 	return fmt.Errorf("restore: %w", err)
 }
