@@ -96,9 +96,9 @@ func waitTick(t *testing.T, path string, after int, within time.Duration) int {
 }
 
 // A real guest under real QEMU is paused (its console stops), resumed
-// (it continues), saved to a file, killed, restored by a new QEMU from
-// that file — paused until Resume — and then continues counting where it
-// was saved instead of booting again.
+// (it continues), saved to a file, resumed again, killed, restored by a
+// new QEMU from that file — paused until Resume — and then continues
+// counting where it was saved instead of booting again.
 func TestSaveAndRestoreRealGuest(t *testing.T) {
 	d := New(Options{})
 	if err := d.Available(); err != nil {
@@ -149,6 +149,12 @@ func TestSaveAndRestoreRealGuest(t *testing.T) {
 		t.Errorf("saved state %+v", st)
 	}
 	t.Logf("saved at tick %d: %+v", saved, st)
+	// The saved machine is paused and usable: it resumes (from QEMU's
+	// postmigrate), as after a snapshot of a running VM.
+	if err := s.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitTick(t, spec.ConsoleLog, saved, 30*time.Second)
 	if err := m.Kill(); err != nil {
 		t.Fatal(err)
 	}
