@@ -116,11 +116,32 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 		}
 		select {
 		case <-ctx.Done():
-			q.run("migrate_cancel", nil)
+			cancelMigration(q)
 			return vmm.SavedState{}, fmt.Errorf("save state: %w", ctx.Err())
 		case <-m.done:
 			return vmm.SavedState{}, errors.New("save state: qemu exited: " + m.logTail())
 		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// cancelMigration stops a save whose caller gave up, and waits a little
+// for QEMU to finish cancelling so that the next save can start. It runs
+// on its own deadline: the caller's has passed.
+func cancelMigration(q *qmpConn) {
+	q.ctx = context.Background()
+	if _, err := q.run("migrate_cancel", nil); err != nil {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(pollEvery) {
+		raw, err := q.run("query-migrate", nil)
+		if err != nil {
+			return
+		}
+		var mi struct{ Status string }
+		json.Unmarshal(raw, &mi)
+		if mi.Status != "active" && mi.Status != "cancelling" && mi.Status != "setup" {
+			return
 		}
 	}
 }

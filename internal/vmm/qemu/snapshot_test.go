@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -271,5 +273,41 @@ func TestRestoreWithoutStateStartsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a process was started for a restore without state")
+	}
+}
+
+// A caller giving up cancels the migration (on a deadline of its own:
+// the caller's has passed) and waits for QEMU to finish cancelling.
+func TestSaveStateCancelledByCtx(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	cancelled := false
+	f := newFakeQMP(t, dir, func(cmd string, _ json.RawMessage) (any, string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch cmd {
+		case "query-status":
+			return map[string]string{"status": "paused"}, "", false
+		case "query-version":
+			return map[string]any{"qemu": map[string]int{"major": 7, "minor": 2, "micro": 22}}, "", false
+		case "migrate_cancel":
+			cancelled = true
+		case "query-migrate":
+			if cancelled {
+				return map[string]string{"status": "cancelled"}, "", false
+			}
+			return map[string]string{"status": "active"}, "", false
+		}
+		return struct{}{}, "", false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := fakeMachine(dir).SaveState(ctx, t.TempDir())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	cmds := f.commands()
+	if i := slices.Index(cmds, "migrate_cancel"); i < 0 || cmds[len(cmds)-1] != "query-migrate" {
+		t.Errorf("commands %q: want migrate_cancel, then a poll until cancelled", cmds)
 	}
 }
