@@ -84,7 +84,8 @@ func (s *Service) SnapshotRestore(ctx context.Context, p api.SnapshotParams, r p
 		return api.VM{}, err
 	}
 	if err := s.bootWith(ctx, &vm, plan, bootOpts{restore: vmdir.StateDir(src), reseed: true}, r); err != nil {
-		return api.VM{}, fmt.Errorf("%w (its disks are the snapshot's: `banger vm start %s` boots them, or restore again)", err, vm.Name)
+		return api.VM{}, fmt.Errorf("%w (the snapshot was written by %s %s; the VM's disks are now the snapshot's: `banger vm start %s` boots them, or restore again)",
+			err, meta.Driver, meta.VMMVersion, vm.Name)
 	}
 	progress.Stage(r, "restore", "vm "+vm.Name+" is back at snapshot "+sn.Name+" ("+sn.CreatedAt.Format("2006-01-02 15:04:05")+")")
 	return s.View(vm), nil

@@ -161,7 +161,7 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 	}}
 	if err := s.bootWith(ctx, vm, plan, o, r); err != nil {
 		if !spent {
-			return keep(fmt.Errorf("%w: %s", err, cold))
+			return keep(fmt.Errorf("%w (the state was written by %s %s): %s", err, meta.Driver, meta.VMMVersion, cold))
 		}
 		os.RemoveAll(used)
 		return err // the VM is failed; vm start boots it from its disks
