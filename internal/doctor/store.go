@@ -48,5 +48,5 @@ func storeChecks(ctx context.Context, paths config.Paths, cfg config.Config) []C
 	} else {
 		out = append(out, Check{"pass", "kernel", k.Name + " " + k.Release, ""})
 	}
-	return out
+	return append(out, snapshotCheck(ctx, st, paths))
 }

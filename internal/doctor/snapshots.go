@@ -1,0 +1,54 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/banger-dev/banger/internal/config"
+	"github.com/banger-dev/banger/internal/store"
+)
+
+// snapshotCheck is the disk use of VM snapshots (from the store) and of
+// saved states (vm stop --save: saved/ in a VM's directory), with the
+// free space left where they live.
+func snapshotCheck(ctx context.Context, st *store.Store, paths config.Paths) Check {
+	sns, err := st.ListSnapshots(ctx, "")
+	if err != nil {
+		return Check{"warn", "snapshots", "unreadable: " + err.Error(), ""}
+	}
+	var snapBytes int64
+	vms := map[string]bool{}
+	for _, sn := range sns {
+		snapBytes += sn.Bytes
+		vms[sn.VMID] = true
+	}
+	saved, _ := filepath.Glob(filepath.Join(paths.StateDir, "vms", "*", "saved"))
+	var savedBytes int64
+	for _, d := range saved {
+		savedBytes += allocated(d)
+	}
+	detail := fmt.Sprintf("%d snapshots of %d VMs use %s; %d saved VMs use %s", len(sns), len(vms),
+		config.FormatSize(snapBytes), len(saved), config.FormatSize(savedBytes))
+	var fs syscall.Statfs_t
+	if syscall.Statfs(paths.StateDir, &fs) == nil {
+		detail += fmt.Sprintf(" (%s free in %s)", config.FormatSize(int64(fs.Bavail)*fs.Bsize), paths.StateDir)
+	}
+	return Check{"pass", "snapshots", detail, ""}
+}
+
+// allocated is the space a file tree takes on disk.
+func allocated(root string) int64 {
+	var n int64
+	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil {
+			if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += s.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}
