@@ -208,3 +208,27 @@ func TestContractSnapshot(t *testing.T) {
 		t.Error("1.10 accepted overrides")
 	}
 }
+
+// A jailed restore finds the state at /snapshot/* in the chroot: hard
+// links of the saved files.
+func TestStageRestoreLinksIntoJail(t *testing.T) {
+	base := t.TempDir()
+	l := newJailLayout(&JailerOptions{ChrootBase: base}, "/opt/fc/firecracker", "vm-1")
+	snap := t.TempDir()
+	state, mem := filepath.Join(snap, StateFile), filepath.Join(snap, MemFile)
+	os.WriteFile(state, []byte("s"), 0o600)
+	os.WriteFile(mem, []byte("m"), 0o600)
+	if err := l.stageRestore(state, mem); err != nil {
+		t.Fatalf("stageRestore (same filesystem): %v", err)
+	}
+	for _, name := range []string{StateFile, MemFile} {
+		a, _ := os.Stat(filepath.Join(snap, name))
+		b, err := os.Stat(l.host(filepath.Join(jailSnapDir, name)))
+		if err != nil || !os.SameFile(a, b) {
+			t.Errorf("%s not linked into the jail: %v", name, err)
+		}
+	}
+	if err := l.stageRestore(filepath.Join(snap, "none"), mem); err == nil || !strings.Contains(err.Error(), "same filesystem") {
+		t.Errorf("a missing state: %v", err)
+	}
+}

@@ -106,9 +106,13 @@ func TestSaveAndRestoreRealGuest(t *testing.T) {
 	}
 	kdir := testKernel(t)
 	root := t.TempDir()
+	disk := filepath.Join(root, "work1.raw")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	spec := vmm.Spec{ID: "snaptest", Dir: filepath.Join(root, "rt1"), VCPU: 1, MemoryMiB: 256,
 		Kernel: filepath.Join(kdir, "vmlinuz"), Initrd: tickerInitramfs(t, kdir), Cmdline: "quiet",
-		ConsoleLog: filepath.Join(root, "console1.log")}
+		ConsoleLog: filepath.Join(root, "console1.log"), Disks: []vmm.Disk{{ID: "work", Path: disk}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m, err := d.Start(ctx, spec)
@@ -179,6 +183,12 @@ func TestSaveAndRestoreRealGuest(t *testing.T) {
 		}
 	}
 
+	// Same device set; the disk may have another path (a copy).
+	copyDisk := filepath.Join(root, "work2.raw")
+	if err := os.Rename(disk, copyDisk); err != nil {
+		t.Fatal(err)
+	}
+	spec.Disks = []vmm.Disk{{ID: "work", Path: copyDisk}}
 	spec.Dir, spec.ConsoleLog, spec.Restore = filepath.Join(root, "rt2"), filepath.Join(root, "console2.log"), snap
 	start := time.Now()
 	r, err := d.Start(ctx, spec)
