@@ -33,9 +33,16 @@ type Driver struct {
 	// KillErr, when set, makes Kill of the machines started from then on
 	// fail and leave them running (a VMM stuck in the kernel).
 	KillErr error
-	// Starts counts Start calls.
+	// Starts counts Start calls (restores included).
 	Starts int
-	last   vmm.Spec
+	// Pauses, Resumes, SaveStates and Restores count Snapshotter calls
+	// on any of this driver's machines and Starts from Spec.Restore
+	// (successful or not); see snapshot.go.
+	Pauses, Resumes, SaveStates, Restores int
+	// SaveErr, when set, makes SaveState fail with it after writing a
+	// partial state file (the caller removes the directory).
+	SaveErr error
+	last    vmm.Spec
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -54,6 +61,17 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 			return nil, err
 		}
 	}
+	var restored *savedFile
+	if spec.Restore != "" {
+		d.mu.Lock()
+		d.Restores++
+		d.mu.Unlock()
+		st, err := loadState(spec)
+		if err != nil {
+			return nil, err
+		}
+		restored = st
+	}
 	if spec.ConsoleLog != "" {
 		os.WriteFile(spec.ConsoleLog, []byte("fake console line 1\nfake console line 2\n"), 0o600)
 	}
@@ -66,8 +84,14 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	if d.MuteStarts > 0 {
 		d.MuteStarts--
 	}
-	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute, killErr: d.KillErr,
+	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute, killErr: d.KillErr, drv: d,
 		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
+	if restored != nil {
+		// A restored machine starts paused, like a real VMM after
+		// loading a saved state: the caller Resumes it.
+		m.gate = make(chan struct{})
+		m.restoredFrom = restored
+	}
 	m.srv = &agent.Server{PowerOff: func() { m.exit() }}
 	// Like a VMM process, the machine keeps its inherited files (the
 	// disks' flocks) until it exits.
@@ -133,6 +157,13 @@ type Machine struct {
 	done    chan struct{}
 	held    []*os.File
 	killErr error
+	drv     *Driver
+
+	// gate is nil while the vCPUs run; while paused it is an open
+	// channel that Resume closes (snapshot.go).
+	gmu          sync.Mutex
+	gate         chan struct{}
+	restoredFrom *savedFile
 }
 
 var _ vmm.Machine = (*Machine)(nil)
@@ -175,12 +206,18 @@ func (m *Machine) Diagnose(ctx context.Context) (string, error) {
 // Crash simulates the VMM dying.
 func (m *Machine) Crash() { m.exit() }
 
-// DialAgent returns a pipe to a fresh agent session.
+// DialAgent returns a pipe to a fresh agent session. On a paused machine
+// it waits for Resume (or ctx, or the machine's exit), and the guest end
+// of every session stalls while the machine is paused.
 func (m *Machine) DialAgent(ctx context.Context) (net.Conn, error) {
 	if m.Exited() {
 		return nil, errors.New("fake machine exited")
 	}
-	host, guest := net.Pipe()
+	if err := m.waitRunning(ctx); err != nil {
+		return nil, err
+	}
+	host, pipeGuest := net.Pipe()
+	guest := &gatedConn{Conn: pipeGuest, m: m}
 	if m.noAgent {
 		go func() {
 			<-m.done

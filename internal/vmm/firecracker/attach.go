@@ -44,6 +44,9 @@ func (d *Driver) Attach(h vmm.Handles) (vmm.Machine, error) {
 		cleanup:  removeFiles(d.log, d.leftoversFor(h)...),
 		done:     make(chan struct{}),
 	}
+	if d.opts.Jailer != nil {
+		m.jailRoot = filepath.Dir(filepath.Dir(h.ControlSock)) // <root>/run/fc.sock
+	}
 	go m.watchForeign(attachPoll)
 	return m, nil
 }

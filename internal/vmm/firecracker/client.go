@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,10 @@ type Client struct {
 // startCallFactor gives InstanceStart a larger budget: it builds the VM and
 // starts vCPUs, which is much slower than a configuration call.
 const startCallFactor = 5
+
+// snapshotCallFactor gives snapshot create and load their own budget:
+// they write or map all of guest memory (a minute with the default).
+const snapshotCallFactor = 30
 
 // NewClient returns a client for the API socket at sock. log may be nil.
 func NewClient(sock string, log *slog.Logger) *Client {
@@ -113,6 +118,21 @@ func (c *Client) PutMetrics(ctx context.Context, m Metrics) error {
 	return c.do(ctx, http.MethodPut, "/metrics", m, nil)
 }
 
+// PatchVM is PATCH /vm: VMStatePaused or VMStateResumed.
+func (c *Client) PatchVM(ctx context.Context, state string) error {
+	return c.do(ctx, http.MethodPatch, "/vm", VM{State: state}, nil)
+}
+
+// CreateSnapshot is PUT /snapshot/create.
+func (c *Client) CreateSnapshot(ctx context.Context, p SnapshotCreateParams) error {
+	return c.do(ctx, http.MethodPut, "/snapshot/create", p, nil)
+}
+
+// LoadSnapshot is PUT /snapshot/load.
+func (c *Client) LoadSnapshot(ctx context.Context, p SnapshotLoadParams) error {
+	return c.do(ctx, http.MethodPut, "/snapshot/load", p, nil)
+}
+
 // Action is PUT /actions.
 func (c *Client) Action(ctx context.Context, actionType string) error {
 	return c.do(ctx, http.MethodPut, "/actions", InstanceActionInfo{ActionType: actionType}, nil)
@@ -132,6 +152,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	timeout := c.CallTimeout
 	if a, ok := body.(InstanceActionInfo); ok && a.ActionType == ActionInstanceStart {
 		timeout *= startCallFactor
+	}
+	if strings.HasPrefix(path, "/snapshot/") {
+		timeout *= snapshotCallFactor
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -136,12 +136,14 @@ func (l jailLayout) stage(j *JailerOptions, spec, jailed vmm.Spec) error {
 		}
 		return nil
 	}
-	if err := link(kernelPath(spec), jailed.KernelELF); err != nil {
-		return err
-	}
-	if spec.Initrd != "" {
-		if err := link(spec.Initrd, jailed.Initrd); err != nil {
+	if spec.Restore == "" { // a restore loads no kernel or initrd
+		if err := link(kernelPath(spec), jailed.KernelELF); err != nil {
 			return err
+		}
+		if spec.Initrd != "" {
+			if err := link(spec.Initrd, jailed.Initrd); err != nil {
+				return err
+			}
 		}
 	}
 	for i, d := range spec.Disks {

@@ -23,6 +23,7 @@ type machine struct {
 	log      *slog.Logger
 	killWait time.Duration
 	cleanup  func() // removes what the process leaves behind (sockets, chroot)
+	jailRoot string // the chroot's host path when jailed, else ""
 
 	done    chan struct{}
 	exitMu  sync.Mutex

@@ -136,8 +136,10 @@ func validateSpec(spec vmm.Spec) error {
 	if spec.MemoryMiB < 1 {
 		return fmt.Errorf("memory %d MiB is not positive", spec.MemoryMiB)
 	}
-	if err := checkELF(kernelPath(spec)); err != nil {
-		return err
+	if spec.Restore == "" { // a restore loads no kernel
+		if err := checkELF(kernelPath(spec)); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range spec.Disks {

@@ -26,6 +26,8 @@ type launch struct {
 	console  string
 	jail     *jailLayout
 	leftover []string // removed after the process exits
+	// A restore's state files as Firecracker sees them (snapshot.go).
+	restoreState, restoreMem string
 }
 
 // Start implements vmm.Driver. ctx bounds only the start-up: the process
@@ -37,6 +39,11 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	l, err := d.plan(spec)
 	if err != nil {
 		return nil, fmt.Errorf("firecracker start: %w", err)
+	}
+	if spec.Restore != "" {
+		if l.restoreState, l.restoreMem, err = restoreFiles(spec.Restore); err != nil {
+			return nil, fmt.Errorf("firecracker start: %w", err)
+		}
 	}
 	if err := d.prepare(l, spec); err != nil {
 		removeFiles(d.log, l.leftover...)()
@@ -113,7 +120,16 @@ func (d *Driver) prepare(l *launch, spec vmm.Spec) error {
 		}
 	}
 	if l.jail != nil {
-		return l.jail.stage(d.opts.Jailer, spec, l.spec)
+		if err := l.jail.stage(d.opts.Jailer, spec, l.spec); err != nil {
+			return err
+		}
+		if l.restoreState != "" {
+			if err := l.jail.stageRestore(l.restoreState, l.restoreMem); err != nil {
+				return err
+			}
+			l.restoreState = filepath.Join(jailSnapDir, StateFile)
+			l.restoreMem = filepath.Join(jailSnapDir, MemFile)
+		}
 	}
 	return nil
 }
@@ -162,6 +178,9 @@ func (d *Driver) spawn(l *launch, spec vmm.Spec) (*machine, error) {
 	if spec.Net != nil {
 		m.h.TAP = spec.Net.TAP
 	}
+	if l.jail != nil {
+		m.jailRoot = l.jail.Root
+	}
 	go m.watchChild(cmd.Wait)
 	return m, nil
 }
@@ -179,7 +198,11 @@ func (d *Driver) boot(ctx context.Context, m *machine, l *launch) error {
 		return err
 	}
 	m.log.Info("firecracker: api ready", "version", v.String())
-	if err := runPlan(ctx, m.api, bootPlan(l.spec, l.files, v)); err != nil {
+	plan := bootPlan(l.spec, l.files, v)
+	if l.restoreState != "" {
+		plan = restorePlan(l.spec, l.files, l.restoreState, l.restoreMem, v)
+	}
+	if err := runPlan(ctx, m.api, plan); err != nil {
 		return d.explain(err, m, l)
 	}
 	return nil

@@ -106,3 +106,52 @@ func (e *APIError) Error() string {
 	}
 	return fmt.Sprintf("firecracker %s %s: %d: %s", e.Method, e.Path, e.Status, msg)
 }
+
+// VM is PATCH /vm: pause or resume a running microVM.
+type VM struct {
+	State string `json:"state"` // VMStatePaused, VMStateResumed
+}
+
+// VM states for PATCH /vm.
+const (
+	VMStatePaused  = "Paused"
+	VMStateResumed = "Resumed"
+)
+
+// SnapshotCreateParams is PUT /snapshot/create (the microVM paused).
+type SnapshotCreateParams struct {
+	SnapshotType string `json:"snapshot_type,omitempty"` // Full (default), Diff
+	SnapshotPath string `json:"snapshot_path"`
+	MemFilePath  string `json:"mem_file_path"`
+}
+
+// MemoryBackend is where a snapshot load takes guest memory from.
+type MemoryBackend struct {
+	BackendType string `json:"backend_type"` // File, Uffd
+	BackendPath string `json:"backend_path"`
+}
+
+// NetworkOverride points a restored NIC at another TAP.
+type NetworkOverride struct {
+	IfaceID     string `json:"iface_id"`
+	HostDevName string `json:"host_dev_name"`
+}
+
+// VsockOverride gives a restored vsock device another uds path.
+type VsockOverride struct {
+	UDSPath string `json:"uds_path"`
+}
+
+// SnapshotLoadParams is PUT /snapshot/load, on a fresh process. The
+// deprecated mem_file_path and enable_diff_snapshots are never sent:
+// mem_backend replaces the first, and dirty-page tracking (the second's
+// meaning, now track_dirty_pages) defaults to off.
+type SnapshotLoadParams struct {
+	SnapshotPath     string            `json:"snapshot_path"`
+	MemBackend       *MemoryBackend    `json:"mem_backend,omitempty"`
+	ResumeVM         *bool             `json:"resume_vm,omitempty"`
+	TrackDirtyPages  *bool             `json:"track_dirty_pages,omitempty"`
+	NetworkOverrides []NetworkOverride `json:"network_overrides,omitempty"` // from 1.13 (see fieldMinVersion)
+	VsockOverride    *VsockOverride    `json:"vsock_override,omitempty"`    // from 1.16
+	ClockRealtime    *bool             `json:"clock_realtime,omitempty"`
+}

@@ -33,6 +33,14 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	if d.binErr != nil {
 		return nil, d.binErr
 	}
+	var statePath string
+	if spec.Restore != "" {
+		p, err := checkRestore(spec.Restore)
+		if err != nil {
+			return nil, err
+		}
+		statePath = p
+	}
 	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -41,7 +49,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	for _, p := range []string{qmpSock, agentSock} {
 		os.Remove(p)
 	}
-	logPath := filepath.Join(spec.Dir, "qemu.log")
+	logPath := filepath.Join(spec.Dir, logFile)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
@@ -73,8 +81,17 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		tail, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("%w: %v: %s", ErrExited, err, strings.TrimSpace(lastLines(string(tail), 5)))
 	}
+	if statePath != "" {
+		if err := m.incoming(ctx, statePath); err != nil {
+			m.Kill()
+			return nil, err
+		}
+	}
 	return m, nil
 }
+
+// logFile receives QEMU's stdout and stderr in the VM's runtime dir.
+const logFile = "qemu.log"
 
 func waitSockets(ctx context.Context, done <-chan struct{}, paths ...string) error {
 	deadline := time.After(15 * time.Second)

@@ -93,7 +93,12 @@ func hostTSCKHz() int {
 	return 0
 }
 
-// Args builds the QEMU command line for spec.
+// Args builds the QEMU command line for spec. Keep the order of the
+// devices stable: a restore (Spec.Restore) loads a state only into the
+// same device set, and QEMU identifies virtio-mmio devices by their slot,
+// which follows command-line order. Changing the order or adding a device
+// before existing ones invalidates every saved state. With Spec.Restore
+// the command line is the same plus `-incoming defer`.
 func (d *Driver) Args(spec vmm.Spec) []string {
 	qmp := filepath.Join(spec.Dir, "qmp.sock")
 	agent := filepath.Join(spec.Dir, "agent.sock")
@@ -145,7 +150,11 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	if spec.Cmdline != "" {
 		cmdline = append(cmdline, spec.Cmdline)
 	}
-	return append(a, "-append", strings.Join(cmdline, " "))
+	a = append(a, "-append", strings.Join(cmdline, " "))
+	if spec.Restore != "" {
+		a = append(a, "-incoming", "defer")
+	}
+	return a
 }
 
 // PIDFile is the name of the pidfile QEMU writes in the VM's runtime dir.

@@ -41,6 +41,9 @@ type config struct {
 	agentDelay   time.Duration // the agent listens this long after InstanceStart
 	ignoreCAD    bool          // the guest ignores Ctrl-Alt-Del
 	cadExitDelay time.Duration // time from SendCtrlAltDel to exit
+	// stayAfterFailedLoad keeps serving after a failed snapshot load
+	// (Firecracker exits), for in-process tests.
+	stayAfterFailedLoad bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -65,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.agentDelay, "fake-agent-delay", 0, "delay from InstanceStart until the agent listens")
 	fs.BoolVar(&c.ignoreCAD, "fake-ignore-ctrlaltdel", false, "keep running after SendCtrlAltDel")
 	fs.DurationVar(&c.cadExitDelay, "fake-ctrlaltdel-delay", 50*time.Millisecond, "time from SendCtrlAltDel to exit")
+	fs.BoolVar(&c.stayAfterFailedLoad, "fake-stay-after-failed-load", false, "keep running after a failed snapshot load")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -63,7 +63,7 @@ func (s *server) putMachine(body []byte) error {
 	if err := oneOf("huge_pages", m.HugePages, hp...); err != nil {
 		return err
 	}
-	s.machine = m
+	s.machine, s.machineSet = m, true
 	return nil
 }
 

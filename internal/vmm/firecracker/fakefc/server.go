@@ -22,16 +22,20 @@ type server struct {
 	ver            version
 	stdout, stderr io.Writer
 
-	mu       sync.Mutex
-	started  bool
-	logger   *os.File
-	metrics  bool
-	machine  machineConfig
-	boot     *bootSource
-	drives   []drive // insertion order, as Firecracker attaches them
-	ifaces   map[string]networkInterface
-	vsock    *vsockDevice
-	recorder *recorder
+	mu      sync.Mutex
+	started bool
+	paused  bool // PATCH /vm, or restored without resume_vm
+	// machineSet: PUT /machine-config was called (a load must come first).
+	machineSet      bool
+	restoredCmdline string // the guest's command line, after a load
+	logger          *os.File
+	metrics         bool
+	machine         machineConfig
+	boot            *bootSource
+	drives          []drive // insertion order, as Firecracker attaches them
+	ifaces          map[string]networkInterface
+	vsock           *vsockDevice
+	recorder        *recorder
 }
 
 func newServer(cfg config, v version, stdout, stderr io.Writer) *server {
@@ -96,7 +100,7 @@ func (s *server) route(method, path string, body []byte) (any, error) {
 		}
 		return s.get(path)
 	}
-	if method != http.MethodPut {
+	if method != http.MethodPut && !(method == http.MethodPatch && path == "/vm") {
 		return nil, faultf("Invalid request method and/or path: %s %s.", method, path)
 	}
 	if len(body) == 0 {
@@ -105,8 +109,15 @@ func (s *server) route(method, path string, body []byte) (any, error) {
 	if len(body) > maxPayload {
 		return nil, faultf("Request payload with size %d is larger than the limit of %d allowed by server.", len(body), maxPayload)
 	}
-	if path == "/actions" {
+	switch path {
+	case "/actions":
 		return nil, s.action(body)
+	case "/vm":
+		return nil, s.patchVM(body)
+	case "/snapshot/create":
+		return nil, s.snapshotCreate(body)
+	case "/snapshot/load":
+		return nil, s.snapshotLoad(body)
 	}
 	if s.started {
 		return nil, faultf("The requested operation is not supported after starting the microVM.")
@@ -120,6 +131,9 @@ func (s *server) get(path string) (any, error) {
 		state := "Not started"
 		if s.started {
 			state = "Running"
+		}
+		if s.started && s.paused {
+			state = "Paused"
 		}
 		return map[string]string{"app_name": "Firecracker", "id": s.cfg.id, "state": state, "vmm_version": s.cfg.version}, nil
 	case "/version":

@@ -18,10 +18,12 @@ import (
 // "OK <host port>\n" when a guest process listens on that port, or is
 // closed when none does (before boot, nothing does).
 type vsockDevice struct {
-	ln *net.UnixListener
+	ln   *net.UnixListener
+	path string
 
 	mu       sync.Mutex
 	booted   bool
+	paused   bool // vCPUs stopped: no guest process accepts
 	noAgent  bool
 	agentAt  time.Time // when the fake agent starts listening
 	hostPort uint32
@@ -34,7 +36,7 @@ func listenVsock(_ *server, path string) (*vsockDevice, error) {
 	}
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false) // Firecracker leaves the uds behind
-	d := &vsockDevice{ln: ul, hostPort: 1 << 30}
+	d := &vsockDevice{ln: ul, path: path, hostPort: 1 << 30}
 	go d.accept()
 	return d, nil
 }
@@ -48,12 +50,18 @@ func (d *vsockDevice) boot(cfg config) {
 	d.agentAt = time.Now().Add(cfg.agentDelay)
 }
 
+func (d *vsockDevice) setPaused(p bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.paused = p
+}
+
 // listening reports whether a guest process accepts on port now, and
 // allocates the host-side port number Firecracker would report.
 func (d *vsockDevice) listening(port uint32) (uint32, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.booted || d.noAgent || port != proto.VsockPort || time.Now().Before(d.agentAt) {
+	if !d.booted || d.paused || d.noAgent || port != proto.VsockPort || time.Now().Before(d.agentAt) {
 		return 0, false
 	}
 	d.hostPort++
