@@ -50,6 +50,8 @@ test:
 # End-to-end: real guests under QEMU, inside a network namespace.
 e2e: build
 	BANGER_E2E=1 BANGER_E2E_CACHE=$(E2E_CACHE) BANGER_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m -v ./e2e/
+	# Driver tests with a real guest kernel, cached by the suite above.
+	BANGER_E2E=1 BANGER_E2E_CACHE=$(E2E_CACHE) $(GO) test -count=1 -timeout 10m -v -run 'RealGuest' ./internal/vmm/...
 
 check: setup-test vet fmt-check test e2e
 
