@@ -71,7 +71,8 @@ func copyDisk(dst, src string) (err error) {
 // diskFull rewrites an out-of-space error so that it names where and
 // how much space is left; other errors pass through.
 func diskFull(path string, err error) error {
-	if !errors.Is(err, syscall.ENOSPC) {
+	var done *fullError
+	if !errors.Is(err, syscall.ENOSPC) || errors.As(err, &done) {
 		return err
 	}
 	var st unix.Statfs_t
@@ -80,8 +81,13 @@ func diskFull(path string, err error) error {
 	if unix.Statfs(dir, &st) == nil {
 		free = config.FormatSize(int64(st.Bavail) * st.Bsize)
 	}
-	return fmt.Errorf("no space left writing %s (%s free on that filesystem): free some space and try again: %w", path, free, err)
+	return &fullError{fmt.Errorf("no space left writing %s (%s free on that filesystem): free some space and try again: %w", path, free, err)}
 }
+
+// fullError is an out-of-space error already explained by diskFull.
+type fullError struct{ error }
+
+func (e *fullError) Unwrap() error { return e.error }
 
 // allocated is the space a file tree takes on disk (its allocated
 // blocks, so sparse disk copies count for what they hold).

@@ -32,6 +32,13 @@ func (s *Service) Restart(ctx context.Context, name string, r progress.Reporter)
 			return api.VM{}, err
 		}
 	}
+	if vm.State == store.StateSaved {
+		// a restart boots afresh: the saved state would not match the disks
+		progress.Stage(r, "stop", "discarding "+vm.Name+"'s saved state")
+		if err := os.RemoveAll(s.dir(vm.ID).Saved()); err != nil {
+			return api.VM{}, err
+		}
+	}
 	if err := s.bootStored(ctx, &vm, true, r); err != nil {
 		return api.VM{}, err
 	}
@@ -63,6 +70,9 @@ func (s *Service) Set(ctx context.Context, p api.SetParams, r progress.Reporter)
 	defer lock.Unlock()
 	if s.instance(vm.ID) != nil {
 		return api.VM{}, api.Conflictf("vm %s is running: stop it first (`banger vm stop %s`), then set its size", vm.Name, vm.Name)
+	}
+	if vm.State == store.StateSaved {
+		return api.VM{}, api.Conflictf("vm %s is saved, and its saved state needs the sizes it was saved with: continue it and stop it first (`banger vm start %s && banger vm stop %s`), or discard the state with `banger vm start --cold %s`", vm.Name, vm.Name, vm.Name, vm.Name)
 	}
 	spec := config.Spec{VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB, DiskBytes: vm.DiskBytes}
 	if p.VCPU != 0 {

@@ -51,28 +51,28 @@ func (s *Service) SnapshotRestore(ctx context.Context, p api.SnapshotParams, r p
 		return api.VM{}, api.Conflictf("vm %s is %s: restoring snapshot %s replaces its memory and disks; add --force to end its current state (`banger vm snapshot create %s` first keeps it)",
 			vm.Name, vm.State, sn.Name, vm.Name)
 	}
+	// The copies are made beside the VM's disks first: a failure (a full
+	// disk) leaves the VM as it was, running or not.
+	progress.Stage(r, "restore", "copying snapshot "+sn.Name+"'s disks")
+	disks := dir.Disks()
+	for i, dst := range disks {
+		if err := s.copyDisk(dst+".restore", vmdir.SnapshotDisks(src)[i]); err != nil {
+			for _, d := range disks {
+				os.Remove(d + ".restore")
+			}
+			return api.VM{}, fmt.Errorf("restore %s: %w (the VM and its disks are unchanged)", vm.Name, err)
+		}
+	}
 	if in != nil {
 		progress.Stage(r, "stop", "ending vm "+vm.Name+"'s VMM (--force)")
 		s.halt(ctx, vm, in)
-		s.Store.SetVMState(ctx, vm.ID, store.StateStopped, "")
-		vm.State = store.StateStopped
 	}
 	if err := os.RemoveAll(dir.Saved()); err != nil {
 		return api.VM{}, err
 	}
-	if vm.State == store.StateSaved {
+	if in != nil || vm.State == store.StateSaved {
 		s.Store.SetVMState(ctx, vm.ID, store.StateStopped, "")
 		vm.State = store.StateStopped
-	}
-	progress.Stage(r, "restore", "copying snapshot "+sn.Name+"'s disks")
-	disks := dir.Disks()
-	for i, dst := range disks {
-		if err := copyDisk(dst+".restore", vmdir.SnapshotDisks(src)[i]); err != nil {
-			for _, d := range disks {
-				os.Remove(d + ".restore")
-			}
-			return api.VM{}, fmt.Errorf("restore %s: %w (the VM's disks are unchanged)", vm.Name, err)
-		}
 	}
 	for _, dst := range disks {
 		if err := os.Rename(dst+".restore", dst); err != nil {

@@ -122,6 +122,10 @@ type Service struct {
 	// relays); relays lists the exec relays for daemon stop.
 	bgWG   sync.WaitGroup
 	relays relaySet
+
+	// copyDisk copies a disk for a snapshot or a restore (diskcopy.go);
+	// tests inject failures.
+	copyDisk func(dst, src string) error
 }
 
 // New returns the service; nothing runs until Reconcile.
@@ -147,7 +151,8 @@ func New(d Deps) *Service {
 	if d.GuestFS == nil {
 		d.GuestFS = func(p string) string { return p }
 	}
-	return &Service{Deps: d, locks: map[string]*vmLockEntry{}, instances: map[string]*instance{}, stopping: make(chan struct{})}
+	return &Service{Deps: d, locks: map[string]*vmLockEntry{}, instances: map[string]*instance{}, stopping: make(chan struct{}),
+		copyDisk: copyDisk}
 }
 
 func (s *Service) instance(id string) *instance {

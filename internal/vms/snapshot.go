@@ -73,7 +73,7 @@ func (s *Service) SnapshotCreate(ctx context.Context, p api.SnapshotParams, r pr
 		return failed(err)
 	}
 	for i, src := range dir.Disks() {
-		if err := copyDisk(vmdir.SnapshotDisks(tmp)[i], src); err != nil {
+		if err := s.copyDisk(vmdir.SnapshotDisks(tmp)[i], src); err != nil {
 			return failed(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/store"
 )
 
 // statsCache keeps the last sample of each running VM, so CPU use
@@ -45,6 +46,9 @@ func (s *Service) pollStats(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, id := range ids {
+		if vm, err := s.Store.GetVM(ctx, id); err == nil && vm.State == store.StatePaused {
+			continue // its agent cannot answer until it is resumed
+		}
 		if _, err := s.sampleStats(ctx, id); err != nil {
 			s.Log.Debug("stats poll", "vm", id, "err", err)
 		}
@@ -119,6 +123,9 @@ func (s *Service) Stats(ctx context.Context, name string) (api.VMStats, error) {
 	if s.instance(vm.ID) == nil {
 		return api.VMStats{}, api.Conflictf("vm %s is %s: stats come from the running guest", vm.Name, vm.State)
 	}
+	if vm.State == store.StatePaused {
+		return api.VMStats{}, isPaused(vm)
+	}
 	smp, ok := s.statsc.get(vm.ID)
 	if !ok || time.Since(smp.at) > 2*s.Config.StatsPollInterval.Duration {
 		if smp, err = s.sampleStats(ctx, vm.ID); err != nil {
@@ -142,6 +149,9 @@ func (s *Service) Ports(ctx context.Context, name string) ([]api.Port, error) {
 	in := s.instance(vm.ID)
 	if in == nil {
 		return nil, api.Conflictf("vm %s is %s: ports come from the running guest", vm.Name, vm.State)
+	}
+	if vm.State == store.StatePaused {
+		return nil, isPaused(vm)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
