@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,10 +86,26 @@ func TestSnapshot(t *testing.T) {
 		clockOK("after a 3 s pause")
 	})
 
+	t.Run("a paused VM stays paused across kill -9 of the daemon", func(t *testing.T) {
+		e.t = t
+		e.must("vm", "pause", vm)
+		pid := e.daemonPID()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, pid)
+		if s := state(); s != "paused" { // the next call starts a daemon, which re-attaches
+			t.Fatalf("state %s after the daemon's restart", s)
+		}
+		e.must("vm", "resume", vm)
+		alive("after resume by a new daemon")
+		counting("after resume by a new daemon")
+	})
+
 	t.Run("stop --save and start continue the same process", func(t *testing.T) {
 		e.t = t
 		before := count()
-		e.must("vm", "stop", "--save", vm)
+		logStage(t, e.must("vm", "stop", "--save", vm), "saved in")
 		if s := state(); s != "saved" {
 			t.Fatalf("state %s after stop --save", s)
 		}
@@ -107,7 +124,7 @@ func TestSnapshot(t *testing.T) {
 	t.Run("snapshot create, restore --force", func(t *testing.T) {
 		e.t = t
 		before := count()
-		e.must("vm", "snapshot", "create", vm, "s1")
+		logStage(t, e.must("vm", "snapshot", "create", vm, "s1"), "was paused for")
 		after := count()
 		e.must("vm", "exec", vm, "--", "sh", "-c", "echo later > /root/after-snapshot")
 		time.Sleep(4 * time.Second)
@@ -137,4 +154,14 @@ func TestSnapshot(t *testing.T) {
 	e.t = t
 	e.must("vm", "delete", vm)
 	e.assertClean()
+}
+
+// logStage logs the progress lines of r that contain what (timings).
+func logStage(t *testing.T, r result, what string) {
+	t.Helper()
+	for _, line := range strings.Split(r.err, "\n") {
+		if strings.Contains(line, what) {
+			t.Logf("  %s", strings.TrimSpace(line))
+		}
+	}
 }
