@@ -51,3 +51,30 @@ func TestOtherCommandsOnPausedAndSavedVMs(t *testing.T) {
 		t.Errorf("restore --force of a saved VM: %s, saved state kept %v", v.State, err == nil)
 	}
 }
+
+// A snapshot of another machine shape (vm set since) is refused before
+// anything changes, saying what to do.
+func TestRestoreOfAnotherLayoutIsRefused(t *testing.T) {
+	h, _ := newSnapHarness(t)
+	vm := h.create("dev")
+	must(t, h.call(api.MethodVMSnapshotCreate, api.SnapshotParams{Name: "dev", Snapshot: "small"}, nil))
+	must(t, h.call(api.MethodVMStop, api.NameParams{Name: "dev"}, nil))
+	must(t, h.call(api.MethodVMSet, api.SetParams{Name: "dev", VCPU: 2}, nil))
+	work := filepath.Join(h.paths.VMDir(vm.ID), "work.ext4")
+	f, err := os.OpenFile(work, os.O_WRONLY, 0)
+	must(t, err)
+	f.WriteAt([]byte("since"), 4096)
+	f.Close()
+	err = h.call(api.MethodVMSnapshotRestore, api.SnapshotParams{Name: "dev", Snapshot: "small", Force: true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "vcpu=1") || !strings.Contains(err.Error(), "vcpu=2") || !strings.Contains(err.Error(), "vm snapshot rm dev small") {
+		t.Fatalf("restore into another layout: %v", err)
+	}
+	b := make([]byte, 5)
+	rf, err := os.Open(work)
+	must(t, err)
+	rf.ReadAt(b, 4096)
+	rf.Close()
+	if v := h.show("dev"); v.State != store.StateStopped || string(b) != "since" || h.drv.Restores != 0 {
+		t.Errorf("a refused restore changed the VM: %s, disk holds %q, restores %d", v.State, b, h.drv.Restores)
+	}
+}
