@@ -19,7 +19,8 @@ func TestSnapshot(t *testing.T) {
 	const vm = "snap"
 	e.must("vm", "create", "--name", vm, "--disk-size", "2G")
 	r := e.must("vm", "exec", vm, "--", "sh", "-c",
-		`setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /root/count; sleep 0.2; done' </dev/null >/dev/null 2>&1 & echo $!`)
+		`setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /root/count; sleep 0.2; done' </dev/null >/dev/null 2>&1 & pid=$!
+		while [ ! -s /root/count ]; do sleep 0.1; done; echo $pid`) // under TCG the first write can take a while
 	pid := strings.TrimSpace(r.out)
 	if _, err := strconv.Atoi(pid); err != nil {
 		t.Fatalf("counter pid %q", r.out)
