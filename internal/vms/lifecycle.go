@@ -18,14 +18,12 @@ import (
 // operation on it can slip in between.
 func (s *Service) Restart(ctx context.Context, name string, r progress.Reporter) (api.VM, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if s.instance(vm.ID) != nil {
 		progress.Stage(r, "stop", "shutting down "+vm.Name)
 		if err := s.stopVM(ctx, vm); err != nil {
@@ -60,14 +58,12 @@ func (s *Service) bootStored(ctx context.Context, vm *store.VM, waitSSH bool, r 
 // Set resizes a stopped VM. Disks only grow: shrinking a filesystem that
 // holds the user's data is refused rather than risked.
 func (s *Service) Set(ctx context.Context, p api.SetParams, r progress.Reporter) (api.VM, error) {
-	vm, err := s.Resolve(ctx, p.Name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, p.Name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if s.instance(vm.ID) != nil {
 		return api.VM{}, api.Conflictf("vm %s is running: stop it first (`banger vm stop %s`), then set its size", vm.Name, vm.Name)
 	}

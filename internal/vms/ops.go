@@ -55,13 +55,11 @@ func (s *Service) Start(ctx context.Context, name string, r progress.Reporter) (
 
 // Stop shuts a VM down gracefully, then kills it.
 func (s *Service) Stop(ctx context.Context, name string) (api.VM, error) {
-	vm, err := s.Resolve(ctx, name)
+	vm, unlock, err := s.lockResolved(ctx, name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if vm.State == store.StateSaved {
 		return api.VM{}, api.Conflictf("vm %s is saved, not running: `banger vm start %s` continues it; `banger vm start --cold %s` boots it from its disks, discarding the saved state", vm.Name, vm.Name, vm.Name)
 	}

@@ -23,6 +23,27 @@ import (
 // reseed): a guest that does not answer in time gets a warning.
 const guestOpTimeout = 10 * time.Second
 
+// lockResolved resolves a VM, takes its lifecycle lock and reads its row
+// again under the lock: a decision on its state (saved, paused) must not
+// act on a state another operation changed while this one waited.
+func (s *Service) lockResolved(ctx context.Context, name string) (store.VM, func(), error) {
+	vm, err := s.Resolve(ctx, name)
+	if err != nil {
+		return vm, nil, err
+	}
+	lock := s.lockVM(vm.ID)
+	lock.Lock()
+	cur, err := s.Store.GetVM(ctx, vm.ID)
+	if err != nil {
+		lock.Unlock()
+		if errors.Is(err, store.ErrNotFound) {
+			return vm, nil, api.NotFoundf("vm %s was deleted meanwhile", vm.Name)
+		}
+		return vm, nil, err
+	}
+	return cur, lock.Unlock, nil
+}
+
 // snapshotter returns a running VM's instance and its Snapshotter, or an
 // error saying why the VM cannot be paused or saved.
 func (s *Service) snapshotter(vm store.VM) (*instance, vmm.Snapshotter, error) {
@@ -49,14 +70,12 @@ func notSupported(vm store.VM) error {
 // Pause stops a running VM's vCPUs; its memory, devices and TAP stay.
 // Pausing a paused VM is not an error.
 func (s *Service) Pause(ctx context.Context, name string) (api.VM, error) {
-	vm, err := s.Resolve(ctx, name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	_, sn, err := s.snapshotter(vm)
 	if err != nil {
 		return api.VM{}, err
@@ -76,14 +95,12 @@ func (s *Service) Pause(ctx context.Context, name string) (api.VM, error) {
 // while it was paused). Resuming a running VM is not an error.
 func (s *Service) Resume(ctx context.Context, name string, r progress.Reporter) (api.VM, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if vm.State == store.StateSaved {
 		return api.VM{}, api.Conflictf("vm %s is saved, not paused: continue it with `banger vm start %s`", vm.Name, vm.Name)
 	}

@@ -19,14 +19,12 @@ import (
 // set and its RNG reseeded. The snapshot stays, restorable again.
 func (s *Service) SnapshotRestore(ctx context.Context, p api.SnapshotParams, r progress.Reporter) (api.VM, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, p.Name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, p.Name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	sn, err := s.snapshot(ctx, vm, p.Snapshot)
 	if err != nil {
 		return api.VM{}, err

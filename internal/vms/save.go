@@ -28,14 +28,12 @@ import (
 // its VMM.
 func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter) (api.VM, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if vm.State == store.StateSaved {
 		return s.View(vm), nil // already saved: nothing to do
 	}
@@ -94,14 +92,12 @@ func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter
 // (unless p.Cold), any other boots from its disks.
 func (s *Service) StartWith(ctx context.Context, p api.StartParams, r progress.Reporter) (api.VM, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, p.Name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, p.Name)
 	if err != nil {
 		return api.VM{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	if s.instance(vm.ID) != nil {
 		if vm.State == store.StatePaused {
 			return api.VM{}, api.Conflictf("vm %s is paused: continue it with `banger vm resume %s`", vm.Name, vm.Name)

@@ -24,14 +24,12 @@ import (
 // On any error the partial snapshot is removed and the VM keeps running.
 func (s *Service) SnapshotCreate(ctx context.Context, p api.SnapshotParams, r progress.Reporter) (api.Snapshot, error) {
 	r = progress.Or(r)
-	vm, err := s.Resolve(ctx, p.Name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, p.Name)
 	if err != nil {
 		return api.Snapshot{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	name, err := s.snapshotName(ctx, vm, p.Snapshot)
 	if err != nil {
 		return api.Snapshot{}, err
@@ -168,14 +166,12 @@ func (s *Service) snapshot(ctx context.Context, vm store.VM, name string) (store
 
 // SnapshotDelete removes one snapshot, files and record.
 func (s *Service) SnapshotDelete(ctx context.Context, p api.SnapshotParams) (api.Snapshot, error) {
-	vm, err := s.Resolve(ctx, p.Name)
+	ctx = context.WithoutCancel(ctx)
+	vm, unlock, err := s.lockResolved(ctx, p.Name)
 	if err != nil {
 		return api.Snapshot{}, err
 	}
-	ctx = context.WithoutCancel(ctx)
-	lock := s.lockVM(vm.ID)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	sn, err := s.snapshot(ctx, vm, p.Snapshot)
 	if err != nil {
 		return api.Snapshot{}, err

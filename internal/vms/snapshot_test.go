@@ -133,3 +133,27 @@ func TestRestoreDiskFullLeavesVMAndDisksUnchanged(t *testing.T) {
 		t.Error("the VM does not run any more")
 	}
 }
+
+// An operation that waited for the VM's lock decides on the state the VM
+// has once it holds it, not on the one it resolved: a stop that queued
+// behind a `stop --save` sees "saved" and refuses (rather than treating the
+// VM as running).
+func TestOperationsReadTheStateUnderTheLock(t *testing.T) {
+	s, _, vm := snapService(t)
+	ctx := context.Background()
+	unlock := s.LockVM(vm.ID)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Stop(ctx, "dev")
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // Stop has resolved "running" and waits
+	if err := s.Store.SetVMState(ctx, vm.ID, store.StateSaved, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.setInstance(vm.ID, nil) // as a save leaves it
+	unlock()
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "is saved") {
+		t.Fatalf("stop queued behind a save: %v", err)
+	}
+}
