@@ -3,6 +3,7 @@ package vms
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
@@ -57,9 +58,11 @@ func (s *Service) reconcileVM(ctx context.Context, vm store.VM) {
 			// resumed (idempotent) and recorded running.
 			if vm.State != store.StatePaused {
 				if sn, ok := m.(vmm.Snapshotter); ok {
-					if err := sn.Resume(ctx); err != nil {
+					rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					if err := sn.Resume(rctx); err != nil {
 						s.Log.Warn("reconcile: resume", "vm", vm.Name, "err", err)
 					}
+					cancel()
 				}
 				if vm.State != store.StateRunning {
 					s.Store.SetVMState(ctx, vm.ID, store.StateRunning, "")
