@@ -22,7 +22,9 @@ import (
 // Start of a saved VM: the VMM starts from saved/state, paused; saved is
 // renamed saved.old (a state is used once: after the guest continues, its
 // disks move on); Resume, the agent, SetTime; saved.old is removed. A
-// failure before Resume puts saved back and leaves the VM saved.
+// failure before the rename (the VMM could not load the state) leaves
+// saved in place and the VM saved, its error offering --cold; after it,
+// the VM is failed and boots from its disks.
 
 // StopSave saves a running or paused VM's whole state to disk and ends
 // its VMM.
