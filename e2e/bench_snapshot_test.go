@@ -98,7 +98,7 @@ start to exit, so ~15–30 ms of it is the CLI and the socket). %d cores,
 | `+"`vm stop --save`"+` (pause, save state, copy nothing, VMM gone) | %s |
 | `+"`vm start`"+` of the saved VM → first command runs | %s |
 | baseline: `+"`vm stop`"+` (guest shutdown) | %s |
-| baseline: `+"`vm start`"+` cold boot → first command runs | %s |
+| baseline: `+"`vm start`"+` cold boot (it waits for sshd) → first command runs | %s |
 | `+"`vm snapshot create`"+` (guest paused for state + disk copies) | %s |
 | `+"`vm snapshot restore --force`"+` | %s |
 | size of one snapshot on disk (state + sparse disk copies) | %s |
