@@ -108,9 +108,10 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 		// were written; the pidfile is written by QEMU itself.
 		"-name", vmm.Marker(spec.ID),
 		"-pidfile", filepath.Join(spec.Dir, PIDFile),
-		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=" + memoryID,
 		"-smp", fmt.Sprint(spec.VCPU),
 		"-m", fmt.Sprintf("%dM", spec.MemoryMiB),
+		"-object", memoryObject(spec),
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-kernel", spec.Kernel,
 		"-chardev", "file,id=con,path=" + spec.ConsoleLog,
@@ -156,6 +157,33 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	}
 	return a
 }
+
+// memoryID names the RAM backend object. It is the id QEMU gives the
+// backend it creates when none is named (the machine's default_ram_id),
+// so the RAM block keeps its name — and states saved before banger named
+// the backend stay restorable — whichever backend a VM uses.
+const memoryID = "microvm.ram"
+
+// memoryObject is the -object that holds the guest's RAM: anonymous
+// memory, a file mapped shared (a warm-start template), or a file mapped
+// privately, copy-on-write (a warm clone). A private file is handed over
+// as an inherited descriptor (see memoryFD), so QEMU maps exactly the
+// file the daemon checked: given a missing path QEMU would create a
+// zero-filled file and "restore" into it without complaint.
+func memoryObject(spec vmm.Spec) string {
+	size := fmt.Sprintf("size=%dM", spec.MemoryMiB)
+	switch {
+	case spec.Memory.File == "":
+		return "memory-backend-ram,id=" + memoryID + "," + size
+	case spec.Memory.Shared:
+		return "memory-backend-file,id=" + memoryID + "," + size + ",mem-path=" + strings.ReplaceAll(spec.Memory.File, ",", ",,") + ",share=on"
+	}
+	return fmt.Sprintf("memory-backend-file,id=%s,%s,mem-path=/proc/self/fd/%d,share=off", memoryID, size, memoryFD(spec))
+}
+
+// memoryFD is the descriptor number QEMU inherits a private memory file
+// on: after the Inherit files, which start at 3.
+func memoryFD(spec vmm.Spec) int { return 3 + len(spec.Inherit) }
 
 // PIDFile is the name of the pidfile QEMU writes in the VM's runtime dir.
 const PIDFile = "qemu.pid"
