@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/vmm"
@@ -29,6 +30,9 @@ type Driver struct {
 	accelWhy string
 	binErr   error
 	tscKHz   int
+
+	versionOnce sync.Once
+	version     string
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -53,6 +57,22 @@ func (d *Driver) Name() string      { return "qemu" }
 func (d *Driver) Available() error  { return d.binErr }
 func (d *Driver) Accel() string     { return d.accel + " (" + d.accelWhy + ")" }
 func (d *Driver) AccelMode() string { return d.accel }
+
+// Version is the first line of `qemu-system-x86_64 --version` (asked
+// once), or "" when it cannot be run. A saved state loads only into the
+// QEMU that wrote it: warm-start templates are keyed by it.
+func (d *Driver) Version() string {
+	d.versionOnce.Do(func() {
+		if d.binErr != nil {
+			return
+		}
+		out, err := exec.Command(d.bin, "--version").Output()
+		if err == nil {
+			d.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		}
+	})
+	return d.version
+}
 
 // chooseAccel decides between KVM and TCG. PVM-backed KVM (kvm_pvm) runs
 // only guests built with CONFIG_PVM_GUEST, so standard kernels need TCG.
