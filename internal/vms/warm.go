@@ -180,6 +180,17 @@ func (s *Service) removeTemplate(key string) {
 // that no longer exist (daemon start). A template of an image that was
 // rebuilt keeps its directory until then: its key is never asked for.
 func (s *Service) PruneTemplates(ctx context.Context) {
+	// a template VMM left by a daemon that died during a capture
+	rts, _ := filepath.Glob(filepath.Join(s.Paths.RuntimeDir, "warm-*"))
+	for _, rt := range rts {
+		marker := vmm.Marker(filepath.Base(rt))
+		if pids := vmm.FindMarked(marker); len(pids) > 0 {
+			if err := vmm.KillMarked(pids, marker, 10*time.Second); err != nil {
+				s.Log.Warn("end a leftover template vmm", "pids", pids, "err", err)
+			}
+		}
+		os.RemoveAll(rt)
+	}
 	ents, err := os.ReadDir(s.warmRoot())
 	if err != nil {
 		return
