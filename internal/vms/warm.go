@@ -47,6 +47,7 @@ type warmState struct {
 	mu       sync.Mutex
 	attempts map[string]int // captures tried per key by this daemon
 	busy     bool           // one capture at a time
+	cancel   context.CancelFunc
 	sums     map[string]string
 }
 

@@ -161,16 +161,17 @@ func (s *Service) captureLater(drv vmm.Driver, key, image string, spec vmm.Spec)
 	}
 	s.warm.busy = true
 	s.warm.attempts[key]++
+	ctx, cancel := context.WithTimeout(context.Background(), s.Config.BootTimeout.Duration)
+	s.warm.cancel = cancel
 	s.warm.mu.Unlock()
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
 		defer func() {
 			s.warm.mu.Lock()
-			s.warm.busy = false
+			s.warm.busy, s.warm.cancel = false, nil
 			s.warm.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), s.Config.BootTimeout.Duration)
 		defer cancel()
 		go func() {
 			select {
@@ -186,6 +187,15 @@ func (s *Service) captureLater(drv vmm.Driver, key, image string, spec vmm.Spec)
 		}
 		s.Log.Info("warm-start template captured", "key", key[:12], "image", image, "took", time.Since(start).Round(time.Millisecond))
 	}()
+}
+
+// cancelCapture ends a running capture (daemon stop).
+func (s *Service) cancelCapture() {
+	s.warm.mu.Lock()
+	defer s.warm.mu.Unlock()
+	if s.warm.cancel != nil {
+		s.warm.cancel()
+	}
 }
 
 // capture boots a template VMM with the VM's device set — its own scratch
