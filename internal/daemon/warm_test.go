@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vmm/fake"
 )
 
@@ -137,5 +140,44 @@ func TestWarmKeyFollowsTheImage(t *testing.T) {
 	got := h.templates(2)
 	if got[0] != first && got[1] != first {
 		t.Errorf("templates %q lost %s", got, first)
+	}
+}
+
+// A capture that fails is logged and tried once more per key, never
+// again in this daemon's life; the creates themselves are not affected.
+func TestWarmCaptureRetriedOnce(t *testing.T) {
+	h := warmHarness(t)
+	var mu sync.Mutex
+	tries := 0
+	h.drv.StartHook = func(_ context.Context, spec vmm.Spec) error {
+		if strings.HasPrefix(spec.ID, "warm-") {
+			mu.Lock()
+			tries++
+			mu.Unlock()
+			return errors.New("template refused")
+		}
+		return nil
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return tries
+	}
+	for i, name := range []string{"a", "b", "c"} {
+		vm, _ := h.createProgress(api.CreateParams{Name: name})
+		if vm.StartedFrom != "boot" || vm.State != "running" {
+			t.Errorf("%s: %s, started from %q", name, vm.State, vm.StartedFrom)
+		}
+		want := min(i+1, 2)
+		for deadline := time.Now().Add(5 * time.Second); count() < want && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // a further capture would have started by now
+		if got := count(); got != want {
+			t.Errorf("after %s: %d capture tries, want %d", name, got, want)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(h.paths.CacheDir, "warm")); len(ents) != 0 {
+		t.Errorf("failed captures left %d entries", len(ents))
 	}
 }
