@@ -30,7 +30,7 @@ func TestLaunchCrashLeavesNoStrayVMM(t *testing.T) {
 	wrapper := filepath.Join(e.home, "qemu-wrapper")
 	os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\nif [ -e %s ]; then sleep 5; fi\nexec %s \"$@\"\n", flag, qemu)), 0o755)
 	os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"),
-		[]byte(fmt.Sprintf("vmm = \"qemu\"\nqemu_bin = %q\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n", wrapper)), 0o600)
+		[]byte(fmt.Sprintf("vmm = \"qemu\"\nqemu_bin = %q\n[snapshots]\nwarm = false\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n", wrapper)), 0o600)
 	e.stopDaemon()
 
 	e.must("vm", "create", "--name", "cw")

@@ -86,7 +86,7 @@ func newEnv(t *testing.T) *env {
 	)
 	os.MkdirAll(filepath.Join(home, "config", "banger"), 0o700)
 	// 2 vCPUs boot systemd 5-10 s faster under TCG than 1.
-	os.WriteFile(filepath.Join(home, "config", "banger", "config.toml"), []byte("[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
+	os.WriteFile(filepath.Join(home, "config", "banger", "config.toml"), []byte("[snapshots]\nwarm = false\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
 	e.provision()
 	run(t, "ip", "netns", "add", e.ns)
 	t.Cleanup(func() {

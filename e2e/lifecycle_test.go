@@ -141,7 +141,7 @@ func TestLifecycle(t *testing.T) {
 	t.Run("a hung boot is restarted once", func(t *testing.T) {
 		e.t = t
 		os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"),
-			[]byte("boot_stall_timeout = \"10s\"\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
+			[]byte("boot_stall_timeout = \"10s\"\n[snapshots]\nwarm = false\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
 		e.stopDaemon() // the next call starts a daemon with the new config
 		id := fmt.Sprint(e.vmShow("lc")["id"])
 		e.must("vm", "stop", "lc")

@@ -155,7 +155,7 @@ func (e *env) inNS(name string, args ...string) (string, error) {
 
 func (e *env) writeConfig(extra string) {
 	os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"),
-		[]byte("[vm_defaults]\nvcpu = 2\nmemory = 1024\n"+extra), 0o600)
+		[]byte("[snapshots]\nwarm = false\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"+extra), 0o600)
 	e.stopDaemon() // the config is read at daemon start
 }
 

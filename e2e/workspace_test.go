@@ -40,7 +40,7 @@ func TestWorkspace(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(e.home, ".gitconfig"), []byte("[user]\n\tname = E2E User\n\temail = e2e@example.com\n"), 0o644))
 	os.MkdirAll(filepath.Join(e.home, ".config", "x"), 0o700)
 	must(t, os.WriteFile(filepath.Join(e.home, ".config", "x", "token"), []byte("synced\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"), []byte("[vm_defaults]\nvcpu = 2\nmemory = 1024\n\n"+
+	must(t, os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"), []byte("[snapshots]\nwarm = false\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n\n"+
 		"[[file_sync]]\nhost = \"~/.config/x/token\"\nguest = \"~/.config/x/token\"\n\n"+
 		"[[file_sync]]\nhost = \"~/not-there\"\nguest = \"~/not-there\"\n"), 0o600))
 

@@ -120,6 +120,9 @@ type CreateParams struct {
 	// NoWait returns as soon as the VM is reserved; the daemon finishes
 	// the create in the background.
 	NoWait bool `json:"no_wait,omitempty"`
+	// Cold boots the kernel even when a start-up snapshot could start
+	// the VM warm ([snapshots] warm).
+	Cold bool `json:"cold,omitempty"`
 }
 
 // RunParams creates a VM and runs a command in it.
@@ -173,6 +176,10 @@ type VM struct {
 	// Snapshots and SnapshotBytes are the VM's snapshots (issue 13).
 	Snapshots     int   `json:"snapshots,omitempty"`
 	SnapshotBytes int64 `json:"snapshot_bytes,omitempty"`
+	// StartedFrom says how the running VM started: "boot" (the kernel
+	// booted) or "snapshot KEY" (a warm start from the start-up snapshot
+	// whose key begins with KEY); empty when not running.
+	StartedFrom string `json:"started_from,omitempty"`
 }
 
 // SpecLine is sent as the first progress event of a create: the resolved

@@ -131,7 +131,7 @@ func TestUsageErrorsNeverReachTheDaemon(t *testing.T) {
 var sampleVMs = []api.VM{
 	{ID: "0f3c", Name: "dev", State: "running", Image: "debian-bookworm", Kernel: "debian-cloud", VMM: "qemu",
 		VCPU: 2, MemoryMiB: 2048, DiskBytes: 8 << 30, IP: "10.77.0.2", MAC: "02:aa:00:00:00:02",
-		CreatedAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), PID: 4242, ConsoleLog: "/s/vms/0f3c/console.log", Dir: "/s/vms/0f3c",
+		CreatedAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), PID: 4242, StartedFrom: "snapshot 0123456789ab", ConsoleLog: "/s/vms/0f3c/console.log", Dir: "/s/vms/0f3c",
 		LastError: "boot timed out\nfull log in console.log"},
 	{ID: "9a1b", Name: "scratch", State: "stopped", Image: "debian-bookworm", Kernel: "debian-cloud", VMM: "firecracker",
 		VCPU: 1, MemoryMiB: 512, DiskBytes: 4 << 30, IP: "10.77.0.3", CreatedAt: time.Now().Add(-3 * time.Hour)},
@@ -234,7 +234,7 @@ func TestVMShowTable(t *testing.T) {
 		"name": "dev", "id": "0f3c", "state": "running", "image": "debian-bookworm", "kernel": "debian-cloud",
 		"vmm": "qemu", "vcpu": "2", "memory": "2 GiB", "disk": "8 GiB", "address": "10.77.0.2",
 		"mac": "02:aa:00:00:00:02", "created": "2025-03-01T12:00:00Z", "console log": "/s/vms/0f3c/console.log",
-		"dir": "/s/vms/0f3c", "vmm pid": "4242", "last error": "boot timed out",
+		"dir": "/s/vms/0f3c", "vmm pid": "4242", "started from": "snapshot 0123456789ab", "last error": "boot timed out",
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Fatalf("vm show rows = %v\nwant %v", rows, want)

@@ -49,12 +49,12 @@ func wantUsage[O any](t *testing.T, args []string, got *O, err error) {
 }
 
 func TestVMCreateFlagsReachRunF(t *testing.T) {
-	args := []string{"--name", "dev", "--vcpu", "2", "--memory", "1.5G", "--disk-size", "20G", "--vmm", "qemu", "--image", "alpine", "--json", "--no-wait"}
+	args := []string{"--name", "dev", "--vcpu", "2", "--memory", "1.5G", "--disk-size", "20G", "--vmm", "qemu", "--image", "alpine", "--json", "--no-wait", "--cold"}
 	got, err := parseOnly(t, newVMCreateCmd, args...)
 	if err != nil || got == nil {
 		t.Fatalf("err %v, opts %v", err, got)
 	}
-	want := api.CreateParams{Name: "dev", Image: "alpine", VCPU: 2, MemoryMiB: 1536, DiskSize: "20G", VMM: "qemu", WaitSSH: true, NoWait: true}
+	want := api.CreateParams{Name: "dev", Image: "alpine", VCPU: 2, MemoryMiB: 1536, DiskSize: "20G", VMM: "qemu", WaitSSH: true, NoWait: true, Cold: true}
 	if got.Params != want || !got.JSON {
 		t.Errorf("params %+v json %v, want %+v json true", got.Params, got.JSON, want)
 	}
@@ -134,12 +134,12 @@ func gitRepo(t *testing.T) string {
 func TestVMRunFlagsReachRunF(t *testing.T) {
 	t.Setenv("TERM", "xterm-test")
 	t.Setenv("FROM_HOST", "h")
-	got, err := parseOnly(t, newVMRunCmd, "--rm", "--vcpu", "2", "-e", "A=1", "-e", "FROM_HOST", "-w", "/srv", "-u", "node", "-t", "--", "make", "test")
+	got, err := parseOnly(t, newVMRunCmd, "--rm", "--cold", "--vcpu", "2", "-e", "A=1", "-e", "FROM_HOST", "-w", "/srv", "-u", "node", "-t", "--", "make", "test")
 	if err != nil || got == nil {
 		t.Fatalf("err %v, opts %v", err, got)
 	}
 	p := got.Params
-	if !p.Remove || p.Create.VCPU != 2 || p.Dir != "/srv" || p.User != "node" ||
+	if !p.Remove || !p.Create.Cold || p.Create.VCPU != 2 || p.Dir != "/srv" || p.User != "node" ||
 		!reflect.DeepEqual(p.Argv, []string{"make", "test"}) || got.Repo != "" || p.Workspace != nil {
 		t.Errorf("params %+v repo %q", p, got.Repo)
 	}

@@ -35,6 +35,7 @@ type sizeFlags struct {
 	name, image, disk, vmm string
 	vcpu, memory           int
 	mem                    memoryValue
+	cold                   bool
 }
 
 func (f *sizeFlags) register(fs *pflag.FlagSet) {
@@ -45,6 +46,7 @@ func (f *sizeFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.mem, "memory", "memory: 2G, 1.5G, 512M or plain MiB (default: [vm_defaults] memory, else host RAM/8, at most 8G)")
 	fs.Var(diskValue{&f.disk}, "disk-size", "size of the VM's disks: 8G, 1.5T, 512M (sparse; default 8G)")
 	fs.StringVar(&f.vmm, "vmm", "", "VMM driver: qemu or firecracker (default: vmm in config.toml, auto)")
+	fs.BoolVar(&f.cold, "cold", false, "boot the kernel even when a start-up snapshot could start the VM warm ([snapshots] warm in config.toml)")
 }
 
 func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
@@ -64,7 +66,7 @@ func (f *sizeFlags) params(cmd *cobra.Command) (api.CreateParams, error) {
 	default:
 		return api.CreateParams{}, usageError{fmt.Errorf("--vmm %q: want qemu or firecracker", f.vmm)}
 	}
-	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk, VMM: f.vmm}, nil
+	return api.CreateParams{Name: f.name, Image: f.image, VCPU: f.vcpu, MemoryMiB: f.memory, DiskSize: f.disk, VMM: f.vmm, Cold: f.cold}, nil
 }
 
 func newVMListCmd(f *factory) *cobra.Command {
@@ -86,6 +88,9 @@ func newVMShowCmd(f *factory) *cobra.Command {
 		}
 		if v.PID != 0 {
 			rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
+		}
+		if v.StartedFrom != "" {
+			rows = append(rows, [2]string{"started from", v.StartedFrom})
 		}
 		if v.Snapshots != 0 {
 			rows = append(rows, [2]string{"snapshots", fmt.Sprintf("%d (%s)", v.Snapshots, config.FormatSize(v.SnapshotBytes))})

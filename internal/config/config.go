@@ -34,7 +34,21 @@ type Config struct {
 	// JSON documents at a URL or path (see `banger image export`).
 	ImageCatalog  string `toml:"image_catalog"`
 	KernelCatalog string `toml:"kernel_catalog"`
+	// Snapshots ([snapshots]) configures warm starts.
+	Snapshots Snapshots `toml:"snapshots"`
 }
+
+// Snapshots is the [snapshots] table.
+type Snapshots struct {
+	// Warm (default true) starts new VMs from a start-up snapshot of a
+	// VM of the same image, kernel, size and agent (ARCHITECTURE.md,
+	// "Warm starts"). Clones share the snapshot's memory pages
+	// copy-on-write: set it to false where VMs must not share memory.
+	Warm *bool `toml:"warm"`
+}
+
+// WarmStarts reports whether [snapshots] warm is on (the default).
+func (c Config) WarmStarts() bool { return c.Snapshots.Warm == nil || *c.Snapshots.Warm }
 
 // FileSyncEntries returns the [[file_sync]] entries.
 func (c Config) FileSyncEntries() []FileSync {

@@ -105,6 +105,8 @@ func TestLoadErrors(t *testing.T) {
 		{"vcpu over the cap", "[vm_defaults]\nvcpu = 65", []string{"vm_defaults.vcpu = 65", "at most 64"}},
 		{"memory under the floor", "[vm_defaults]\nmemory = 100", []string{"vm_defaults.memory = 100"}},
 		{"disk under the floor", "[vm_defaults]\ndisk_size = \"1M\"", []string{"vm_defaults.disk_size: 1M"}},
+		{"warm not a bool", "[snapshots]\nwarm = \"yes\"", []string{"warm"}},
+		{"unknown snapshots key", "[snapshots]\ncold = true", []string{"unknown key", "snapshots.cold"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,5 +237,17 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLoadSnapshotsWarm(t *testing.T) {
+	for body, want := range map[string]bool{"": true, "[snapshots]\nwarm = true": true, "[snapshots]\nwarm = false": false} {
+		c, err := Load(writeConfig(t, body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WarmStarts() != want {
+			t.Errorf("%q: WarmStarts() = %v", body, c.WarmStarts())
+		}
 	}
 }

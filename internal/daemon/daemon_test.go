@@ -81,6 +81,7 @@ func newHarnessOn(t *testing.T, n *hostnet.Fake) *harness {
 	h.cfg.BootTimeout.Duration = 3 * time.Second
 	h.cfg.BootStallTimeout.Duration = time.Second
 	h.cfg.VMDefaults = config.VMDefaults{VCPU: 1, MemoryMiB: 512, DiskSize: "1G"}
+	h.cfg.Snapshots.Warm = new(bool) // warm_test.go turns warm starts on
 	h.start()
 	h.seedArtifacts()
 	return h

@@ -32,6 +32,13 @@ func snapshotCheck(ctx context.Context, st *store.Store, paths config.Paths) Che
 	}
 	detail := fmt.Sprintf("%d snapshots of %d VMs use %s; %d saved VMs use %s", len(sns), len(vms),
 		config.FormatSize(snapBytes), len(saved), config.FormatSize(savedBytes))
+	// warm-start templates (ARCHITECTURE.md, "Warm starts")
+	warm, _ := filepath.Glob(filepath.Join(paths.CacheDir, "warm", "*"))
+	var warmBytes int64
+	for _, d := range warm {
+		warmBytes += allocated(d)
+	}
+	detail += fmt.Sprintf("; %d warm-start templates use %s", len(warm), config.FormatSize(warmBytes))
 	var fs syscall.Statfs_t
 	if syscall.Statfs(paths.StateDir, &fs) == nil {
 		detail += fmt.Sprintf(" (%s free in %s)", config.FormatSize(int64(fs.Bavail)*fs.Bsize), paths.StateDir)

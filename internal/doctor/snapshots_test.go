@@ -15,7 +15,7 @@ import (
 
 func TestDoctorShowsSnapshotDiskUse(t *testing.T) {
 	ctx := context.Background()
-	paths := config.Paths{StateDir: t.TempDir()}
+	paths := config.Paths{StateDir: t.TempDir(), CacheDir: t.TempDir()}
 	st, err := store.Open(ctx, paths.Database())
 	if err != nil {
 		t.Fatal(err)
@@ -37,8 +37,11 @@ func TestDoctorShowsSnapshotDiskUse(t *testing.T) {
 	saved := filepath.Join(paths.StateDir, "vms", "v1", "saved")
 	must(os.MkdirAll(saved, 0o700))
 	must(os.WriteFile(filepath.Join(saved, "state"), make([]byte, 1<<20), 0o600))
+	tmpl := filepath.Join(paths.CacheDir, "warm", "0123abcd")
+	must(os.MkdirAll(tmpl, 0o700))
+	must(os.WriteFile(filepath.Join(tmpl, "mem"), make([]byte, 2<<20), 0o600))
 	c := snapshotCheck(ctx, st, paths)
-	if c.Status != "pass" || !strings.Contains(c.Detail, "2 snapshots of 1 VMs use 6 MiB") || !strings.Contains(c.Detail, "1 saved VMs use 1") || !strings.Contains(c.Detail, "free in") {
+	if c.Status != "pass" || !strings.Contains(c.Detail, "2 snapshots of 1 VMs use 6 MiB") || !strings.Contains(c.Detail, "1 saved VMs use 1") || !strings.Contains(c.Detail, "free in") || !strings.Contains(c.Detail, "1 warm-start templates use 2") {
 		t.Fatalf("got %+v", c)
 	}
 }

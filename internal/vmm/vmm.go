@@ -61,6 +61,23 @@ type Spec struct {
 	// paths, the TAP, the MAC and sockets may differ. A driver without
 	// snapshots returns ErrNotSupported.
 	Restore string
+	// Memory says where the guest's RAM comes from; the zero value is
+	// anonymous memory, private to the VMM.
+	Memory MemorySpec
+}
+
+// MemorySpec backs the guest's RAM with a file (warm starts).
+//
+// Shared = true maps File shared: the guest writes into the file, and a
+// SaveState of such a machine leaves the memory out of the saved state
+// (the file IS the memory; the machine must never run again after the
+// save). Shared = false maps File privately (copy-on-write): the guest
+// reads the file's pages, shared with every other private mapping of it
+// in the page cache, and its writes stay its own. A restore from a
+// state saved with shared memory needs File = that machine's file.
+type MemorySpec struct {
+	File   string
+	Shared bool
 }
 
 // Handles are the transient facts about a running VM. They are written to

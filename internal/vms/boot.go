@@ -32,6 +32,11 @@ type bootOpts struct {
 	restore string
 	reseed  bool
 	loaded  func() error
+	// warm starts the VM from a start-up snapshot (warmboot.go): the
+	// guest continues its boot from the snapshot point, so the rest is
+	// as for a cold boot (file_sync, sshd). restore is its directory.
+	// A failure returns without marking the VM failed.
+	warm *warmStart
 }
 
 func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
@@ -69,7 +74,7 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 	if err := s.Net.CreateTAP(ctx, spec.Net.TAP); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
 	}
-	if o.restore != "" {
+	if o.restore != "" && o.warm == nil {
 		progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
 		in, err := s.launch(ctx, *vm, drv, spec)
 		if err == nil {
@@ -80,38 +85,19 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 			return fail(err)
 		}
 		s.afterResume(ctx, *vm, in, o.reseed, r)
+		s.markStarted(vm.ID, "restore")
 		return s.booted(ctx, vm, in)
 	}
-	progress.Stage(r, "boot", fmt.Sprintf("%s (%s)", drv.Name(), drv.Accel()))
-	in, err := s.launch(ctx, *vm, drv, spec)
-	if err == nil {
-		err = s.waitAgent(ctx, *vm, in)
-	}
-	var stalled *bootStall
-	if errors.As(err, &stalled) {
-		// A guest whose console went silent before its agent ever
-		// answered is hung, not slow (seen, rarely, under TCG on a loaded
-		// host, in the quiet part of kernel start-up). No command has run
-		// in it and its disks are at most freshly mounted, so one fresh
-		// start is safe. The evidence is kept.
-		evidence := s.recordStall(ctx, *vm, in, stalled)
-		progress.Stage(r, "boot", fmt.Sprintf("warning: the guest made no progress for %s before its agent started; restarting the VMM once (evidence: %s)",
-			stalled.silent.Round(time.Second), evidence))
-		in.closeAgent()
-		// The new VMM inherits the same disk locks, so they cannot keep it
-		// off disks the old one still writes: it starts only once the old
-		// one is gone.
-		if kerr := in.m.Kill(); kerr != nil {
-			err = fmt.Errorf("%w; not restarting it: %v", stalled, kerr)
-		} else {
-			s.setInstance(vm.ID, nil)
-			in, err = s.launch(ctx, *vm, drv, spec)
-			if err == nil {
-				err = s.waitAgent(ctx, *vm, in)
-			}
+	var in *instance
+	if o.warm != nil {
+		in, err = s.launchWarm(ctx, *vm, drv, spec, o.warm, r) // warmboot.go
+		if err != nil {
+			// not failed: the caller boots the VM cold instead
+			s.halt(ctx, *vm, in)
+			s.Store.SetVMState(context.WithoutCancel(ctx), vm.ID, prevState, prevErr)
+			return err
 		}
-	}
-	if err != nil {
+	} else if in, err = s.launchCold(ctx, *vm, drv, spec, r); err != nil {
 		s.halt(ctx, *vm, in)
 		return fail(err)
 	}
@@ -130,6 +116,45 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 		progress.Stage(r, "ssh", "sshd ready at "+vm.IP)
 	}
 	return s.booted(ctx, vm, in)
+}
+
+// launchCold starts the VMM booting the kernel and waits for the agent;
+// a guest that stalls before its agent answers is restarted once.
+func (s *Service) launchCold(ctx context.Context, vm store.VM, drv vmm.Driver, spec vmm.Spec, r progress.Reporter) (*instance, error) {
+	progress.Stage(r, "boot", fmt.Sprintf("%s (%s)", drv.Name(), drv.Accel()))
+	in, err := s.launch(ctx, vm, drv, spec)
+	if err == nil {
+		err = s.waitAgent(ctx, vm, in)
+	}
+	var stalled *bootStall
+	if errors.As(err, &stalled) {
+		// A guest whose console went silent before its agent ever
+		// answered is hung, not slow (seen, rarely, under TCG on a loaded
+		// host, in the quiet part of kernel start-up). No command has run
+		// in it and its disks are at most freshly mounted, so one fresh
+		// start is safe. The evidence is kept.
+		evidence := s.recordStall(ctx, vm, in, stalled)
+		progress.Stage(r, "boot", fmt.Sprintf("warning: the guest made no progress for %s before its agent started; restarting the VMM once (evidence: %s)",
+			stalled.silent.Round(time.Second), evidence))
+		in.closeAgent()
+		// The new VMM inherits the same disk locks, so they cannot keep it
+		// off disks the old one still writes: it starts only once the old
+		// one is gone.
+		if kerr := in.m.Kill(); kerr != nil {
+			err = fmt.Errorf("%w; not restarting it: %v", stalled, kerr)
+		} else {
+			s.setInstance(vm.ID, nil)
+			in, err = s.launch(ctx, vm, drv, spec)
+			if err == nil {
+				err = s.waitAgent(ctx, vm, in)
+			}
+		}
+	}
+	if err != nil {
+		return in, err
+	}
+	s.markStarted(vm.ID, "boot")
+	return in, nil
 }
 
 // booted records a VM that is up and watches its VMM.

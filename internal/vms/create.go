@@ -115,7 +115,7 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		s.discard(ctx, vm)
 		return vm, fmt.Errorf("prepare disks: %w", err)
 	}
-	if err := s.boot(ctx, &vm, plan, p.WaitSSH, r); err != nil {
+	if err := s.bootNew(ctx, &vm, plan, p, r); err != nil { // warmboot.go
 		return vm, err
 	}
 	return vm, nil

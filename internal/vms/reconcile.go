@@ -24,6 +24,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 		s.reconcileSaved(ctx, vm)
 		s.reconcileVM(ctx, vm)
 	}
+	s.PruneTemplates(ctx) // warm.go
 	s.OnChange()
 }
 

@@ -126,6 +126,8 @@ type Service struct {
 	// copyDisk copies a disk for a snapshot or a restore (diskcopy.go);
 	// tests inject failures.
 	copyDisk func(dst, src string) error
+
+	warm warmState // warm-start template captures (warm.go)
 }
 
 // New returns the service; nothing runs until Reconcile.
@@ -217,6 +219,7 @@ func (s *Service) View(vm store.VM) api.VM {
 	}
 	if in := s.instance(vm.ID); in != nil {
 		v.PID = in.m.Handles().PID
+		v.StartedFrom = s.startedFrom(vm.ID)
 	}
 	if sns, err := s.Store.ListSnapshots(context.Background(), vm.ID); err == nil {
 		for _, sn := range sns {

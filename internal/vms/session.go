@@ -54,7 +54,10 @@ func (x *Session) Abort() { x.once.Do(x.abort) }
 // Interrupt ends every exec relay now, and those started later: the
 // guest command is killed and its client gets an exit frame saying the
 // daemon stopped.
-func (s *Service) Interrupt() { s.relays.interruptAll() }
+func (s *Service) Interrupt() {
+	s.relays.interruptAll()
+	s.cancelCapture() // warmboot.go: a template capture is not worth waiting for
+}
 
 // Interrupted describes the exec relays running now, for `daemon stop`.
 func (s *Service) Interrupted() []string { return s.relays.describe() }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent"
+	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -53,6 +54,27 @@ func New() *Driver { return &Driver{machines: map[string]*Machine{}, nextPID: 42
 func (d *Driver) Name() string     { return "fake" }
 func (d *Driver) Available() error { return nil }
 func (d *Driver) Accel() string    { return "none (fake)" }
+func (d *Driver) Version() string  { return VMMVersion }
+
+// fakeMemory does what a VMM does with file-backed memory: a shared file
+// is created, a private one must exist.
+func fakeMemory(spec vmm.Spec) error {
+	switch {
+	case spec.Memory.File == "":
+		return nil
+	case spec.Memory.Shared:
+		f, err := os.OpenFile(spec.Memory.File, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("fake: memory file: %w", err)
+		}
+		defer f.Close()
+		return f.Truncate(int64(spec.MemoryMiB) << 20)
+	}
+	if _, err := os.Stat(spec.Memory.File); err != nil {
+		return fmt.Errorf("fake: memory file: %w", err)
+	}
+	return nil
+}
 
 // Start creates a machine whose agent serves on demand.
 func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
@@ -72,8 +94,16 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		}
 		restored = st
 	}
+	if err := fakeMemory(spec); err != nil {
+		return nil, err
+	}
 	if spec.ConsoleLog != "" {
-		os.WriteFile(spec.ConsoleLog, []byte("fake console line 1\nfake console line 2\n"), 0o600)
+		con := "fake console line 1\nfake console line 2\n"
+		if proto.HasSnapWait(spec.Cmdline) {
+			// what the agent prints at the warm-start snapshot point
+			con += proto.SnapPointMarker + ": waiting for the host's continue message\n"
+		}
+		os.WriteFile(spec.ConsoleLog, []byte(con), 0o600)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -23,6 +23,7 @@ type Machine struct {
 	h        vmm.Handles
 	done     chan struct{}
 	killOnce sync.Once
+	mem      vmm.MemorySpec // as started; zero for an attached machine
 }
 
 var _ vmm.Machine = (*Machine)(nil)
@@ -34,12 +35,24 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		return nil, d.binErr
 	}
 	var statePath string
+	var note memoryNote
+	var noted bool
 	if spec.Restore != "" {
 		p, err := checkRestore(spec.Restore)
 		if err != nil {
 			return nil, err
 		}
 		statePath = p
+		if note, noted, err = readMemoryNote(spec.Restore); err != nil {
+			return nil, err
+		}
+	}
+	memf, err := openMemory(spec, note, noted)
+	if err != nil {
+		return nil, err
+	}
+	if memf != nil {
+		defer memf.Close()
 	}
 	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 		return nil, err
@@ -59,12 +72,15 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The disks' flocks (vmm.LockDisks) go with the process: QEMU keeps
 	// inherited descriptors open, so they are held while it runs.
-	cmd.ExtraFiles = spec.Inherit
+	cmd.ExtraFiles = append([]*os.File(nil), spec.Inherit...)
+	if memf != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, memf) // fd memoryFD(spec)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	m := &Machine{done: make(chan struct{}), h: vmm.Handles{
+	m := &Machine{done: make(chan struct{}), mem: spec.Memory, h: vmm.Handles{
 		Driver: "qemu", PID: cmd.Process.Pid, ControlSock: qmpSock, AgentSock: agentSock,
 		ConsoleLog: spec.ConsoleLog, StartedAt: time.Now(),
 	}}
@@ -82,7 +98,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		return nil, fmt.Errorf("%w: %v: %s", ErrExited, err, strings.TrimSpace(lastLines(string(tail), 5)))
 	}
 	if statePath != "" {
-		if err := m.incoming(ctx, statePath); err != nil {
+		if err := m.incoming(ctx, statePath, noted); err != nil {
 			m.Kill()
 			return nil, err
 		}

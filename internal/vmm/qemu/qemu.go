@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/vmm"
@@ -29,6 +30,9 @@ type Driver struct {
 	accelWhy string
 	binErr   error
 	tscKHz   int
+
+	versionOnce sync.Once
+	version     string
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -53,6 +57,22 @@ func (d *Driver) Name() string      { return "qemu" }
 func (d *Driver) Available() error  { return d.binErr }
 func (d *Driver) Accel() string     { return d.accel + " (" + d.accelWhy + ")" }
 func (d *Driver) AccelMode() string { return d.accel }
+
+// Version is the first line of `qemu-system-x86_64 --version` (asked
+// once), or "" when it cannot be run. A saved state loads only into the
+// QEMU that wrote it: warm-start templates are keyed by it.
+func (d *Driver) Version() string {
+	d.versionOnce.Do(func() {
+		if d.binErr != nil {
+			return
+		}
+		out, err := exec.Command(d.bin, "--version").Output()
+		if err == nil {
+			d.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		}
+	})
+	return d.version
+}
 
 // chooseAccel decides between KVM and TCG. PVM-backed KVM (kvm_pvm) runs
 // only guests built with CONFIG_PVM_GUEST, so standard kernels need TCG.
@@ -108,9 +128,10 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 		// were written; the pidfile is written by QEMU itself.
 		"-name", vmm.Marker(spec.ID),
 		"-pidfile", filepath.Join(spec.Dir, PIDFile),
-		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=" + memoryID,
 		"-smp", fmt.Sprint(spec.VCPU),
 		"-m", fmt.Sprintf("%dM", spec.MemoryMiB),
+		"-object", memoryObject(spec),
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-kernel", spec.Kernel,
 		"-chardev", "file,id=con,path=" + spec.ConsoleLog,
@@ -156,6 +177,33 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	}
 	return a
 }
+
+// memoryID names the RAM backend object. It is the id QEMU gives the
+// backend it creates when none is named (the machine's default_ram_id),
+// so the RAM block keeps its name — and states saved before banger named
+// the backend stay restorable — whichever backend a VM uses.
+const memoryID = "microvm.ram"
+
+// memoryObject is the -object that holds the guest's RAM: anonymous
+// memory, a file mapped shared (a warm-start template), or a file mapped
+// privately, copy-on-write (a warm clone). A private file is handed over
+// as an inherited descriptor (see memoryFD), so QEMU maps exactly the
+// file the daemon checked: given a missing path QEMU would create a
+// zero-filled file and "restore" into it without complaint.
+func memoryObject(spec vmm.Spec) string {
+	size := fmt.Sprintf("size=%dM", spec.MemoryMiB)
+	switch {
+	case spec.Memory.File == "":
+		return "memory-backend-ram,id=" + memoryID + "," + size
+	case spec.Memory.Shared:
+		return "memory-backend-file,id=" + memoryID + "," + size + ",mem-path=" + strings.ReplaceAll(spec.Memory.File, ",", ",,") + ",share=on"
+	}
+	return fmt.Sprintf("memory-backend-file,id=%s,%s,mem-path=/proc/self/fd/%d,share=off", memoryID, size, memoryFD(spec))
+}
+
+// memoryFD is the descriptor number QEMU inherits a private memory file
+// on: after the Inherit files, which start at 3.
+func memoryFD(spec vmm.Spec) int { return 3 + len(spec.Inherit) }
 
 // PIDFile is the name of the pidfile QEMU writes in the VM's runtime dir.
 const PIDFile = "qemu.pid"

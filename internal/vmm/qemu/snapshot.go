@@ -79,6 +79,9 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	if _, err := q.run("migrate-set-parameters", map[string]any{"max-bandwidth": saveBandwidth}); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 	}
+	if err := setIgnoreShared(q, m.mem.Shared); err != nil {
+		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
+	}
 	path := filepath.Join(dir, StateFile)
 	if _, err := q.run("migrate", map[string]any{"uri": "exec:cat > " + shellQuote(path)}); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
@@ -103,6 +106,13 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 				return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 			}
 			st.Bytes = fi.Blocks * 512
+			if m.mem.Shared {
+				// The memory stayed in the file: the machine must not
+				// run again (its writes would change the snapshot).
+				if err := writeMemoryNote(dir, m.mem, m.memBytes()); err != nil {
+					return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
+				}
+			}
 			return st, nil
 		case "failed", "cancelled":
 			msg := mi.ErrorDesc
@@ -144,6 +154,28 @@ func cancelMigration(q *qmpConn) {
 			return
 		}
 	}
+}
+
+// restoreLimit bounds loading a saved state: a start-up snapshot loads
+// in ~0.2 s and a 1 GiB save in under a second here.
+var restoreLimit = time.Minute
+
+// setIgnoreShared sets QEMU's x-ignore-shared migration capability: RAM
+// blocks mapped shared are left out of the stream. Both ends of a
+// migration must agree, so it is set (or cleared) explicitly.
+func setIgnoreShared(q *qmpConn, on bool) error {
+	_, err := q.run("migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": on}}})
+	return err
+}
+
+// memBytes is the size of the machine's memory file.
+func (m *Machine) memBytes() int64 {
+	fi, err := os.Stat(m.mem.File)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 func queryStatus(q *qmpConn) (string, error) {
@@ -201,12 +233,18 @@ func checkRestore(dir string) (string, error) {
 // incoming feeds the saved state at path into a QEMU started with
 // `-incoming defer` and waits until it is loaded; the machine is then
 // paused. If QEMU refuses the state it exits, and the error quotes it.
-func (m *Machine) incoming(ctx context.Context, path string) error {
+func (m *Machine) incoming(ctx context.Context, path string, ignoreShared bool) error {
 	q, err := qmpDialRetry(ctx, m.h.ControlSock, m.done)
 	if err != nil {
 		return m.restoreFailed(err)
 	}
 	defer q.Close()
+	if err := setIgnoreShared(q, ignoreShared); err != nil {
+		return m.restoreFailed(err)
+	}
+	// A state that never arrives (a reader stuck on the state file)
+	// leaves QEMU in "inmigrate" for ever: bound the wait.
+	limit := time.After(restoreLimit)
 	if _, err := q.run("migrate-incoming", map[string]any{"uri": "exec:cat " + shellQuote(path)}); err != nil {
 		return m.restoreFailed(err)
 	}
@@ -228,6 +266,8 @@ func (m *Machine) incoming(ctx context.Context, path string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-limit:
+			return m.restoreFailed(fmt.Errorf("the saved state did not load within %v", restoreLimit))
 		case <-m.done:
 			return m.restoreFailed(errors.New("qemu exited"))
 		case <-time.After(pollEvery):

@@ -171,12 +171,18 @@ func TestSaveStateMigratesToAQuotedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"query-status", "query-version", "migrate-set-parameters", "migrate", "query-migrate", "query-migrate"}
+	want := []string{"query-status", "query-version", "migrate-set-parameters", "migrate-set-capabilities", "migrate", "query-migrate", "query-migrate"}
 	if got := f.commands(); !slices.Equal(got, want) {
 		t.Errorf("commands %q, want %q", got, want)
 	}
 	if !strings.Contains(string(f.args["migrate-set-parameters"]), `"max-bandwidth":107374182400`) {
 		t.Errorf("migrate-set-parameters %s", f.args["migrate-set-parameters"])
+	}
+	if got := string(f.args["migrate-set-capabilities"]); !strings.Contains(got, `"capability":"x-ignore-shared","state":false`) {
+		t.Errorf("a private-memory save must migrate its RAM: migrate-set-capabilities %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(snap, MemoryFile)); err == nil {
+		t.Error("a save with its RAM in the stream wrote a memory note")
 	}
 	if b, err := os.ReadFile(filepath.Join(snap, StateFile)); err != nil || len(b) != 4*4096 {
 		t.Fatalf("state file: %d bytes, %v", len(b), err)
@@ -229,10 +235,10 @@ func TestIncomingWaitsUntilPaused(t *testing.T) {
 		}
 		return struct{}{}, "", false
 	})
-	if err := fakeMachine(dir).incoming(context.Background(), "/snap/it's/state"); err != nil {
+	if err := fakeMachine(dir).incoming(context.Background(), "/snap/it's/state", false); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.commands(); !slices.Equal(got, []string{"migrate-incoming", "query-status", "query-status", "query-status"}) {
+	if got := f.commands(); !slices.Equal(got, []string{"migrate-set-capabilities", "migrate-incoming", "query-status", "query-status", "query-status"}) {
 		t.Errorf("commands %q", got)
 	}
 	if got := f.uri("migrate-incoming"); got != `exec:cat '/snap/it'\''s/state'` {
@@ -252,7 +258,7 @@ func TestIncomingQuotesQEMUsRefusal(t *testing.T) {
 		}
 		return struct{}{}, "", false
 	})
-	err := m.incoming(context.Background(), "/snap/state")
+	err := m.incoming(context.Background(), "/snap/state", false)
 	if err == nil || !strings.Contains(err.Error(), "Unknown savevm section") || !strings.Contains(err.Error(), "load of migration failed") {
 		t.Fatalf("err = %v", err)
 	}

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBenchWarm compares cold boots with warm starts from a start-up
+// snapshot: `vm run --rm -- true` wall time and agent-ready, and the
+// proportional set size (PSS) of 5 warm vs 5 cold VMs, and writes the
+// "warm" section of docs/benchmarks.md. Only from `make bench`
+// (BANGER_BENCH=1); reported, never asserted.
+func TestBenchWarm(t *testing.T) {
+	rounds := benchRounds(t)
+	e := newEnv(t)
+	dir := warmDir(t)
+	os.WriteFile(filepath.Join(e.home, "config", "banger", "config.toml"),
+		[]byte("[snapshots]\nwarm = true\n[vm_defaults]\nvcpu = 2\nmemory = 1024\n"), 0o600)
+	agentRe := regexp.MustCompile(`\[\s*([0-9.]+)s\] agent:`)
+	runOnce := func(args ...string) (wall, agent time.Duration) {
+		start := time.Now()
+		r := e.banger(append([]string{"vm", "run", "--rm"}, append(args, "--", "true")...)...)
+		wall = time.Since(start)
+		if r.code != 0 {
+			t.Fatalf("vm run: exit %d\n%s", r.code, r.err)
+		}
+		if m := agentRe.FindStringSubmatch(r.err); m != nil {
+			f, _ := strconv.ParseFloat(m[1], 64)
+			agent = time.Duration(f * float64(time.Second))
+		}
+		return wall, agent
+	}
+	runOnce() // no template yet: a cold boot, and the template is captured after it
+	waitTemplate(t, dir, 3*time.Minute)
+	var coldWall, coldAgent, warmWall, warmAgent []time.Duration
+	for i := 0; i < rounds; i++ {
+		w, a := runOnce("--cold")
+		coldWall, coldAgent = append(coldWall, w), append(coldAgent, a)
+		w, a = runOnce()
+		warmWall, warmAgent = append(warmWall, w), append(warmAgent, a)
+	}
+	coldPSS, coldEach := fleetPSS(t, e, "cold", "--cold")
+	warmPSS, warmEach := fleetPSS(t, e, "warm")
+	tmplBytes := allocatedBytes(dir)
+
+	s := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+	mib := func(kb int64) string { return fmt.Sprintf("%d MiB", kb>>10) }
+	report := fmt.Sprintf(`## Warm starts: start-up snapshot vs cold boot
+
+Written by `+"`make bench`"+` on %s (median of %d rounds, cold and warm back to back).
+Guests: 2 vCPU, 1 GiB; snapshot point A (initramfs, before any per-VM device).
+
+| what | cold | warm |
+|---|---|---|
+| `+"`vm run --rm -- true`"+`, wall time | %s | %s |
+| vm.run request → guest agent ready (daemon clock) | %s | %s |
+| 5 VMs, Σ PSS 20 s after the last create (`+"`/proc/PID/smaps_rollup`"+`) | %s | %s |
+| per VM PSS | %s | %s |
+
+- warm/cold wall: **%.2f×**; PSS warm/cold: **%.2f×** (the template's memory file takes
+  another %s on disk, in the page cache while clones map it).
+`, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds,
+		s(median(coldWall)), s(median(warmWall)), s(median(coldAgent)), s(median(warmAgent)),
+		mib(coldPSS), mib(warmPSS), coldEach, warmEach,
+		float64(median(warmWall))/float64(median(coldWall)), float64(warmPSS)/float64(coldPSS), mib(tmplBytes>>10))
+	writeBenchSection(t, "warm", report)
+}
+
+// fleetPSS creates 5 VMs (with extra create flags), waits 20 s, sums their
+// VMMs' PSS (kB) and deletes them.
+func fleetPSS(t *testing.T, e *env, prefix string, flags ...string) (int64, string) {
+	var total int64
+	var each []string
+	var names []string
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		e.must(append([]string{"vm", "create", "--name", name}, flags...)...)
+		names = append(names, name)
+	}
+	time.Sleep(20 * time.Second)
+	for _, name := range names {
+		var v struct {
+			PID int `json:"pid"`
+		}
+		json.Unmarshal([]byte(e.must("vm", "show", name, "--json").out), &v)
+		kb := pssKB(t, v.PID)
+		total += kb
+		each = append(each, fmt.Sprint(kb>>10))
+	}
+	for _, name := range names {
+		e.must("vm", "delete", name)
+	}
+	return total, strings.Join(each, ", ") + " MiB"
+}
+
+// pssKB is a process's Pss from /proc/PID/smaps_rollup, in kB.
+func pssKB(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatalf("pss of pid %d: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("no Pss in smaps_rollup of pid %d", pid)
+	return 0
+}
+
+// allocatedBytes is the space a file tree takes on disk.
+func allocatedBytes(root string) int64 {
+	var n int64
+	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,90 @@
+package vms
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/banger-dev/banger/internal/vmm"
+	"github.com/banger-dev/banger/internal/vmm/fake"
+)
+
+// The key follows everything a template must match and nothing per-VM.
+func TestWarmKey(t *testing.T) {
+	s, _, _ := snapService(t)
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	spec := vmm.Spec{VCPU: 2, MemoryMiB: 1024, Kernel: file("vmlinuz", "k"), Initrd: file("initrd", "agent v1"),
+		Disks: []vmm.Disk{{ID: "base", Path: file("image", "img"), ReadOnly: true}, {ID: "overlay", Path: "/vm1/overlay"},
+			{ID: "config", Path: "/vm1/config", ReadOnly: true}},
+		Net: &vmm.NetIface{TAP: "bgt1", MAC: "52:54:00:00:00:01"}}
+	drv := fake.New()
+	key := func(sp vmm.Spec) string {
+		k, err := s.warmKey(drv, "img", sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key(spec)
+	other := spec
+	other.Disks = []vmm.Disk{spec.Disks[0], {ID: "overlay", Path: "/vm2/overlay"}, {ID: "config", Path: "/vm2/config", ReadOnly: true}}
+	other.Net = &vmm.NetIface{TAP: "bgt2", MAC: "52:54:00:00:00:02"}
+	if key(other) != base {
+		t.Error("the key depends on per-VM paths or the MAC")
+	}
+	for name, change := range map[string]func(*vmm.Spec){
+		"vcpu":   func(sp *vmm.Spec) { sp.VCPU = 1 },
+		"memory": func(sp *vmm.Spec) { sp.MemoryMiB = 2048 },
+		"no nic": func(sp *vmm.Spec) { sp.Net = nil },
+		"disks":  func(sp *vmm.Spec) { sp.Disks = sp.Disks[:2] },
+	} {
+		sp := spec
+		change(&sp)
+		if key(sp) == base {
+			t.Errorf("%s: same key", name)
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	file("initrd", "agent v2")
+	if k := key(spec); k == base {
+		t.Error("a new agent (initrd) kept the key")
+	} else {
+		base = k
+	}
+	file("image", "img rebuilt")
+	if key(spec) == base {
+		t.Error("a rebuilt image kept the key")
+	}
+}
+
+// Daemon start keeps complete templates of existing images only.
+func TestPruneTemplates(t *testing.T) {
+	s, _, _ := snapService(t)
+	s.Paths.CacheDir = t.TempDir()
+	for name, image := range map[string]string{"keep": "img", "gone": "deleted-image", "broken": ""} {
+		dir := s.warmDir(name)
+		os.MkdirAll(dir, 0o700)
+		if image != "" {
+			b, _ := json.Marshal(warmMeta{Format: warmFormat, Key: name, Image: image})
+			os.WriteFile(filepath.Join(dir, "meta.json"), b, 0o600)
+		}
+	}
+	os.MkdirAll(s.warmDir("half")+".tmp", 0o700)
+	s.PruneTemplates(context.Background())
+	ents, _ := os.ReadDir(s.warmRoot())
+	if len(ents) != 1 || ents[0].Name() != "keep" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left %q, want [keep]", names)
+	}
+}
