@@ -72,16 +72,9 @@ func (s *Server) Start(addr netip.AddrPort) error {
 	if _, err := s.Upstreams(); err != nil {
 		return err
 	}
-	pc, err := net.ListenPacket("udp4", addr.String())
+	pc, ln, addr, err := listenBoth(addr)
 	if err != nil {
-		return bindError("udp", addr, err)
-	}
-	// Port 0 (tests) picks one for UDP; TCP takes the same.
-	addr = netip.AddrPortFrom(addr.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
-	ln, err := net.Listen("tcp4", addr.String())
-	if err != nil {
-		pc.Close()
-		return bindError("tcp", addr, err)
+		return err
 	}
 	s.addr = addr
 	s.lim = newLimiter(s.PerSource, s.MaxInFlight)
@@ -255,4 +248,25 @@ func (s *Server) forward(req *dns.Msg, network string) *dns.Msg {
 func deadline(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
+}
+
+// listenBoth binds UDP and TCP on addr. Port 0 (tests) lets UDP pick a
+// port and TCP take the same one; when that TCP port is busy (an
+// outgoing connection may hold it), it tries another few.
+func listenBoth(addr netip.AddrPort) (net.PacketConn, net.Listener, netip.AddrPort, error) {
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp4", addr.String())
+		if err != nil {
+			return nil, nil, addr, bindError("udp", addr, err)
+		}
+		at := netip.AddrPortFrom(addr.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := net.Listen("tcp4", at.String())
+		if err == nil {
+			return pc, ln, at, nil
+		}
+		pc.Close()
+		if addr.Port() != 0 || try == 9 {
+			return nil, nil, at, bindError("tcp", at, err)
+		}
+	}
 }
