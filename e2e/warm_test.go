@@ -69,6 +69,30 @@ func TestWarmStart(t *testing.T) {
 	}
 	t.Logf("vm run --rm: cold %v, warm %v", coldTook.Round(time.Millisecond), warmTook.Round(time.Millisecond))
 
+	// With a repository and env, or a user and a working directory, a
+	// warm run gives what a --cold one gives; --rm leaves nothing.
+	repo := wsRepo(t)
+	probes := [][]string{
+		{"-e", "FOO=bar", repo, "--", "sh", "-c",
+			`echo "$FOO"; pwd; ls -A | sort | tr '\n' ' '; echo; git log --format=%s | tr '\n' ' '; git status --porcelain | wc -l`},
+		{"--user", "nobody", "-w", "/tmp", "--", "sh", "-c", "id -un; pwd"},
+	}
+	for _, probe := range probes {
+		run := func(extra ...string) result {
+			r := e.banger(append(append([]string{"vm", "run", "--rm"}, extra...), probe...)...)
+			if r.code != 0 {
+				t.Fatalf("vm run %v %v: exit %d\n%s", extra, probe, r.code, r.err)
+			}
+			return r
+		}
+		c, w := run("--cold"), run()
+		if w.out != c.out || !strings.Contains(w.err, "warm from") || strings.Contains(c.err, "warm from") {
+			t.Errorf("vm run %v: cold %q, warm %q\nwarm stderr:\n%s", probe, c.out, w.out, w.err)
+		}
+		t.Logf("vm run %v → %q", probe[:2], c.out)
+	}
+	e.assertClean()
+
 	type shown struct {
 		IP          string `json:"ip"`
 		MAC         string `json:"mac"`

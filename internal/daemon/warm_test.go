@@ -69,7 +69,21 @@ func TestWarmCreateCapturesOnceThenStartsWarm(t *testing.T) {
 		t.Errorf("first create: started from %q, progress %q", a.StartedFrom, lines)
 	}
 	key := h.templates(1)[0]
+	sshStage := func(lines []string) string {
+		for _, l := range lines {
+			if strings.HasPrefix(l, "ssh: ") {
+				return l
+			}
+		}
+		return ""
+	}
+	coldSSH := sshStage(lines)
 	b, lines := h.createProgress(api.CreateParams{Name: "b"})
+	// A warm start boots its userland (sshd) afresh: its create deals
+	// with sshd as a cold one does (here: the image has none).
+	if coldSSH == "" || strings.Replace(sshStage(lines), " b ", " a ", 1) != coldSSH {
+		t.Errorf("sshd stage: cold %q, warm %q", coldSSH, sshStage(lines))
+	}
 	if b.StartedFrom != "snapshot "+key[:12] || !strings.Contains(strings.Join(lines, "\n"), "warm from start-up snapshot "+key[:12]) {
 		t.Errorf("second create: started from %q, progress %q", b.StartedFrom, lines)
 	}

@@ -40,7 +40,9 @@ type bootOpts struct {
 }
 
 func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
-	waitSSH := o.waitSSH && o.restore == ""
+	// A VM continued from its own saved state had sshd running already; a
+	// warm start boots its userland (systemd, sshd) afresh, as a cold one.
+	waitSSH := o.waitSSH && (o.restore == "" || o.warm != nil)
 	fail := func(err error) error {
 		vm.State, vm.LastError = store.StateFailed, err.Error()
 		s.Store.SetVMState(context.WithoutCancel(ctx), vm.ID, store.StateFailed, err.Error())
