@@ -130,7 +130,7 @@ func (s *Service) StartWith(ctx context.Context, p api.StartParams, r progress.R
 func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Reporter) error {
 	dir := s.dir(vm.ID)
 	saved, used := dir.Saved(), dir.SavedUsed()
-	cold := fmt.Sprintf("`banger vm start --cold %s` boots it from its disks instead (discarding the saved state)", vm.Name)
+	cold := fmt.Sprintf("boot it from its disks with `banger vm start --cold %s` (the processes it had are lost)", vm.Name)
 	keep := func(err error) error {
 		err = fmt.Errorf("cannot continue vm %s from its saved state: %w", vm.Name, err)
 		s.Store.SetVMState(ctx, vm.ID, store.StateSaved, err.Error())
@@ -141,7 +141,7 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 	if err != nil {
 		return keep(fmt.Errorf("%w: %s", err, cold))
 	}
-	if err := s.checkRestorable(ctx, *vm, meta, "the saved state", cold); err != nil {
+	if err := s.checkRestorable(ctx, *vm, meta, "the saved state", "", cold); err != nil {
 		return keep(err)
 	}
 	plan, err := s.planFor(ctx, *vm)

@@ -44,6 +44,7 @@ type Driver struct {
 	// partial state file (the caller removes the directory).
 	SaveErr error
 	last    vmm.Spec
+	version string
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -54,7 +55,27 @@ func New() *Driver { return &Driver{machines: map[string]*Machine{}, nextPID: 42
 func (d *Driver) Name() string     { return "fake" }
 func (d *Driver) Available() error { return nil }
 func (d *Driver) Accel() string    { return "none (fake)" }
-func (d *Driver) Version() string  { return VMMVersion }
+
+var _ vmm.Versioner = (*Driver)(nil)
+
+// Version is the VMM version the fake runs: VMMVersion unless SetVersion
+// changed it. SaveState records it; a restore compares it.
+func (d *Driver) Version(context.Context) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.version == "" {
+		return VMMVersion, nil
+	}
+	return d.version, nil
+}
+
+// SetVersion makes the fake run another VMM version from now on (a host
+// whose QEMU was upgraded).
+func (d *Driver) SetVersion(v string) {
+	d.mu.Lock()
+	d.version = v
+	d.mu.Unlock()
+}
 
 // fakeMemory does what a VMM does with file-backed memory: a shared file
 // is created, a private one must exist.

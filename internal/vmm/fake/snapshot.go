@@ -27,7 +27,8 @@ var _ vmm.Snapshotter = (*Machine)(nil)
 // StateFile is the file SaveState writes into its directory.
 const StateFile = "fake-state.json"
 
-// VMMVersion is what the fake reports in SavedState.
+// VMMVersion is the version the fake reports (Driver.Version) and records
+// in SavedState unless Driver.SetVersion changed it.
 const VMMVersion = "fake-1"
 
 const stateFormat = "banger-fake-state/1"
@@ -130,7 +131,8 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("fake: save state: %w", err)
 	}
-	return vmm.SavedState{Driver: "fake", VMMVersion: VMMVersion, Bytes: int64(len(b))}, nil
+	v, _ := m.drv.Version(ctx)
+	return vmm.SavedState{Driver: "fake", VMMVersion: v, Bytes: int64(len(b))}, nil
 }
 
 // loadState reads spec.Restore's StateFile and checks spec describes the
