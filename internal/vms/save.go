@@ -55,6 +55,10 @@ func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter
 	failed := func(err error) (api.VM, error) {
 		os.RemoveAll(tmp)
 		err = diskFull(tmp, err)
+		if vmmExited(in, exitGrace) {
+			err = s.vmmDied(ctx, vm, in, fmt.Errorf("save %s: %w (nothing was saved)", vm.Name, err))
+			return api.VM{}, fmt.Errorf("%w: %s", err, stoppedHint(vm))
+		}
 		if wasPaused {
 			return api.VM{}, err
 		}
@@ -162,6 +166,9 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 			return keep(fmt.Errorf("%w (the state was written by %s %s): %s", err, meta.Driver, meta.VMMVersion, cold))
 		}
 		os.RemoveAll(used)
+		if vm.State == store.StateStopped { // its VMM died (vmmdied.go)
+			return fmt.Errorf("%w: the saved state was used up; %s", err, stoppedHint(*vm))
+		}
 		return err // the VM is failed; vm start boots it from its disks
 	}
 	if err := os.RemoveAll(used); err != nil {

@@ -77,6 +77,9 @@ func (m *Machine) Pause(ctx context.Context) error {
 // Resume lets the agent channel flow again. Idempotent.
 func (m *Machine) Resume(ctx context.Context) error {
 	m.drv.count(&m.drv.Resumes)
+	if m.drv.ResumeHook != nil {
+		m.drv.ResumeHook(m)
+	}
 	if m.Exited() {
 		return errors.New("fake: resume: machine exited")
 	}
@@ -127,6 +130,13 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	if saveErr != nil {
 		os.WriteFile(path, b[:len(b)/2], 0o600)
 		return vmm.SavedState{}, fmt.Errorf("fake: save state: %w", saveErr)
+	}
+	if m.drv.SaveHook != nil {
+		os.WriteFile(path, b[:len(b)/2], 0o600)
+		m.drv.SaveHook(m)
+		if m.Exited() {
+			return vmm.SavedState{}, errors.New("fake: save state: the VMM exited during the save (connection reset)")
+		}
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("fake: save state: %w", err)
