@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"regexp"
 	"testing"
 )
 
@@ -26,5 +27,21 @@ func TestVersionOfMissingBinary(t *testing.T) {
 	d := New(Options{Binary: "/nonexistent/qemu-system-x86_64"})
 	if v, err := d.Version(context.Background()); err == nil || v != "" {
 		t.Fatalf("Version() = %q, %v", v, err)
+	}
+}
+
+// The host's QEMU, where there is one, reports its release in the form
+// query-version gives SavedState.VMMVersion.
+func TestVersionOfHostQEMU(t *testing.T) {
+	d := New(Options{})
+	if d.Available() != nil {
+		return // no QEMU on this host: TestVersionOfMissingBinary covers the error
+	}
+	v, err := d.Version(context.Background())
+	if err != nil || !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(v) {
+		t.Fatalf("Version() = %q, %v", v, err)
+	}
+	if v2, _ := d.Version(context.Background()); v2 != v {
+		t.Fatalf("second Version() = %q", v2)
 	}
 }
