@@ -116,6 +116,15 @@ type Snapshotter interface {
 	SaveState(ctx context.Context, dir string) (SavedState, error)
 }
 
+// Versioner is implemented by drivers that can say which VMM version
+// they run: a saved state loads only into the VMM version that wrote it,
+// so a restore compares it with SavedState.VMMVersion before it starts
+// anything, and warm-start templates are keyed by it. The string has the
+// form SavedState.VMMVersion has for the driver.
+type Versioner interface {
+	Version(ctx context.Context) (string, error)
+}
+
 // SavedState describes what SaveState wrote; a restore needs the same
 // driver and VMM version.
 type SavedState struct {

@@ -83,6 +83,11 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 			err = s.resumeRestored(ctx, *vm, in, o)
 		}
 		if err != nil {
+			if vmmExited(in, exitGrace) { // vmmdied.go
+				err = s.vmmDied(ctx, *vm, in, err)
+				vm.State, vm.LastError = store.StateStopped, err.Error()
+				return err
+			}
 			s.halt(ctx, *vm, in)
 			return fail(err)
 		}
@@ -176,6 +181,9 @@ func (s *Service) resumeRestored(ctx context.Context, vm store.VM, in *instance,
 	sn, ok := in.m.(vmm.Snapshotter)
 	if !ok {
 		return notSupported(vm)
+	}
+	if vmmExited(in, 0) {
+		return fmt.Errorf("the VMM of %s exited after loading the state, before the VM continued", vm.Name)
 	}
 	if o.loaded != nil {
 		if err := o.loaded(); err != nil {

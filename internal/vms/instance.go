@@ -18,6 +18,46 @@ type instance struct {
 	agentMu sync.Mutex
 	agent   *client.Client
 	sshOK   atomic.Bool // sshd answered with the pinned key (ssh.go)
+	// paused: the vCPUs are stopped; the agent client sends no
+	// keep-alive pings meanwhile (client/keepalive.go).
+	paused atomic.Bool
+}
+
+// setPaused records whether the VM's vCPUs are stopped and tells its
+// agent client, so that a long pause does not end the session and the
+// exec streams on it.
+func (in *instance) setPaused(p bool) {
+	in.agentMu.Lock()
+	defer in.agentMu.Unlock()
+	in.paused.Store(p)
+	if in.agent != nil {
+		in.agent.SetPaused(p)
+	}
+}
+
+// pausing is a machine's Snapshotter that keeps the instance's paused
+// flag: set before the vCPUs stop, cleared once they run again.
+type pausing struct {
+	vmm.Snapshotter
+	in *instance
+}
+
+func (p pausing) Pause(ctx context.Context) error {
+	was := p.in.paused.Load()
+	p.in.setPaused(true)
+	if err := p.Snapshotter.Pause(ctx); err != nil {
+		p.in.setPaused(was)
+		return err
+	}
+	return nil
+}
+
+func (p pausing) Resume(ctx context.Context) error {
+	if err := p.Snapshotter.Resume(ctx); err != nil {
+		return err
+	}
+	p.in.setPaused(false)
+	return nil
 }
 
 // agentClient returns a connected agent client, reconnecting when the
@@ -42,6 +82,7 @@ func (in *instance) agentClient(ctx context.Context) (*client.Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("guest agent handshake: %w", err)
 	}
+	c.SetPaused(in.paused.Load())
 	in.agent = c
 	return c, nil
 }

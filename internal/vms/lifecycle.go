@@ -185,7 +185,7 @@ func (s *Service) stopVM(ctx context.Context, vm store.VM) error {
 	}
 	if sn, ok := in.m.(vmm.Snapshotter); ok && vm.State == store.StatePaused {
 		// a paused guest cannot shut down: let it run to do so
-		if err := sn.Resume(ctx); err != nil {
+		if err := (pausing{sn, in}).Resume(ctx); err != nil {
 			s.Log.Warn("resume before stop", "vm", vm.Name, "err", err)
 		}
 	}

@@ -55,7 +55,7 @@ func (s *Service) snapshotter(vm store.VM) (*instance, vmm.Snapshotter, error) {
 	if !ok {
 		return nil, nil, notSupported(vm)
 	}
-	return in, sn, nil
+	return in, pausing{sn, in}, nil
 }
 
 // isPaused is the error for an operation that needs the guest to run.

@@ -44,6 +44,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm store.VM) {
 		if m, err := drv.Attach(h); err == nil {
 			s.killStrays(vm, h.PID) // a second VMM on the same disks
 			in := &instance{m: m}
+			in.paused.Store(vm.State == store.StatePaused)
 			s.setInstance(vm.ID, in)
 			if hasSaved {
 				// A daemon that died between a save's completion and the

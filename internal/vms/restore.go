@@ -36,7 +36,7 @@ func (s *Service) SnapshotRestore(ctx context.Context, p api.SnapshotParams, r p
 	if err != nil {
 		return api.VM{}, api.Conflictf("snapshot %s of vm %s cannot be restored: %v: %s", sn.Name, vm.Name, err, rm)
 	}
-	if err := s.checkRestorable(ctx, vm, meta, "snapshot "+sn.Name, rm+" (it cannot be restored into this VM as it is)"); err != nil {
+	if err := s.checkRestorable(ctx, vm, meta, "snapshot "+sn.Name, "this snapshot can only be restored by %s", rm+" (it cannot be restored into this VM as it is)"); err != nil {
 		return api.VM{}, api.Conflictf("%v", err)
 	}
 	for _, f := range vmdir.SnapshotDisks(src) {

@@ -55,6 +55,10 @@ func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter
 	failed := func(err error) (api.VM, error) {
 		os.RemoveAll(tmp)
 		err = diskFull(tmp, err)
+		if vmmExited(in, exitGrace) {
+			err = s.vmmDied(ctx, vm, in, fmt.Errorf("save %s: %w (nothing was saved)", vm.Name, err))
+			return api.VM{}, fmt.Errorf("%w: %s", err, stoppedHint(vm))
+		}
 		if wasPaused {
 			return api.VM{}, err
 		}
@@ -130,7 +134,7 @@ func (s *Service) StartWith(ctx context.Context, p api.StartParams, r progress.R
 func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Reporter) error {
 	dir := s.dir(vm.ID)
 	saved, used := dir.Saved(), dir.SavedUsed()
-	cold := fmt.Sprintf("`banger vm start --cold %s` boots it from its disks instead (discarding the saved state)", vm.Name)
+	cold := fmt.Sprintf("boot it from its disks with `banger vm start --cold %s` (the processes it had are lost)", vm.Name)
 	keep := func(err error) error {
 		err = fmt.Errorf("cannot continue vm %s from its saved state: %w", vm.Name, err)
 		s.Store.SetVMState(ctx, vm.ID, store.StateSaved, err.Error())
@@ -141,7 +145,7 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 	if err != nil {
 		return keep(fmt.Errorf("%w: %s", err, cold))
 	}
-	if err := s.checkRestorable(ctx, *vm, meta, "the saved state", cold); err != nil {
+	if err := s.checkRestorable(ctx, *vm, meta, "the saved state", "", cold); err != nil {
 		return keep(err)
 	}
 	plan, err := s.planFor(ctx, *vm)
@@ -162,6 +166,9 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 			return keep(fmt.Errorf("%w (the state was written by %s %s): %s", err, meta.Driver, meta.VMMVersion, cold))
 		}
 		os.RemoveAll(used)
+		if vm.State == store.StateStopped { // its VMM died (vmmdied.go)
+			return fmt.Errorf("%w: the saved state was used up; %s", err, stoppedHint(*vm))
+		}
 		return err // the VM is failed; vm start boots it from its disks
 	}
 	if err := os.RemoveAll(used); err != nil {

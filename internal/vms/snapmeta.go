@@ -17,6 +17,9 @@ import (
 // stateMeta is meta.json in a saved state or snapshot directory: what a
 // restore checks before it starts a VMM from the state.
 type stateMeta struct {
+	// Format is stateFormat of the banger that wrote it (0 in states
+	// written before the field existed, which are format 1).
+	Format        int       `json:"format"`
 	Created       time.Time `json:"created"`
 	VM            string    `json:"vm"` // id
 	Driver        string    `json:"driver"`
@@ -27,6 +30,11 @@ type stateMeta struct {
 	Layout string `json:"layout"`
 	Bytes  int64  `json:"bytes"` // allocated on disk, the whole directory
 }
+
+// stateFormat is the version of banger's saved-state and snapshot
+// directory layout (vmdir, meta.json); raising it makes every older state
+// refused with what to do instead of failing half-way through a restore.
+const stateFormat = 1
 
 // machineLayout renders what a restore must match: vCPUs, memory, the
 // disks in order (id, read-only), the NIC. Paths, the TAP, the MAC and
@@ -57,6 +65,7 @@ func (s *Service) layoutOf(ctx context.Context, vm store.VM) (string, error) {
 func bangerVersion() string { return buildinfo.Current("").String() }
 
 func writeMeta(dir string, m stateMeta) error {
+	m.Format = stateFormat
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -75,15 +84,40 @@ func readMeta(dir string) (stateMeta, error) {
 	if err := json.Unmarshal(b, &m); err != nil || m.Driver == "" {
 		return m, fmt.Errorf("%s: meta.json is corrupt", dir)
 	}
+	if m.Format == 0 {
+		m.Format = 1
+	}
 	return m, nil
 }
 
-// checkRestorable refuses a state that the VM's driver cannot load into
-// the VM as it is now, saying what to do; what for the message is "saved
-// state" or "snapshot NAME".
-func (s *Service) checkRestorable(ctx context.Context, vm store.VM, m stateMeta, what, instead string) error {
+// checkRestorable refuses, before anything changes, a state that the
+// VM's driver cannot load into the VM as it is now: another driver,
+// another banger state format, another VMM version, another machine
+// layout. what is "the saved state" or "snapshot NAME"; instead says
+// what to do; only says, for a snapshot, who could still restore it.
+func (s *Service) checkRestorable(ctx context.Context, vm store.VM, m stateMeta, what, only, instead string) error {
 	if m.Driver != vm.VMM {
 		return fmt.Errorf("%s of vm %s was written by the %s driver, and the VM now uses %s: %s", what, vm.Name, m.Driver, vm.VMM, instead)
+	}
+	if m.Format != stateFormat {
+		return fmt.Errorf("%s of vm %s is in banger's state format %d (written by banger %s), and this banger reads format %d: %s",
+			what, vm.Name, m.Format, m.BangerVersion, stateFormat, instead)
+	}
+	if drv, ok := s.Drivers.lookup(vm.VMM); ok {
+		if v, ok := drv.(vmm.Versioner); ok {
+			cur, err := v.Version(ctx)
+			if err != nil {
+				return fmt.Errorf("%s of vm %s was written by %s %s, and the %s version of this host cannot be read (%v), so it cannot be loaded safely: %s",
+					what, vm.Name, m.Driver, m.VMMVersion, m.Driver, err, instead)
+			}
+			if cur != m.VMMVersion {
+				if only != "" {
+					instead = fmt.Sprintf(only, m.Driver+" "+m.VMMVersion) + "; " + instead
+				}
+				return fmt.Errorf("%s of vm %s was written by %s %s, and this host runs %s %s, which cannot load it: %s",
+					what, vm.Name, m.Driver, m.VMMVersion, m.Driver, cur, instead)
+			}
+		}
 	}
 	layout, err := s.layoutOf(ctx, vm)
 	if err != nil {
@@ -92,14 +126,6 @@ func (s *Service) checkRestorable(ctx context.Context, vm store.VM, m stateMeta,
 	if layout != m.Layout {
 		return fmt.Errorf("%s of vm %s is of a machine with %s; the VM is now %s (changed with `banger vm set`, or a banger with another device layout): %s",
 			what, vm.Name, m.Layout, layout, instead)
-	}
-	if drv, ok := s.Drivers.lookup(vm.VMM); ok {
-		if v, ok := drv.(interface{ Version() (string, error) }); ok {
-			if cur, err := v.Version(); err == nil && cur != m.VMMVersion {
-				return fmt.Errorf("%s of vm %s was written by %s %s, and this host runs %s %s, which cannot load it: %s",
-					what, vm.Name, m.Driver, m.VMMVersion, m.Driver, cur, instead)
-			}
-		}
 	}
 	return nil
 }

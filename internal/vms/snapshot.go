@@ -48,6 +48,9 @@ func (s *Service) SnapshotCreate(ctx context.Context, p api.SnapshotParams, r pr
 	failed := func(err error) (api.Snapshot, error) {
 		os.RemoveAll(tmp)
 		err = fmt.Errorf("snapshot %s of vm %s: %w (nothing was kept)", name, vm.Name, diskFull(tmp, err))
+		if vmmExited(in, exitGrace) {
+			return api.Snapshot{}, fmt.Errorf("%w: %s", s.vmmDied(ctx, vm, in, err), stoppedHint(vm))
+		}
 		if wasPaused {
 			return api.Snapshot{}, err
 		}

@@ -107,10 +107,13 @@ func (s *Service) warmKey(drv vmm.Driver, image string, spec vmm.Spec) (string, 
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// vmmVersion is the driver's VMM version where it reports one.
+// vmmVersion is the driver's VMM version (vmm.Versioner), or "" when it
+// reports none or cannot read it.
 func vmmVersion(drv vmm.Driver) string {
-	if v, ok := drv.(interface{ Version() string }); ok {
-		return v.Version()
+	if v, ok := drv.(vmm.Versioner); ok {
+		if s, err := v.Version(context.Background()); err == nil {
+			return s
+		}
 	}
 	return ""
 }

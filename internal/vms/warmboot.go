@@ -148,7 +148,7 @@ func (s *Service) startedFrom(id string) string {
 // captureLater captures key's template in the background, one capture at
 // a time and at most maxCaptures times per key in this daemon's life.
 func (s *Service) captureLater(drv vmm.Driver, key, image string, spec vmm.Spec) {
-	if _, ok := drv.(interface{ Version() string }); !ok {
+	if vmmVersion(drv) == "" {
 		return // a driver that cannot say which VMM wrote a state
 	}
 	s.warm.mu.Lock()

@@ -33,6 +33,10 @@ const helloInterval = 200 * time.Millisecond
 type Client struct {
 	sess         *yamux.Session
 	agentVersion string
+
+	kaMu   sync.Mutex // keepalive.go
+	paused bool
+	pauses uint64
 }
 
 // Connect performs the handshake on conn and starts the session. ctx
@@ -56,7 +60,7 @@ func Connect(ctx context.Context, conn net.Conn) (*Client, error) {
 	}
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
-	cfg.KeepAliveInterval = 15 * time.Second
+	cfg.EnableKeepAlive = false // ours: keepalive.go
 	sess, err := yamux.Client(newPingGuard(br, conn), cfg)
 	if err != nil {
 		conn.Close()
@@ -67,7 +71,9 @@ func Connect(ctx context.Context, conn net.Conn) (*Client, error) {
 	// It fails only on a session that has already ended, which requests
 	// then report (ErrClosed).
 	sess.GoAway()
-	return &Client{sess: sess, agentVersion: version}, nil
+	c := &Client{sess: sess, agentVersion: version}
+	go c.keepAlive(KeepAliveInterval, KeepAliveTimeout)
+	return c, nil
 }
 
 // handshake sends HELLO (again every helloInterval) until a READY with

@@ -43,7 +43,14 @@ type Driver struct {
 	// SaveErr, when set, makes SaveState fail with it after writing a
 	// partial state file (the caller removes the directory).
 	SaveErr error
-	last    vmm.Spec
+	// SaveHook runs inside SaveState after half the state file is
+	// written, ResumeHook at the start of Resume, RestoredHook after Start
+	// of a machine from Spec.Restore (the VMM has loaded the state). A
+	// hook that Crashes the machine is a VMM killed (kill -9) at that
+	// point: SaveState and Resume then fail as they would.
+	SaveHook, ResumeHook, RestoredHook func(*Machine)
+	last                               vmm.Spec
+	version                            string
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -54,7 +61,27 @@ func New() *Driver { return &Driver{machines: map[string]*Machine{}, nextPID: 42
 func (d *Driver) Name() string     { return "fake" }
 func (d *Driver) Available() error { return nil }
 func (d *Driver) Accel() string    { return "none (fake)" }
-func (d *Driver) Version() string  { return VMMVersion }
+
+var _ vmm.Versioner = (*Driver)(nil)
+
+// Version is the VMM version the fake runs: VMMVersion unless SetVersion
+// changed it. SaveState records it; a restore compares it.
+func (d *Driver) Version(context.Context) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.version == "" {
+		return VMMVersion, nil
+	}
+	return d.version, nil
+}
+
+// SetVersion makes the fake run another VMM version from now on (a host
+// whose QEMU was upgraded).
+func (d *Driver) SetVersion(v string) {
+	d.mu.Lock()
+	d.version = v
+	d.mu.Unlock()
+}
 
 // fakeMemory does what a VMM does with file-backed memory: a shared file
 // is created, a private one must exist.
@@ -105,6 +132,12 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		}
 		os.WriteFile(spec.ConsoleLog, []byte(con), 0o600)
 	}
+	var m *Machine
+	defer func() { // after the unlock below
+		if m != nil && restored != nil && d.RestoredHook != nil {
+			d.RestoredHook(m)
+		}
+	}()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.Starts++
@@ -114,7 +147,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 	if d.MuteStarts > 0 {
 		d.MuteStarts--
 	}
-	m := &Machine{spec: spec, done: make(chan struct{}), noAgent: mute, killErr: d.KillErr, drv: d,
+	m = &Machine{spec: spec, done: make(chan struct{}), noAgent: mute, killErr: d.KillErr, drv: d,
 		h: vmm.Handles{Driver: "fake", PID: d.nextPID, StartTicks: uint64(d.nextPID), StartedAt: time.Now()}}
 	if restored != nil {
 		// A restored machine starts paused, like a real VMM after

@@ -27,7 +27,8 @@ var _ vmm.Snapshotter = (*Machine)(nil)
 // StateFile is the file SaveState writes into its directory.
 const StateFile = "fake-state.json"
 
-// VMMVersion is what the fake reports in SavedState.
+// VMMVersion is the version the fake reports (Driver.Version) and records
+// in SavedState unless Driver.SetVersion changed it.
 const VMMVersion = "fake-1"
 
 const stateFormat = "banger-fake-state/1"
@@ -76,6 +77,9 @@ func (m *Machine) Pause(ctx context.Context) error {
 // Resume lets the agent channel flow again. Idempotent.
 func (m *Machine) Resume(ctx context.Context) error {
 	m.drv.count(&m.drv.Resumes)
+	if m.drv.ResumeHook != nil {
+		m.drv.ResumeHook(m)
+	}
 	if m.Exited() {
 		return errors.New("fake: resume: machine exited")
 	}
@@ -127,10 +131,18 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 		os.WriteFile(path, b[:len(b)/2], 0o600)
 		return vmm.SavedState{}, fmt.Errorf("fake: save state: %w", saveErr)
 	}
+	if m.drv.SaveHook != nil {
+		os.WriteFile(path, b[:len(b)/2], 0o600)
+		m.drv.SaveHook(m)
+		if m.Exited() {
+			return vmm.SavedState{}, errors.New("fake: save state: the VMM exited during the save (connection reset)")
+		}
+	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("fake: save state: %w", err)
 	}
-	return vmm.SavedState{Driver: "fake", VMMVersion: VMMVersion, Bytes: int64(len(b))}, nil
+	v, _ := m.drv.Version(ctx)
+	return vmm.SavedState{Driver: "fake", VMMVersion: v, Bytes: int64(len(b))}, nil
 }
 
 // loadState reads spec.Restore's StateFile and checks spec describes the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/banger-dev/banger/internal/vmm"
@@ -41,6 +42,10 @@ type Driver struct {
 	// Host facts, fields so that tests can point them elsewhere.
 	kvmDevice    string
 	sysModuleDir string
+
+	versionOnce sync.Once
+	version     string
+	versionErr  error
 }
 
 var _ vmm.Driver = (*Driver)(nil)

@@ -1,10 +1,14 @@
 package firecracker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/banger-dev/banger/internal/vmm"
 )
 
 // Version is a Firecracker release number as GET /version reports it
@@ -115,4 +119,43 @@ func endpointName(path string) string {
 		return first
 	}
 	return p
+}
+
+var _ vmm.Versioner = (*Driver)(nil)
+
+// Version is the release of the configured firecracker binary, from its
+// `--version` (asked once per driver), in the form GET /version gives
+// SavedState.VMMVersion ("1.16.1"). A snapshot loads only into the
+// Firecracker that wrote it.
+func (d *Driver) Version(context.Context) (string, error) {
+	d.versionOnce.Do(func() {
+		bin, err := d.binary()
+		if err != nil {
+			d.versionErr = err
+			return
+		}
+		out, err := exec.Command(bin, "--version").Output()
+		if err != nil {
+			d.versionErr = fmt.Errorf("%s --version: %w", bin, err)
+			return
+		}
+		v, err := parseVersionOutput(string(out))
+		if err != nil {
+			d.versionErr = err
+			return
+		}
+		d.version = v.String()
+	})
+	return d.version, d.versionErr
+}
+
+// parseVersionOutput reads "Firecracker v1.16.1" from the first line of
+// `firecracker --version`.
+func parseVersionOutput(out string) (Version, error) {
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	f := strings.Fields(line)
+	if len(f) < 2 || f[0] != "Firecracker" {
+		return Version{}, fmt.Errorf("firecracker --version: cannot read a version from %q", line)
+	}
+	return ParseVersion(f[1])
 }

@@ -5,6 +5,7 @@
 package qemu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -33,6 +34,7 @@ type Driver struct {
 
 	versionOnce sync.Once
 	version     string
+	versionErr  error
 }
 
 var _ vmm.Driver = (*Driver)(nil)
@@ -58,20 +60,38 @@ func (d *Driver) Available() error  { return d.binErr }
 func (d *Driver) Accel() string     { return d.accel + " (" + d.accelWhy + ")" }
 func (d *Driver) AccelMode() string { return d.accel }
 
-// Version is the first line of `qemu-system-x86_64 --version` (asked
-// once), or "" when it cannot be run. A saved state loads only into the
-// QEMU that wrote it: warm-start templates are keyed by it.
-func (d *Driver) Version() string {
+// Version is QEMU's release ("7.2.22"), read from the first line of
+// `qemu-system-x86_64 --version` once per driver: the form query-version
+// gives SavedState.VMMVersion. A saved state loads only into the QEMU
+// that wrote it.
+func (d *Driver) Version(context.Context) (string, error) {
 	d.versionOnce.Do(func() {
 		if d.binErr != nil {
+			d.versionErr = d.binErr
 			return
 		}
 		out, err := exec.Command(d.bin, "--version").Output()
-		if err == nil {
-			d.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if err != nil {
+			d.versionErr = fmt.Errorf("%s --version: %w", d.bin, err)
+			return
 		}
+		d.version, d.versionErr = parseVersion(string(out))
 	})
-	return d.version
+	return d.version, d.versionErr
+}
+
+var _ vmm.Versioner = (*Driver)(nil)
+
+// parseVersion takes "QEMU emulator version 7.2.22 (Debian ...)" to
+// "7.2.22".
+func parseVersion(out string) (string, error) {
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	_, rest, ok := strings.Cut(line, "version ")
+	v, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	if !ok || v == "" || strings.Trim(v, "0123456789.") != "" {
+		return "", fmt.Errorf("qemu --version: cannot read a version from %q", line)
+	}
+	return v, nil
 }
 
 // chooseAccel decides between KVM and TCG. PVM-backed KVM (kvm_pvm) runs
