@@ -88,6 +88,11 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	}
 	for {
 		raw, err := q.run("query-migrate", nil)
+		if err != nil && ctx.Err() != nil {
+			// The caller's deadline cut the poll itself short.
+			cancelMigration(q, m.h.ControlSock)
+			return vmm.SavedState{}, fmt.Errorf("save state: %w", ctx.Err())
+		}
 		if err != nil {
 			return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 		}
@@ -126,7 +131,7 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 		}
 		select {
 		case <-ctx.Done():
-			cancelMigration(q)
+			cancelMigration(q, m.h.ControlSock)
 			return vmm.SavedState{}, fmt.Errorf("save state: %w", ctx.Err())
 		case <-m.done:
 			return vmm.SavedState{}, errors.New("save state: qemu exited: " + m.logTail())
@@ -137,13 +142,21 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 
 // cancelMigration stops a save whose caller gave up, and waits a little
 // for QEMU to finish cancelling so that the next save can start. It runs
-// on its own deadline: the caller's has passed.
-func cancelMigration(q *qmpConn) {
-	q.ctx = context.Background()
+// on a fresh connection with a deadline of its own: the caller's has
+// passed, and may have cut a command short on the old connection.
+func cancelMigration(old *qmpConn, sock string) {
+	old.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q, err := qmpDial(ctx, sock)
+	if err != nil {
+		return
+	}
+	defer q.Close()
 	if _, err := q.run("migrate_cancel", nil); err != nil {
 		return
 	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(pollEvery) {
+	for ctx.Err() == nil {
 		raw, err := q.run("query-migrate", nil)
 		if err != nil {
 			return
@@ -153,6 +166,7 @@ func cancelMigration(q *qmpConn) {
 		if mi.Status != "active" && mi.Status != "cancelling" && mi.Status != "setup" {
 			return
 		}
+		time.Sleep(pollEvery)
 	}
 }
 
