@@ -60,6 +60,10 @@ func (p Paths) ImageDir() string  { return filepath.Join(p.StateDir, "images") }
 func (p Paths) KernelDir() string { return filepath.Join(p.StateDir, "kernels") }
 func (p Paths) SSHDir() string    { return filepath.Join(p.StateDir, "ssh") }
 
+// WarmDir holds the warm-start templates (start-up snapshots), one
+// directory per key.
+func (p Paths) WarmDir() string { return filepath.Join(p.CacheDir, "warm") }
+
 // ErrUnsafeRuntimeDir is returned when the runtime directory is not a
 // directory owned by the current user with mode 0700.
 var ErrUnsafeRuntimeDir = errors.New("unsafe runtime directory")

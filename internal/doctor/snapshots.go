@@ -3,12 +3,12 @@ package doctor
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/store"
+	"github.com/banger-dev/banger/internal/vmdir"
 )
 
 // snapshotCheck is the disk use of VM snapshots (from the store) and of
@@ -25,18 +25,18 @@ func snapshotCheck(ctx context.Context, st *store.Store, paths config.Paths) Che
 		snapBytes += sn.Bytes
 		vms[sn.VMID] = true
 	}
-	saved, _ := filepath.Glob(filepath.Join(paths.StateDir, "vms", "*", "saved"))
+	saved, _ := filepath.Glob(vmdir.For(paths, "*").Saved())
 	var savedBytes int64
 	for _, d := range saved {
-		savedBytes += allocated(d)
+		savedBytes += vmdir.Allocated(d)
 	}
 	detail := fmt.Sprintf("%d snapshots of %d VMs use %s; %d saved VMs use %s", len(sns), len(vms),
 		config.FormatSize(snapBytes), len(saved), config.FormatSize(savedBytes))
 	// warm-start templates (ARCHITECTURE.md, "Warm starts")
-	warm, _ := filepath.Glob(filepath.Join(paths.CacheDir, "warm", "*"))
+	warm, _ := filepath.Glob(filepath.Join(paths.WarmDir(), "*"))
 	var warmBytes int64
 	for _, d := range warm {
-		warmBytes += allocated(d)
+		warmBytes += vmdir.Allocated(d)
 	}
 	detail += fmt.Sprintf("; %d warm-start templates use %s", len(warm), config.FormatSize(warmBytes))
 	var fs syscall.Statfs_t
@@ -44,18 +44,4 @@ func snapshotCheck(ctx context.Context, st *store.Store, paths config.Paths) Che
 		detail += fmt.Sprintf(" (%s free in %s)", config.FormatSize(int64(fs.Bavail)*fs.Bsize), paths.StateDir)
 	}
 	return Check{"pass", "snapshots", detail, ""}
-}
-
-// allocated is the space a file tree takes on disk.
-func allocated(root string) int64 {
-	var n int64
-	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil {
-			if s, ok := fi.Sys().(*syscall.Stat_t); ok {
-				n += s.Blocks * 512
-			}
-		}
-		return nil
-	})
-	return n
 }

@@ -1,8 +1,10 @@
 package vmdir
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Saved states and snapshots (issue 13). Both are directories in the
@@ -62,3 +64,18 @@ func SnapshotDisks(dir string) []string {
 // before the VM continues: a saved state is used once (the disks move
 // on), and reconcile removes a leftover one (IsTmp).
 func (d Dir) SavedUsed() string { return d.Saved() + oldSuffix }
+
+// Allocated is the space a file tree takes on disk: its allocated blocks,
+// so sparse disk copies count for what they hold (snapshot sizes, doctor).
+func Allocated(root string) int64 {
+	var n int64
+	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -88,18 +88,3 @@ func diskFull(path string, err error) error {
 type fullError struct{ error }
 
 func (e *fullError) Unwrap() error { return e.error }
-
-// allocated is the space a file tree takes on disk (its allocated
-// blocks, so sparse disk copies count for what they hold).
-func allocated(root string) int64 {
-	var n int64
-	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				n += st.Blocks * 512
-			}
-		}
-		return nil
-	})
-	return n
-}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/banger-dev/banger/internal/vmdir"
 )
 
 func TestCopyDiskKeepsDataAndHoles(t *testing.T) {
@@ -32,7 +34,7 @@ func TestCopyDiskKeepsDataAndHoles(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("copy differs from the source")
 	}
-	if got := allocated(dst); got > 1<<20 {
+	if got := vmdir.Allocated(dst); got > 1<<20 {
 		t.Errorf("the copy of a 64 MiB file with 12 KiB of data allocates %d bytes: holes were filled", got)
 	}
 }

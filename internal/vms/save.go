@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmdir"
@@ -77,7 +78,7 @@ func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter
 		return failed(err)
 	}
 	meta := stateMeta{Created: time.Now().UTC(), VM: vm.ID, Driver: vm.VMM, VMMVersion: st.VMMVersion,
-		BangerVersion: bangerVersion(), Layout: layout, Bytes: allocated(tmp)}
+		BangerVersion: bangerVersion(), Layout: layout, Bytes: vmdir.Allocated(tmp)}
 	if err := writeMeta(tmp, meta); err != nil {
 		return failed(err)
 	}
@@ -88,7 +89,7 @@ func (s *Service) StopSave(ctx context.Context, name string, r progress.Reporter
 	if err := s.Store.SetVMState(ctx, vm.ID, store.StateSaved, ""); err != nil {
 		return api.VM{}, err
 	}
-	progress.Stage(r, "save", fmt.Sprintf("saved in %s (%s on disk); the VMM has exited", time.Since(start).Round(time.Millisecond), sizeOf(meta.Bytes)))
+	progress.Stage(r, "save", fmt.Sprintf("saved in %s (%s on disk); the VMM has exited", time.Since(start).Round(time.Millisecond), config.FormatSize(meta.Bytes)))
 	s.OnChange()
 	vm, err = s.Store.GetVM(ctx, vm.ID)
 	return s.View(vm), err
@@ -176,18 +177,4 @@ func (s *Service) startSaved(ctx context.Context, vm *store.VM, r progress.Repor
 	}
 	progress.Stage(r, "restore", "vm "+vm.Name+" continues where it was saved")
 	return nil
-}
-
-func sizeOf(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, u := float64(n), "KMGTP"
-	i := -1
-	for f >= unit && i < len(u)-1 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, u[i])
 }

@@ -87,7 +87,7 @@ func (s *Service) SnapshotCreate(ctx context.Context, p api.SnapshotParams, r pr
 	}
 	meta := stateMeta{Created: time.Now().UTC(), VM: vm.ID, Driver: vm.VMM, VMMVersion: st.VMMVersion,
 		BangerVersion: bangerVersion(), Layout: layout}
-	meta.Bytes = allocated(tmp)
+	meta.Bytes = vmdir.Allocated(tmp)
 	if err := writeMeta(tmp, meta); err != nil {
 		os.RemoveAll(tmp)
 		return api.Snapshot{}, diskFull(tmp, err)

@@ -54,7 +54,7 @@ type warmState struct {
 // maxCaptures is how often one daemon tries to capture one key's template.
 const maxCaptures = 2
 
-func (s *Service) warmRoot() string { return filepath.Join(s.Paths.CacheDir, "warm") }
+func (s *Service) warmRoot() string { return s.Paths.WarmDir() }
 
 func (s *Service) warmDir(key string) string { return filepath.Join(s.warmRoot(), key) }
 
@@ -214,20 +214,6 @@ func (s *Service) PruneTemplates(ctx context.Context) {
 		s.Log.Info("removing a warm-start template", "dir", dir)
 		os.RemoveAll(dir)
 	}
-}
-
-// TemplateUsage is the disk space the warm-start templates take (doctor).
-func TemplateUsage(cacheDir string) (n int, bytes int64) {
-	root := filepath.Join(cacheDir, "warm")
-	ents, _ := os.ReadDir(root)
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		n++
-		bytes += allocated(filepath.Join(root, e.Name()))
-	}
-	return n, bytes
 }
 
 // snapWaitCmdline is a command line with the snapshot point asked for.
