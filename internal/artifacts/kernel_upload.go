@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/image"
 	"github.com/banger-dev/banger/internal/kernel"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
@@ -76,7 +77,7 @@ func receiveKernelFiles(ctx context.Context, body io.Reader, dir string, r progr
 	if body == nil {
 		return nil, errors.New("no files were sent")
 	}
-	tr := tar.NewReader(&ctxReader{ctx, body})
+	tr := tar.NewReader(image.ContextReader(ctx, body))
 	got := map[string]string{}
 	for {
 		hdr, err := tr.Next()

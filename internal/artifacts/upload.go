@@ -74,7 +74,7 @@ func receive(ctx context.Context, f *os.File, body io.Reader, size int64, bar *p
 	if body == nil {
 		return errors.New("no file was sent")
 	}
-	src := io.Reader(&ctxReader{ctx, body})
+	src := io.Reader(image.ContextReader(ctx, body))
 	if size > 0 {
 		src = io.LimitReader(src, size+1)
 	}
@@ -122,19 +122,6 @@ func relabel(err error, tmp, label string) error {
 		return &api.Error{Code: ae.Code, Message: strings.ReplaceAll(err.Error(), tmp, label)}
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), tmp, label))
-}
-
-// ctxReader stops a long copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // countReader reports the running total of bytes read.

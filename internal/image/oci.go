@@ -335,7 +335,10 @@ type closerFunc func() error
 
 func (c closerFunc) Close() error { return c() }
 
-// ctxReader stops a download promptly when its context ends.
+// ContextReader reads r until ctx ends, then fails with ctx's error: a
+// long copy (a download, an upload from a client) stops promptly.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx, r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
