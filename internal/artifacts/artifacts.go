@@ -2,8 +2,6 @@ package artifacts
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -201,7 +199,7 @@ func (s *Service) Initrd(ctx context.Context, k store.Kernel, r progress.Reporte
 	if err != nil {
 		return "", err
 	}
-	sum, err := fileSHA(agent)
+	sum, err := image.FileSHA256(agent)
 	if err != nil {
 		return "", err
 	}
@@ -232,17 +230,4 @@ func (s *Service) pruneInitrds(keep string, k store.Kernel) {
 			}
 		}
 	}
-}
-
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -189,3 +189,18 @@ func FetchSmall(ctx context.Context, src string, client *http.Client, limit int6
 	}
 	return b, nil
 }
+
+// FileSHA256 is the hex sha256 of a file's content (cache keys built from
+// what a file holds, not where it is).
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

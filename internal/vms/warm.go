@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
+	"github.com/banger-dev/banger/internal/image"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -139,16 +139,9 @@ func (s *Service) fileSum(path string) (string, error) {
 	if ok {
 		return sum, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	if sum, err = image.FileSHA256(path); err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	sum = hex.EncodeToString(h.Sum(nil))
 	s.warm.mu.Lock()
 	if s.warm.sums == nil {
 		s.warm.sums = map[string]string{}
