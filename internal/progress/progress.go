@@ -45,11 +45,6 @@ func Stage(r Reporter, stage, msg string) {
 	Or(r).Report(api.Progress{Stage: stage, Message: msg})
 }
 
-// Stagef is Stage with a format.
-func Stagef(r Reporter, stage, format string, args ...any) {
-	Stage(r, stage, fmt.Sprintf(format, args...))
-}
-
 // Bytes turns byte counts into progress events: at most one a second (a
 // CLI without a terminal prints each as a line), each with Done/Total in
 // bytes and a message with bytes, rate and ETA, as api.StageDownload
