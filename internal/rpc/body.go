@@ -32,6 +32,7 @@ type bodyReader struct {
 	left uint32 // bytes left in the current chunk
 	done bool
 	err  error
+	end  func() // called once when the end marker has been read
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -50,6 +51,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n == 0 {
 			b.done = true
+			if b.end != nil {
+				b.end()
+			}
 			return 0, io.EOF
 		}
 		if n > maxChunk {
@@ -78,14 +82,12 @@ func noEOF(err error) error {
 }
 
 // Body returns the request body the client sends after its request
-// line. Reading it ends the call's disconnect watch (a body read that
-// fails is how the handler learns the client went away). Call it once.
+// line. While the handler reads it the call's disconnect watch pauses (a
+// body read that fails is how the handler learns the client went away);
+// once the body has ended, the watch runs again. Call it once.
 func (c *Call) Body() io.Reader {
-	if c.stopWatch != nil {
-		c.stopWatch()
-		c.stopWatch = nil
-	}
-	return &bodyReader{r: c.br}
+	c.watch.stop()
+	return &bodyReader{r: c.br, end: c.watch.start}
 }
 
 // Write sends p to the client as response-body chunks, between progress

@@ -39,9 +39,10 @@ type Call struct {
 	queue    []message // progress waiting for the writer
 	wake     chan struct{}
 	written  chan struct{} // closed when the writer has exited
-	// stopWatch ends the disconnect watcher before the connection is
-	// handed to a streaming handler.
-	stopWatch func()
+	// watch cancels the call when the client goes away; it pauses
+	// while the handler reads the request body and ends before the
+	// connection is handed to a streaming handler.
+	watch *watch
 }
 
 func newCall(conn net.Conn, br *bufio.Reader, pid int) *Call {
@@ -162,10 +163,8 @@ func (c *Call) Upgrade(result any) (net.Conn, *bufio.Reader, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.stopWatch != nil {
-		c.stopWatch()
-		c.stopWatch = nil
-	}
+	c.watch.stop()
+	c.watch = nil
 	if _, err := c.finish(message{Result: b}, resultTimeout); err != nil {
 		return nil, nil, err
 	}

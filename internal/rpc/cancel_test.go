@@ -3,9 +3,11 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,49 @@ func TestServeWaitsForHandlers(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after the handler finished")
+	}
+}
+
+// A handler that has read its request body and then works on (vm run
+// REPO booting after the archive arrived) is still cancelled when the
+// client goes away: the watch runs again once the body has ended.
+func TestHandlerCancelledWhenClientDisconnectsAfterBody(t *testing.T) {
+	read := make(chan int, 1)
+	cancelled := make(chan error, 1)
+	dial := serve(t, map[string]rpc.Handler{"upload": func(ctx context.Context, c *rpc.Call) (any, error) {
+		n, err := io.Copy(io.Discard, c.Body())
+		if err != nil {
+			return nil, err
+		}
+		read <- int(n)
+		select {
+		case <-ctx.Done():
+			cancelled <- ctx.Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- errors.New("handler context never cancelled")
+		}
+		return nil, ctx.Err()
+	}})
+	c, err := rpc.Start(context.Background(), dial, "upload", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SendBody(strings.NewReader("archive bytes"))
+	select {
+	case n := <-read:
+		if n != len("archive bytes") {
+			t.Fatalf("handler read %d bytes", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler never finished reading the body")
+	}
+	c.Close()
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("handler saw %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler still running 5s after the client left")
 	}
 }

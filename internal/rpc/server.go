@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -199,22 +198,10 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, pid int) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Disconnect detection for non-streaming calls: the client sends
-	// nothing after its request, so a read returning means it went away.
-	watch := make(chan struct{})
-	var upgrading atomic.Bool
-	go func() {
-		defer close(watch)
-		if _, err := br.Peek(1); err != nil && !upgrading.Load() {
-			cancel()
-		}
-	}()
-	c.stopWatch = func() {
-		upgrading.Store(true)
-		conn.SetReadDeadline(time.Now())
-		<-watch
-		conn.SetReadDeadline(time.Time{})
-	}
+	// A call is cancelled when its client disconnects (see watch).
+	c.watch = &watch{conn: conn, br: br, cancel: cancel}
+	c.watch.start()
+	defer c.watch.stop()
 	start := time.Now()
 	res, err := h(cctx, c)
 	if errors.Is(err, ErrUpgraded) {
