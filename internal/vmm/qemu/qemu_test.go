@@ -27,7 +27,7 @@ func TestArgsTCG(t *testing.T) {
 	a := strings.Join(d.Args(testSpec("/rt")), " ")
 	for _, want := range []string{
 		"-M microvm,", "-smp 2", "-m 1024M", "-nodefaults", "-no-reboot",
-		"-accel tcg,thread=multi -cpu max",
+		"-accel tcg,thread=multi,tb-size=64 -cpu max",
 		"-kernel /k/vmlinuz", "-initrd /k/initrd",
 		"-drive id=base,file=/img/base.ext4,format=raw,if=none,readonly=on -device virtio-blk-device,drive=base",
 		"-drive id=work,file=/vm/work.ext4,format=raw,if=none,cache=unsafe",
