@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/config"
@@ -218,12 +219,20 @@ func (s *Service) Initrd(ctx context.Context, k store.Kernel, r progress.Reporte
 	return out, nil
 }
 
-// pruneInitrds removes this kernel's initramfs files built for earlier
-// agents: this daemon never boots them again (an upgrade would otherwise
-// leave one per version). A VMM reads its initrd once, at start.
+// initrdKeep is how long an initramfs built for another agent is kept.
+const initrdKeep = time.Hour
+
+// pruneInitrds removes this kernel's initramfs files built for other
+// agents an hour or more ago: this daemon never boots them again (an
+// upgrade would otherwise leave one per version). A younger one may be
+// another daemon's sharing the cache (two builds under test at once),
+// which boots it or captures a warm-start template from it later.
 func (s *Service) pruneInitrds(keep string, k store.Kernel) {
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(keep), k.Name+"-"+k.Release+"-"+strings.Repeat("[0-9a-f]", 12)+".cpio"))
 	for _, p := range old {
+		if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) < initrdKeep {
+			continue
+		}
 		if p != keep {
 			if err := os.Remove(p); err != nil {
 				s.log.Warn("prune initramfs", "path", p, "err", err)
