@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -15,10 +16,11 @@ import (
 )
 
 // loadModules loads the initramfs's kernel modules in the listed order
-// (dependencies first). A module that fails is logged and skipped: it may
-// be built in, or not needed on this VMM; a missing disk or NIC is
-// reported later with the full picture.
-func loadModules(log *slog.Logger) {
+// (dependencies first), except those named in skip and those already
+// loaded (before a warm start's snapshot point). A module that fails is
+// logged and skipped: it may be built in, or not needed on this VMM; a
+// missing disk or NIC is reported later with the full picture.
+func loadModules(log *slog.Logger, skip ...string) {
 	data, err := os.ReadFile(proto.ModulesOrder)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Info("no kernel modules to load")
@@ -34,6 +36,9 @@ func loadModules(log *slog.Logger) {
 		if name == "" || strings.HasPrefix(name, "#") {
 			continue
 		}
+		if mod := moduleOf(name); slices.Contains(skip, mod) || moduleLoaded(mod) {
+			continue
+		}
 		if err := loadModule(filepath.Join(proto.ModulesDir, name)); err != nil {
 			log.Warn("load module", "module", name, "err", err)
 			failed++
@@ -42,6 +47,22 @@ func loadModules(log *slog.Logger) {
 		loaded++
 	}
 	log.Info("kernel modules loaded", "loaded", loaded, "failed", failed)
+}
+
+// moduleOf is the kernel's name of the module in a module list entry
+// ("kernel/drivers/block/virtio-blk.ko" → "virtio_blk").
+func moduleOf(entry string) string {
+	base := filepath.Base(entry)
+	if i := strings.Index(base, ".ko"); i > 0 {
+		base = base[:i]
+	}
+	return strings.ReplaceAll(base, "-", "_")
+}
+
+// moduleLoaded reports whether the kernel has the module already.
+func moduleLoaded(name string) bool {
+	_, err := os.Stat(filepath.Join("/sys/module", name, "initstate"))
+	return err == nil
 }
 
 // loadModule hands one module file to the kernel. Compressed modules are

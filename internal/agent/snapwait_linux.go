@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,14 @@ import (
 
 // channelModules are the modules the agent port needs, in load order.
 var channelModules = []string{"virtio_ring", "virtio", "virtio_mmio", "virtio_console"}
+
+// perVMDeviceModules bind devices whose identity differs between the
+// template and a clone: the disks (a clone's are its own, with other
+// sizes) and a vsock (its CID). They load after the continue message;
+// every other module (filesystems, overlay, the RNG, the NIC's driver,
+// whose MAC the clone adopts anyway) loads before the snapshot point, so
+// a warm clone does not pay for them (~0.3–1.5 s under TCG).
+var perVMDeviceModules = []string{"virtio_blk", "vmw_vsock_virtio_transport"}
 
 // snapWaitRequested reports whether the kernel command line asks for the
 // snapshot point. A VM restored from the snapshot has the template's
@@ -40,6 +49,7 @@ func (b *boot) snapWait() {
 			b.log.Warn("snapwait: load module", "module", m, "err", err)
 		}
 	}
+	loadModules(b.log, perVMDeviceModules...)
 	var port *os.File
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, openRetryMax) {
 		p, err := openSerialPort()
@@ -106,14 +116,8 @@ func modulesNamed(order string, names []string) []string {
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
 		entry := strings.TrimSpace(line)
-		base := filepath.Base(entry)
-		if i := strings.Index(base, ".ko"); i > 0 {
-			base = base[:i]
-		}
-		for _, n := range names {
-			if base == n || base == strings.ReplaceAll(n, "_", "-") {
-				out = append(out, entry)
-			}
+		if slices.Contains(names, moduleOf(entry)) {
+			out = append(out, entry)
 		}
 	}
 	return out

@@ -102,3 +102,16 @@ func TestAdoptCandidateIsTheOnlyNIC(t *testing.T) {
 		t.Errorf("no NIC: got %v", got.Attrs().Name)
 	}
 }
+
+func TestModuleOf(t *testing.T) {
+	for entry, want := range map[string]string{
+		"kernel/drivers/block/virtio_blk.ko":          "virtio_blk",
+		"kernel/drivers/char/hw_random/virtio-rng.ko": "virtio_rng",
+		"kernel/fs/ext4/ext4.ko.xz":                   "ext4",
+		"overlay.ko":                                  "overlay",
+	} {
+		if got := moduleOf(entry); got != want {
+			t.Errorf("moduleOf(%q) = %q, want %q", entry, got, want)
+		}
+	}
+}
