@@ -140,14 +140,17 @@ func parseListing(b []byte) (DirEntry, []DirEntry, error) {
 	return self, entries, nil
 }
 
-// headBuffer keeps the first max bytes written and notes a cut.
+// headBuffer keeps the first max bytes written, notes a cut and counts
+// every byte.
 type headBuffer struct {
 	b   bytes.Buffer
 	max int
 	cut bool
+	n   int64
 }
 
 func (h *headBuffer) Write(p []byte) (int, error) {
+	h.n += int64(len(p))
 	if room := h.max - h.b.Len(); room < len(p) {
 		h.cut = true
 		h.b.Write(p[:max(room, 0)])

@@ -82,9 +82,8 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	cw := &countWriter{w: w}
 	stderr := newClipBuffer(8 << 10)
-	st, err := proto.PumpExec(conn, nil, cw, stderr, nil)
+	st, err := proto.PumpExec(conn, nil, w, stderr, nil)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, out, t.fail("export_workspace", ctx.Err())
@@ -94,9 +93,12 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 		msg := strings.TrimSpace(strings.Join([]string{st.Error, stderr.String()}, "\n"))
 		return nil, out, t.fail("export_workspace", fmt.Errorf("export from %s failed: %s", in.Sandbox, msg))
 	}
-	out.Bytes = cw.n
 	if tmp != nil {
-		if err := tmp.Close(); err != nil {
+		fi, err := tmp.Stat()
+		if err == nil {
+			out.Bytes, err = fi.Size(), tmp.Close()
+		}
+		if err != nil {
 			return nil, out, t.fail("export_workspace", err)
 		}
 		if err := os.Rename(tmp.Name(), out.WrittenTo); err != nil {
@@ -104,17 +106,6 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 		}
 		return nil, out, nil
 	}
-	out.Patch, out.Truncated = inline.b.String(), inline.cut
+	out.Patch, out.Truncated, out.Bytes = inline.b.String(), inline.cut, inline.n
 	return nil, out, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
