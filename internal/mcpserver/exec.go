@@ -54,33 +54,33 @@ type RunOutput struct {
 }
 
 func (t *tools) addExecTools(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "run_command", Title: "Run a command in a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "run_command", Title: "Run a command in a sandbox",
 		Description: "Run a command in a running sandbox through banger's guest agent (no ssh) and return its exit code, stdout and stderr once it exits. " +
 			"Give argv (no shell) or command (a /bin/sh -c line). Output beyond max_output_bytes is cut in the middle and marked; " +
 			"a command running past timeout_seconds is killed and reported with timed_out. A non-zero exit code is a result, not an error."},
 		t.run)
 }
 
-func (t *tools) run(ctx context.Context, req *mcp.CallToolRequest, in RunInput) (*mcp.CallToolResult, RunOutput, error) {
+func (t *tools) run(ctx context.Context, req *mcp.CallToolRequest, in RunInput) (RunOutput, error) {
 	var out RunOutput
 	argv, err := commandArgv(in.Argv, in.Command)
 	if err != nil {
-		return nil, out, t.fail("run_command", err)
+		return out, err
 	}
 	timeout, err := bounded("timeout_seconds", in.TimeoutSeconds, defaultTimeout/time.Second, maxTimeout/time.Second)
 	if err != nil {
-		return nil, out, t.fail("run_command", err)
+		return out, err
 	}
 	limit, err := bounded("max_output_bytes", in.MaxOutputBytes, defaultMaxOutput, maxMaxOutput)
 	if err != nil {
-		return nil, out, t.fail("run_command", err)
+		return out, err
 	}
 	if in.Sandbox == "" {
-		return nil, out, t.fail("run_command", errors.New("sandbox: name the sandbox to run in (list_sandboxes shows them)"))
+		return out, errors.New("sandbox: name the sandbox to run in (list_sandboxes shows them)")
 	}
 	env, err := envList(in.Env)
 	if err != nil {
-		return nil, out, t.fail("run_command", err)
+		return out, err
 	}
 	var stdin io.Reader
 	if in.Stdin != "" {
@@ -90,12 +90,12 @@ func (t *tools) run(ctx context.Context, req *mcp.CallToolRequest, in RunInput) 
 	res, err := t.exec(ctx, api.ExecParams{Name: in.Sandbox, ExecRequest: api.ExecRequest{Argv: argv, Dir: in.Cwd, Env: env}},
 		stdin, stdout, stderr, time.Duration(timeout)*time.Second)
 	if err != nil {
-		return nil, out, t.fail("run_command", err)
+		return out, err
 	}
 	out = RunOutput{ExitCode: res.Code, Signal: res.Signal, TimedOut: res.timedOut,
 		Stdout: stdout.String(), Stderr: stderr.String(), StdoutTruncated: stdout.Truncated(), StderrTruncated: stderr.Truncated(),
 		StdoutBytes: stdout.n, StderrBytes: stderr.n}
-	return nil, out, nil
+	return out, nil
 }
 
 // commandArgv is the argv of exactly one of argv and command.

@@ -63,16 +63,16 @@ type WriteOutput struct {
 }
 
 func (t *tools) addFileTools(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "read_file", Title: "Read a file in a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "read_file", Title: "Read a file in a sandbox",
 		Description: "Read a file of a running sandbox through banger's guest agent. Text comes back as is, other content base64-encoded; " +
 			"a file longer than max_bytes is cut and marked truncated. Symlinks are followed; a directory is an error (use list_directory).",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
 		t.read)
-	mcp.AddTool(s, &mcp.Tool{Name: "write_file", Title: "Write a file in a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "write_file", Title: "Write a file in a sandbox",
 		Description: "Write a whole file into a running sandbox through banger's guest agent (replacing an existing file; never written through a symlink). " +
 			"The parent directory must exist unless create_parents is true. Files are owned by root."},
 		t.write)
-	mcp.AddTool(s, &mcp.Tool{Name: "list_directory", Title: "List a directory in a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "list_directory", Title: "List a directory in a sandbox",
 		Description: "List the entries of a directory in a running sandbox: name, type, size, mode, modification time, and a symlink's target.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
 		t.listDir)
@@ -93,31 +93,31 @@ func guestPath(p string) (string, error) {
 // errEnough stops a copy out once read_file has what it returns.
 var errEnough = errors.New("enough")
 
-func (t *tools) read(ctx context.Context, req *mcp.CallToolRequest, in ReadInput) (*mcp.CallToolResult, ReadOutput, error) {
+func (t *tools) read(ctx context.Context, req *mcp.CallToolRequest, in ReadInput) (ReadOutput, error) {
 	var out ReadOutput
 	limit, err := bounded("max_bytes", in.MaxBytes, defaultMaxRead, maxMaxRead)
 	if err != nil {
-		return nil, out, t.fail("read_file", err)
+		return out, err
 	}
 	p, err := guestPath(in.Path)
 	if err != nil {
-		return nil, out, t.fail("read_file", err)
+		return out, err
 	}
 	for range maxSymlinks {
 		var target string
 		target, out, err = t.readOnce(ctx, in.Sandbox, p, limit)
 		if err != nil {
-			return nil, out, t.fail("read_file", err)
+			return out, err
 		}
 		if target == "" {
-			return nil, out, nil
+			return out, nil
 		}
 		if !path.IsAbs(target) {
 			target = path.Join(path.Dir(p), target)
 		}
 		p = path.Clean(target)
 	}
-	return nil, out, t.fail("read_file", fmt.Errorf("%s: more than %d symlinks in a row", in.Path, maxSymlinks))
+	return out, fmt.Errorf("%s: more than %d symlinks in a row", in.Path, maxSymlinks)
 }
 
 // readOnce reads p without following it: a symlink's target is returned
@@ -179,37 +179,37 @@ func textOrBase64(data []byte, truncated bool) (string, string) {
 	return base64.StdEncoding.EncodeToString(data), "base64"
 }
 
-func (t *tools) write(ctx context.Context, req *mcp.CallToolRequest, in WriteInput) (*mcp.CallToolResult, WriteOutput, error) {
+func (t *tools) write(ctx context.Context, req *mcp.CallToolRequest, in WriteInput) (WriteOutput, error) {
 	var out WriteOutput
 	p, err := guestPath(in.Path)
 	if err != nil {
-		return nil, out, t.fail("write_file", err)
+		return out, err
 	}
 	dir, base := path.Dir(p), path.Base(p)
 	if p == "/" {
-		return nil, out, t.fail("write_file", fmt.Errorf("path: %s names no file", in.Path))
+		return out, fmt.Errorf("path: %s names no file", in.Path)
 	}
 	data := []byte(in.Content)
 	switch in.Encoding {
 	case "", "utf-8", "utf8":
 	case "base64":
 		if data, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
-			return nil, out, t.fail("write_file", fmt.Errorf("content is not valid base64: %w", err))
+			return out, fmt.Errorf("content is not valid base64: %w", err)
 		}
 	default:
-		return nil, out, t.fail("write_file", fmt.Errorf("encoding: %q is neither utf-8 nor base64", in.Encoding))
+		return out, fmt.Errorf("encoding: %q is neither utf-8 nor base64", in.Encoding)
 	}
 	if len(data) > maxWrite {
-		return nil, out, t.fail("write_file", fmt.Errorf("content: %d bytes is more than write_file takes (%d); split the file or copy it with banger vm cp", len(data), maxWrite))
+		return out, fmt.Errorf("content: %d bytes is more than write_file takes (%d); split the file or copy it with banger vm cp", len(data), maxWrite)
 	}
 	mode := int64(0o644)
 	if in.Mode != "" {
 		if mode, err = strconv.ParseInt(in.Mode, 8, 32); err != nil || mode < 0 || mode > 0o777 {
-			return nil, out, t.fail("write_file", fmt.Errorf("mode: %q is not octal permission bits such as 0644 or 0755", in.Mode))
+			return out, fmt.Errorf("mode: %q is not octal permission bits such as 0644 or 0755", in.Mode)
 		}
 	}
 	if in.Sandbox == "" {
-		return nil, out, t.fail("write_file", errors.New("sandbox: name the sandbox to write in"))
+		return out, errors.New("sandbox: name the sandbox to write in")
 	}
 	if in.CreateParents {
 		// No agent operation makes directories: a fixed argv, no shell.
@@ -220,7 +220,7 @@ func (t *tools) write(ctx context.Context, req *mcp.CallToolRequest, in WriteInp
 			err = fmt.Errorf("create %s: %s", dir, strings.TrimSpace(stderr.String()))
 		}
 		if err != nil {
-			return nil, out, t.fail("write_file", err)
+			return out, err
 		}
 	}
 	// Into an existing directory (dir), as the entry base: the agent
@@ -228,9 +228,9 @@ func (t *tools) write(ctx context.Context, req *mcp.CallToolRequest, in WriteInp
 	res, err := t.copyIn(ctx, api.CopyInParams{Name: in.Sandbox, Path: dir}, &tar.Header{Typeflag: tar.TypeReg, Name: base,
 		Mode: mode, Size: int64(len(data)), ModTime: time.Now()}, data)
 	if err != nil {
-		return nil, out, t.fail("write_file", err)
+		return out, err
 	}
-	return nil, WriteOutput{Path: p, Bytes: res.Bytes}, nil
+	return WriteOutput{Path: p, Bytes: res.Bytes}, nil
 }
 
 // copyIn sends one entry to the guest and returns the agent's account.

@@ -62,44 +62,44 @@ const listFields = 7
 var fileTypes = map[string]string{"f": "file", "d": "directory", "l": "symlink", "p": "fifo", "s": "socket",
 	"c": "char-device", "b": "block-device"}
 
-func (t *tools) listDir(ctx context.Context, req *mcp.CallToolRequest, in ListDirInput) (*mcp.CallToolResult, ListDirOutput, error) {
+func (t *tools) listDir(ctx context.Context, req *mcp.CallToolRequest, in ListDirInput) (ListDirOutput, error) {
 	var out ListDirOutput
 	limit, err := bounded("max_entries", in.MaxEntries, defaultMaxEntries, maxMaxEntries)
 	if err != nil {
-		return nil, out, t.fail("list_directory", err)
+		return out, err
 	}
 	p, err := guestPath(in.Path)
 	if err != nil {
-		return nil, out, t.fail("list_directory", err)
+		return out, err
 	}
 	if in.Sandbox == "" {
-		return nil, out, t.fail("list_directory", fmt.Errorf("sandbox: name the sandbox to list in"))
+		return out, fmt.Errorf("sandbox: name the sandbox to list in")
 	}
 	stdout, stderr := &headBuffer{max: maxListing}, newClipBuffer(4<<10)
 	res, err := t.exec(ctx, api.ExecParams{Name: in.Sandbox, ExecRequest: api.ExecRequest{Argv: listArgv(p)}}, nil, stdout, stderr, listTimeout)
 	if err != nil {
-		return nil, out, t.fail("list_directory", err)
+		return out, err
 	}
 	if res.Code != 0 {
 		msg := strings.TrimSpace(stderr.String())
 		if strings.Contains(msg, "printf") || res.Code == 127 {
 			msg += " (list_directory needs GNU find in the sandbox; run_command with ls works too)"
 		}
-		return nil, out, t.fail("list_directory", fmt.Errorf("list %s: %s", p, msg))
+		return out, fmt.Errorf("list %s: %s", p, msg)
 	}
 	self, entries, err := parseListing(stdout.b.Bytes())
 	if err != nil {
-		return nil, out, t.fail("list_directory", fmt.Errorf("list %s: %w", p, err))
+		return out, fmt.Errorf("list %s: %w", p, err)
 	}
 	if self.Type != "directory" {
-		return nil, out, t.fail("list_directory", fmt.Errorf("%s is a %s, not a directory (read_file reads files)", p, self.Type))
+		return out, fmt.Errorf("%s is a %s, not a directory (read_file reads files)", p, self.Type)
 	}
 	slices.SortFunc(entries, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	out = ListDirOutput{Path: p, Entries: entries, Truncated: stdout.cut}
 	if len(entries) > limit {
 		out.Entries, out.Truncated = entries[:limit], true
 	}
-	return nil, out, nil
+	return out, nil
 }
 
 // parseListing splits listArgv's output into the directory itself (depth

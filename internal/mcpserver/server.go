@@ -90,11 +90,18 @@ type tools struct {
 	dir string
 }
 
-// fail logs a failed call on stderr and returns err, which the SDK turns
-// into a tool error carrying its message (the daemon's, for its errors).
-func (t *tools) fail(tool string, err error) error {
-	t.log.Warn("tool failed", "tool", tool, "err", err)
-	return err
+// add registers a tool whose handler returns its typed result or an
+// error. The SDK validates the input against the schema it infers from
+// In, and turns an error into a tool error carrying its message (the
+// daemon's, for its errors); the failure is logged on stderr too.
+func add[In, Out any](s *mcp.Server, log *slog.Logger, tool *mcp.Tool, h func(context.Context, *mcp.CallToolRequest, In) (Out, error)) {
+	mcp.AddTool(s, tool, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		out, err := h(ctx, req, in)
+		if err != nil {
+			log.Warn("tool failed", "tool", tool.Name, "err", err)
+		}
+		return nil, out, err
+	})
 }
 
 // reporter turns the daemon's progress events into MCP progress

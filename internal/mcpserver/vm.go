@@ -68,16 +68,16 @@ type ListOutput struct {
 }
 
 func (t *tools) addVMTools(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "create_sandbox", Title: "Create a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "create_sandbox", Title: "Create a sandbox",
 		Description: "Create and boot a Linux microVM sandbox and return it once it is running (a first boot of an image can take a minute or more; progress is reported). " +
 			"Optionally copy a local git repository into it as a workspace, whose changes export_workspace later returns as a patch. " +
 			"The sandbox stays until delete_sandbox."},
 		t.create)
-	mcp.AddTool(s, &mcp.Tool{Name: "list_sandboxes", Title: "List sandboxes",
+	add(s, t.log, &mcp.Tool{Name: "list_sandboxes", Title: "List sandboxes",
 		Description: "List every sandbox (banger VM) with its state, image, size and address.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
 		t.list)
-	mcp.AddTool(s, &mcp.Tool{Name: "delete_sandbox", Title: "Delete a sandbox",
+	add(s, t.log, &mcp.Tool{Name: "delete_sandbox", Title: "Delete a sandbox",
 		Description: "Stop a sandbox and delete it with everything stored in it (disks, snapshots). Takes the exact name.",
 		Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true)}},
 		t.delete)
@@ -85,21 +85,21 @@ func (t *tools) addVMTools(s *mcp.Server) {
 
 func ptr[T any](v T) *T { return &v }
 
-func (t *tools) create(ctx context.Context, req *mcp.CallToolRequest, in CreateInput) (*mcp.CallToolResult, CreateOutput, error) {
+func (t *tools) create(ctx context.Context, req *mcp.CallToolRequest, in CreateInput) (CreateOutput, error) {
 	var out CreateOutput
 	p := api.CreateParams{Name: in.Name, Image: in.Image, VCPU: in.VCPUs}
 	if in.VCPUs < 0 {
-		return nil, out, t.fail("create_sandbox", fmt.Errorf("vcpus: %d is not a number of CPUs", in.VCPUs))
+		return out, fmt.Errorf("vcpus: %d is not a number of CPUs", in.VCPUs)
 	}
 	if in.Memory != "" {
 		mib, err := config.ParseMemoryMiB(in.Memory)
 		if err != nil {
-			return nil, out, t.fail("create_sandbox", fmt.Errorf("memory: %w", err))
+			return out, fmt.Errorf("memory: %w", err)
 		}
 		p.MemoryMiB = mib
 	}
 	if in.Repo == "" && (in.GuestPath != "" || in.Untracked) {
-		return nil, out, t.fail("create_sandbox", errors.New("guest_path and include_untracked need repo: the repository to import"))
+		return out, errors.New("guest_path and include_untracked need repo: the repository to import")
 	}
 	// The repository is planned before anything is created: a bad path
 	// or repository leaves no sandbox behind.
@@ -108,20 +108,20 @@ func (t *tools) create(ctx context.Context, req *mcp.CallToolRequest, in CreateI
 	if in.Repo != "" {
 		var err error
 		if guest, err = workspace.GuestPath(in.GuestPath); err != nil {
-			return nil, out, t.fail("create_sandbox", fmt.Errorf("guest_path: %w", err))
+			return out, fmt.Errorf("guest_path: %w", err)
 		}
 		if plan, err = workspace.Make(ctx, workspace.Options{Repo: t.hostPath(in.Repo), IncludeUntracked: in.Untracked}); err != nil {
-			return nil, out, t.fail("create_sandbox", fmt.Errorf("repo %s: %w", in.Repo, err))
+			return out, fmt.Errorf("repo %s: %w", in.Repo, err)
 		}
 	}
 	show := reporter(ctx, req)
 	vm, err := t.d.VMCreate(ctx, p, show)
 	if err != nil {
-		return nil, out, t.fail("create_sandbox", err)
+		return out, err
 	}
 	out.Sandbox = sandboxOf(vm)
 	if plan == nil {
-		return nil, out, nil
+		return out, nil
 	}
 	archive := plan.Stream(ctx)
 	ws, err := t.d.WorkspacePrepare(ctx, api.WorkspacePrepareParams{Name: vm.Name, WorkspaceSpec: plan.Spec(guest)}, archive, show)
@@ -130,9 +130,9 @@ func (t *tools) create(ctx context.Context, req *mcp.CallToolRequest, in CreateI
 		// All or nothing: a sandbox without the asked-for workspace is
 		// not what the caller wanted.
 		if _, derr := t.d.VMDelete(context.WithoutCancel(ctx), vm.Name, nil); derr != nil {
-			return nil, out, t.fail("create_sandbox", fmt.Errorf("import %s into %s: %w (deleting the sandbox failed too: %v)", in.Repo, vm.Name, err, derr))
+			return out, fmt.Errorf("import %s into %s: %w (deleting the sandbox failed too: %v)", in.Repo, vm.Name, err, derr)
 		}
-		return nil, out, t.fail("create_sandbox", fmt.Errorf("import %s: %w (the sandbox was deleted)", in.Repo, err))
+		return out, fmt.Errorf("import %s: %w (the sandbox was deleted)", in.Repo, err)
 	}
 	imp := &Imported{GuestPath: ws.GuestPath, Commit: ws.Commit, Branch: ws.Branch, Files: ws.Files}
 	if plan.Uncommitted > 0 {
@@ -142,32 +142,32 @@ func (t *tools) create(ctx context.Context, req *mcp.CallToolRequest, in CreateI
 		imp.Notes = append(imp.Notes, fmt.Sprintf("%d untracked files were not copied (include_untracked copies those git does not ignore)", plan.SkippedUntracked))
 	}
 	out.Workspace = imp
-	return nil, out, nil
+	return out, nil
 }
 
-func (t *tools) list(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, ListOutput, error) {
+func (t *tools) list(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (ListOutput, error) {
 	vms, err := t.d.VMList(ctx)
 	if err != nil {
-		return nil, ListOutput{}, t.fail("list_sandboxes", err)
+		return ListOutput{}, err
 	}
 	out := ListOutput{Sandboxes: []Sandbox{}}
 	for _, vm := range vms {
 		out.Sandboxes = append(out.Sandboxes, sandboxOf(vm))
 	}
-	return nil, out, nil
+	return out, nil
 }
 
-func (t *tools) delete(ctx context.Context, req *mcp.CallToolRequest, in NameInput) (*mcp.CallToolResult, Sandbox, error) {
+func (t *tools) delete(ctx context.Context, req *mcp.CallToolRequest, in NameInput) (Sandbox, error) {
 	if in.Name == "" {
-		return nil, Sandbox{}, t.fail("delete_sandbox", errors.New("name: give the sandbox's exact name (list_sandboxes shows them)"))
+		return Sandbox{}, errors.New("name: give the sandbox's exact name (list_sandboxes shows them)")
 	}
 	vm, err := t.d.VMDelete(ctx, in.Name, reporter(ctx, req))
 	if err != nil {
-		return nil, Sandbox{}, t.fail("delete_sandbox", err)
+		return Sandbox{}, err
 	}
 	s := sandboxOf(vm)
 	s.State = "deleted"
-	return nil, s, nil
+	return s, nil
 }
 
 // hostPath resolves a path on this machine against the server's

@@ -41,7 +41,7 @@ type ExportOutput struct {
 }
 
 func (t *tools) addWorkspaceTools(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{Name: "export_workspace", Title: "Export a workspace's changes as a patch",
+	add(s, t.log, &mcp.Tool{Name: "export_workspace", Title: "Export a workspace's changes as a patch",
 		Description: "Take everything changed in a sandbox's workspace since create_sandbox imported it — commits made in the sandbox, staged and unstaged edits, " +
 			"new files git does not ignore, deletions — as one binary-safe patch for `git apply` on a clean checkout of the base. " +
 			"Returns the patch, or writes it to output_path on this machine. The sandbox's repository is not changed.",
@@ -49,17 +49,17 @@ func (t *tools) addWorkspaceTools(s *mcp.Server) {
 		t.export)
 }
 
-func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportInput) (*mcp.CallToolResult, ExportOutput, error) {
+func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportInput) (ExportOutput, error) {
 	var out ExportOutput
 	limit, err := bounded("max_bytes", in.MaxBytes, defaultMaxPatch, maxMaxPatch)
 	if err != nil {
-		return nil, out, t.fail("export_workspace", err)
+		return out, err
 	}
 	if in.Sandbox == "" {
-		return nil, out, t.fail("export_workspace", errors.New("sandbox: name the sandbox whose workspace to export"))
+		return out, errors.New("sandbox: name the sandbox whose workspace to export")
 	}
 	if _, err := workspace.GuestPath(in.GuestPath); err != nil {
-		return nil, out, t.fail("export_workspace", fmt.Errorf("guest_path: %w", err))
+		return out, fmt.Errorf("guest_path: %w", err)
 	}
 	var w io.Writer
 	var tmp *os.File
@@ -67,7 +67,7 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 	if in.OutputPath != "" {
 		dst := t.hostPath(in.OutputPath)
 		if tmp, err = os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*"); err != nil {
-			return nil, out, t.fail("export_workspace", fmt.Errorf("output_path: %w", err))
+			return out, fmt.Errorf("output_path: %w", err)
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
@@ -77,7 +77,7 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 	}
 	conn, err := t.d.WorkspaceExport(ctx, api.WorkspaceExportParams{Name: in.Sandbox, GuestPath: in.GuestPath, Base: in.Base, NameOnly: in.NameOnly})
 	if err != nil {
-		return nil, out, t.fail("export_workspace", err)
+		return out, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -86,12 +86,12 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 	st, err := proto.PumpExec(conn, nil, w, stderr, nil)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, out, t.fail("export_workspace", ctx.Err())
+		return out, ctx.Err()
 	case err != nil:
-		return nil, out, t.fail("export_workspace", fmt.Errorf("lost the export stream (is the sandbox still running?): %w", err))
+		return out, fmt.Errorf("lost the export stream (is the sandbox still running?): %w", err)
 	case st.Error != "" || st.Code != 0:
 		msg := strings.TrimSpace(strings.Join([]string{st.Error, stderr.String()}, "\n"))
-		return nil, out, t.fail("export_workspace", fmt.Errorf("export from %s failed: %s", in.Sandbox, msg))
+		return out, fmt.Errorf("export from %s failed: %s", in.Sandbox, msg)
 	}
 	if tmp != nil {
 		fi, err := tmp.Stat()
@@ -99,13 +99,13 @@ func (t *tools) export(ctx context.Context, req *mcp.CallToolRequest, in ExportI
 			out.Bytes, err = fi.Size(), tmp.Close()
 		}
 		if err != nil {
-			return nil, out, t.fail("export_workspace", err)
+			return out, err
 		}
 		if err := os.Rename(tmp.Name(), out.WrittenTo); err != nil {
-			return nil, out, t.fail("export_workspace", err)
+			return out, err
 		}
-		return nil, out, nil
+		return out, nil
 	}
 	out.Patch, out.Truncated, out.Bytes = inline.b.String(), inline.cut, inline.n
-	return nil, out, nil
+	return out, nil
 }
