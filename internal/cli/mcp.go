@@ -36,7 +36,7 @@ changes back as a patch:
                     local git repository copied in as a workspace)
   list_sandboxes    every VM with its state
   delete_sandbox    stop and delete a VM
-  run_command       argv or a shell line, cwd, env, stdin, timeout;
+  run_command       argv or a shell line, cwd, env, user, stdin, timeout;
                     stdout, stderr and exit code, bounded
   read_file         a file's content (text, or base64)
   write_file        a whole file (text or base64, mode, create_parents)

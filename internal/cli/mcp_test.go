@@ -62,3 +62,21 @@ func TestMCPServesOnStdio(t *testing.T) {
 		t.Errorf("tools/list: %q", lines[1])
 	}
 }
+
+// The help teaches the configuration: Claude Code's line and the JSON
+// other hosts take.
+func TestMCPHelpTeachesTheConfiguration(t *testing.T) {
+	var out strings.Builder
+	f := newFactory(&Env{In: strings.NewReader(""), Out: &out, Err: io.Discard, Client: &client.Client{}})
+	root := newRootCmd(f)
+	root.SetArgs([]string{"mcp", "--help"})
+	root.SetOut(&out)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"claude mcp add banger -- banger mcp", `{"mcpServers": {"banger": {"command": "banger", "args": ["mcp"]}}}`, "run_command", "export_workspace"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banger mcp --help lacks %q:\n%s", want, out.String())
+		}
+	}
+}

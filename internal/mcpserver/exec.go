@@ -34,6 +34,7 @@ type RunInput struct {
 	Argv           []string          `json:"argv,omitempty" jsonschema:"the command as an argument vector, run without a shell, e.g. [\"make\", \"test\"]; give argv or command, not both"`
 	Command        string            `json:"command,omitempty" jsonschema:"the command as one shell command line, run with /bin/sh -c (pipes, &&, redirections work); give argv or command, not both"`
 	Cwd            string            `json:"cwd,omitempty" jsonschema:"directory to run in (default: the image's working directory, else /root)"`
+	User           string            `json:"user,omitempty" jsonschema:"guest user to run as: a name or uid, optionally :group or :gid (default: the image's user, else root)"`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables to set, over the image's"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"text given to the command on its standard input (default: none, stdin is closed)"`
 	TimeoutSeconds int               `json:"timeout_seconds,omitempty" jsonschema:"kill the command (SIGKILL) after this many seconds; default 300, at most 3600"`
@@ -87,7 +88,7 @@ func (t *tools) run(ctx context.Context, req *mcp.CallToolRequest, in RunInput) 
 		stdin = strings.NewReader(in.Stdin)
 	}
 	stdout, stderr := newClipBuffer(int(limit)), newClipBuffer(int(limit))
-	res, err := t.exec(ctx, api.ExecParams{Name: in.Sandbox, ExecRequest: api.ExecRequest{Argv: argv, Dir: in.Cwd, Env: env}},
+	res, err := t.exec(ctx, api.ExecParams{Name: in.Sandbox, ExecRequest: api.ExecRequest{Argv: argv, Dir: in.Cwd, Env: env, User: in.User}},
 		stdin, stdout, stderr, time.Duration(timeout)*time.Second)
 	if err != nil {
 		return out, err

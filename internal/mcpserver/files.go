@@ -25,7 +25,7 @@ import (
 const (
 	defaultMaxRead = 256 << 10
 	maxMaxRead     = 4 << 20
-	maxWrite       = 16 << 20
+	maxWrite       = 8 << 20 // base64 of it stays under the SDK's 16 MiB message bound
 	maxSymlinks    = 8
 )
 

@@ -224,11 +224,11 @@ func TestRunCommand(t *testing.T) {
 	}
 	var out RunOutput
 	s.mustCall(t, "run_command", map[string]any{"sandbox": "dev", "argv": []string{"ls", "-l"}, "cwd": "/srv",
-		"env": map[string]string{"B": "2", "A": "1"}, "stdin": "in"}, &out)
+		"env": map[string]string{"B": "2", "A": "1"}, "stdin": "in", "user": "app"}, &out)
 	if out.ExitCode != 3 || out.Stdout != "argv=ls|-l stdin=in" || out.Stderr != "err\n" || out.StdoutTruncated || out.TimedOut {
 		t.Errorf("result %+v", out)
 	}
-	if req := d.execs[0]; req.Dir != "/srv" || !slices.Equal(req.Env, []string{"A=1", "B=2"}) {
+	if req := d.execs[0]; req.Dir != "/srv" || req.User != "app" || !slices.Equal(req.Env, []string{"A=1", "B=2"}) {
 		t.Errorf("exec request %+v", req)
 	}
 	s.mustCall(t, "run_command", map[string]any{"sandbox": "dev", "command": "echo hi | wc -c"}, &out)

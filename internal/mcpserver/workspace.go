@@ -44,8 +44,7 @@ func (t *tools) addWorkspaceTools(s *mcp.Server) {
 	add(s, t.log, &mcp.Tool{Name: "export_workspace", Title: "Export a workspace's changes as a patch",
 		Description: "Take everything changed in a sandbox's workspace since create_sandbox imported it — commits made in the sandbox, staged and unstaged edits, " +
 			"new files git does not ignore, deletions — as one binary-safe patch for `git apply` on a clean checkout of the base. " +
-			"Returns the patch, or writes it to output_path on this machine. The sandbox's repository is not changed.",
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+			"Returns the patch, or writes it to output_path on this machine. The sandbox's repository is not changed."},
 		t.export)
 }
 
