@@ -139,14 +139,32 @@ func TestMCP(t *testing.T) {
 		t.Errorf("shell line: %+v", r)
 	}
 
+	// A command past its timeout is killed in the guest; long output
+	// keeps its start and end.
+	var big struct {
+		ExitCode        int  `json:"exit_code"`
+		TimedOut        bool `json:"timed_out"`
+		Stdout          string
+		StdoutTruncated bool  `json:"stdout_truncated"`
+		StdoutBytes     int64 `json:"stdout_bytes"`
+	}
+	s.must("run_command", map[string]any{"sandbox": "agent", "command": "echo started; exec sleep 600", "timeout_seconds": 2}, &big)
+	if !big.TimedOut || big.ExitCode != 137 || big.Stdout != "started\n" {
+		t.Errorf("timeout: %+v", big)
+	}
+	s.must("run_command", map[string]any{"sandbox": "agent", "command": "echo first; seq 1 100000; echo last", "max_output_bytes": 2000}, &big)
+	if !big.StdoutTruncated || big.StdoutBytes != 588906 || !strings.HasPrefix(big.Stdout, "first\n1\n") || !strings.HasSuffix(big.Stdout, "100000\nlast\n") || !strings.Contains(big.Stdout, "bytes cut") {
+		t.Errorf("bounded output: %d bytes, truncated %v, %q", big.StdoutBytes, big.StdoutTruncated, big.Stdout)
+	}
+
 	var w struct{ Path string }
 	s.must("write_file", map[string]any{"sandbox": "agent", "path": "/root/repo/added.txt", "content": "from mcp\n"}, &w)
 	s.must("write_file", map[string]any{"sandbox": "agent", "path": "repo/deep/er/x.sh", "content": "#!/bin/sh\necho x\n", "mode": "0755", "create_parents": true}, &w)
 	if w.Path != "/root/repo/deep/er/x.sh" {
 		t.Errorf("write_file path %q", w.Path)
 	}
-	if msg := s.call("write_file", map[string]any{"sandbox": "agent", "path": "/root/nowhere/f", "content": "x"}, &w); msg == "" {
-		t.Error("write_file into a missing directory succeeded")
+	if msg := s.call("write_file", map[string]any{"sandbox": "agent", "path": "/root/nowhere/f", "content": "x"}, &w); !strings.Contains(msg, "/root/nowhere") {
+		t.Errorf("write_file into a missing directory: %q, want the agent's refusal naming it", msg)
 	}
 	var rd struct{ Content, Encoding, Mode string }
 	s.must("read_file", map[string]any{"sandbox": "agent", "path": "/root/repo/added.txt"}, &rd)

@@ -71,7 +71,7 @@ func (t *tools) addVMTools(s *mcp.Server) {
 	add(s, t.log, &mcp.Tool{Name: "create_sandbox", Title: "Create a sandbox",
 		Description: "Create and boot a Linux microVM sandbox and return it once it is running (a first boot of an image can take a minute or more; progress is reported). " +
 			"Optionally copy a local git repository into it as a workspace, whose changes export_workspace later returns as a patch. " +
-			"The sandbox stays until delete_sandbox."},
+			"The sandbox stays until delete_sandbox; a create whose call is cancelled is still finished by banger (list_sandboxes shows it)."},
 		t.create)
 	add(s, t.log, &mcp.Tool{Name: "list_sandboxes", Title: "List sandboxes",
 		Description: "List every sandbox (banger VM) with its state, image, size and address.",
