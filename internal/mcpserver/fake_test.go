@@ -33,7 +33,8 @@ type fakeDaemon struct {
 	imports []api.WorkspacePrepareParams
 	exports []api.WorkspaceExportParams
 	// run answers an exec: the command's output and exit status. sig
-	// receives the signals the host sends.
+	// receives the signals the host sends and is closed when the host
+	// closes the stream.
 	run func(req api.ExecRequest, stdin string, sig <-chan byte) (stdout, stderr string, st proto.ExitStatus)
 	// prepareErr fails every workspace import.
 	prepareErr error
@@ -131,6 +132,7 @@ func (f *fakeDaemon) execStream(script func(stdin string, sig <-chan byte) (stri
 			for {
 				typ, p, err := proto.ReadFrame(guest)
 				if err != nil {
+					close(sig) // the host closed the stream
 					return
 				}
 				switch typ {

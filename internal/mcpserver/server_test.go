@@ -289,6 +289,29 @@ func TestRunCommandTimesOut(t *testing.T) {
 	}
 }
 
+// A call the client cancels closes the exec stream, which ends the
+// guest command.
+func TestRunCommandCancelled(t *testing.T) {
+	d, s := withVM(t)
+	closed := make(chan struct{})
+	d.run = func(_ api.ExecRequest, _ string, sig <-chan byte) (string, string, proto.ExitStatus) {
+		for range sig {
+		}
+		close(closed)
+		return "", "", proto.ExitStatus{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "run_command", Arguments: map[string]any{"sandbox": "dev", "argv": []string{"sleep", "inf"}}}); err == nil {
+		t.Fatal("a cancelled call returned no error")
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the exec stream stayed open after the client cancelled")
+	}
+}
+
 func TestReadFile(t *testing.T) {
 	d, s := withVM(t)
 	d.files["/root/notes.txt"] = fakeFile{data: "héllo\n", mode: 0o600}
