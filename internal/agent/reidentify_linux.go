@@ -131,8 +131,7 @@ func parseStat(s string) (comm string, ppid int, ok bool) {
 }
 
 // renumber moves the NIC from the parent's identity to n: the link with
-// the old MAC (or already the new one; else the only ethernet device)
-// gets the new MAC, every other IPv4 address removed, the new address
+// the old MAC (or already the new one) gets the new MAC, every other IPv4 address removed, the new address
 // and the default route through n.Gateway.
 func renumber(oldMAC string, n *proto.GuestNet) error {
 	old, _ := net.ParseMAC(oldMAC)
@@ -152,9 +151,8 @@ func renumber(oldMAC string, n *proto.GuestNet) error {
 			break
 		}
 	}
-	if link == nil {
-		link = adoptCandidate(links)
-	}
+	// No guessing (adoptCandidate): the parent's NIC has the old MAC,
+	// and a test agent running on a host must never renumber its NIC.
 	if link == nil {
 		return fmt.Errorf("renumber: no network interface with MAC %s or %s", old, mac)
 	}

@@ -37,6 +37,10 @@ type bootOpts struct {
 	// as for a cold boot (file_sync, sshd). restore is its directory.
 	// A failure returns without marking the VM failed.
 	warm *warmStart
+	// continued runs after a restore's resume, clock and reseed, before
+	// the VM counts as running (a fork's reidentify); an error fails the
+	// boot.
+	continued func(*instance) error
 }
 
 func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
@@ -92,6 +96,12 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 			return fail(err)
 		}
 		s.afterResume(ctx, *vm, in, o.reseed, r)
+		if o.continued != nil {
+			if err := o.continued(in); err != nil {
+				s.halt(ctx, *vm, in)
+				return fail(err)
+			}
+		}
 		s.markStarted(vm.ID, "restore")
 		return s.booted(ctx, vm, in)
 	}

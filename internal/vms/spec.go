@@ -119,12 +119,7 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
 			{Role: proto.RoleWork, UUID: vm.WorkUUID},
 		}, extra...),
-		Net: &proto.GuestNet{
-			MAC:     vm.MAC,
-			Address: fmt.Sprintf("%s/%d", vm.IP, s.Net.Subnet().Bits()),
-			Gateway: s.Net.Gateway().String(),
-			DNS:     []string{s.Net.Gateway().String()},
-		},
+		Net:            s.guestNet(vm),
 		AuthorizedKeys: []string{authorized},
 		SSHHostKeys: map[string]string{
 			"ssh_host_ed25519_key":     string(priv),
@@ -142,4 +137,14 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// guestNet is the VM's network configuration as the agent applies it.
+func (s *Service) guestNet(vm store.VM) *proto.GuestNet {
+	return &proto.GuestNet{
+		MAC:     vm.MAC,
+		Address: fmt.Sprintf("%s/%d", vm.IP, s.Net.Subnet().Bits()),
+		Gateway: s.Net.Gateway().String(),
+		DNS:     []string{s.Net.Gateway().String()},
+	}
 }
