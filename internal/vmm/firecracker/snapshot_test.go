@@ -120,7 +120,43 @@ func savedSnapshot(t *testing.T, version string) string {
 		t.Fatal(err)
 	}
 	m.Kill()
+	// restored by specs with other disk paths: the drive check is
+	// TestUnjailedRestoreRefusesOtherDisks's
+	os.Remove(filepath.Join(snap, DrivesFile))
 	return snap
+}
+
+// An unjailed microVM reopens its disks at the saved paths (snapshot/load
+// has no drive override): a restore into other disks — a fork child's —
+// is refused before a process starts, the same disks are accepted.
+func TestUnjailedRestoreRefusesOtherDisks(t *testing.T) {
+	spec := testSpec(t)
+	m := start(t, newFake(t, "--fake-version", "1.16.1").driver(Options{}), spec)
+	ctx := ctxFor(t, 10*time.Second)
+	m.(vmm.Snapshotter).Pause(ctx)
+	snap := t.TempDir()
+	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	if _, err := os.Stat(filepath.Join(snap, DrivesFile)); err != nil {
+		t.Fatalf("no %s: %v", DrivesFile, err)
+	}
+	f := newFake(t, "--fake-version", "1.16.1")
+	_, err := f.driver(Options{}).Start(ctx, restoreSpec(t, snap))
+	if err == nil || !strings.Contains(err.Error(), "jailer") {
+		t.Fatalf("restore into other disks: %v", err)
+	}
+	if _, err := os.Stat(f.record); err == nil {
+		t.Error("a process was started")
+	}
+	same := spec
+	same.Dir, same.Restore = filepath.Join(t.TempDir(), "run"), snap
+	same.Kernel, same.KernelELF, same.Initrd = "", "", ""
+	r := start(t, f.driver(Options{}), same)
+	if state(t, r) != "Paused" {
+		t.Error("restore into the same disks: not paused")
+	}
 }
 
 func restoreSpec(t *testing.T, snap string) vmm.Spec {
