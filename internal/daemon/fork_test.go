@@ -99,6 +99,14 @@ func TestForkRunningVMMakesWholeChildren(t *testing.T) {
 	if got := h.names(); got["dev"] != store.StateRunning || len(got) != 4 {
 		t.Fatalf("vms after the fork: %v", got)
 	}
+	// children map the fork's template memory privately; the template's
+	// VMM and TAP are gone
+	if last := h.drv.LastSpec(); last.Memory.Shared || filepath.Base(last.Memory.File) != "mem" || filepath.Base(last.Restore) != "shared" {
+		t.Errorf("a child's spec: memory %+v, restore %s", last.Memory, last.Restore)
+	}
+	if h.net.TAPCount() != 4 || h.drv.Running() != 4 {
+		t.Errorf("after the fork: taps %v, %d machines", h.net.TAPs, h.drv.Running())
+	}
 	seen := map[string]bool{}
 	known, _ := os.ReadFile(filepath.Join(h.paths.SSHDir(), "known_hosts"))
 	calls := rec.list()

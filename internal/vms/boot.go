@@ -41,6 +41,9 @@ type bootOpts struct {
 	// the VM counts as running (a fork's reidentify); an error fails the
 	// boot.
 	continued func(*instance) error
+	// memory backs a restore's RAM with a file (a fork's shared
+	// template, mapped privately: forkshare.go).
+	memory vmm.MemorySpec
 }
 
 func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
@@ -73,6 +76,7 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 	defer vmm.CloseAll(locks) // the VMM holds its own copies
 	spec.Inherit = locks
 	spec.Restore = o.restore
+	spec.Memory = o.memory
 	progress.Stage(r, "network", "tap "+spec.Net.TAP+" on "+s.Config.Network.Bridge)
 	if err := s.Net.EnsureBridge(ctx); err != nil {
 		return fail(fmt.Errorf("network: %w", err))

@@ -12,6 +12,7 @@ import (
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmdir"
+	"github.com/banger-dev/banger/internal/vmm"
 )
 
 // `vm fork` (issue 14): running copies of a VM as of one instant. The
@@ -31,6 +32,10 @@ type forkPoint struct {
 	dir       string // state/ + the disk copies, as a snapshot directory
 	temp      bool   // made for this fork: removed when it is done
 	pausedFor time.Duration
+	// state is the VMM state the children load: dir's state/, or the
+	// template's with memory, its file (forkshare.go).
+	state  string
+	memory vmm.MemorySpec
 }
 
 // Fork makes p.Count running copies of a running or paused VM as of now,
@@ -100,6 +105,10 @@ func (s *Service) Fork(ctx context.Context, p api.ForkParams, r progress.Reporte
 		defer os.RemoveAll(point.dir)
 	}
 	res.PausedMillis = point.pausedFor.Milliseconds()
+	point.state = vmdir.StateDir(point.dir)
+	if point.temp { // a snapshot's directory is only read
+		s.shareMemory(ctx, parent, &point, r) // forkshare.go
+	}
 	errs := make([]error, len(kids))
 	var wg sync.WaitGroup
 	for i := range kids {

@@ -37,7 +37,7 @@ func (s *Service) makeChild(ctx context.Context, parent store.VM, kid *store.VM,
 	if err != nil {
 		return err
 	}
-	o := bootOpts{restore: vmdir.StateDir(point.dir), reseed: true, continued: func(in *instance) error {
+	o := bootOpts{restore: point.state, memory: point.memory, reseed: true, continued: func(in *instance) error {
 		return s.reidentify(ctx, parent, *kid, in, priv, pub, r)
 	}}
 	if err := s.bootWith(ctx, kid, plan, o, r); err != nil {

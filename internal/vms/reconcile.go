@@ -20,6 +20,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 		s.Log.Error("reconcile: list vms", "err", err)
 		return
 	}
+	s.endTemplateVMMs("fork-*") // forkshare.go
 	pending, err := s.Store.PendingForks(ctx)
 	if err != nil {
 		s.Log.Error("reconcile: list unfinished forks", "err", err)

@@ -64,6 +64,12 @@ func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r
 	if err := os.MkdirAll(rt, 0o700); err != nil {
 		return vmm.Spec{}, err
 	}
+	return specOf(vm, kern, initrd, disks, rt, dir.ConsoleLog()), nil
+}
+
+// specOf is the machine of vm with these disks, runtime dir and console
+// (a fork's template machine has the fork point's disks: forkshare.go).
+func specOf(vm store.VM, kern store.Kernel, initrd string, disks []vmm.Disk, rt, console string) vmm.Spec {
 	return vmm.Spec{
 		ID: vm.ID, Name: vm.Name, Dir: rt, VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB,
 		Kernel:     filepath.Join(kern.Dir, "vmlinuz"),
@@ -72,8 +78,8 @@ func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r
 		Cmdline:    "quiet",
 		Disks:      disks,
 		Net:        &vmm.NetIface{TAP: TAPName(vm.ID), MAC: vm.MAC},
-		ConsoleLog: dir.ConsoleLog(),
-	}, nil
+		ConsoleLog: console,
+	}
 }
 
 // diskSet is the VM's disks in the order the VMM gets them (a saved
