@@ -112,14 +112,7 @@ func TestPauseSaveRestoreResume(t *testing.T) {
 
 func savedSnapshot(t *testing.T, version string) string {
 	t.Helper()
-	m := start(t, newFake(t, "--fake-version", version).driver(Options{}), testSpec(t))
-	ctx := ctxFor(t, 10*time.Second)
-	m.(vmm.Snapshotter).Pause(ctx)
-	snap := t.TempDir()
-	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
-		t.Fatal(err)
-	}
-	m.Kill()
+	snap := savedSnapshotOf(t, version, testSpec(t))
 	// restored by specs with other disk paths: the drive check is
 	// TestUnjailedRestoreRefusesOtherDisks's
 	os.Remove(filepath.Join(snap, DrivesFile))
@@ -131,14 +124,8 @@ func savedSnapshot(t *testing.T, version string) string {
 // is refused before a process starts, the same disks are accepted.
 func TestUnjailedRestoreRefusesOtherDisks(t *testing.T) {
 	spec := testSpec(t)
-	m := start(t, newFake(t, "--fake-version", "1.16.1").driver(Options{}), spec)
+	snap := savedSnapshotOf(t, "1.16.1", spec)
 	ctx := ctxFor(t, 10*time.Second)
-	m.(vmm.Snapshotter).Pause(ctx)
-	snap := t.TempDir()
-	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
-		t.Fatal(err)
-	}
-	m.Kill()
 	if _, err := os.Stat(filepath.Join(snap, DrivesFile)); err != nil {
 		t.Fatalf("no %s: %v", DrivesFile, err)
 	}
@@ -267,4 +254,19 @@ func TestStageRestoreLinksIntoJail(t *testing.T) {
 	if err := l.stageRestore(filepath.Join(snap, "none"), mem); err == nil || !strings.Contains(err.Error(), "same filesystem") {
 		t.Errorf("a missing state: %v", err)
 	}
+}
+
+// savedSnapshotOf is the state of a fake Firecracker at version started
+// with spec, paused and saved.
+func savedSnapshotOf(t *testing.T, version string, spec vmm.Spec) string {
+	t.Helper()
+	m := start(t, newFake(t, "--fake-version", version).driver(Options{}), spec)
+	ctx := ctxFor(t, 10*time.Second)
+	m.(vmm.Snapshotter).Pause(ctx)
+	snap := t.TempDir()
+	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	return snap
 }
