@@ -35,7 +35,7 @@ const forkMemFile = "mem"
 // saying so, never failing the fork.
 func (s *Service) shareMemory(ctx context.Context, parent store.VM, point *forkPoint, r progress.Reporter) {
 	start := time.Now()
-	state, mem, err := s.forkTemplate(ctx, parent, point.dir, r)
+	state, mem, loaded, err := s.forkTemplate(ctx, parent, point.dir, r)
 	if err != nil {
 		if !errors.Is(err, vmm.ErrNotSupported) {
 			s.Log.Warn("fork: children will not share memory", "vm", parent.Name, "err", err)
@@ -44,24 +44,26 @@ func (s *Service) shareMemory(ctx context.Context, parent store.VM, point *forkP
 		return
 	}
 	point.state, point.memory = state, vmm.MemorySpec{File: mem}
-	progress.Stage(r, "fork", fmt.Sprintf("memory of the fork point in a shared file for the children (%s)", time.Since(start).Round(time.Millisecond)))
+	progress.Stage(r, "fork", fmt.Sprintf("memory of the fork point in a shared file for the children (%s, of which the template's start and load %s)",
+		time.Since(start).Round(time.Millisecond), loaded.Round(time.Millisecond)))
 }
 
 // forkTemplate restores the fork point in dir into a VMM whose RAM is a
 // new shared file, saves it without its memory into dir/shared and ends
-// it. It returns the new state directory and the memory file.
-func (s *Service) forkTemplate(ctx context.Context, parent store.VM, dir string, r progress.Reporter) (state, mem string, err error) {
+// it. It returns the new state directory, the memory file and how long
+// the template's VMM took to start and load the state.
+func (s *Service) forkTemplate(ctx context.Context, parent store.VM, dir string, r progress.Reporter) (state, mem string, loaded time.Duration, err error) {
 	drv, ok := s.Drivers.lookup(parent.VMM)
 	if !ok {
-		return "", "", fmt.Errorf("no %s driver", parent.VMM)
+		return "", "", 0, fmt.Errorf("no %s driver", parent.VMM)
 	}
 	plan, err := s.planFor(ctx, parent)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	initrd, err := s.Artifacts.Initrd(ctx, plan.Kernel, r)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	disks, _ := s.diskSet(parent, plan)
 	copies := vmdir.SnapshotDisks(dir)
@@ -77,7 +79,7 @@ func (s *Service) forkTemplate(ctx context.Context, parent store.VM, dir string,
 	rt := filepath.Join(s.Paths.RuntimeDir, id)
 	os.RemoveAll(rt)
 	if err := os.MkdirAll(rt, 0o700); err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	defer os.RemoveAll(rt)
 	spec := specOf(parent, plan.Kernel, initrd, disks, rt, filepath.Join(dir, "template-console.log"))
@@ -87,32 +89,34 @@ func (s *Service) forkTemplate(ctx context.Context, parent store.VM, dir string,
 	spec.Memory = vmm.MemorySpec{File: mem, Shared: true}
 	tap := "bgtf" + id[5:]
 	if err := s.Net.CreateTAP(ctx, tap); err != nil {
-		return "", "", fmt.Errorf("tap: %w", err)
+		return "", "", 0, fmt.Errorf("tap: %w", err)
 	}
 	defer s.Net.DeleteTAP(context.WithoutCancel(ctx), tap)
 	spec.Net.TAP, spec.Net.MAC = tap, macFor(id)
+	t0 := time.Now()
 	m, err := drv.Start(ctx, spec)
+	loaded = time.Since(t0)
 	if err != nil {
 		os.Remove(mem)
-		return "", "", err
+		return "", "", 0, err
 	}
 	defer m.Kill()
 	sn, ok := m.(vmm.Snapshotter)
 	if !ok {
-		return "", "", vmm.ErrNotSupported
+		return "", "", 0, vmm.ErrNotSupported
 	}
 	state = filepath.Join(dir, "shared")
 	if err := os.MkdirAll(state, 0o700); err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	if _, err := sn.SaveState(ctx, state); err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	m.Kill()
 	select {
 	case <-m.Done():
 	case <-time.After(10 * time.Second):
-		return "", "", errors.New("the template vmm did not exit")
+		return "", "", 0, errors.New("the template vmm did not exit")
 	}
-	return state, mem, nil
+	return state, mem, loaded, nil
 }
