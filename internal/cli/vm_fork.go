@@ -87,10 +87,7 @@ removes every child of the fork; the VM keeps running.`,
 }
 
 func vmForkRun(ctx context.Context, opts *vmForkOptions) error {
-	show, finish := progressPrinter(opts.IO)
-	if opts.JSON {
-		show = nil
-	}
+	show, finish := progressPrinter(opts.IO) // on stderr: --json's stdout stays JSON
 	res, err := opts.Client.VMFork(ctx, opts.Params, show)
 	finish()
 	if err != nil {

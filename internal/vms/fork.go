@@ -106,7 +106,9 @@ func (s *Service) Fork(ctx context.Context, p api.ForkParams, r progress.Reporte
 	}
 	res.PausedMillis = point.pausedFor.Milliseconds()
 	point.state = vmdir.StateDir(point.dir)
-	if point.temp { // a snapshot's directory is only read
+	// One child has no sibling to share with (the parent's RAM is its
+	// own); a snapshot's directory is only read.
+	if point.temp && len(kids) > 1 {
 		s.shareMemory(ctx, parent, &point, r) // forkshare.go
 	}
 	errs := make([]error, len(kids))
