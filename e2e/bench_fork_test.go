@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +32,19 @@ func TestBenchFork(t *testing.T) {
 	var parentKB, kidsKB []int64
 	var kidsEach []string
 	shared := 0
+	var templates, loads []string
+	tmplRe := regexp.MustCompile(`shared file for the children \(([0-9.]+m?s), of which the template's start and load ([0-9.]+m?s)\)`)
 	for i := 0; i < rounds; i++ {
 		alone := pssKB(t, pidOf("dev"))
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			loads = append(loads, strings.Fields(string(b))[0])
+		}
 		start := time.Now()
 		r := e.must("vm", "fork", "dev", "--count", "3", "--name", "b", "--json")
 		walls = append(walls, time.Since(start))
-		if strings.Contains(r.err, "in a shared file for the children") {
+		if m := tmplRe.FindStringSubmatch(r.err); m != nil {
 			shared++
+			templates = append(templates, m[1]+" (load "+m[2]+")")
 		}
 		var res struct {
 			PausedMS int64 `json:"paused_ms"`
@@ -80,9 +88,20 @@ Guests: 2 vCPU, 1 GiB, booted to systemd and sshd; TCG on the shared 2-core mach
 
 PSS (`+"`/proc/PID/smaps_rollup`"+`) 20 s after each fork, per round — parent alone before the
 fork: %s; the 3 children together: %s (each: %s); children ÷ parent: %s (goal ≤ 0.5×).
-The children's memory was a shared template file in %d of %d rounds (see ARCHITECTURE.md, *Forks*).
+The children's memory was a shared template file in %d of %d rounds (see ARCHITECTURE.md, *Forks*);
+making it took %s. Wall times per round: %s. Host load average (1 min) at each fork: %s —
+other engineers' guests share the machine's 2 cores, so the times are far above an idle host's.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, median(walls).Seconds(), median(pauses).Milliseconds(),
-		mib(parentKB), mib(kidsKB), strings.Join(kidsEach, "; "), strings.Join(ratios, ", "), shared, rounds)
+		mib(parentKB), mib(kidsKB), strings.Join(kidsEach, "; "), strings.Join(ratios, ", "), shared, rounds,
+		strings.Join(templates, ", "), durs(walls), strings.Join(loads, ", "))
 	writeBenchSection(t, "fork", report)
 	e.must("vm", "delete", "dev")
+}
+
+func durs(ds []time.Duration) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%.1f s", d.Seconds()))
+	}
+	return strings.Join(out, ", ")
 }
