@@ -18,14 +18,7 @@ import (
 // and continues counting from the saved tick. The template's load is
 // timed with the file on the test's disk and on /dev/shm (tmpfs).
 func TestForkTemplateRealGuest(t *testing.T) {
-	if os.Getenv("BANGER_E2E") == "" {
-		t.Skip("real-guest test: run by `make e2e` (BANGER_E2E=1) once the guest kernel is cached")
-	}
-	d := New(Options{})
-	if err := d.Available(); err != nil {
-		t.Fatalf("this test needs QEMU (make setup installs it): %v", err)
-	}
-	kdir := testKernel(t)
+	d, kdir := realGuest(t)
 	root := t.TempDir()
 	initrd := tickerInitramfs(t, kdir)
 	disk := filepath.Join(root, "work.raw")
