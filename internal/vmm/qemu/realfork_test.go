@@ -16,7 +16,8 @@ import (
 // restores that state into a new shared memory file and is saved again
 // without its memory (x-ignore-shared); a clone maps the file privately
 // and continues counting from the saved tick. The template's load is
-// timed with the file on the test's disk and on /dev/shm (tmpfs).
+// timed with the file on the test's disk and on /dev/shm (tmpfs), and
+// against a restore of the same state into anonymous RAM.
 func TestForkTemplateRealGuest(t *testing.T) {
 	d, kdir := realGuest(t)
 	root := t.TempDir()
@@ -48,6 +49,18 @@ func TestForkTemplateRealGuest(t *testing.T) {
 	m.Kill()
 	<-m.Done()
 
+	// the same state restored into anonymous RAM, for comparison
+	plain := spec
+	plain.ID, plain.Dir, plain.ConsoleLog, plain.Restore = "forkplain", filepath.Join(root, "rt-plain"), filepath.Join(root, "console-plain"), point
+	start := time.Now()
+	pm, err := d.Start(ctx, plain)
+	if err != nil {
+		t.Fatalf("plain restore: %v", err)
+	}
+	t.Logf("anonymous RAM: started and loaded in %v", time.Since(start).Round(time.Millisecond))
+	pm.Kill()
+	<-pm.Done()
+
 	shm, err := os.MkdirTemp("/dev/shm", "banger-forktest")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +71,7 @@ func TestForkTemplateRealGuest(t *testing.T) {
 		tmpl := spec
 		tmpl.ID, tmpl.Dir, tmpl.ConsoleLog = "forktmpl-"+where.name, filepath.Join(root, "rt-t-"+where.name), filepath.Join(root, "console-t-"+where.name)
 		tmpl.Restore, tmpl.Memory = point, vmm.MemorySpec{File: mem, Shared: true}
-		start := time.Now()
+		start = time.Now()
 		tm, err := d.Start(ctx, tmpl)
 		if err != nil {
 			t.Fatalf("%s: template restore into a shared file: %v", where.name, err)
