@@ -26,7 +26,7 @@ func newVMCmd(f *factory) *cobra.Command {
 		newVMSSHCmd(f), newVMStopCmd(f, nil), newVMStartCmd(f, nil), newVMDeleteCmd(f),
 		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
 		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f),
-		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f))
+		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f), newVMForkCmd(f, nil))
 	return cmd
 }
 

@@ -54,45 +54,48 @@ func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 // the network, gateway and broadcast addresses), in one transaction so
 // concurrent creates never share a name or an address. It sets v.IP.
 func (s *Store) ReserveVM(ctx context.Context, v *VM, subnet netip.Prefix, gateway netip.Addr) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM vms WHERE name = ?`, v.Name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("vm %q: %w", v.Name, ErrConflict)
-		}
-		used := map[netip.Addr]bool{}
-		rows, err := tx.QueryContext(ctx, `SELECT ip FROM vms`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var ip string
-			if err := rows.Scan(&ip); err != nil {
-				rows.Close()
-				return err
-			}
-			if a, err := netip.ParseAddr(ip); err == nil {
-				used[a] = true
-			}
-		}
-		rows.Close()
-		ip, err := freeAddr(subnet, gateway, used)
-		if err != nil {
-			return err
-		}
-		v.IP = ip.String()
-		now := time.Now()
-		v.CreatedAt, v.UpdatedAt = now, now
-		_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			v.ID, v.Name, v.Image, v.Kernel, v.VMM, v.VCPU, v.MemoryMiB, v.DiskBytes, v.IP, v.MAC,
-			v.OverlayUUID, v.WorkUUID, v.State, v.LastError, now.UnixNano(), now.UnixNano())
-		if isUnique(err) {
-			return fmt.Errorf("vm %q: %w", v.Name, ErrConflict)
-		}
+	return s.tx(ctx, func(tx *sql.Tx) error { return reserveTx(ctx, tx, v, subnet, gateway) })
+}
+
+// reserveTx is ReserveVM inside tx (fork.go reserves several in one).
+func reserveTx(ctx context.Context, tx *sql.Tx, v *VM, subnet netip.Prefix, gateway netip.Addr) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM vms WHERE name = ?`, v.Name).Scan(&n); err != nil {
 		return err
-	})
+	}
+	if n > 0 {
+		return fmt.Errorf("vm %q: %w", v.Name, ErrConflict)
+	}
+	used := map[netip.Addr]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT ip FROM vms`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var ip string
+		if err := rows.Scan(&ip); err != nil {
+			rows.Close()
+			return err
+		}
+		if a, err := netip.ParseAddr(ip); err == nil {
+			used[a] = true
+		}
+	}
+	rows.Close()
+	ip, err := freeAddr(subnet, gateway, used)
+	if err != nil {
+		return err
+	}
+	v.IP = ip.String()
+	now := time.Now()
+	v.CreatedAt, v.UpdatedAt = now, now
+	_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		v.ID, v.Name, v.Image, v.Kernel, v.VMM, v.VCPU, v.MemoryMiB, v.DiskBytes, v.IP, v.MAC,
+		v.OverlayUUID, v.WorkUUID, v.State, v.LastError, now.UnixNano(), now.UnixNano())
+	if isUnique(err) {
+		return fmt.Errorf("vm %q: %w", v.Name, ErrConflict)
+	}
+	return err
 }
 
 // ErrNoAddress means every address of the subnet is leased.

@@ -37,6 +37,13 @@ type bootOpts struct {
 	// as for a cold boot (file_sync, sshd). restore is its directory.
 	// A failure returns without marking the VM failed.
 	warm *warmStart
+	// continued runs after a restore's resume, clock and reseed, before
+	// the VM counts as running (a fork's reidentify); an error fails the
+	// boot.
+	continued func(*instance) error
+	// memory backs a restore's RAM with a file (a fork's shared
+	// template, mapped privately: forkshare.go).
+	memory vmm.MemorySpec
 }
 
 func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o bootOpts, r progress.Reporter) error {
@@ -69,6 +76,7 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 	defer vmm.CloseAll(locks) // the VMM holds its own copies
 	spec.Inherit = locks
 	spec.Restore = o.restore
+	spec.Memory = o.memory
 	progress.Stage(r, "network", "tap "+spec.Net.TAP+" on "+s.Config.Network.Bridge)
 	if err := s.Net.EnsureBridge(ctx); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
@@ -92,6 +100,12 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 			return fail(err)
 		}
 		s.afterResume(ctx, *vm, in, o.reseed, r)
+		if o.continued != nil {
+			if err := o.continued(in); err != nil {
+				s.halt(ctx, *vm, in)
+				return fail(err)
+			}
+		}
 		s.markStarted(vm.ID, "restore")
 		return s.booted(ctx, vm, in)
 	}

@@ -134,17 +134,24 @@ func (s *Service) prepareDisks(ctx context.Context, vm store.VM) error {
 	if err := image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
 		return err
 	}
-	priv, pub, err := guestssh.NewKeyPair("root@" + vm.Name)
-	if err != nil {
-		return err
+	_, _, err := s.newHostKey(vm)
+	return err
+}
+
+// newHostKey makes the VM's SSH host key, writes it to its directory and
+// pins it in banger's known_hosts.
+func (s *Service) newHostKey(vm store.VM) (priv, pub []byte, err error) {
+	dir := s.dir(vm.ID)
+	if priv, pub, err = guestssh.NewKeyPair("root@" + vm.Name); err != nil {
+		return nil, nil, err
 	}
 	if err := os.WriteFile(dir.HostKey(), priv, 0o600); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := os.WriteFile(dir.HostKeyPub(), pub, 0o644); err != nil {
-		return err
+		return nil, nil, err
 	}
-	return s.Keys.Pin(vm.Name, pub)
+	return priv, pub, s.Keys.Pin(vm.Name, pub)
 }
 
 // discard removes every trace of a VM: TAP, files, pins and, only when

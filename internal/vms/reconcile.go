@@ -20,7 +20,15 @@ func (s *Service) Reconcile(ctx context.Context) {
 		s.Log.Error("reconcile: list vms", "err", err)
 		return
 	}
+	s.endTemplateVMMs("fork-*") // forkshare.go
+	pending, err := s.Store.PendingForks(ctx)
+	if err != nil {
+		s.Log.Error("reconcile: list unfinished forks", "err", err)
+	}
 	for _, vm := range vms {
+		if s.reconcileFork(ctx, vm, pending) { // forkreconcile.go
+			continue
+		}
 		s.reconcileSaved(ctx, vm)
 		s.reconcileVM(ctx, vm)
 	}

@@ -101,6 +101,9 @@ type Deps struct {
 type GuestClock struct {
 	SetTime func(c *client.Client, ctx context.Context, t time.Time) error
 	Reseed  func(c *client.Client, ctx context.Context, entropy []byte) error
+	// Reidentify gives a fork its own identity (fork.go); tests must
+	// replace it too: on a host agent it would rename the host.
+	Reidentify func(c *client.Client, ctx context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error)
 }
 
 // Service is the VM service of one daemon.
@@ -149,6 +152,9 @@ func New(d Deps) *Service {
 	}
 	if d.GuestClock.Reseed == nil {
 		d.GuestClock.Reseed = (*client.Client).Reseed
+	}
+	if d.GuestClock.Reidentify == nil {
+		d.GuestClock.Reidentify = (*client.Client).Reidentify
 	}
 	if d.GuestFS == nil {
 		d.GuestFS = func(p string) string { return p }

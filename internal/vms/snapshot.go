@@ -12,6 +12,7 @@ import (
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/suggest"
 	"github.com/banger-dev/banger/internal/vmdir"
+	"github.com/banger-dev/banger/internal/vmm"
 )
 
 // `vm snapshot create|ls|restore|rm`. A snapshot is the VM's memory,
@@ -43,47 +44,14 @@ func (s *Service) SnapshotCreate(ctx context.Context, p api.SnapshotParams, r pr
 	}
 	dir := s.dir(vm.ID)
 	tmp, final := dir.SnapshotTmp(name), dir.Snapshot(name)
-	os.RemoveAll(tmp)
-	wasPaused := vm.State == store.StatePaused
-	failed := func(err error) (api.Snapshot, error) {
-		os.RemoveAll(tmp)
-		err = fmt.Errorf("snapshot %s of vm %s: %w (nothing was kept)", name, vm.Name, diskFull(tmp, err))
-		if vmmExited(in, exitGrace) {
-			return api.Snapshot{}, fmt.Errorf("%w: %s", s.vmmDied(ctx, vm, in, err), stoppedHint(vm))
-		}
-		if wasPaused {
-			return api.Snapshot{}, err
-		}
-		return api.Snapshot{}, s.resumeAfterError(ctx, vm, in, sn, err, r)
-	}
 	layout, err := s.layoutOf(ctx, vm)
 	if err != nil {
 		return api.Snapshot{}, err
 	}
-	if err := os.MkdirAll(vmdir.StateDir(tmp), 0o700); err != nil {
-		return api.Snapshot{}, diskFull(tmp, err)
-	}
-	paused := time.Now()
-	if err := sn.Pause(ctx); err != nil {
-		os.RemoveAll(tmp)
-		return api.Snapshot{}, fmt.Errorf("pause %s: %w", vm.Name, err)
-	}
 	progress.Stage(r, "snapshot", "saving memory and devices, copying disks")
-	st, err := sn.SaveState(ctx, vmdir.StateDir(tmp))
+	st, _, err := s.captureInstant(ctx, vm, in, sn, tmp, r)
 	if err != nil {
-		return failed(err)
-	}
-	for i, src := range dir.Disks() {
-		if err := s.copyDisk(vmdir.SnapshotDisks(tmp)[i], src); err != nil {
-			return failed(err)
-		}
-	}
-	if !wasPaused {
-		if err := sn.Resume(ctx); err != nil {
-			return failed(fmt.Errorf("resume: %w", err))
-		}
-		progress.Stage(r, "snapshot", fmt.Sprintf("vm %s was paused for %s", vm.Name, time.Since(paused).Round(time.Millisecond)))
-		s.afterResume(ctx, vm, in, false, r)
+		return api.Snapshot{}, fmt.Errorf("snapshot %s of vm %s: %w", name, vm.Name, err)
 	}
 	meta := stateMeta{Created: time.Now().UTC(), VM: vm.ID, Driver: vm.VMM, VMMVersion: st.VMMVersion,
 		BangerVersion: bangerVersion(), Layout: layout}
@@ -183,4 +151,52 @@ func (s *Service) SnapshotDelete(ctx context.Context, p api.SnapshotParams) (api
 		return api.Snapshot{}, err
 	}
 	return viewSnapshot(vm, sn), s.Store.DeleteSnapshot(ctx, vm.ID, sn.Name)
+}
+
+// captureInstant writes vm's memory, devices and writable disks at one instant
+// into dir (state/ and the disk copies; a snapshot's layout): the VM is
+// paused for the save and the copies, then resumed (its clock set) unless
+// it was paused already. On any error dir is removed and the VM keeps
+// running (or is stopped, when its VMM died meanwhile). pausedFor is how
+// long the vCPUs stood still (0 for a VM that was paused).
+func (s *Service) captureInstant(ctx context.Context, vm store.VM, in *instance, sn vmm.Snapshotter, dir string, r progress.Reporter) (st vmm.SavedState, pausedFor time.Duration, err error) {
+	os.RemoveAll(dir)
+	wasPaused := vm.State == store.StatePaused
+	failed := func(err error) (vmm.SavedState, time.Duration, error) {
+		os.RemoveAll(dir)
+		err = fmt.Errorf("%w (nothing was kept)", diskFull(dir, err))
+		if vmmExited(in, exitGrace) {
+			return st, 0, fmt.Errorf("%w: %s", s.vmmDied(ctx, vm, in, err), stoppedHint(vm))
+		}
+		if wasPaused {
+			return st, 0, err
+		}
+		return st, 0, s.resumeAfterError(ctx, vm, in, sn, err, r)
+	}
+	if err := os.MkdirAll(vmdir.StateDir(dir), 0o700); err != nil {
+		return st, 0, diskFull(dir, err)
+	}
+	paused := time.Now()
+	if err := sn.Pause(ctx); err != nil {
+		os.RemoveAll(dir)
+		return st, 0, fmt.Errorf("pause %s: %w", vm.Name, err)
+	}
+	if st, err = sn.SaveState(ctx, vmdir.StateDir(dir)); err != nil {
+		return failed(err)
+	}
+	for i, src := range s.dir(vm.ID).Disks() {
+		if err := s.copyDisk(vmdir.SnapshotDisks(dir)[i], src); err != nil {
+			return failed(err)
+		}
+	}
+	if wasPaused {
+		return st, 0, nil
+	}
+	if err := sn.Resume(ctx); err != nil {
+		return failed(fmt.Errorf("resume: %w", err))
+	}
+	pausedFor = time.Since(paused)
+	progress.Stage(r, "snapshot", fmt.Sprintf("vm %s was paused for %s", vm.Name, pausedFor.Round(time.Millisecond)))
+	s.afterResume(ctx, vm, in, false, r)
+	return st, pausedFor, nil
 }

@@ -64,6 +64,12 @@ func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r
 	if err := os.MkdirAll(rt, 0o700); err != nil {
 		return vmm.Spec{}, err
 	}
+	return specOf(vm, kern, initrd, disks, rt, dir.ConsoleLog()), nil
+}
+
+// specOf is the machine of vm with these disks, runtime dir and console
+// (a fork's template machine has the fork point's disks: forkshare.go).
+func specOf(vm store.VM, kern store.Kernel, initrd string, disks []vmm.Disk, rt, console string) vmm.Spec {
 	return vmm.Spec{
 		ID: vm.ID, Name: vm.Name, Dir: rt, VCPU: vm.VCPU, MemoryMiB: vm.MemoryMiB,
 		Kernel:     filepath.Join(kern.Dir, "vmlinuz"),
@@ -72,8 +78,8 @@ func (s *Service) machineSpec(ctx context.Context, vm store.VM, plan BootPlan, r
 		Cmdline:    "quiet",
 		Disks:      disks,
 		Net:        &vmm.NetIface{TAP: TAPName(vm.ID), MAC: vm.MAC},
-		ConsoleLog: dir.ConsoleLog(),
-	}, nil
+		ConsoleLog: console,
+	}
 }
 
 // diskSet is the VM's disks in the order the VMM gets them (a saved
@@ -119,12 +125,7 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
 			{Role: proto.RoleWork, UUID: vm.WorkUUID},
 		}, extra...),
-		Net: &proto.GuestNet{
-			MAC:     vm.MAC,
-			Address: fmt.Sprintf("%s/%d", vm.IP, s.Net.Subnet().Bits()),
-			Gateway: s.Net.Gateway().String(),
-			DNS:     []string{s.Net.Gateway().String()},
-		},
+		Net:            s.guestNet(vm),
 		AuthorizedKeys: []string{authorized},
 		SSHHostKeys: map[string]string{
 			"ssh_host_ed25519_key":     string(priv),
@@ -142,4 +143,14 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// guestNet is the VM's network configuration as the agent applies it.
+func (s *Service) guestNet(vm store.VM) *proto.GuestNet {
+	return &proto.GuestNet{
+		MAC:     vm.MAC,
+		Address: fmt.Sprintf("%s/%d", vm.IP, s.Net.Subnet().Bits()),
+		Gateway: s.Net.Gateway().String(),
+		DNS:     []string{s.Net.Gateway().String()},
+	}
 }

@@ -178,16 +178,7 @@ func (s *Service) removeTemplate(key string) {
 // rebuilt keeps its directory until then: its key is never asked for.
 func (s *Service) PruneTemplates(ctx context.Context) {
 	// a template VMM left by a daemon that died during a capture
-	rts, _ := filepath.Glob(filepath.Join(s.Paths.RuntimeDir, "warm-*"))
-	for _, rt := range rts {
-		marker := vmm.Marker(filepath.Base(rt))
-		if pids := vmm.FindMarked(marker); len(pids) > 0 {
-			if err := vmm.KillMarked(pids, marker, 10*time.Second); err != nil {
-				s.Log.Warn("end a leftover template vmm", "pids", pids, "err", err)
-			}
-		}
-		os.RemoveAll(rt)
-	}
+	s.endTemplateVMMs("warm-*")
 	ents, err := os.ReadDir(s.warmRoot())
 	if err != nil {
 		return
@@ -215,4 +206,20 @@ func snapWaitCmdline(cmdline string) string {
 		return cmdline
 	}
 	return strings.TrimSpace(cmdline + " " + proto.SnapWaitArg)
+}
+
+// endTemplateVMMs ends the template VMMs whose runtime directories match
+// pattern (warm-* captures, fork-* fork templates: forkshare.go) and
+// removes those directories: left by a daemon that died while one ran.
+func (s *Service) endTemplateVMMs(pattern string) {
+	rts, _ := filepath.Glob(filepath.Join(s.Paths.RuntimeDir, pattern))
+	for _, rt := range rts {
+		marker := vmm.Marker(filepath.Base(rt))
+		if pids := vmm.FindMarked(marker); len(pids) > 0 {
+			if err := vmm.KillMarked(pids, marker, 10*time.Second); err != nil {
+				s.Log.Warn("end a leftover template vmm", "pids", pids, "err", err)
+			}
+		}
+		os.RemoveAll(rt)
+	}
 }

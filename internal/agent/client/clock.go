@@ -20,3 +20,10 @@ func (c *Client) SetTime(ctx context.Context, t time.Time) error {
 func (c *Client) Reseed(ctx context.Context, entropy []byte) error {
 	return c.Do(ctx, proto.OpReseed, proto.ReseedParams{Entropy: entropy}, nil)
 }
+
+// Reidentify gives a forked guest its own identity (proto.OpReidentify).
+func (c *Client) Reidentify(ctx context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error) {
+	var res proto.ReidentifyResult
+	err := c.Do(ctx, proto.OpReidentify, p, &res)
+	return res, err
+}

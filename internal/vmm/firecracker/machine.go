@@ -24,6 +24,9 @@ type machine struct {
 	killWait time.Duration
 	cleanup  func() // removes what the process leaves behind (sockets, chroot)
 	jailRoot string // the chroot's host path when jailed, else ""
+	// drives are the disk paths an unjailed microVM opened (drives.go);
+	// nil when jailed or re-attached.
+	drives []savedDrive
 
 	done    chan struct{}
 	exitMu  sync.Mutex

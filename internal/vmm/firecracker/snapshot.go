@@ -91,6 +91,9 @@ func (m *machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 			os.Remove(src)
 		}
 	}
+	if err == nil {
+		err = writeDrives(dir, m.drives)
+	}
 	if err != nil {
 		return fail(err)
 	}

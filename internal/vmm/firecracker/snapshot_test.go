@@ -112,15 +112,38 @@ func TestPauseSaveRestoreResume(t *testing.T) {
 
 func savedSnapshot(t *testing.T, version string) string {
 	t.Helper()
-	m := start(t, newFake(t, "--fake-version", version).driver(Options{}), testSpec(t))
-	ctx := ctxFor(t, 10*time.Second)
-	m.(vmm.Snapshotter).Pause(ctx)
-	snap := t.TempDir()
-	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
-		t.Fatal(err)
-	}
-	m.Kill()
+	snap := savedSnapshotOf(t, version, testSpec(t))
+	// restored by specs with other disk paths: the drive check is
+	// TestUnjailedRestoreRefusesOtherDisks's
+	os.Remove(filepath.Join(snap, DrivesFile))
 	return snap
+}
+
+// An unjailed microVM reopens its disks at the saved paths (snapshot/load
+// has no drive override): a restore into other disks — a fork child's —
+// is refused before a process starts, the same disks are accepted.
+func TestUnjailedRestoreRefusesOtherDisks(t *testing.T) {
+	spec := testSpec(t)
+	snap := savedSnapshotOf(t, "1.16.1", spec)
+	ctx := ctxFor(t, 10*time.Second)
+	if _, err := os.Stat(filepath.Join(snap, DrivesFile)); err != nil {
+		t.Fatalf("no %s: %v", DrivesFile, err)
+	}
+	f := newFake(t, "--fake-version", "1.16.1")
+	_, err := f.driver(Options{}).Start(ctx, restoreSpec(t, snap))
+	if err == nil || !strings.Contains(err.Error(), "jailer") {
+		t.Fatalf("restore into other disks: %v", err)
+	}
+	if _, err := os.Stat(f.record); err == nil {
+		t.Error("a process was started")
+	}
+	same := spec
+	same.Dir, same.Restore = filepath.Join(t.TempDir(), "run"), snap
+	same.Kernel, same.KernelELF, same.Initrd = "", "", ""
+	r := start(t, f.driver(Options{}), same)
+	if state(t, r) != "Paused" {
+		t.Error("restore into the same disks: not paused")
+	}
 }
 
 func restoreSpec(t *testing.T, snap string) vmm.Spec {
@@ -231,4 +254,19 @@ func TestStageRestoreLinksIntoJail(t *testing.T) {
 	if err := l.stageRestore(filepath.Join(snap, "none"), mem); err == nil || !strings.Contains(err.Error(), "same filesystem") {
 		t.Errorf("a missing state: %v", err)
 	}
+}
+
+// savedSnapshotOf is the state of a fake Firecracker at version started
+// with spec, paused and saved.
+func savedSnapshotOf(t *testing.T, version string, spec vmm.Spec) string {
+	t.Helper()
+	m := start(t, newFake(t, "--fake-version", version).driver(Options{}), spec)
+	ctx := ctxFor(t, 10*time.Second)
+	m.(vmm.Snapshotter).Pause(ctx)
+	snap := t.TempDir()
+	if _, err := m.(vmm.Snapshotter).SaveState(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	return snap
 }

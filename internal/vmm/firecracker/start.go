@@ -49,6 +49,11 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		if l.restoreState, l.restoreMem, err = restoreFiles(spec.Restore); err != nil {
 			return nil, fmt.Errorf("firecracker start: %w", err)
 		}
+		if l.jail == nil {
+			if err := checkDrives(spec.Restore, spec); err != nil {
+				return nil, fmt.Errorf("firecracker start: %w", err)
+			}
+		}
 	}
 	if err := d.prepare(l, spec); err != nil {
 		removeFiles(d.log, l.leftover...)()
@@ -185,6 +190,8 @@ func (d *Driver) spawn(l *launch, spec vmm.Spec) (*machine, error) {
 	}
 	if l.jail != nil {
 		m.jailRoot = l.jail.Root
+	} else {
+		m.drives = drivesOf(spec)
 	}
 	go m.watchChild(cmd.Wait)
 	return m, nil

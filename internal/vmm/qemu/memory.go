@@ -57,7 +57,8 @@ func readMemoryNote(dir string) (n memoryNote, ok bool, err error) {
 // A private mapping needs an existing file of exactly the guest's memory
 // size (QEMU would create a missing one zero-filled, or grow a short
 // one); the descriptor is what QEMU maps. A shared file (a template) is
-// created by QEMU and must not exist yet. restoreNote is the state's
+// created by QEMU and must not exist yet (a restore fills it from a state
+// that carries its memory). restoreNote is the state's
 // memory note, if any. The returned file is nil when QEMU opens nothing
 // of ours.
 func openMemory(spec vmm.Spec, note memoryNote, noted bool) (*os.File, error) {
@@ -73,9 +74,10 @@ func openMemory(spec vmm.Spec, note memoryNote, noted bool) (*os.File, error) {
 	case mem.File == "":
 		return nil, nil
 	case mem.Shared:
-		if spec.Restore != "" {
-			return nil, errors.New("restore: a machine restored from a state cannot map its memory shared (it would write into the saved memory)")
-		}
+		// A restore into a new shared file is how a fork shares its
+		// memory (vms/forkshare.go): the stream fills the file. A state
+		// whose memory is a file (noted) was refused above: the machine
+		// would write into the saved memory.
 		if _, err := os.Lstat(mem.File); err == nil {
 			return nil, fmt.Errorf("memory file %s already exists: a shared memory file belongs to one machine", mem.File)
 		}

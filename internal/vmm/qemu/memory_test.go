@@ -127,7 +127,8 @@ func TestBadMemoryFilesStartNothing(t *testing.T) {
 		{"missing private file", vmm.MemorySpec{File: filepath.Join(dir, "nope")}, snap, "no such file"},
 		{"short private file", vmm.MemorySpec{File: short}, snap, "has 4096 bytes"},
 		{"existing shared file", vmm.MemorySpec{File: short, Shared: true}, "", "already exists"},
-		{"shared restore", vmm.MemorySpec{File: filepath.Join(dir, "new"), Shared: true}, snap, "cannot map its memory shared"},
+		{"shared restore of a state without its memory", vmm.MemorySpec{File: filepath.Join(dir, "new"), Shared: true}, noted, "saved without its memory"},
+		{"shared restore into an existing file", vmm.MemorySpec{File: short, Shared: true}, snap, "already exists"},
 		{"state without its memory", vmm.MemorySpec{}, noted, "saved without its memory"},
 	} {
 		spec := testSpec(filepath.Join(dir, "rt"))

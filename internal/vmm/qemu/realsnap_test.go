@@ -36,6 +36,22 @@ func main() {
 
 // testKernel is a guest kernel directory (vmlinuz + modules.cpio): the
 // one the e2e suite caches, or $BANGER_TEST_KERNEL_DIR.
+// realGuest skips a real-guest test outside the e2e run (it boots a real
+// guest kernel, which the e2e suite provisions: `make e2e`, and so `make
+// check`, runs these right after the suite) and returns the driver and
+// the kernel directory.
+func realGuest(t *testing.T) (*Driver, string) {
+	t.Helper()
+	if os.Getenv("BANGER_E2E") == "" {
+		t.Skip("real-guest test: run by `make e2e` (BANGER_E2E=1) once the guest kernel is cached")
+	}
+	d := New(Options{})
+	if err := d.Available(); err != nil {
+		t.Fatalf("this test needs QEMU (make setup installs it): %v", err)
+	}
+	return d, testKernel(t)
+}
+
 func testKernel(t *testing.T) string {
 	if dir := os.Getenv("BANGER_TEST_KERNEL_DIR"); dir != "" {
 		return dir
@@ -100,16 +116,7 @@ func waitTick(t *testing.T, path string, after int, within time.Duration) int {
 // new QEMU from that file — paused until Resume — and then continues
 // counting where it was saved instead of booting again.
 func TestSaveAndRestoreRealGuest(t *testing.T) {
-	if os.Getenv("BANGER_E2E") == "" {
-		// It boots a real guest kernel, which the e2e suite provisions:
-		// `make e2e` (and so `make check`) runs it right after the suite.
-		t.Skip("real-guest test: run by `make e2e` (BANGER_E2E=1) once the guest kernel is cached")
-	}
-	d := New(Options{})
-	if err := d.Available(); err != nil {
-		t.Fatalf("this test needs QEMU (make setup installs it): %v", err)
-	}
-	kdir := testKernel(t)
+	d, kdir := realGuest(t)
 	root := t.TempDir()
 	disk := filepath.Join(root, "work1.raw")
 	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {

@@ -21,14 +21,7 @@ import (
 // privately (copy-on-write): both continue counting from the template's
 // tick, and the file is unchanged by them.
 func TestWarmClonesRealGuest(t *testing.T) {
-	if os.Getenv("BANGER_E2E") == "" {
-		t.Skip("real-guest test: run by `make e2e` (BANGER_E2E=1) once the guest kernel is cached")
-	}
-	d := New(Options{})
-	if err := d.Available(); err != nil {
-		t.Fatalf("this test needs QEMU (make setup installs it): %v", err)
-	}
-	kdir := testKernel(t)
+	d, kdir := realGuest(t)
 	root := t.TempDir()
 	initrd := tickerInitramfs(t, kdir)
 	disk := func(name string) []vmm.Disk {

@@ -88,10 +88,10 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	}
 	for {
 		raw, err := q.run("query-migrate", nil)
-		if err != nil && ctx.Err() != nil {
+		if cerr := ctxErr(ctx); err != nil && cerr != nil {
 			// The caller's deadline cut the poll itself short.
 			cancelMigration(q, m.h.ControlSock)
-			return vmm.SavedState{}, fmt.Errorf("save state: %w", ctx.Err())
+			return vmm.SavedState{}, fmt.Errorf("save state: %w", cerr)
 		}
 		if err != nil {
 			return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
@@ -324,4 +324,17 @@ func qmpDialRetry(ctx context.Context, sock string, done <-chan struct{}) (*qmpC
 		case <-time.After(pollEvery):
 		}
 	}
+}
+
+// ctxErr is ctx.Err(), or DeadlineExceeded once ctx's deadline has
+// passed: the socket's deadline (the same instant) can cut a QMP command
+// short before the context's own timer has fired.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
