@@ -416,7 +416,8 @@ func TestSlowBootDoesNotBlockOtherVMs(t *testing.T) {
 }
 
 // Building the initramfs for a new agent removes the ones this kernel
-// had for earlier agents, and nothing of other kernels.
+// had for earlier agents once an hour old, and nothing of other kernels.
+// A younger one may be another daemon's sharing the cache and stays.
 func TestInitrdForEarlierAgentsIsPruned(t *testing.T) {
 	h := newHarness(t)
 	dir := filepath.Join(h.paths.CacheDir, "initrd")
@@ -425,14 +426,17 @@ func TestInitrdForEarlierAgentsIsPruned(t *testing.T) {
 	stale := filepath.Join(dir, prefix+"0123456789ab.cpio")
 	other := filepath.Join(dir, "other-6.1-test-0123456789ab.cpio")
 	notOurs := filepath.Join(dir, prefix+"notes.txt")
-	for _, p := range []string{stale, other, notOurs} {
+	young := filepath.Join(dir, prefix+"ba9876543210.cpio")
+	for _, p := range []string{stale, other, notOurs, young} {
 		must(t, os.WriteFile(p, []byte("x"), 0o600))
 	}
+	twoHours := time.Now().Add(-2 * time.Hour)
+	must(t, os.Chtimes(stale, twoHours, twoHours))
 	vm := h.create("fresh")
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale initramfs kept: %v", err)
 	}
-	for _, p := range []string{other, notOurs, h.drv.Machine(vm.ID).Spec().Initrd} {
+	for _, p := range []string{other, notOurs, young, h.drv.Machine(vm.ID).Spec().Initrd} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
