@@ -55,6 +55,9 @@ func Main() int {
 	}
 	env := &Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Paths: paths,
 		Client: &client.Client{Paths: paths, AutoStart: true}}
+	// Shell completion runs no pre-run: its names come from BANGER_HOST
+	// or the current context (--host is read for every other command).
+	env.Client.Remote, _, _ = resolveHost("", paths.ConfigDir)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, env, os.Args[1:])
@@ -109,7 +112,8 @@ The daemon (bangerd) starts on demand.`,
 	}
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f, nil),
-		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f))
+		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f), newContextCmd(f, nil))
+	addHostFlag(f, root)
 	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/banger-dev/banger/internal/client"
+	"github.com/spf13/cobra"
+)
+
+// annotLocal marks commands that never talk to a daemon elsewhere
+// (context, daemon dial-stdio): they run even when --host, BANGER_HOST
+// or the current context is broken, which they may be used to fix.
+const annotLocal = "banger/local"
+
+// addHostFlag adds the global --host: every command's daemon is the one
+// --host names, else BANGER_HOST's, else the current context's, else
+// this machine's.
+func addHostFlag(f *factory, root *cobra.Command) {
+	var host string
+	root.PersistentFlags().StringVarP(&host, "host", "H", "",
+		"the daemon to use: ssh://[user@]host[:port] runs `banger daemon dial-stdio` there over your ssh (default: $BANGER_HOST, else the current context, else this machine)")
+	root.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"ssh://"}, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Annotations[annotLocal] != "" {
+			return nil
+		}
+		r, _, err := resolveHost(host, f.Paths.ConfigDir)
+		if err != nil {
+			return usageError{err}
+		}
+		if f.Client != nil {
+			f.Client.Remote = r
+		}
+		return nil
+	}
+}
+
+// waitStopped waits until the daemon that had pid is gone: its /proc
+// entry here, or, for a daemon elsewhere, until its socket no longer
+// answers.
+func waitStopped(ctx context.Context, c *client.Client, pid int, d time.Duration) error {
+	if c.Remote == nil {
+		return waitGone(pid, d)
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := c.Status(ctx); errors.Is(err, client.ErrNotRunning) {
+			return nil
+		} else if err != nil && ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("bangerd (pid %d) on %s did not exit within %s", pid, c.Remote.URL, d)
+}
