@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"time"
 
 	"github.com/banger-dev/banger/internal/client"
@@ -57,4 +58,28 @@ func waitStopped(ctx context.Context, c *client.Client, pid int, d time.Duration
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("bangerd (pid %d) on %s did not exit within %s", pid, c.Remote.URL, d)
+}
+
+// remoteDoctorRun runs the remote machine's own `banger doctor` over
+// ssh: the checks are about that machine.
+func remoteDoctorRun(ctx context.Context, f *factory, opts *doctorOptions) error {
+	args := []string{"banger", "doctor"}
+	if opts.JSON {
+		args = append(args, "--json")
+	}
+	if opts.Sudoers {
+		args = append(args, "--sudoers")
+	}
+	c, err := f.Client.RemoteCommand(ctx, args...)
+	if err != nil {
+		return err
+	}
+	c.Stdout, c.Stderr = opts.IO.Out, opts.IO.Err
+	var ee *exec.ExitError
+	if err := c.Run(); errors.As(err, &ee) {
+		return exitError{ee.ExitCode()}
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

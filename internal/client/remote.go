@@ -239,3 +239,15 @@ func (r *Remote) failure(conn *cmdConn) error {
 func (c *Client) VMSSHRemote(ctx context.Context, p api.SSHParams, onProgress func(api.Progress)) (api.SSHRemoteInfo, error) {
 	return call[api.SSHRemoteInfo](ctx, c, api.MethodVMSSHRemote, p, onProgress)
 }
+
+// RemoteCommand is `ssh HOST ARGS…` through the same options and master
+// connection as dial-stdio, for what runs on the remote machine itself
+// rather than in its daemon (`banger --host … doctor`).
+func (c *Client) RemoteCommand(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		return nil, fmt.Errorf("ssh not found: install OpenSSH's client (apt-get install openssh-client) to reach %s", c.Remote.URL)
+	}
+	a := append(c.Remote.connArgs(c.ControlDir()), "--", c.Remote.Host)
+	return exec.CommandContext(ctx, sshBin, append(a, args...)...), nil
+}
