@@ -286,6 +286,34 @@ func TestRemote(t *testing.T) {
 			t.Errorf("vm ls --json through the context: %v %v", vms, err)
 		}
 
+		// Terminals and Ctrl-C work as with a local daemon: -t gets a
+		// guest terminal, typed input reaches it from a local one, and
+		// Ctrl-C (sent as a terminal does, to banger's whole process
+		// group; ssh runs in a group of its own) is relayed to the guest
+		// command over the same connection.
+		if r := c.banger("vm", "exec", "dev", "-t", "--", "sh", "-c", "tty; stty size"); r.code != 0 || !strings.HasPrefix(r.out, "/dev/pts/") || !strings.HasSuffix(r.out, "\r\n24 80\r\n") {
+			t.Errorf("vm exec -t: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
+		if r := c.bangerOnTerminal("echo typed-$((6*7)); exit 4\n", "vm", "exec", "dev", "-t", "--", "sh"); r.code != 4 || !strings.Contains(r.out, "typed-42") {
+			t.Errorf("interactive vm exec -t: exit %d, stdout %q", r.code, r.out)
+		}
+		cmd, errb := c.startStreaming(2*time.Minute, "vm", "exec", "dev", "--", "sh", "-c", "echo started; exec sleep 600")
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err := <-waited:
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || strings.Contains(errb.String(), "lost") {
+				t.Errorf("Ctrl-C: %v, want exit 130 from the guest command; stderr:\n%s", err, errb)
+			}
+		case <-time.After(time.Minute):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Errorf("Ctrl-C did not end vm exec; stderr:\n%s", errb)
+		}
+		if r := c.banger("vm", "exec", "dev", "--", "sh", "-c", "pgrep -x sleep || echo none"); r.out != "none\n" {
+			t.Errorf("the guest's sleep outlived Ctrl-C: %q", r.out)
+		}
+
 		c.must("vm", "workspace", "prepare", "dev", repo)
 		c.must("vm", "ssh", "dev", "--", `set -e; cd /root/repo; printf 'hello\nsecond\nremote edit\n' > README.md; echo new > added.txt; git rm -q old.txt`)
 		patch := filepath.Join(t.TempDir(), "remote.patch")
