@@ -328,7 +328,26 @@ func TestRemote(t *testing.T) {
 			t.Errorf("old.txt after git apply: %v", err)
 		}
 
+		// vm cp both ways with local files.
+		local := filepath.Join(t.TempDir(), "in.txt")
+		must(t, os.WriteFile(local, []byte("from the client\n"), 0o644))
+		c.must("vm", "cp", local, "dev:/root/")
+		back := filepath.Join(t.TempDir(), "back")
+		must(t, os.MkdirAll(back, 0o755))
+		c.must("vm", "cp", "dev:/root/in.txt", back)
+		if b, err := os.ReadFile(filepath.Join(back, "in.txt")); string(b) != "from the client\n" {
+			t.Errorf("vm cp round trip: %q, %v", b, err)
+		}
+
 		c.must("vm", "delete", "dev")
+		// daemon stop through the context waits until the remote socket
+		// no longer answers; status then says so without starting it.
+		if r := c.must("daemon", "stop"); !strings.Contains(r.out, "bangerd stopped") {
+			t.Errorf("daemon stop: %q", r.out)
+		}
+		if r := c.banger("daemon", "status"); r.code != 1 || !strings.Contains(r.err, "not running on ssh://box") {
+			t.Errorf("daemon status after stop: exit %d, %s", r.code, r.err)
+		}
 		c.must("context", "use", "default")
 		e.assertClean()
 	})

@@ -60,7 +60,7 @@ func saveContexts(configDir string, cf contextFile) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(contextsPath(configDir), append(b, '\n'))
+	return replaceFileAtomic(contextsPath(configDir), append(b, '\n'), 0o600)
 }
 
 // names lists the contexts, default first.

@@ -36,10 +36,10 @@ func remoteSSHArgv(ctx context.Context, f *factory, sshBin, name string, remote 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return info, nil, err
 	}
-	if err := writeFileAtomic(info.IdentityFile, []byte(ri.IdentityKey)); err != nil {
+	if err := replaceFileAtomic(info.IdentityFile, []byte(ri.IdentityKey), 0o600); err != nil {
 		return info, nil, err
 	}
-	if err := writeFileAtomic(info.KnownHostsFile, []byte(ri.KnownHosts+"\n")); err != nil {
+	if err := replaceFileAtomic(info.KnownHostsFile, []byte(ri.KnownHosts+"\n"), 0o600); err != nil {
 		return info, nil, err
 	}
 	argv, err := sshArgv(info, !f.IO.isStdinTTY(), remote)
@@ -61,26 +61,4 @@ func remoteSSHDir(stateDir, user, host, port string) string {
 		n += "_" + port
 	}
 	return filepath.Join(stateDir, "remote", strings.ReplaceAll(n, ":", "_"))
-}
-
-// writeFileAtomic writes a 0600 file through a temporary file renamed
-// over it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

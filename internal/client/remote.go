@@ -148,7 +148,7 @@ func (r *Remote) ProxyCommand(sshBin, controlDir string) string {
 		if i == len(a)-3 { // "[%h]:%p" is ssh's to expand
 			continue
 		}
-		a[i] = strings.ReplaceAll(shellQuote(s), "%", "%%")
+		a[i] = strings.ReplaceAll(ShellQuote(s), "%", "%%")
 	}
 	return strings.Join(a, " ")
 }
@@ -161,15 +161,16 @@ func (c *Client) ControlDir() string {
 	return ""
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
-	}) < 0 {
+// ShellQuote quotes s for a POSIX shell: inside single quotes nothing
+// is special, and an embedded quote is closed, escaped and reopened.
+func ShellQuote(s string) string {
+	if shellSafe.MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
 
 // dialRemote runs ssh and returns the connection once the remote
 // dial-stdio has greeted with a protocol version this banger speaks.
