@@ -22,7 +22,7 @@ const annotLocal = "banger/local"
 func addHostFlag(f *factory, root *cobra.Command) {
 	var host string
 	root.PersistentFlags().StringVarP(&host, "host", "H", "",
-		"the daemon to use: ssh://[user@]host[:port] runs `banger daemon dial-stdio` there over your ssh (default: $BANGER_HOST, else the current context, else this machine)")
+		"the daemon to use, at `URL` ssh://[user@]host[:port], reached over your own ssh (default: $BANGER_HOST, else the current context, else this machine)")
 	root.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"ssh://"}, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	})

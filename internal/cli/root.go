@@ -105,6 +105,8 @@ func newRootCmd(f *factory) *cobra.Command {
   banger vm create --name dev         a long-lived VM
   banger vm ssh dev                   OpenSSH into it
   banger doctor                       check this host
+  banger -H ssh://me@box vm ls        the same on another machine, over your ssh
+                                      (BANGER_HOST, or ` + "`banger context use box`" + `)
 
 The daemon (bangerd) starts on demand.`,
 		SilenceUsage:  true,

@@ -22,14 +22,8 @@ func remoteSSHArgv(ctx context.Context, f *factory, sshBin, name string, remote 
 		return api.SSHInfo{}, nil, err
 	}
 	info := ri.SSHInfo
-	if err := validateSSHInfo(info); err != nil {
+	if err := validateSSHRemote(ri); err != nil {
 		return info, nil, err
-	}
-	if f := strings.Fields(ri.KnownHosts); len(f) != 3 || f[0] != info.HostKeyAlias || strings.ContainsAny(ri.KnownHosts, "\n\r") {
-		return info, nil, fmt.Errorf("refusing to run ssh: the daemon sent a bad known_hosts line %q", ri.KnownHosts)
-	}
-	if !strings.HasPrefix(ri.IdentityKey, "-----BEGIN OPENSSH PRIVATE KEY-----") {
-		return info, nil, fmt.Errorf("refusing to run ssh: the daemon sent no OpenSSH private key")
 	}
 	dir := remoteSSHDir(f.Paths.StateDir, f.Client.Remote.User, f.Client.Remote.Host, f.Client.Remote.Port)
 	info.IdentityFile, info.KnownHostsFile = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
@@ -61,4 +55,20 @@ func remoteSSHDir(stateDir, user, host, port string) string {
 		n += "_" + port
 	}
 	return filepath.Join(stateDir, "remote", strings.ReplaceAll(n, ":", "_"))
+}
+
+// validateSSHRemote checks what the daemon sent before any of it is
+// written or reaches ssh: the SSHInfo as locally, one known_hosts line
+// for the guest's alias, an OpenSSH private key.
+func validateSSHRemote(ri api.SSHRemoteInfo) error {
+	if err := validateSSHInfo(ri.SSHInfo); err != nil {
+		return err
+	}
+	if f := strings.Fields(ri.KnownHosts); len(f) != 3 || f[0] != ri.HostKeyAlias || strings.ContainsAny(ri.KnownHosts, "\n\r") {
+		return fmt.Errorf("refusing to run ssh: the daemon sent a bad known_hosts line %q", ri.KnownHosts)
+	}
+	if !strings.HasPrefix(ri.IdentityKey, "-----BEGIN OPENSSH PRIVATE KEY-----") {
+		return fmt.Errorf("refusing to run ssh: the daemon sent no OpenSSH private key")
+	}
+	return nil
 }
