@@ -80,10 +80,15 @@ func newContextCmd(f *factory, runF func(string, *contextOptions, []string) erro
 	}
 	ls.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	rm := &cobra.Command{
-		Use:               "rm NAME...",
-		Aliases:           []string{"remove"},
-		Short:             "Forget contexts (their remote hosts are not touched)",
-		Args:              cobra.MinimumNArgs(1),
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Forget contexts (their remote hosts are not touched)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("context rm: expected one or more context names (see `banger context rm --help`)")}
+			}
+			return nil
+		},
 		RunE:              run("rm"),
 		ValidArgsFunction: complete,
 	}
