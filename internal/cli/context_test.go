@@ -57,6 +57,15 @@ func TestContextsAndHostPrecedence(t *testing.T) {
 	if got := host("--host", "ssh://flag-host"); got != "ssh://flag-host" {
 		t.Fatalf("--host over BANGER_HOST: %s", got)
 	}
+	// Shell completion (no pre-run) asks the same daemon.
+	env.Client.Remote = nil
+	runCLI(t, env, "__complete", "--host", "ssh://completing", "vm", "show", "")
+	if env.Client.Remote != nil || env.Client.Resolve == nil {
+		t.Fatalf("completion resolved before parsing --host: %+v", env.Client.Remote)
+	}
+	if r, err := env.Client.Resolve(); err != nil || r.URL != "ssh://completing" {
+		t.Fatalf("completion goes to %+v, %v", r, err)
+	}
 	t.Setenv("BANGER_HOST", "")
 	if code := runCLI(t, env, "--host", "box", "vm", "ls"); code != 2 || !strings.Contains(errb.String(), "ssh://[user@]host[:port]") {
 		t.Fatalf("a bad --host: exit %d, %s", code, errb)

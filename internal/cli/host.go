@@ -26,8 +26,17 @@ func addHostFlag(f *factory, root *cobra.Command) {
 	root.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"ssh://"}, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	})
+	if f.Client != nil {
+		// Shell completion runs no pre-run: its first dial resolves.
+		f.Client.Resolve = func() (*client.Remote, error) {
+			r, _, err := resolveHost(host, f.Paths.ConfigDir)
+			return r, err
+		}
+	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if cmd.Annotations[annotLocal] != "" {
+		if cmd.Annotations[annotLocal] != "" || cmd.Name() == cobra.ShellCompRequestCmd || cmd.Name() == cobra.ShellCompNoDescRequestCmd {
+			// (Completion parses the completed command's flags later;
+			// its dial resolves then.)
 			return nil
 		}
 		r, _, err := resolveHost(host, f.Paths.ConfigDir)
@@ -35,7 +44,7 @@ func addHostFlag(f *factory, root *cobra.Command) {
 			return usageError{err}
 		}
 		if f.Client != nil {
-			f.Client.Remote = r
+			f.Client.Remote, f.Client.Resolve = r, nil
 		}
 		return nil
 	}

@@ -55,9 +55,6 @@ func Main() int {
 	}
 	env := &Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Paths: paths,
 		Client: &client.Client{Paths: paths, AutoStart: true}}
-	// Shell completion runs no pre-run: its names come from BANGER_HOST
-	// or the current context (--host is read for every other command).
-	env.Client.Remote, _, _ = resolveHost("", paths.ConfigDir)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, env, os.Args[1:])

@@ -35,12 +35,32 @@ type Client struct {
 	// machine, over ssh (remote.go). Paths then only place the ssh
 	// master socket.
 	Remote *Remote
+	// Resolve, when set and Remote is not, says at the first dial where
+	// the daemon is (the CLI's --host, BANGER_HOST or context, read also
+	// where no pre-run has set Remote: shell completion).
+	Resolve func() (*Remote, error)
+}
+
+// resolve sets Remote from Resolve, once.
+func (c *Client) resolve() error {
+	if c.Remote != nil || c.Resolve == nil {
+		return nil
+	}
+	r, err := c.Resolve()
+	if err != nil {
+		return err
+	}
+	c.Remote, c.Resolve = r, nil
+	return nil
 }
 
 // ErrNotRunning means no daemon answers on the socket.
 var ErrNotRunning = errors.New("daemon is not running")
 
 func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
 	if c.DialForTest != nil {
 		return c.DialForTest(ctx)
 	}
@@ -76,6 +96,9 @@ func (c *Client) dialLocal(ctx context.Context) (net.Conn, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
 	if c.Remote != nil && c.DialForTest == nil {
 		// The remote dial-stdio starts its daemon on demand.
 		return c.dialRemote(ctx, c.AutoStart)
@@ -127,6 +150,9 @@ func (c *Client) DaemonPath() (string, error) {
 // and the others find it running.
 // With Remote, the remote dial-stdio starts that machine's daemon.
 func (c *Client) StartDaemon(ctx context.Context) error {
+	if err := c.resolve(); err != nil {
+		return err
+	}
 	if c.Remote != nil && c.DialForTest == nil {
 		conn, err := c.dialRemote(ctx, true)
 		if err != nil {
