@@ -348,6 +348,15 @@ func TestRemote(t *testing.T) {
 		if r := c.banger("daemon", "status"); r.code != 1 || !strings.Contains(r.err, "not running on ssh://box") {
 			t.Errorf("daemon status after stop: exit %d, %s", r.code, r.err)
 		}
+		if r := c.banger("version", "--json"); r.code != 0 || !strings.Contains(r.out, `"running": false`) {
+			t.Errorf("version with the remote daemon stopped: exit %d, %s %s", r.code, r.out, r.err)
+		}
+		if r := c.must("daemon", "start"); !strings.Contains(r.out, "bangerd started") {
+			t.Errorf("daemon start: %q", r.out)
+		}
+		if r := c.must("version", "--json"); !strings.Contains(r.out, `"running": true`) {
+			t.Errorf("version through the context: %s", r.out)
+		}
 		c.must("context", "use", "default")
 		e.assertClean()
 	})
