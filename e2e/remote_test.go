@@ -357,6 +357,14 @@ func TestRemote(t *testing.T) {
 		if r := c.must("version", "--json"); !strings.Contains(r.out, `"running": true`) {
 			t.Errorf("version through the context: %s", r.out)
 		}
+		// doctor checks the remote machine (its own banger doctor, over
+		// ssh): the runtime dir it reports is the remote user's.
+		if r := c.banger("doctor", "--json"); (r.code != 0 && r.code != 1) || !strings.Contains(r.out, e.runtimeDir()) {
+			t.Errorf("doctor through the context: exit %d\n%s\n%s", r.code, r.out, r.err)
+		}
+		if r := c.banger("ssh-config"); r.code != 1 || !strings.Contains(r.err, "banger vm ssh NAME") {
+			t.Errorf("ssh-config through the context: exit %d, %s", r.code, r.err)
+		}
 		c.must("context", "use", "default")
 		e.assertClean()
 	})
