@@ -111,10 +111,11 @@ The daemon (bangerd) starts on demand.`,
 	}
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f, nil),
-		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f), newContextCmd(f, nil))
-	addHostFlag(f, root)
+		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f))
 	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
+	root.AddCommand(newContextCmd(f, nil)) // remote hosts (host.go)
+	addHostFlag(f, root)
 	strictHelp(root)
 	finishTree(root)
 	addCompletions(f.Client, root)
