@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +18,9 @@ func (e *env) startStreaming(within time.Duration, args ...string) (cmd *exec.Cm
 	e.t.Helper()
 	cmd = exec.Command("ip", append([]string{"netns", "exec", e.ns, filepath.Join(e.bin, "banger")}, args...)...)
 	cmd.Env = e.vars
+	// Its own process group, which a test can signal as a terminal's
+	// Ctrl-C does (the whole foreground group).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	errb = new(bytes.Buffer)
 	cmd.Stderr = errb
 	stdout, err := cmd.StdoutPipe()

@@ -85,14 +85,16 @@ get a few seconds to finish; bangerd exits within about ten seconds.`,
 			}
 			// The daemon ends calls still running after a few seconds and
 			// returns within about ten (rpc.DefaultGrace + its stopBound).
-			if err := waitGone(st.PID, 15*time.Second); err != nil {
+			if err := waitStopped(cmd.Context(), f.Client, st.PID, 15*time.Second); err != nil {
 				return err
 			}
 			fmt.Fprintf(f.IO.Out, "bangerd stopped (pid %d)\n", st.PID)
 			return nil
 		},
 	}
-	cmd.AddCommand(start, stop, status)
+	dialStdio := newDialStdioCmd(f, nil)
+	dialStdio.Annotations = map[string]string{annotLocal: "true"}
+	cmd.AddCommand(start, stop, status, dialStdio)
 	return cmd
 }
 

@@ -41,12 +41,18 @@ with where each comes from. --sudoers prints the sudoers snippet a non-root
 user needs. Doctor never changes anything (the
 store is opened read-only). Exits 1 when a check fails.
 
+With --host (or BANGER_HOST, or a context), the remote machine is checked:
+its own ` + "`banger doctor`" + ` runs there over ssh.
+
 The checks run in bangerd (` + "`bangerd doctor`" + `), which needs no running daemon:
 doctor works when the daemon cannot start.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)
+			}
+			if f.Client.Remote != nil {
+				return remoteDoctorRun(cmd.Context(), f, opts)
 			}
 			return doctorRun(cmd.Context(), opts)
 		},

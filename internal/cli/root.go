@@ -102,6 +102,8 @@ func newRootCmd(f *factory) *cobra.Command {
   banger vm create --name dev         a long-lived VM
   banger vm ssh dev                   OpenSSH into it
   banger doctor                       check this host
+  banger -H ssh://me@box vm ls        the same on another machine, over your ssh
+                                      (BANGER_HOST, or ` + "`banger context use box`" + `)
 
 The daemon (bangerd) starts on demand.`,
 		SilenceUsage:  true,
@@ -112,6 +114,8 @@ The daemon (bangerd) starts on demand.`,
 		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f), newMCPCmd(f, nil))
 	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
+	root.AddCommand(newContextCmd(f, nil)) // remote hosts (host.go)
+	addHostFlag(f, root)
 	strictHelp(root)
 	finishTree(root)
 	addCompletions(f.Client, root)

@@ -45,6 +45,9 @@ else in the file changes, and the daemon never edits it on its own.`,
 		Example: "  banger ssh-config --install && ssh dev.vm",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.Client != nil && f.Client.Remote != nil {
+				return fmt.Errorf("ssh-config: the Include is for this machine's VMs; VMs on %s are reached with `banger vm ssh NAME` (through that host)", f.Client.Remote.URL)
+			}
 			if opts.Install && opts.Uninstall {
 				return usageError{fmt.Errorf("ssh-config: --install and --uninstall exclude each other")}
 			}

@@ -97,6 +97,9 @@ func findAgentVersion(ctx context.Context, f *factory, st api.Status) agentVersi
 	if st.AgentVersion != "" {
 		return agentVersion{Version: st.AgentVersion, From: "daemon"}
 	}
+	if f.Client.Remote != nil {
+		return agentVersion{From: "none", Error: "reported by the daemon on " + f.Client.Remote.URL + " once it runs"}
+	}
 	path, err := agentPath(f)
 	if err != nil {
 		return agentVersion{From: "none", Error: err.Error()}

@@ -55,17 +55,22 @@ Without a command, an interactive login shell starts.`,
 
 func runSSH(ctx context.Context, f *factory, name string, remote []string) error {
 	progress := func(p api.Progress) { fmt.Fprintf(f.IO.Err, "banger: %s\n", p.Message) }
-	info, err := f.Client.VMSSH(ctx, api.SSHParams{Name: name, Wait: true}, progress)
-	if err != nil {
-		return err
-	}
-	argv, err := sshArgv(info, !f.IO.isStdinTTY(), remote)
-	if err != nil {
-		return err
-	}
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
 		return errors.New("ssh not found: install OpenSSH's client (apt-get install openssh-client)")
+	}
+	var info api.SSHInfo
+	var argv []string
+	if f.Client.Remote != nil {
+		info, argv, err = remoteSSHArgv(ctx, f, sshBin, name, remote, progress)
+	} else {
+		info, err = f.Client.VMSSH(ctx, api.SSHParams{Name: name, Wait: true}, progress)
+		if err == nil {
+			argv, err = sshArgv(info, !f.IO.isStdinTTY(), remote)
+		}
+	}
+	if err != nil {
+		return err
 	}
 	c := exec.CommandContext(ctx, sshBin, argv...)
 	c.Stdin, c.Stdout, c.Stderr = f.IO.In, f.IO.Out, f.IO.Err

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/client"
 )
 
 // remoteCommand is what ssh sends as the command. OpenSSH joins its
@@ -20,20 +21,9 @@ func remoteCommand(args []string) string {
 	}
 	q := make([]string, len(args))
 	for i, a := range args {
-		q[i] = shellQuote(a)
+		q[i] = client.ShellQuote(a)
 	}
 	return strings.Join(q, " ")
-}
-
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
-
-// shellQuote quotes s for a POSIX shell: inside single quotes nothing is
-// special, and an embedded quote is closed, escaped and reopened.
-func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var (

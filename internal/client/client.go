@@ -31,15 +31,46 @@ type Client struct {
 	DaemonBin string
 	// DialForTest replaces the unix-socket dial in tests.
 	DialForTest func(ctx context.Context) (net.Conn, error)
+	// Remote, when set, is the daemon this client talks to: on another
+	// machine, over ssh (remote.go). Paths then only place the ssh
+	// master socket.
+	Remote *Remote
+	// Resolve, when set and Remote is not, says at the first dial where
+	// the daemon is (the CLI's --host, BANGER_HOST or context, read also
+	// where no pre-run has set Remote: shell completion).
+	Resolve func() (*Remote, error)
+}
+
+// resolve sets Remote from Resolve, once.
+func (c *Client) resolve() error {
+	if c.Remote != nil || c.Resolve == nil {
+		return nil
+	}
+	r, err := c.Resolve()
+	if err != nil {
+		return err
+	}
+	c.Remote, c.Resolve = r, nil
+	return nil
 }
 
 // ErrNotRunning means no daemon answers on the socket.
 var ErrNotRunning = errors.New("daemon is not running")
 
 func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
 	if c.DialForTest != nil {
 		return c.DialForTest(ctx)
 	}
+	if c.Remote != nil {
+		return c.dialRemote(ctx, false)
+	}
+	return c.dialLocal(ctx)
+}
+
+func (c *Client) dialLocal(ctx context.Context) (net.Conn, error) {
 	// Nothing is sent to a socket in a directory someone else could have
 	// made (the /tmp fallback) or to a peer that is not us or root: a
 	// fake daemon there could answer with values that reach an argv.
@@ -65,6 +96,13 @@ func (c *Client) dialOnce(ctx context.Context) (net.Conn, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
+	if c.Remote != nil && c.DialForTest == nil {
+		// The remote dial-stdio starts its daemon on demand.
+		return c.dialRemote(ctx, c.AutoStart)
+	}
 	conn, err := c.dialOnce(ctx)
 	if err == nil || !c.AutoStart || !errors.Is(err, ErrNotRunning) {
 		return conn, err
@@ -73,6 +111,20 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	return c.dialOnce(ctx)
+}
+
+// DialLocal connects to the daemon on this machine, ignoring Remote,
+// starting it first when start and it is not running (`banger daemon
+// dial-stdio` splices a remote client to it).
+func (c *Client) DialLocal(ctx context.Context, start bool) (net.Conn, error) {
+	conn, err := c.dialLocal(ctx)
+	if err == nil || !start || !errors.Is(err, ErrNotRunning) {
+		return conn, err
+	}
+	if err := c.startLocal(ctx); err != nil {
+		return nil, err
+	}
+	return c.dialLocal(ctx)
 }
 
 // DaemonPath finds the bangerd binary.
@@ -96,7 +148,22 @@ func (c *Client) DaemonPath() (string, error) {
 // StartDaemon launches bangerd detached and waits until it answers.
 // Concurrent CLIs serialise on a start lock, so only one spawns a daemon
 // and the others find it running.
+// With Remote, the remote dial-stdio starts that machine's daemon.
 func (c *Client) StartDaemon(ctx context.Context) error {
+	if err := c.resolve(); err != nil {
+		return err
+	}
+	if c.Remote != nil && c.DialForTest == nil {
+		conn, err := c.dialRemote(ctx, true)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	return c.startLocal(ctx)
+}
+
+func (c *Client) startLocal(ctx context.Context) error {
 	bin, err := c.DaemonPath()
 	if err != nil {
 		return err
@@ -112,7 +179,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("lock daemon start: %w", err)
 	}
-	if conn, err := c.dialOnce(ctx); err == nil {
+	if conn, err := c.dialLocal(ctx); err == nil {
 		conn.Close()
 		return nil
 	}
@@ -138,7 +205,7 @@ func (c *Client) StartDaemon(ctx context.Context) error {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if conn, err := c.dialOnce(ctx); err == nil {
+		if conn, err := c.dialLocal(ctx); err == nil {
 			conn.Close()
 			return nil
 		}

@@ -32,5 +32,6 @@ func All(d Daemon, s Services) Handlers {
 		Add(ForkHandlers(s.VMs)).
 		Add(ArtifactsHandlers(s.Artifacts)).
 		Add(WorkspaceHandlers(s.Workspaces, s.VMs)).
-		Add(NetworkHandlers(s.Network))
+		Add(NetworkHandlers(s.Network)).
+		Add(RemoteHandlers(s.VMs))
 }
