@@ -21,7 +21,7 @@ func (d *Daemon) startAPI(ctx context.Context) (stop func(), err error) {
 		return stopReaper, nil
 	}
 	srv := httpapi.New(httpapi.Deps{VMs: d.svc.VMs, Images: d.svc.Artifacts, Snapshots: d.svc.VMs, Keys: d.svc.APIKeys,
-		Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log})
+		Workspaces: d.svc.Workspaces, Execs: d.svc.VMs, Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log})
 	l, err := httpapi.Listen(d.cfg.API, srv, d.log)
 	if err != nil {
 		stopReaper()

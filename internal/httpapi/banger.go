@@ -29,6 +29,7 @@ func (s *Server) bangerRoutes() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)
 	})
+	s.workspaceRoutes()
 	m.HandleFunc("GET /banger/images", func(w http.ResponseWriter, r *http.Request) {
 		imgs, err := s.d.Images.List(r.Context())
 		answer(w, http.StatusOK, imgs, err)
