@@ -72,6 +72,10 @@ func (s *Server) workspaceImport(w http.ResponseWriter, r *http.Request) {
 				if err != nil {
 					return fmt.Errorf("the uploaded archive: %w", err)
 				}
+				// `tar -C dir -cf - .` names entries ./x, and the top "./"
+				if h.Name = strings.TrimPrefix(h.Name, "./"); h.Name == "" {
+					continue
+				}
 				if err := tw.WriteHeader(h); err != nil {
 					return err
 				}

@@ -87,7 +87,7 @@ func TestWorkspaceImportExport(t *testing.T) {
 	wantError(t, st, body, 501, "workspace import")
 	ws := &fakeWorkspaces{patch: "diff --git a/a b/a\n"}
 	r.build(Deps{Workspaces: ws, Execs: ws})
-	st, body = r.do("POST", "/banger/sandboxes/"+id+"/workspace?path=/root/x", tarOf(t, "a", "dir/b"))
+	st, body = r.do("POST", "/banger/sandboxes/"+id+"/workspace?path=/root/x", tarOf(t, "./", "./a", "dir/b"))
 	if got := decodeAs[api.Workspace](t, body); st != 201 || got.Files != 2 || got.GuestPath != "/root/x" || strings.Join(ws.names, ",") != "a,dir/b" {
 		t.Fatalf("import: %d %s (%v)", st, body, ws.names)
 	}
