@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,23 @@ func (s *sdkEnv) node(v any, script string, args ...string) {
 	if err := json.Unmarshal(out, v); err != nil {
 		s.t.Fatalf("node %s %v: output %q: %v", script, args, out, err)
 	}
+}
+
+// curl sends one request to the API inside the namespace (body: a file
+// to send, or none) and checks its status.
+func (s *sdkEnv) curl(method, path, body string, status int) string {
+	s.t.Helper()
+	args := []string{"netns", "exec", s.ns, "curl", "-sS", "-X", method, "-H", "X-API-KEY: " + s.key,
+		"-w", "\n%{http_code}", "http://" + apiAddr + path}
+	if body != "" {
+		args = append(args, "--data-binary", "@"+body)
+	}
+	out := run(s.t, "ip", args...)
+	i := strings.LastIndex(out, "\n")
+	if got := out[i+1:]; got != fmt.Sprint(status) {
+		s.t.Fatalf("%s %s: status %s, want %d\n%s", method, path, got, status, out[:i])
+	}
+	return out[:i]
 }
 
 type sbInfo struct {
@@ -135,6 +153,36 @@ func TestE2BControlPlane(t *testing.T) {
 		}
 	})
 
+	t.Run("workspace over HTTP", func(t *testing.T) {
+		repo := t.TempDir()
+		for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@e2e", "commit", "-qm", "one"}} {
+			if args[0] == "add" {
+				must(t, os.WriteFile(filepath.Join(repo, "a.txt"), []byte("one\n"), 0o644))
+			}
+			run(t, "git", append([]string{"-C", repo}, args...)...)
+		}
+		archive := filepath.Join(t.TempDir(), "repo.tar")
+		run(t, "tar", "-C", repo, "-cf", archive, ".")
+		out := s.curl("POST", "/banger/sandboxes/"+id+"/workspace?path=/root/ws", archive, 201)
+		if !strings.Contains(out, `"guest_path":"/root/ws"`) {
+			t.Fatalf("import: %s", out)
+		}
+		if r := s.banger("vm", "exec", id, "--", "sh", "-c", "echo two >> /root/ws/a.txt"); r.code != 0 {
+			t.Fatalf("edit in the guest: %d %s", r.code, r.err)
+		}
+		patch := s.curl("GET", "/banger/sandboxes/"+id+"/workspace/patch?path=/root/ws&base=HEAD", "", 200)
+		if !strings.Contains(patch, "+two") {
+			t.Fatalf("patch: %q", patch)
+		}
+		pf := filepath.Join(t.TempDir(), "p.patch")
+		must(t, os.WriteFile(pf, []byte(patch), 0o644))
+		run(t, "git", "-C", repo, "apply", pf)
+		if b, _ := os.ReadFile(filepath.Join(repo, "a.txt")); string(b) != "one\ntwo\n" {
+			t.Fatalf("after git apply: %q", b)
+		}
+		s.curl("POST", "/banger/sandboxes/"+id+"/workspace?path=/root/ws", archive, 409) // the path exists
+	})
+
 	t.Run("kill", func(t *testing.T) {
 		var k struct{ Killed bool }
 		s.node(&k, "control.mjs", "kill", id)
@@ -175,4 +223,13 @@ func TestE2BControlPlane(t *testing.T) {
 		}
 	})
 	s.assertClean()
+}
+
+// e2bVersion is the e2b package's version in e2bsdk/node_modules.
+func e2bVersion(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join("e2bsdk", "node_modules", "e2b", "package.json"))
+	must(t, err)
+	var p struct{ Version string }
+	must(t, json.Unmarshal(b, &p))
+	return p.Version
 }

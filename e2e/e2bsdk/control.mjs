@@ -44,6 +44,20 @@ async function main() {
       return { ok: true }
     case 'kill': // kill ID: true when it was there
       return { killed: await Sandbox.kill(args[0]) }
+    case 'bench': { // bench: create → ready, then kill, in ms
+      let t0 = performance.now()
+      const sb = await Sandbox.create({ ...slow, timeoutMs: 600_000 })
+      const create = performance.now() - t0
+      t0 = performance.now()
+      await sb.kill()
+      return { create, kill: performance.now() - t0 }
+    }
+    case 'infobench': { // infobench ID: ms per getInfo, over 20
+      await Sandbox.getInfo(args[0]) // the connection is made
+      const t0 = performance.now()
+      for (let i = 0; i < 20; i++) await Sandbox.getInfo(args[0])
+      return { info: (performance.now() - t0) / 20 }
+    }
     case 'badkey': // a wrong key must be the SDK's AuthenticationError
       try {
         await Sandbox.list({ apiKey: 'bgr_' + 'x'.repeat(52) }).nextItems()
