@@ -29,6 +29,7 @@ type fakeVMs struct {
 	calls    []string
 	log      string
 	stats    api.VMStats
+	silent   bool // Create sends no progress
 }
 
 var _ VMs = (*fakeVMs)(nil)
@@ -69,7 +70,9 @@ func (f *fakeVMs) Create(ctx context.Context, p api.CreateParams, r progress.Rep
 		return api.VM{}, err
 	}
 	vm := f.add(p.Name, store.StateCreating)
-	r.Report(api.Progress{Stage: vms.StageReserved})
+	if !f.silent {
+		r.Report(api.Progress{Stage: vms.StageReserved})
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call("boot"); err != nil {

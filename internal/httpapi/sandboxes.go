@@ -206,6 +206,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if err == nil && recErr != nil {
 		err = recErr
 	}
+	if err == nil && rec.VMID == "" { // a service that sent no reservation event
+		rec.VMID = vm.ID
+		err = s.d.Records.PutSandbox(ctx, rec)
+	}
 	if err == nil && hasNet {
 		err = s.d.Network.SetSandboxNetwork(ctx, vm.Name, SandboxNetwork{Raw: p.Network, AllowInternetAccess: p.AllowInternetAccess})
 	}

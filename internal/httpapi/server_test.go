@@ -102,6 +102,14 @@ func TestCreate(t *testing.T) {
 	if rec.Metadata["app"] != "x" || rec.EnvVars["A"] != "1" || !rec.AutoPause || !rec.Deadline.Equal(r.now.Add(time.Minute)) {
 		t.Fatalf("record %+v", rec)
 	}
+	// a create that reports no reservation still gets its record
+	r.vms.silent = true
+	_, body = r.do("POST", "/sandboxes", `{"templateID":"base","timeout":5}`)
+	vm3, _ := r.vms.Show(t.Context(), decodeAs[sandboxJSON](t, body).SandboxID)
+	if rec, err := r.recs.GetSandbox(t.Context(), vm3.ID); err != nil || !rec.Deadline.Equal(r.now.Add(5*time.Second)) {
+		t.Fatalf("record of a silent create: %+v %v", rec, err)
+	}
+	r.vms.silent = false
 	// no timeout: E2B's default
 	_, body = r.do("POST", "/sandboxes", `{"templateID":"alpine"}`)
 	vm2, _ := r.vms.Show(t.Context(), decodeAs[sandboxJSON](t, body).SandboxID)
