@@ -15,6 +15,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -36,10 +37,15 @@ type Store interface {
 // touchEvery is how stale a key's "last used" may get.
 const touchEvery = time.Minute
 
-// Service manages the keys.
+// Service manages the keys. It is the store's only writer of keys, so
+// it keeps them in memory for Check (one SQLite query was most of a
+// request's cost) and drops that copy whenever it changes them.
 type Service struct {
 	Store Store
 	Now   func() time.Time // default time.Now
+
+	mu     sync.Mutex
+	cached []store.APIKey // nil: read the store
 }
 
 // New is the service over st.
@@ -65,6 +71,7 @@ func (s *Service) Create(ctx context.Context, p api.APIKeyParams) (api.APIKeyCre
 	}
 	key := Prefix + strings.ToLower(b32.EncodeToString(raw))
 	k := store.APIKey{Name: p.Name, Hash: Hash(key), Prefix: key[:len(Prefix)+6], CreatedAt: now}
+	defer s.forget()
 	if err := s.Store.PutAPIKey(ctx, k); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return api.APIKeyCreated{}, api.Conflictf("an API key named %q exists: choose another --name, or `banger api key rm %s` first", p.Name, p.Name)
@@ -92,6 +99,7 @@ func (s *Service) Delete(ctx context.Context, p api.APIKeyParams) (api.APIKey, e
 	}
 	for _, k := range keys {
 		if k.Name == p.Name {
+			defer s.forget()
 			if err := s.Store.DeleteAPIKey(ctx, p.Name); err != nil {
 				return api.APIKey{}, err
 			}
@@ -108,7 +116,7 @@ func (s *Service) Check(ctx context.Context, key string) (name string, ok bool, 
 	if key == "" {
 		return "", false, nil
 	}
-	keys, err := s.Store.ListAPIKeys(ctx)
+	keys, err := s.keys(ctx)
 	if err != nil {
 		return "", false, err
 	}
@@ -122,9 +130,35 @@ func (s *Service) Check(ctx context.Context, key string) (name string, ok bool, 
 	// last use to the minute: a write per request would cost more than
 	// the rest of most requests
 	if now := s.Now(); ok && now.Sub(used) >= touchEvery {
-		_ = s.Store.TouchAPIKey(ctx, name, now) // best effort: a failed touch must not refuse the key
+		if s.Store.TouchAPIKey(ctx, name, now) == nil { // best effort: a failed touch must not refuse the key
+			s.forget()
+		}
 	}
 	return name, ok, nil
+}
+
+// keys are the stored keys, from memory when nothing changed them.
+func (s *Service) keys(ctx context.Context) ([]store.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil {
+		return s.cached, nil
+	}
+	keys, err := s.Store.ListAPIKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		keys = []store.APIKey{}
+	}
+	s.cached = keys
+	return keys, nil
+}
+
+func (s *Service) forget() {
+	s.mu.Lock()
+	s.cached = nil
+	s.mu.Unlock()
 }
 
 // Hash is what the store keeps of a key.
