@@ -18,7 +18,7 @@ import (
 func TestBenchE2B(t *testing.T) {
 	rounds := benchRounds(t)
 	s := newSDKEnv(t, "")
-	var create, info, kill, run, cliCreate, show []time.Duration
+	var create, info, kill, run, cliCreate, show, curl []time.Duration
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	for i := 0; i < rounds; i++ {
 		var b struct{ Create, Kill float64 }
@@ -42,6 +42,11 @@ func TestBenchE2B(t *testing.T) {
 			s.must("vm", "show", "cli")
 		}
 		show = append(show, time.Since(t0)/20)
+		t0 = time.Now()
+		for j := 0; j < 20; j++ {
+			s.curl("GET", "/sandboxes/cli", "", 200)
+		}
+		curl = append(curl, time.Since(t0)/20)
 		s.must("vm", "delete", "cli")
 	}
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -62,6 +67,7 @@ excluded), CLI times are the CLI's wall time.
 | `+"`Sandbox.kill()`"+` | %s |
 | `+"`Sandbox.getInfo()`"+` round trip (one connection kept) | %s |
 | `+"`vm show`"+` (a CLI process per call) | %s |
+| `+"`curl`"+` GET /sandboxes/{id} (a curl process per call, as `+"`vm show`"+`) | %s |
 
 - `+"`Sandbox.create()`"+` takes **%.2f×** the time of `+"`vm run --rm -- true`"+`, which
   also runs a command and deletes the VM. The goal (the API adds ≤ 10 %%
@@ -69,6 +75,6 @@ excluded), CLI times are the CLI's wall time.
   in-sandbox API (envd), not in this build.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, runtime.NumCPU(), e2bVersion(t),
 		sec(median(create)), sec(median(run)), sec(median(cliCreate)), sec(median(kill)),
-		msf(median(info)), msf(median(show)), float64(median(create))/float64(median(run)))
+		msf(median(info)), msf(median(show)), msf(median(curl)), float64(median(create))/float64(median(run)))
 	writeBenchSection(t, "e2b", report)
 }
