@@ -86,7 +86,8 @@ type sbInfo struct {
 
 // TestE2BControlPlane drives the control plane with the unmodified e2b
 // SDK: a wrong key, create, list by metadata, pause and connect, kill,
-// and a timeout that expires across a daemon restart. Two guests.
+// a timeout that pauses (autoPause) and one that expires across a daemon
+// restart. Three guests, one at a time.
 func TestE2BControlPlane(t *testing.T) {
 	s := newSDKEnv(t, "")
 
@@ -197,6 +198,34 @@ func TestE2BControlPlane(t *testing.T) {
 		if k.Killed {
 			t.Fatal("killing a killed sandbox returned true")
 		}
+	})
+
+	t.Run("timeout pauses with autoPause", func(t *testing.T) {
+		s.node(&created, "control.mjs", "create", "suite=e2e-pause", "600000", "pause")
+		id3 := created.SandboxID
+		var ok struct{ OK bool }
+		s.node(&ok, "control.mjs", "settimeout", id3, "3000")
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			s.node(&info, "control.mjs", "info", id3)
+			if info.State == "paused" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sandbox %s not paused 90 s after a 3 s timeout: %+v", id3, info)
+			}
+			time.Sleep(time.Second)
+		}
+		if v := s.vmList(); len(v) != 1 || v[0]["state"] != "saved" {
+			t.Fatalf("VM after an autoPause timeout: %v, want saved", v)
+		}
+		var c struct{ SandboxID string }
+		s.node(&c, "control.mjs", "connect", id3)
+		if r := s.banger("vm", "exec", id3, "--", "true"); r.code != 0 {
+			t.Fatalf("vm exec after connect: exit %d: %s", r.code, r.err)
+		}
+		var k struct{ Killed bool }
+		s.node(&k, "control.mjs", "kill", id3)
 	})
 
 	t.Run("timeout survives a daemon restart", func(t *testing.T) {

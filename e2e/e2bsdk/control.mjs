@@ -11,10 +11,11 @@ const [step, ...args] = process.argv.slice(2)
 
 async function main() {
   switch (step) {
-    case 'create': { // create [META_KEY=VALUE] [TIMEOUT_MS]
+    case 'create': { // create [META_KEY=VALUE] [TIMEOUT_MS] [pause: paused, not killed, at its timeout]
       const [k, v] = (args[0] ?? 'suite=e2e').split('=')
       const t0 = performance.now()
-      const sb = await Sandbox.create({ ...slow, metadata: { [k]: v }, timeoutMs: Number(args[1] ?? 600_000) })
+      const lifecycle = args[2] === 'pause' ? { onTimeout: 'pause' } : undefined
+      const sb = await Sandbox.create({ ...slow, metadata: { [k]: v }, timeoutMs: Number(args[1] ?? 600_000), lifecycle })
       return { sandboxId: sb.sandboxId, ms: performance.now() - t0 }
     }
     case 'list': { // list META_KEY=VALUE: the ids that match
