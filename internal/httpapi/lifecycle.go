@@ -64,12 +64,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 // extend sets the deadline to now + sec (onlyLater: unless it is later
 // already) and answers 204.
 func (s *Server) extend(w http.ResponseWriter, r *http.Request, sec *int, onlyLater bool) {
-	ttl, err := timeout(sec)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	vm, rec, ok := s.find(w, r)
+	vm, rec, ttl, ok := s.findTTL(w, r, sec)
 	if !ok {
 		return
 	}
@@ -82,6 +77,18 @@ func (s *Server) extend(w http.ResponseWriter, r *http.Request, sec *int, onlyLa
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// findTTL checks a request's timeout (seconds), then finds its
+// sandbox; false: the answer is written.
+func (s *Server) findTTL(w http.ResponseWriter, r *http.Request, sec *int) (api.VM, store.Sandbox, time.Duration, bool) {
+	ttl, err := timeout(sec)
+	if err != nil {
+		fail(w, err)
+		return api.VM{}, store.Sandbox{}, 0, false
+	}
+	vm, rec, ok := s.find(w, r)
+	return vm, rec, ttl, ok
 }
 
 func (s *Server) setDeadline(ctx context.Context, vm api.VM, rec store.Sandbox, ttl time.Duration, onlyLater bool) error {
@@ -164,17 +171,13 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) continueSandbox(w http.ResponseWriter, r *http.Request, sec *int, autoPause *bool, connect bool) {
-	ttl, err := timeout(sec)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	vm, rec, ok := s.find(w, r)
+	vm, rec, ttl, ok := s.findTTL(w, r, sec)
 	if !ok {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
 	status := http.StatusCreated
+	var err error
 	switch sandboxState(vm.State) {
 	case stateRunning:
 		if !connect {
