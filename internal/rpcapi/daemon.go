@@ -33,5 +33,6 @@ func All(d Daemon, s Services) Handlers {
 		Add(ArtifactsHandlers(s.Artifacts)).
 		Add(WorkspaceHandlers(s.Workspaces, s.VMs)).
 		Add(NetworkHandlers(s.Network)).
-		Add(RemoteHandlers(s.VMs))
+		Add(RemoteHandlers(s.VMs)).
+		Add(APIKeyHandlers(s.APIKeys))
 }
