@@ -164,7 +164,3 @@ func TestExecReportsPID(t *testing.T) {
 		t.Fatalf("stdout %d %q (pid %d) %v", typ, out, pid, err)
 	}
 }
-
-
-
-
