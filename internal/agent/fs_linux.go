@@ -67,7 +67,10 @@ func fsOp(root string, p proto.FSParams) proto.FSResult {
 			break
 		}
 		if err = mkdirAllOwned(filepath.Dir(dest), a); err == nil {
-			if err = os.Rename(path, dest); err == nil {
+			if err = os.Rename(path, dest); err == nil && p.Own {
+				err = os.Lchown(dest, int(a.uid), int(a.gid))
+			}
+			if err == nil {
 				err = appendEntry(&res, names, dest)
 			}
 		}

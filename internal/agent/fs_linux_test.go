@@ -76,8 +76,8 @@ func TestFSOps(t *testing.T) {
 	}
 
 	// move into a directory that does not exist yet.
-	res = do(proto.FSParams{Action: proto.FSMove, Path: "a/b/f.txt", Dest: "c/g.txt"})
-	if res.Err != nil || res.Entries[0].Path != home+"/c/g.txt" {
+	res = do(proto.FSParams{Action: proto.FSMove, Path: "a/b/f.txt", Dest: "c/g.txt", Own: true})
+	if res.Err != nil || res.Entries[0].Path != home+"/c/g.txt" || res.Entries[0].Owner != "dev" {
 		t.Fatalf("move: %+v", res)
 	}
 	if _, err := os.Stat(filepath.Join(home, "a/b/f.txt")); !os.IsNotExist(err) {

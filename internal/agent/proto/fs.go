@@ -42,6 +42,8 @@ type FSParams struct {
 	// User resolves relative paths and owns what mkdir and move create
 	// (default root). A name or uid.
 	User string `json:"user,omitempty"`
+	// Own (move) gives the moved entry to User: an upload's new file.
+	Own bool `json:"own,omitempty"`
 }
 
 // FSEntry describes one filesystem entry (not followed when a symlink).
