@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
@@ -132,7 +133,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			// first without it) is named by its filename.
 			dest := target
 			if dest == "" || len(out) > 0 {
-				dest = part.FileName()
+				dest = partFileName(part)
 			}
 			if dest == "" {
 				uploadFailed(w, s.d.MaxUpload, errors.New("a file part has no filename and no ?path= names it"))
@@ -223,12 +224,22 @@ func writeEntry(tw *client.TarWriter, name string, uid, gid uint32, body io.Read
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	h := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: n, Uid: int(uid), Gid: int(gid)}
+	h := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: n, Uid: int(uid), Gid: int(gid), ModTime: time.Now()}
 	if err := tw.WriteHeader(h); err != nil {
 		return err
 	}
 	_, err = io.Copy(tw, f)
 	return err
+}
+
+// partFileName is a part's filename as sent: E2B's SDK sends the whole
+// destination path there (multipart.Part.FileName keeps only its base).
+func partFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {
