@@ -18,7 +18,6 @@ type collected struct {
 	end                 *ppb.ProcessEvent_EndEvent
 }
 
-
 // collect reads a Start or Connect stream to its end.
 func collect[T interface{ GetEvent() *ppb.ProcessEvent }](t *testing.T, s interface {
 	Receive() bool
