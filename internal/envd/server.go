@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"connectrpc.com/connect"
@@ -118,7 +119,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msg := "The sandbox " + id + " was not found"
 		switch {
 		case errors.Is(err, ErrNotRunning):
-			msg = "The sandbox " + id + " is not running: " + err.Error()
+			// The detail (its state) follows ErrNotRunning's text.
+			msg = "The sandbox " + id + " is not running" + strings.TrimPrefix(err.Error(), ErrNotRunning.Error())
 		case !errors.Is(err, ErrNotFound):
 			writeError(w, http.StatusInternalServerError, "looking up sandbox "+id+": "+err.Error())
 			return
