@@ -109,7 +109,7 @@ The daemon (bangerd) starts on demand.`,
 	}
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newVMCmd(f), newDaemonCmd(f), newImageCmd(f), newKernelCmd(f), newDoctorCmd(f, nil),
-		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f))
+		newNetworkCmd(f), newSSHConfigCmd(f, nil), newVersionCmd(f), newAPICmd(f))
 	root.SetOut(f.IO.Out) // cobra's completion command takes its writer now
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)

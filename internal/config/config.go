@@ -36,6 +36,9 @@ type Config struct {
 	KernelCatalog string `toml:"kernel_catalog"`
 	// Snapshots ([snapshots]) configures warm starts.
 	Snapshots Snapshots `toml:"snapshots"`
+	// API ([api]) is the HTTP API for programs (E2B-compatible); off
+	// unless listen is set.
+	API API `toml:"api"`
 }
 
 // Snapshots is the [snapshots] table.
@@ -228,5 +231,5 @@ func (c Config) Validate() error {
 	if err := validateFileSync(c.FileSyncEntries()); err != nil {
 		return &keyError{"file_sync", err}
 	}
-	return nil
+	return c.API.validate()
 }

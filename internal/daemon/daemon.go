@@ -29,6 +29,7 @@ import (
 	"github.com/banger-dev/banger/internal/config"
 	"github.com/banger-dev/banger/internal/guestssh"
 	"github.com/banger-dev/banger/internal/hostnet"
+	"github.com/banger-dev/banger/internal/httpapi/apikeys"
 	"github.com/banger-dev/banger/internal/network"
 	"github.com/banger-dev/banger/internal/rpcapi"
 	"github.com/banger-dev/banger/internal/sshconfig"
@@ -133,6 +134,7 @@ func (d *Daemon) wire(o Options, subnet netip.Prefix) {
 		GuestFS:    func(p string) string { return guestFS(p) },
 		GuestClock: guestClock,
 	})
+	s.APIKeys = apikeys.New(d.store)
 	s.Network = network.New(network.Deps{
 		Bridge: d.cfg.Network.Bridge, Net: net, VMs: netVMs{vms: s.VMs, store: d.store}, Log: d.log,
 		SSHConfig: sshconfig.BangerConfigPath(d.paths.ConfigDir), IdentityFile: keys.IdentityFile(), KnownHosts: keys.KnownHostsFile(),

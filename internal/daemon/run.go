@@ -78,7 +78,15 @@ func (d *Daemon) startBackground(ctx context.Context) (stop func(), err error) {
 		d.svc.VMs.PollStats(pctx)
 	}()
 	d.svc.Artifacts.SweepBlobs()
+	stopAPI, err := d.startAPI(ctx)
+	if err != nil {
+		cancel()
+		<-polled
+		stopNet()
+		return nil, fmt.Errorf("http api ([api] listen = %q): %w", d.cfg.API.Listen, err)
+	}
 	return func() {
+		stopAPI()
 		cancel()
 		<-polled
 		stopNet()

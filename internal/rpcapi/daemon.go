@@ -31,5 +31,6 @@ func All(d Daemon, s Services) Handlers {
 		Add(VMHandlers(s.VMs)).
 		Add(ArtifactsHandlers(s.Artifacts)).
 		Add(WorkspaceHandlers(s.Workspaces, s.VMs)).
-		Add(NetworkHandlers(s.Network))
+		Add(NetworkHandlers(s.Network)).
+		Add(APIKeyHandlers(s.APIKeys))
 }

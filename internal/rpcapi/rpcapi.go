@@ -15,6 +15,7 @@ import (
 	"context"
 
 	"github.com/banger-dev/banger/internal/artifacts"
+	"github.com/banger-dev/banger/internal/httpapi/apikeys"
 	"github.com/banger-dev/banger/internal/network"
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/rpc"
@@ -29,6 +30,7 @@ type Services struct {
 	Artifacts  *artifacts.Service
 	Workspaces *workspaces.Service
 	Network    *network.Service
+	APIKeys    *apikeys.Service // the HTTP API's keys
 }
 
 // Handlers maps method names (api.Method*) to handlers.
