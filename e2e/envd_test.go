@@ -40,6 +40,7 @@ func TestEnvd(t *testing.T) {
 	cfg := filepath.Join(e.home, "config", "banger", "config.toml")
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(b, fmt.Sprintf("[api]\nlisten = %q\n", envdAddr)...), 0o600)
+	run(t, "ip", "-n", e.ns, "link", "set", "lo", "up") // the listener's loopback
 	key := strings.TrimSpace(e.must("api", "key", "create", "--name", "e2e", "--quiet").out)
 	e.must("vm", "create", "--name", "sb")
 	defer e.banger("vm", "delete", "sb")
