@@ -81,6 +81,9 @@ func TestEnvd(t *testing.T) {
 		if err := s.Err(); err != nil {
 			t.Fatalf("run %q: %v", cmd, err)
 		}
+		// The golden image's login shell clears the screen when it exits
+		// (Debian's bash_logout: clear_console), as it would under E2B.
+		out = strings.TrimSuffix(out, "\x1b[3J\x1b[H\x1b[2J")
 		return out, errb, code
 	}
 	start := time.Now()
@@ -88,6 +91,8 @@ func TestEnvd(t *testing.T) {
 		t.Fatalf("run: %q %q %d", out, errb, code)
 	}
 	t.Logf("first command in %s", time.Since(start).Round(time.Millisecond))
+	logout, _, _ := run("cat /root/.bash_logout /etc/bash.bash_logout 2>&1", "", nil, "")
+	t.Logf("bash logout files: %q", logout)
 	if out, _, code := run(`echo "$GREETING from $(pwd) as $(id -un)"`, "", map[string]string{"GREETING": "hi"}, "/tmp"); out != "hi from /tmp as root\n" || code != 0 {
 		t.Fatalf("env/cwd: %q %d", out, code)
 	}
