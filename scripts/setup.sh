@@ -30,7 +30,11 @@ if [ "$test" = 1 ]; then
     procps            # pgrep: the end-to-end tests look for stray VMMs
     gcc               # cgo for go test -race
     protobuf-compiler # protoc: make generate rebuilds the envd Connect-RPC code (committed)
+    nodejs            # runs E2B's JS SDK against banger's HTTP API (e2e/e2b_test.go)
   )
+  # npm installs that SDK, pinned, in e2e/e2bsdk (npm ci below); a nodejs
+  # from NodeSource carries its own npm, which Debian's package conflicts with.
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -44,5 +48,17 @@ fi
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   echo "setup: Go 1.26 is required at /usr/local/go (https://go.dev/dl/)" >&2
   exit 1
+fi
+# E2B's SDK for the HTTP API's end-to-end tests, at the version
+# e2e/e2bsdk/package.json pins (exactly, with package-lock.json): npm ci
+# only when node_modules lacks it or holds another version.
+if [ "$test" = 1 ]; then
+  sdk="$(cd "$(dirname "$0")/.." && pwd)/e2e/e2bsdk"
+  want=$(cd "$sdk" && node -p 'require("./package.json").dependencies.e2b')
+  have=$(cd "$sdk" && node -p 'require("./node_modules/e2b/package.json").version' 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    echo "setup: npm ci in $sdk (e2b $want)"
+    (cd "$sdk" && npm ci --no-audit --no-fund)
+  fi
 fi
 echo "setup: ok"
