@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -25,10 +22,6 @@ import (
 	"github.com/banger-dev/banger/internal/envd/gen/process/processpbconnect"
 )
 
-// envdAddr is where the test daemon's HTTP API listens, inside the
-// test's network namespace.
-const envdAddr = "127.0.0.1:3049"
-
 // TestEnvd drives E2B's in-sandbox API (internal/envd) through the real
 // daemon's HTTP listener with connect-go clients (JSON codec, as E2B's
 // SDK), against one real guest: processes (output, exit code, env, cwd,
@@ -36,17 +29,13 @@ const envdAddr = "127.0.0.1:3049"
 // terminal with resize), the filesystem calls, a directory watch, and
 // /files; then the same sandbox stopped is refused as E2B refuses it.
 func TestEnvd(t *testing.T) {
-	e := newEnv(t)
-	cfg := filepath.Join(e.home, "config", "banger", "config.toml")
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(b, fmt.Sprintf("[api]\nlisten = %q\n", envdAddr)...), 0o600)
-	run(t, "ip", "-n", e.ns, "link", "set", "lo", "up") // the listener's loopback
-	key := strings.TrimSpace(e.must("api", "key", "create", "--name", "e2e", "--quiet").out)
+	s := newSDKEnv(t, "")
+	e, key := s.env, s.key
 	e.must("vm", "create", "--name", "sb")
 	defer e.banger("vm", "delete", "sb")
 
 	hc := e.nsHTTPClient(map[string]string{"X-API-Key": key, "E2b-Sandbox-Id": "sb", "E2b-Sandbox-Port": "49983"})
-	base := "http://" + envdAddr
+	base := "http://" + apiAddr
 	proc := processpbconnect.NewProcessClient(hc, base, connect.WithProtoJSON())
 	fsc := filesystempbconnect.NewFilesystemClient(hc, base, connect.WithProtoJSON())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -277,4 +266,71 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return h.next.RoundTrip(r)
+}
+
+// TestEnvdSDK runs e2e/e2bsdk/envd.mjs: the unmodified e2b SDK creates a
+// sandbox and uses commands (output, exit code, env, cwd, user, a
+// failing command, a background command with sendStdin and kill), files
+// (write one and many, read, list, makeDir, rename, remove, exists),
+// watchDir and a pty with input and resize. One guest.
+func TestEnvdSDK(t *testing.T) {
+	s := newSDKEnv(t, "")
+	var got struct {
+		FirstRunMS, TrueMS float64
+		Run                struct {
+			Stdout, Stderr string
+			ExitCode       int
+		}
+		Env, Cwd, User string
+		Failing        struct {
+			CommandExitError bool
+			ExitCode         int
+			Stderr           string
+		}
+		Listed, Killed bool
+		Background     struct {
+			Stdout   string
+			ExitCode int
+		}
+		MakeDir, MakeDirAgain     bool
+		Written, Read, Renamed    string
+		List, Events              []string
+		ExistsBefore, ExistsAfter bool
+		Pty                       struct {
+			Output   string
+			ExitCode int
+		}
+	}
+	s.node(&got, "envd.mjs")
+	t.Logf("SDK: first commands.run %.0f ms, commands.run('true') %.0f ms", got.FirstRunMS, got.TrueMS)
+	// The golden image's login shell clears the screen at exit (bash_logout).
+	clean := func(s string) string { return strings.TrimSuffix(s, "\x1b[3J\x1b[H\x1b[2J") }
+	if clean(got.Run.Stdout) != "out\n" || got.Run.Stderr != "err\n" || got.Run.ExitCode != 0 {
+		t.Errorf("commands.run: %+v", got.Run)
+	}
+	if clean(got.Env) != "hello\n" || clean(got.Cwd) != "/tmp\n" || clean(got.User) != "nobody\n" {
+		t.Errorf("env %q, cwd %q, user %q", got.Env, got.Cwd, got.User)
+	}
+	if !got.Failing.CommandExitError || got.Failing.ExitCode != 3 || got.Failing.Stderr != "failing\n" {
+		t.Errorf("failing command: %+v", got.Failing)
+	}
+	if !got.Listed || !got.Killed || !strings.Contains(got.Background.Stdout, "got:ping") || got.Background.ExitCode != 137 {
+		t.Errorf("background: listed %v killed %v %+v", got.Listed, got.Killed, got.Background)
+	}
+	if !got.MakeDir || got.MakeDirAgain || got.Written != "/tmp/w/dir/a.txt" || got.Read != "file content" ||
+		got.Renamed != "/tmp/w/dir/b2.txt" || !got.ExistsBefore || got.ExistsAfter {
+		t.Errorf("files: %+v", got)
+	}
+	if strings.Join(got.List, ",") != "dir:dir,file:b.txt,file:c.txt" {
+		t.Errorf("files.list: %v", got.List)
+	}
+	events := strings.Join(got.Events, ",")
+	for _, want := range []string{"create:dir", "create:dir/a.txt", "write:dir/a.txt", "remove:c.txt"} {
+		if !strings.Contains(","+events+",", ","+want+",") {
+			t.Errorf("watchDir: no %s in %s", want, events)
+		}
+	}
+	if !strings.Contains(got.Pty.Output, "30 100") || got.Pty.ExitCode != 4 {
+		t.Errorf("pty: %+v", got.Pty)
+	}
 }
