@@ -16,10 +16,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/vishvananda/netns"
 
-	fspb "github.com/banger-dev/banger/internal/envd/gen/filesystem"
-	"github.com/banger-dev/banger/internal/envd/gen/filesystem/filesystempbconnect"
-	ppb "github.com/banger-dev/banger/internal/envd/gen/process"
-	"github.com/banger-dev/banger/internal/envd/gen/process/processpbconnect"
+	fspb "github.com/banger-dev/banger/proto/filesystem"
+	"github.com/banger-dev/banger/proto/filesystem/filesystempbconnect"
+	ppb "github.com/banger-dev/banger/proto/process"
+	"github.com/banger-dev/banger/proto/process/processpbconnect"
 )
 
 // TestEnvd drives E2B's in-sandbox API (internal/envd) through the real

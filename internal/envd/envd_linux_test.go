@@ -13,8 +13,8 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent"
 	"github.com/banger-dev/banger/internal/agent/client"
-	"github.com/banger-dev/banger/internal/envd/gen/filesystem/filesystempbconnect"
-	"github.com/banger-dev/banger/internal/envd/gen/process/processpbconnect"
+	"github.com/banger-dev/banger/proto/filesystem/filesystempbconnect"
+	"github.com/banger-dev/banger/proto/process/processpbconnect"
 )
 
 // The guest in these tests is a real agent (internal/agent's Server) run

@@ -14,7 +14,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
-	fspb "github.com/banger-dev/banger/internal/envd/gen/filesystem"
+	fspb "github.com/banger-dev/banger/proto/filesystem"
 )
 
 // filesystemService is filesystem.Filesystem over the agent's fs and

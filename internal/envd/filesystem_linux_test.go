@@ -8,7 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	fspb "github.com/banger-dev/banger/internal/envd/gen/filesystem"
+	fspb "github.com/banger-dev/banger/proto/filesystem"
 )
 
 func TestFilesystem(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
-	fspb "github.com/banger-dev/banger/internal/envd/gen/filesystem"
+	fspb "github.com/banger-dev/banger/proto/filesystem"
 )
 
 // user is who a request acts as: the Connect calls' `Authorization:

@@ -10,7 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
-	ppb "github.com/banger-dev/banger/internal/envd/gen/process"
+	ppb "github.com/banger-dev/banger/proto/process"
 )
 
 // processService is process.Process over the agent's exec streams and

@@ -8,7 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	ppb "github.com/banger-dev/banger/internal/envd/gen/process"
+	ppb "github.com/banger-dev/banger/proto/process"
 )
 
 // collected is what a process stream carried.

@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/banger-dev/banger/internal/agent/proto"
-	ppb "github.com/banger-dev/banger/internal/envd/gen/process"
+	ppb "github.com/banger-dev/banger/proto/process"
 )
 
 // The process registry. E2B's processes outlive the calls that start

@@ -20,8 +20,8 @@ import (
 
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
-	"github.com/banger-dev/banger/internal/envd/gen/filesystem/filesystempbconnect"
-	"github.com/banger-dev/banger/internal/envd/gen/process/processpbconnect"
+	"github.com/banger-dev/banger/proto/filesystem/filesystempbconnect"
+	"github.com/banger-dev/banger/proto/process/processpbconnect"
 )
 
 // Port is the port E2B's SDK names in E2b-Sandbox-Port for envd.
