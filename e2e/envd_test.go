@@ -325,10 +325,14 @@ func TestEnvdSDK(t *testing.T) {
 		t.Errorf("files.list: %v", got.List)
 	}
 	events := strings.Join(got.Events, ",")
-	for _, want := range []string{"create:dir", "create:dir/a.txt", "write:dir/a.txt", "remove:c.txt"} {
+	// An upload appears as its file's creation (renamed into place).
+	for _, want := range []string{"create:dir", "create:dir/a.txt", "create:b.txt", "rename:b.txt", "create:dir/b2.txt", "remove:c.txt"} {
 		if !strings.Contains(","+events+",", ","+want+",") {
 			t.Errorf("watchDir: no %s in %s", want, events)
 		}
+	}
+	if strings.Contains(events, ".banger-") {
+		t.Errorf("watchDir shows banger's staging directories: %s", events)
 	}
 	if !strings.Contains(got.Pty.Output, "30 100") || got.Pty.ExitCode != 4 {
 		t.Errorf("pty: %+v", got.Pty)

@@ -136,6 +136,13 @@ func TestWatchOverAgent(t *testing.T) {
 	if ev := next(); ev != (proto.WatchEvent{Name: "sub/f", Type: proto.WatchWrite}) {
 		t.Fatalf("write: %+v", ev)
 	}
+	// Staged uploads are invisible until renamed into place.
+	os.Mkdir(filepath.Join(dir, proto.UploadDirPrefix+"1"), 0o755)
+	os.WriteFile(filepath.Join(dir, proto.UploadDirPrefix+"1/up"), []byte("x"), 0o644)
+	os.Rename(filepath.Join(dir, proto.UploadDirPrefix+"1/up"), filepath.Join(dir, "up"))
+	if ev := next(); ev != (proto.WatchEvent{Name: "up", Type: proto.WatchCreate}) {
+		t.Fatalf("upload: %+v", ev)
+	}
 	os.Remove(filepath.Join(dir, "sub/f"))
 	if ev := next(); ev != (proto.WatchEvent{Name: "sub/f", Type: proto.WatchRemove}) {
 		t.Fatalf("remove: %+v", ev)

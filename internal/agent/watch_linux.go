@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -152,7 +153,7 @@ func (w *watcher) run(send func(proto.WatchEvent) error) {
 				continue
 			}
 			rel, err := filepath.Rel(w.root, path)
-			if err != nil {
+			if err != nil || staging(rel) {
 				continue
 			}
 			if send(proto.WatchEvent{Name: rel, Type: typ}) != nil {
@@ -160,6 +161,17 @@ func (w *watcher) run(send func(proto.WatchEvent) error) {
 			}
 		}
 	}
+}
+
+// staging reports a path inside (or naming) a directory banger stages
+// a copy or an upload in.
+func staging(rel string) bool {
+	for _, el := range strings.Split(rel, "/") {
+		if strings.HasPrefix(el, proto.UploadDirPrefix) || strings.HasPrefix(el, ".banger-copy-") {
+			return true
+		}
+	}
+	return false
 }
 
 func watchType(mask uint32) string {

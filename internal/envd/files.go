@@ -190,7 +190,7 @@ func (s *Server) writeFile(ctx context.Context, g Guest, u, dest string, body io
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	tmp := path.Join(dir, ".banger-upload-"+hex.EncodeToString(b))
+	tmp := path.Join(dir, proto.UploadDirPrefix+hex.EncodeToString(b))
 	_, err = g.Agent.CopyIn(ctx, proto.CopyInParams{Dir: tmp, Fresh: true}, func(tw *client.TarWriter) error {
 		return writeEntry(tw, name, res.UID, res.GID, body)
 	})

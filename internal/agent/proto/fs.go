@@ -101,6 +101,12 @@ const (
 	WatchChmod  = "chmod"
 )
 
+// UploadDirPrefix starts the hidden directory an upload is staged in
+// (beside its destination, renamed into place when complete). A watch
+// reports nothing below it, nor copy_in's own staging directories: an
+// upload shows as the file's creation (the rename into place).
+const UploadDirPrefix = ".banger-upload-"
+
 // WatchEvent is one change below a watched directory. Name is relative
 // to the watched directory.
 type WatchEvent struct {
