@@ -2,6 +2,7 @@ package envd
 
 import (
 	"archive/tar"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -151,7 +152,22 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "an application/octet-stream upload needs ?path=")
 			return
 		}
-		e, err := s.writeFile(r.Context(), g, u, target, r.Body)
+		body := io.Reader(r.Body)
+		switch enc := r.Header.Get("Content-Encoding"); enc {
+		case "", "identity":
+		case "gzip": // the SDK's files.write(…, {gzip: true})
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				uploadFailed(w, s.d.MaxUpload, fmt.Errorf("gzip body: %w", err))
+				return
+			}
+			// The limit holds for what is written, not only what is sent.
+			body = &capReader{r: zr, left: s.d.MaxUpload}
+		default:
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Encoding "+enc+" is not supported: send gzip or identity")
+			return
+		}
+		e, err := s.writeFile(r.Context(), g, u, target, body)
 		if err != nil {
 			uploadFailed(w, s.d.MaxUpload, err)
 			return
@@ -240,6 +256,26 @@ func partFileName(p *multipart.Part) string {
 		return ""
 	}
 	return params["filename"]
+}
+
+// capReader fails with *http.MaxBytesError past left bytes.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		if n, _ := c.r.Read(make([]byte, 1)); n > 0 {
+			return 0, &http.MaxBytesError{}
+		}
+	}
+	if int64(len(p)) > c.left {
+		p = p[:max(c.left, 1)]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {

@@ -2,6 +2,7 @@ package envd
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -118,6 +119,36 @@ func TestFilesOversizeUpload(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("an oversize upload left %v", ents)
+	}
+}
+
+func TestFilesGzipUpload(t *testing.T) {
+	e := newTestEnv(t) // MaxUpload 1 MiB
+	dir := t.TempDir()
+	gz := func(s string) *bytes.Buffer {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(s))
+		zw.Close()
+		return &b
+	}
+	h := map[string]string{"Content-Encoding": "gzip"}
+	if code, out := e.do(t, "POST", "/files?path="+dir+"/z.txt", "application/octet-stream", gz("unzipped"), h); code != 200 {
+		t.Fatalf("gzip upload: %d %s", code, out)
+	}
+	if b, _ := os.ReadFile(dir + "/z.txt"); string(b) != "unzipped" {
+		t.Fatalf("content %q", b)
+	}
+	// 2 MiB of zeros is a few KiB compressed: the limit holds for what
+	// would be written.
+	if code, out := e.do(t, "POST", "/files?path="+dir+"/bomb", "application/octet-stream", gz(strings.Repeat("\x00", 2<<20)), h); code != 413 {
+		t.Fatalf("gzip bomb: %d %s", code, out)
+	}
+	if _, err := os.Stat(dir + "/bomb"); !os.IsNotExist(err) {
+		t.Fatalf("a refused upload left a file: %v", err)
+	}
+	if code, _ := e.do(t, "POST", "/files?path="+dir+"/x", "application/octet-stream", strings.NewReader("x"), map[string]string{"Content-Encoding": "br"}); code != 415 {
+		t.Fatalf("brotli: %d", code)
 	}
 }
 
