@@ -23,10 +23,6 @@ func (ps processService) Start(ctx context.Context, req *connect.Request[ppb.Sta
 	if cfg.GetCmd() == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("process.cmd is empty: name the program to run"))
 	}
-	t, err := ps.s.table(g.ID)
-	if err != nil {
-		return connect.NewError(connect.CodeUnavailable, err)
-	}
 	er := proto.ExecRequest{
 		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...), Env: append([]string(nil), g.Env...),
 		Dir: cfg.GetCwd(), User: user(req.Header(), g), ReportPID: true,
@@ -62,7 +58,16 @@ func (ps processService) Start(ctx context.Context, req *connect.Request[ppb.Sta
 		}
 	}
 	sub := &subscriber{events: make(chan *ppb.ProcessEvent, 64), gone: make(chan struct{})}
-	t.add(p, sub)
+	for {
+		t, err := ps.s.table(g.ID, true)
+		if err != nil {
+			st.Close()
+			return connect.NewError(connect.CodeUnavailable, err)
+		}
+		if t.add(p, sub) {
+			break
+		}
+	}
 	return follow(ctx, p, sub, func(ev *ppb.ProcessEvent) error {
 		return stream.Send(&ppb.StartResponse{Event: ev})
 	})
@@ -114,12 +119,14 @@ func (ps processService) find(ctx context.Context, sel *ppb.ProcessSelector) (*p
 	if sel.GetSelector() == nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("no process selector: give a pid or a tag"))
 	}
-	t, err := ps.s.table(guestOf(ctx).ID)
+	t, err := ps.s.table(guestOf(ctx).ID, false)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
-	if p := t.find(sel); p != nil {
-		return p, nil
+	if t != nil {
+		if p := t.find(sel); p != nil {
+			return p, nil
+		}
 	}
 	return nil, notFound(sel)
 }
@@ -132,11 +139,14 @@ func notFound(sel *ppb.ProcessSelector) error {
 }
 
 func (ps processService) List(ctx context.Context, req *connect.Request[ppb.ListRequest]) (*connect.Response[ppb.ListResponse], error) {
-	t, err := ps.s.table(guestOf(ctx).ID)
+	t, err := ps.s.table(guestOf(ctx).ID, false)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
-	procs := t.list()
+	var procs []*ppb.ProcessInfo
+	if t != nil {
+		procs = t.list()
+	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].Pid < procs[j].Pid })
 	return connect.NewResponse(&ppb.ListResponse{Processes: procs}), nil
 }

@@ -136,6 +136,12 @@ func TestProcessBackgroundInputAndSignals(t *testing.T) {
 			l, _ := e.proc.List(ctx, connect.NewRequest(&ppb.ListRequest{}))
 			return len(l.Msg.GetProcesses()) == 0
 		})
+		// ... and the sandbox's table with it.
+		waitFor(t, func() bool {
+			e.srv.mu.Lock()
+			defer e.srv.mu.Unlock()
+			return len(e.srv.procs) == 0
+		})
 		_, err = e.proc.SendInput(ctx, connect.NewRequest(&ppb.SendInputRequest{Process: byPID}))
 		if codeOf(err) != connect.CodeNotFound {
 			t.Fatalf("input to an ended process: %v", err)

@@ -21,8 +21,10 @@ import (
 
 // procTable is one sandbox's processes.
 type procTable struct {
-	mu    sync.Mutex
-	procs map[uint32]*process
+	mu      sync.Mutex
+	procs   map[uint32]*process
+	dropped bool   // removed from the server: add must use a new table
+	drop    func() // removes the table from the server when empty
 }
 
 // process is one running guest process.
@@ -47,15 +49,28 @@ type subscriber struct {
 	gone   chan struct{} // closed when the stream's call ended
 }
 
-func (s *Server) table(sandbox string) (*procTable, error) {
+// table returns a sandbox's processes; with create, a new empty table
+// when it has none (else nil). An empty table is dropped when its last
+// process ends (pump), so sandboxes that are gone leave nothing.
+func (s *Server) table(sandbox string, create bool) (*procTable, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("the daemon is stopping")
 	}
 	t := s.procs[sandbox]
-	if t == nil {
+	if t == nil && create {
 		t = &procTable{procs: map[uint32]*process{}}
+		t.drop = func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if len(t.procs) == 0 && s.procs[sandbox] == t {
+				delete(s.procs, sandbox)
+				t.dropped = true
+			}
+		}
 		s.procs[sandbox] = t
 	}
 	return t, nil
@@ -74,14 +89,19 @@ func readPID(st net.Conn) (uint32, error) {
 }
 
 // add registers a started process with its first subscriber and starts
-// relaying its output.
-func (t *procTable) add(p *process, first *subscriber) {
+// relaying its output; false when the table was dropped meanwhile (the
+// caller takes a new one).
+func (t *procTable) add(p *process, first *subscriber) bool {
 	p.subs = map[*subscriber]struct{}{first: {}}
 	p.done = make(chan struct{})
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dropped {
+		return false
+	}
 	t.procs[p.pid] = p
-	t.mu.Unlock()
 	go t.pump(p)
+	return true
 }
 
 // pump relays the exec stream's frames to the subscribers until the exit
@@ -116,6 +136,7 @@ func (t *procTable) pump(p *process) {
 	t.mu.Lock()
 	delete(t.procs, p.pid)
 	t.mu.Unlock()
+	t.drop()
 	p.mu.Lock()
 	p.end = end
 	subs := p.subs
