@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/banger-dev/banger/internal/api"
+	"github.com/banger-dev/banger/internal/store"
 	fspb "github.com/banger-dev/banger/proto/filesystem"
 	"github.com/banger-dev/banger/proto/filesystem/filesystempbconnect"
 	ppb "github.com/banger-dev/banger/proto/process"
@@ -35,6 +36,11 @@ func TestEnvdThroughDaemon(t *testing.T) {
 	k, err := h.client.APIKeyCreate(context.Background(), "t")
 	must(t, err)
 	vm := h.create("dev")
+	// envVars given at the sandbox's creation reach its processes.
+	st, err := store.Open(context.Background(), h.paths.Database())
+	must(t, err)
+	must(t, st.PutSandbox(context.Background(), store.Sandbox{VMID: vm.ID, EnvVars: map[string]string{"FROM_CREATE": "yes"}}))
+	st.Close()
 
 	do := func(sandbox string) *http.Client {
 		return &http.Client{Transport: headers{map[string]string{"X-API-Key": k.Key, "E2b-Sandbox-Id": sandbox}}}
@@ -43,7 +49,7 @@ func TestEnvdThroughDaemon(t *testing.T) {
 	ctx := context.Background()
 	for _, id := range []string{"dev", vm.ID} {
 		s, err := processpbconnect.NewProcessClient(do(id), base, connect.WithProtoJSON()).Start(ctx,
-			connect.NewRequest(&ppb.StartRequest{Process: &ppb.ProcessConfig{Cmd: "/bin/sh", Args: []string{"-c", "echo hi; exit 2"}}}))
+			connect.NewRequest(&ppb.StartRequest{Process: &ppb.ProcessConfig{Cmd: "/bin/sh", Args: []string{"-c", "echo hi $FROM_CREATE; exit 2"}}}))
 		must(t, err)
 		var out string
 		var code int32 = -1
@@ -53,16 +59,16 @@ func TestEnvdThroughDaemon(t *testing.T) {
 				code = end.GetExitCode()
 			}
 		}
-		if out != "hi\n" || code != 2 || s.Err() != nil {
+		if out != "hi yes\n" || code != 2 || s.Err() != nil {
 			t.Fatalf("sandbox %s: %q %d %v", id, out, code, s.Err())
 		}
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f"), []byte("abc"), 0o644)
-	st, err := filesystempbconnect.NewFilesystemClient(do("dev"), base, connect.WithProtoJSON()).Stat(ctx,
+	stat, err := filesystempbconnect.NewFilesystemClient(do("dev"), base, connect.WithProtoJSON()).Stat(ctx,
 		connect.NewRequest(&fspb.StatRequest{Path: filepath.Join(dir, "f")}))
-	if err != nil || st.Msg.GetEntry().GetSize() != 3 {
-		t.Fatalf("stat: %v %v", st, err)
+	if err != nil || stat.Msg.GetEntry().GetSize() != 3 {
+		t.Fatalf("stat: %v %v", stat, err)
 	}
 
 	get := func(sandbox string) (int, string) {
