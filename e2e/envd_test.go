@@ -294,6 +294,7 @@ func TestEnvdSDK(t *testing.T) {
 			ExitCode       int
 		}
 		Env, Cwd, User string
+		SandboxEnv     string
 		Failing        struct {
 			CommandExitError bool
 			ExitCode         int
@@ -322,6 +323,9 @@ func TestEnvdSDK(t *testing.T) {
 	}
 	if clean(got.Env) != "hello\n" || clean(got.Cwd) != "/tmp\n" || clean(got.User) != "nobody\n" {
 		t.Errorf("env %q, cwd %q, user %q", got.Env, got.Cwd, got.User)
+	}
+	if clean(got.SandboxEnv) != "from-create\n" {
+		t.Errorf("Sandbox.create's envs in a command: %q", got.SandboxEnv)
 	}
 	if !got.Failing.CommandExitError || got.Failing.ExitCode != 3 || got.Failing.Stderr != "failing\n" {
 		t.Errorf("failing command: %+v", got.Failing)

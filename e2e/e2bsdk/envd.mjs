@@ -12,7 +12,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 async function main() {
   const out = {}
-  const sb = await Sandbox.create({ ...slow, timeoutMs: 600_000 })
+  const sb = await Sandbox.create({ ...slow, timeoutMs: 600_000, envs: { SANDBOX_VAR: 'from-create' } })
   try {
     // commands.run: output, exit code, env, cwd, user, a failing command.
     let t0 = performance.now()
@@ -23,6 +23,7 @@ async function main() {
     await sb.commands.run('true')
     out.trueMs = performance.now() - t0
     out.env = (await sb.commands.run('echo "$GREETING"', { envs: { GREETING: 'hello' } })).stdout
+    out.sandboxEnv = (await sb.commands.run('echo "$SANDBOX_VAR"')).stdout
     out.cwd = (await sb.commands.run('pwd', { cwd: '/tmp' })).stdout
     out.user = (await sb.commands.run('id -un', { user: 'nobody' })).stdout
     try {
