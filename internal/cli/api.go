@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/banger-dev/banger/internal/api"
@@ -60,6 +61,9 @@ E2B_API_KEY).`,
 		Example: "  export E2B_API_KEY=$(banger api key create --name ci --quiet)",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Quiet && opts.JSON {
+				return usageError{errors.New("api key create: --quiet and --json are two ways to print the key: choose one")}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -69,7 +73,6 @@ E2B_API_KEY).`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", "the key's name, for ls and rm (default: one from the time)")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the key")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the key and its name as JSON")
-	cmd.MarkFlagsMutuallyExclusive("quiet", "json")
 	return cmd
 }
 

@@ -30,9 +30,8 @@ func TestAPIKeyFlagsReachRunF(t *testing.T) {
 	}
 	got, err := parseOnly(t, newAPIKeyCreateCmd, "extra")
 	wantUsage(t, []string{"extra"}, got, err)
-	if got, err := parseOnly(t, newAPIKeyCreateCmd, "--quiet", "--json"); err == nil || got != nil {
-		t.Fatalf("--quiet --json: %+v %v", got, err)
-	}
+	got, err = parseOnly(t, newAPIKeyCreateCmd, "--quiet", "--json")
+	wantUsage(t, []string{"--quiet", "--json"}, got, err)
 }
 
 type fakeKeys struct{ keys []api.APIKey }

@@ -29,6 +29,7 @@ func (s *Server) bangerRoutes() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)
 	})
+	s.workspaceRoutes()
 	m.HandleFunc("GET /banger/images", func(w http.ResponseWriter, r *http.Request) {
 		imgs, err := s.d.Images.List(r.Context())
 		answer(w, http.StatusOK, imgs, err)
@@ -43,10 +44,7 @@ func (s *Server) bangerRoutes() {
 		var p struct {
 			Name string `json:"name"`
 		}
-		if !decode(w, r, &p, true) {
-			return
-		}
-		if vm, _, ok := s.find(w, r); ok {
+		if vm, _, ok := s.decodeFind(w, r, &p, true); ok {
 			sn, err := s.d.Snapshots.SnapshotCreate(context.WithoutCancel(r.Context()), api.SnapshotParams{Name: vm.Name, Snapshot: p.Name}, nil)
 			answer(w, http.StatusCreated, sn, err)
 		}
@@ -55,10 +53,7 @@ func (s *Server) bangerRoutes() {
 		var p struct {
 			Force bool `json:"force"`
 		}
-		if !decode(w, r, &p, true) {
-			return
-		}
-		if vm, _, ok := s.find(w, r); ok {
+		if vm, _, ok := s.decodeFind(w, r, &p, true); ok {
 			got, err := s.d.Snapshots.SnapshotRestore(context.WithoutCancel(r.Context()),
 				api.SnapshotParams{Name: vm.Name, Snapshot: r.PathValue("snap"), Force: p.Force}, nil)
 			answer(w, http.StatusOK, got, err)

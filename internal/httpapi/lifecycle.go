@@ -104,10 +104,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 	var p struct {
 		Memory *bool `json:"memory"`
 	}
-	if !decode(w, r, &p, true) {
-		return
-	}
-	vm, rec, ok := s.find(w, r)
+	vm, rec, ok := s.decodeFind(w, r, &p, true)
 	if !ok {
 		return
 	}
@@ -220,10 +217,7 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request) {
 		Timeout *int `json:"timeout"`
 		Count   *int `json:"count"`
 	}
-	if !decode(w, r, &p, true) {
-		return
-	}
-	vm, rec, ok := s.find(w, r)
+	vm, rec, ok := s.decodeFind(w, r, &p, true)
 	if !ok {
 		return
 	}
@@ -267,10 +261,7 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request) {
 // network replaces a running sandbox's egress policy (issue 16).
 func (s *Server) network(w http.ResponseWriter, r *http.Request) {
 	var raw json.RawMessage
-	if !decode(w, r, &raw, false) {
-		return
-	}
-	vm, _, ok := s.find(w, r)
+	vm, _, ok := s.decodeFind(w, r, &raw, false)
 	if !ok {
 		return
 	}

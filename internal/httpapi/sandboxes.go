@@ -278,6 +278,15 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) (api.VM, store.San
 	return vm, rec, true
 }
 
+// decodeFind decodes the request's body into v, then finds the sandbox
+// the path names; false: the answer is written.
+func (s *Server) decodeFind(w http.ResponseWriter, r *http.Request, v any, optional bool) (api.VM, store.Sandbox, bool) {
+	if !decode(w, r, v, optional) {
+		return api.VM{}, store.Sandbox{}, false
+	}
+	return s.find(w, r)
+}
+
 // adopt gives a VM made with the CLI a record (and so an access token
 // and a deadline) the first time the API changes its lifetime.
 func (s *Server) adopt(ctx context.Context, vm api.VM, rec store.Sandbox) (store.Sandbox, error) {

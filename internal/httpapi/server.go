@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/banger-dev/banger/internal/config"
@@ -46,8 +47,11 @@ type Deps struct {
 	VMs       VMs
 	Images    Images
 	Snapshots Snapshots
-	Keys      KeyChecker
-	Records   Records
+	// Workspaces and Execs serve workspace import and export; nil: 501.
+	Workspaces Workspaces
+	Execs      Execs
+	Keys       KeyChecker
+	Records    Records
 	// Envd serves requests that carry E2b-Sandbox-Id (the in-sandbox
 	// API); nil answers them 501.
 	Envd http.Handler
@@ -100,7 +104,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.d.Envd.ServeHTTP(w, r)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxJSONBody)
+	limit := int64(MaxJSONBody)
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/banger/sandboxes/") && strings.HasSuffix(r.URL.Path, "/workspace") {
+		limit = MaxUploadBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mux.ServeHTTP(w, r)
 }
 

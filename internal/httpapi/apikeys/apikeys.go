@@ -33,6 +33,9 @@ type Store interface {
 	TouchAPIKey(ctx context.Context, name string, at time.Time) error
 }
 
+// touchEvery is how stale a key's "last used" may get.
+const touchEvery = time.Minute
+
 // Service manages the keys.
 type Service struct {
 	Store Store
@@ -110,13 +113,16 @@ func (s *Service) Check(ctx context.Context, key string) (name string, ok bool, 
 		return "", false, err
 	}
 	h := Hash(key)
+	var used time.Time
 	for _, k := range keys {
 		if subtle.ConstantTimeCompare(h, k.Hash) == 1 {
-			name, ok = k.Name, true
+			name, ok, used = k.Name, true, k.LastUsed
 		}
 	}
-	if ok {
-		_ = s.Store.TouchAPIKey(ctx, name, s.Now()) // best effort: a failed touch must not refuse the key
+	// last use to the minute: a write per request would cost more than
+	// the rest of most requests
+	if now := s.Now(); ok && now.Sub(used) >= touchEvery {
+		_ = s.Store.TouchAPIKey(ctx, name, now) // best effort: a failed touch must not refuse the key
 	}
 	return name, ok, nil
 }

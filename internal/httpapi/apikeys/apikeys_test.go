@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/store"
@@ -47,6 +48,19 @@ func TestCreateCheckListDelete(t *testing.T) {
 	list, err := s.List(ctx)
 	if err != nil || len(list) != 1 || list[0].LastUsed.IsZero() {
 		t.Fatalf("list: %+v %v", list, err)
+	}
+	// last use is kept to the minute, not written at every request
+	first := list[0].LastUsed
+	now := time.Now()
+	s.Now = func() time.Time { return now.Add(30 * time.Second) }
+	s.Check(ctx, c.Key)
+	if list, _ := s.List(ctx); !list[0].LastUsed.Equal(first) {
+		t.Fatalf("touched again after 30 s: %v → %v", first, list[0].LastUsed)
+	}
+	s.Now = func() time.Time { return now.Add(2 * time.Minute) }
+	s.Check(ctx, c.Key)
+	if list, _ := s.List(ctx); !list[0].LastUsed.After(first) {
+		t.Fatalf("not touched after 2 min: %v", list[0].LastUsed)
 	}
 	if _, err := s.Delete(ctx, api.APIKeyParams{Name: "ci"}); err != nil {
 		t.Fatal(err)
