@@ -4,7 +4,12 @@
 // saw (the Go test asserts it). E2B_API_URL, E2B_SANDBOX_URL and
 // E2B_API_KEY come from the environment.
 //
-//   node envd.mjs
+//   node envd.mjs          the checks
+//   node envd.mjs bench N  for TestBenchEnvd: Sandbox.create() → first
+//                          commands.run('true'), then N commands.run('true')
+//                          once the guest's boot has settled; the sandbox
+//                          is left running (its id is printed) for the CLI
+//                          to be timed on it
 import { Sandbox, CommandExitError } from 'e2b'
 
 const slow = { requestTimeoutMs: 600_000 } // a boot under TCG on a shared host
@@ -90,7 +95,24 @@ async function main() {
   return out
 }
 
-main().then(
+async function bench(n) {
+  let t0 = performance.now()
+  const sb = await Sandbox.create({ ...slow, timeoutMs: 600_000 })
+  const create = performance.now() - t0
+  await sb.commands.run('true')
+  const createToFirst = performance.now() - t0
+  // Sandbox.create returns when the agent answers; systemd still boots.
+  await sb.commands.run('systemctl is-system-running --wait', { timeoutMs: 300_000 }).catch(() => {})
+  const runs = []
+  for (let i = 0; i < n; i++) {
+    t0 = performance.now()
+    await sb.commands.run('true')
+    runs.push(performance.now() - t0)
+  }
+  return { sandboxId: sb.sandboxId, create, createToFirst, runs }
+}
+
+(process.argv[2] === 'bench' ? bench(Number(process.argv[3] ?? 10)) : main()).then(
   (r) => console.log(JSON.stringify(r)),
   (e) => { console.error(e); process.exit(1) },
 )
