@@ -13,7 +13,7 @@ BINDIR  ?= $(PREFIX)/bin
 DESTDIR ?=
 FUZZTIME ?= 60s
 
-.PHONY: all setup setup-test build install uninstall vet fmt-check test e2e check fuzz bench clean
+.PHONY: all setup setup-test build install uninstall vet fmt-check test e2e check fuzz bench clean generate
 
 all: build
 
@@ -61,6 +61,18 @@ fuzz:
 
 bench: build
 	BANGER_BIN=$(CURDIR)/$(BIN) BANGER_E2E_CACHE=$(E2E_CACHE) ./scripts/bench.sh
+
+# generate rebuilds the envd Connect-RPC code from proto/ (needs protoc:
+# make setup-test); the output is committed, so a build needs no protoc.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_CONNECT_GO := connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
+generate:
+	GOBIN=$(CURDIR)/bin/tools go install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin/tools go install $(PROTOC_GEN_CONNECT_GO)
+	protoc -I proto --plugin=$(CURDIR)/bin/tools/protoc-gen-go --plugin=$(CURDIR)/bin/tools/protoc-gen-connect-go \
+		--go_out=. --go_opt=module=github.com/banger-dev/banger \
+		--connect-go_out=. --connect-go_opt=module=github.com/banger-dev/banger \
+		process/process.proto filesystem/filesystem.proto
 
 clean:
 	rm -rf $(BIN)

@@ -30,6 +30,7 @@ if [ "$test" = 1 ]; then
     procps            # pgrep: the end-to-end tests look for stray VMMs
     gcc               # cgo for go test -race
     openssh-server    # sshd: the remote-host end-to-end test plays a remote machine in a namespace
+    protobuf-compiler # protoc: make generate rebuilds the envd Connect-RPC code (committed)
     nodejs            # runs E2B's JS SDK against banger's HTTP API (e2e/e2b_test.go)
   )
   # npm installs that SDK, pinned, in e2e/e2bsdk (npm ci below); a nodejs

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,11 @@ func (s *Server) handleExec(st net.Conn, req *proto.ExecRequest) {
 	// A failed reply still runs the loop below: the frame reader sees the
 	// broken stream and kills the process, and the exit is reaped.
 	proto.WriteLine(st, proto.Response{OK: true})
+	if req.ReportPID {
+		pid := make([]byte, 4)
+		binary.BigEndian.PutUint32(pid, uint32(x.cmd.Process.Pid))
+		proto.WriteFrame(st, proto.FramePID, pid)
+	}
 	x.run(st, s.children())
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/banger-dev/banger/internal/envd"
 	"github.com/banger-dev/banger/internal/httpapi"
 )
 
@@ -20,8 +21,9 @@ func (d *Daemon) startAPI(ctx context.Context) (stop func(), err error) {
 	if !d.cfg.API.Enabled() {
 		return stopReaper, nil
 	}
+	envdSrv := envd.New(envd.Deps{Sandboxes: envdSandboxes{&d.svc, d.store}, Log: d.log})
 	srv := httpapi.New(httpapi.Deps{VMs: d.svc.VMs, Images: d.svc.Artifacts, Snapshots: d.svc.VMs, Keys: d.svc.APIKeys,
-		Workspaces: d.svc.Workspaces, Execs: d.svc.VMs, Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log})
+		Workspaces: d.svc.Workspaces, Execs: d.svc.VMs, Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log, Envd: envdSrv})
 	l, err := httpapi.Listen(d.cfg.API, srv, d.log)
 	if err != nil {
 		stopReaper()
@@ -36,6 +38,7 @@ func (d *Daemon) startAPI(ctx context.Context) (stop func(), err error) {
 	}()
 	d.log.Info("http api listening", "addr", d.cfg.API.String())
 	return func() {
+		envdSrv.Close()
 		l.Close(stopBound)
 		<-served
 		stopReaper()

@@ -72,6 +72,8 @@ type ExecRequest struct {
 	// size: its stdin, stdout and stderr are the terminal, output comes
 	// as FrameStdout only, and FrameResize changes the size.
 	TTY *WinSize `json:"tty,omitempty"`
+	// ReportPID asks for a FramePID frame before any output (fs.go).
+	ReportPID bool `json:"report_pid,omitempty"`
 }
 
 // WinSize is a terminal's size in characters.
