@@ -93,6 +93,10 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
 		MAC: macFor(id), OverlayUUID: uuid.NewString(), WorkUUID: uuid.NewString(), State: store.StateCreating,
 	}
+	np, err := s.createNetPolicy(p.Net) // netpolicy.go
+	if err != nil {
+		return store.VM{}, err
+	}
 	s.reserveMu.Lock()
 	err = s.Store.ReserveVM(ctx, &vm, s.Net.Subnet(), s.Net.Gateway())
 	s.reserveMu.Unlock()
@@ -100,6 +104,10 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		if errors.Is(err, store.ErrConflict) {
 			return vm, api.Conflictf("a VM named %q already exists", vm.Name)
 		}
+		return vm, err
+	}
+	if err := s.putNetPolicy(ctx, vm.ID, np); err != nil {
+		s.discard(ctx, vm)
 		return vm, err
 	}
 	lock := s.lockVM(vm.ID)

@@ -221,6 +221,9 @@ func (s *Service) View(vm store.VM) api.VM {
 		v.PID = in.m.Handles().PID
 		v.StartedFrom = s.startedFrom(vm.ID)
 	}
+	if np, err := s.netPolicy(context.Background(), vm.ID); err == nil {
+		v.Net = &np
+	}
 	if sns, err := s.Store.ListSnapshots(context.Background(), vm.ID); err == nil {
 		for _, sn := range sns {
 			v.Snapshots++

@@ -1,0 +1,7 @@
+-- Issue 16: a VM's network policy (mode, allow/deny rules, group) as the
+-- JSON of api.NetPolicy. No row: the daemon's [network] default policy.
+-- Deleting the VM deletes its row.
+CREATE TABLE vm_network (
+	vm_id  TEXT NOT NULL PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+	policy TEXT NOT NULL
+);
