@@ -86,6 +86,9 @@ func newVMShowCmd(f *factory) *cobra.Command {
 			{"disk", config.FormatSize(v.DiskBytes)}, {"address", v.IP}, {"mac", v.MAC},
 			{"created", v.CreatedAt.Format(time.RFC3339)}, {"console log", v.ConsoleLog}, {"dir", v.Dir},
 		}
+		if v.Net != nil {
+			rows = append(rows, [2]string{"network", netPolicyLine(v.Net)})
+		}
 		if v.PID != 0 {
 			rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})
 		}
