@@ -37,7 +37,7 @@ disk) across stop and start; only 'vm delete' discards them.`,
 		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev\n" +
 			"  banger vm create --name db --allow-out 10.1.2.0/24:5432   # the public internet and one private service\n" +
 			"  banger vm create --name a --group web && banger vm create --name b --group web   # a and b reach each other",
-		Args:    exactArgs(0, "no arguments"),
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := size.params(cmd)
 			if err != nil {
