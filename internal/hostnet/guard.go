@@ -1,6 +1,7 @@
 package hostnet
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +24,14 @@ import (
 //	            reaches the host's link-local services or sends router
 //	            advertisements), frames from a TAP no guest owns yet.
 //	forward:    a guest reaches no other guest's TAP unless both are in
-//	            the same group (chain groups, one rule per direction).
+//	            the same group (chain groups, one rule per direction,
+//	            which also sets groupMark on the packet).
+//
+// Where br_netfilter is loaded (Docker loads it), bridged IPv4 also passes
+// the ip family's forward hook with the bridge as both interfaces, just
+// like a guest routed back to another through the host; the ip table
+// lets through only bridged packets the groups chain marked. The bridge
+// forward chain runs before br_netfilter's hook (priority -200) for that.
 //
 // Frames from the host to a guest take the output hook, untouched.
 var bridgeTable = &nftables.Table{Family: nftables.TableFamilyBridge, Name: TableName}
@@ -37,7 +45,7 @@ const (
 
 func wantBridgeTable() []wantChain {
 	filter := func(name string, hook *nftables.ChainHook) nftables.Chain {
-		return nftables.Chain{Name: name, Type: nftables.ChainTypeFilter, Hooknum: hook, Priority: nftables.ChainPriorityFilter}
+		return nftables.Chain{Name: name, Type: nftables.ChainTypeFilter, Hooknum: hook, Priority: nftables.ChainPriorityRef(-200)}
 	}
 	jump := func(c string) expr.Any { return &expr.Verdict{Kind: expr.VerdictJump, Chain: c} }
 	return []wantChain{ // jump targets first
@@ -87,10 +95,29 @@ func groupRules(g Guest) []wantRule {
 	for _, p := range g.Peers {
 		for _, d := range [][2]string{{g.TAP, p}, {p, g.TAP}} {
 			out = append(out, wantRule{fmt.Sprintf("banger: group peers %s -> %s ", d[0], d[1]),
-				join(iif(d[0]), oif(d[1]), []expr.Any{accept})})
+				join(iif(d[0]), oif(d[1]), setMark(groupMark), []expr.Any{accept})})
 		}
 	}
 	return out
+}
+
+// groupMark is the packet mark bit of bridged traffic between a group's
+// guests (see above); other bits of the mark are left alone.
+const groupMark = 0x00b40000
+
+// setMark is `meta mark set meta mark | bit`.
+func setMark(bit uint32) []expr.Any {
+	return []expr.Any{meta(expr.MetaKeyMARK),
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binary.NativeEndian.AppendUint32(nil, ^bit), Xor: binary.NativeEndian.AppendUint32(nil, bit)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}}
+}
+
+// hasMark is `meta mark & bit == bit`.
+func hasMark(bit uint32) []expr.Any {
+	b := binary.NativeEndian.AppendUint32(nil, bit)
+	return []expr.Any{meta(expr.MetaKeyMARK),
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: b, Xor: make([]byte, 4)}, cmpEq(b)}
 }
 
 // guestTag starts the comment of every rule that belongs to a guest, so

@@ -126,6 +126,8 @@ func guestForward(cfg Config) []wantRule {
 			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: established, Xor: make([]byte, 4)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)}, accept})},
+		wantRule{"banger: guests of one group, bridged (br_netfilter shows bridged packets here; bridge table groups marks them)",
+			join(br, oif(cfg.Bridge), hasMark(groupMark), []expr.Any{accept})},
 		wantRule{"banger: guests reach no other guest through the host", join(br, oif(cfg.Bridge), []expr.Any{drop})},
 		wantRule{"banger: each guest's egress policy (chain " + guestsChain + ", one vm-TAP chain per guest)",
 			join(br, []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: guestsChain}})},
