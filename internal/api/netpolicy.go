@@ -55,7 +55,8 @@ type NetRule struct {
 var domainRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+\.?$`)
 
 // ParseNetRule parses "10.1.2.0/24", "203.0.113.7", "10.1.2.0/24:5432",
-// "db.example.com:5432" or "pypi.org".
+// "db.example.com:5432", "pypi.org" or "*.example.com" (every name below
+// example.com).
 func ParseNetRule(s string) (NetRule, error) {
 	var r NetRule
 	host := strings.TrimSpace(s)
@@ -80,7 +81,7 @@ func ParseNetRule(s string) (NetRule, error) {
 		r.Prefix = netip.PrefixFrom(a, 32)
 		return r, nil
 	}
-	if !domainRe.MatchString(host) {
+	if !domainRe.MatchString(strings.TrimPrefix(host, "*.")) {
 		return r, fmt.Errorf("rule %q: want a CIDR (10.1.2.0/24), an address, either with :PORT, or a domain name (pypi.org, db.example.com:5432)", s)
 	}
 	r.Domain = strings.ToLower(strings.TrimSuffix(host, "."))

@@ -76,10 +76,16 @@ func egressOf(p api.NetPolicy) (hostnet.Egress, error) {
 				return e, err
 			}
 			if r.Domain != "" {
-				// Enforcing a domain needs banger's DNS to fill the VM's
-				// set with its answers (hostnet.AllowResolved), which is
-				// not wired yet: refuse rather than pretend.
-				return e, fmt.Errorf("rule %q: domain rules are not enforced yet; use the domain's addresses as CIDRs", s)
+				// A domain is enforced by banger's DNS answers: what it
+				// resolves to joins an allowed set. There is nothing to
+				// deny that way (the guest could use the address).
+				if l.to == &e.Deny {
+					return e, fmt.Errorf("--deny-out %q: a domain can only be allowed; deny its addresses as CIDRs", s)
+				}
+				if !slices.Contains(e.DomainPorts, r.Port) {
+					e.DomainPorts = append(e.DomainPorts, r.Port)
+				}
+				continue
 			}
 			*l.to = append(*l.to, hostnet.Dest{Prefix: r.Prefix, Port: r.Port})
 		}
@@ -113,6 +119,7 @@ func (s *Service) applyNet(ctx context.Context, vm store.VM) error {
 		return fmt.Errorf("vm %s: address %q: %w", vm.Name, vm.IP, err)
 	}
 	g := hostnet.Guest{TAP: TAPName(vm.ID), MAC: vm.MAC, IP: ip, Egress: e}
+	s.domains.Store(ip, guestDomains{vmID: vm.ID, tap: g.TAP, rules: domainRules(p)})
 	if p.Group != "" {
 		all, err := s.Store.ListVMs(ctx)
 		if err != nil {
@@ -187,4 +194,34 @@ func (s *Service) createNetPolicy(asked *api.NetPolicy) (api.NetPolicy, error) {
 		}
 	}
 	return np, checkNetPolicy(np)
+}
+
+// guestDomains are a running guest's allowed domains, for banger's DNS.
+type guestDomains struct {
+	vmID, tap string
+	rules     []api.NetRule
+}
+
+func domainRules(p api.NetPolicy) []api.NetRule {
+	var out []api.NetRule
+	for _, s := range p.AllowOut {
+		if r, err := api.ParseNetRule(s); err == nil && r.Domain != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// GuestDomainRules names the running guest at addr and its allowed
+// domain rules (the network service's DNS enforces them).
+func (s *Service) GuestDomainRules(addr netip.Addr) (tap string, rules []api.NetRule) {
+	v, ok := s.domains.Load(addr)
+	if !ok {
+		return "", nil
+	}
+	d := v.(guestDomains)
+	if s.instance(d.vmID) == nil {
+		return "", nil
+	}
+	return d.tap, d.rules
 }

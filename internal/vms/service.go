@@ -114,6 +114,8 @@ type Service struct {
 
 	statsc statsCache
 
+	domains sync.Map // guest address → guestDomains (netpolicy.go)
+
 	// stopping is closed by Close; watchers end with it.
 	stopping chan struct{}
 	watchWG  sync.WaitGroup
