@@ -126,6 +126,8 @@ type CreateParams struct {
 	// Net is the VM's network policy (netpolicy.go); nil: [network]
 	// default_policy. An empty Mode in it means the default mode.
 	Net *NetPolicy `json:"net,omitempty"`
+	// Ports are the VM's forwards (-p, --auto-forward; netpolicy.go).
+	Ports *CreatePorts `json:"ports,omitempty"`
 }
 
 // RunParams creates a VM and runs a command in it.

@@ -103,3 +103,94 @@ func (p NetPolicy) Validate() error {
 	}
 	return nil
 }
+
+// Port forwarding (vm forward, -p): a host address:port → a guest port.
+const (
+	MethodVMForward       = "vm.forward"      // ForwardParams → []Forward
+	MethodVMForwardList   = "vm.forward_ls"   // NameParams → []Forward
+	MethodVMForwardRemove = "vm.forward_rm"   // ForwardRemoveParams → []Forward
+	MethodVMAutoForward   = "vm.auto_forward" // AutoForwardParams → []Forward
+)
+
+// ForwardSpec is one forward as asked for: `[ADDR:]HOSTPORT:GUESTPORT[/udp]`.
+type ForwardSpec struct {
+	Addr      string `json:"addr"` // host address to bind; "127.0.0.1" unless given
+	HostPort  int    `json:"host_port"`
+	GuestPort int    `json:"guest_port"`
+	Proto     string `json:"proto"` // tcp or udp
+}
+
+func (f ForwardSpec) String() string {
+	return fmt.Sprintf("%s:%d:%d/%s", f.Addr, f.HostPort, f.GuestPort, f.Proto)
+}
+
+// Forward is a VM's forward as vm forward ls shows it.
+type Forward struct {
+	ForwardSpec
+	// Auto: made by auto-forward for a port the guest listens on.
+	Auto bool `json:"auto,omitempty"`
+	// Active: the host port is bound now (the VM runs).
+	Active bool `json:"active"`
+}
+
+// ForwardParams adds forwards to a VM (kept with it).
+type ForwardParams struct {
+	Name     string   `json:"name"`
+	Forwards []string `json:"forwards"`
+}
+
+// ForwardRemoveParams removes a VM's forward of a host port.
+type ForwardRemoveParams struct {
+	Name     string `json:"name"`
+	HostPort int    `json:"host_port"`
+	Proto    string `json:"proto,omitempty"` // "": either
+}
+
+// AutoForwardParams turns a VM's auto-forward on or off.
+type AutoForwardParams struct {
+	Name string `json:"name"`
+	On   bool   `json:"on"`
+}
+
+// ParseForward parses `[ADDR:]HOSTPORT:GUESTPORT[/udp|/tcp]`.
+func ParseForward(s string) (ForwardSpec, error) {
+	f := ForwardSpec{Addr: "127.0.0.1", Proto: "tcp"}
+	rest := s
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
+		f.Proto, rest = strings.ToLower(rest[i+1:]), rest[:i]
+		if f.Proto != "tcp" && f.Proto != "udp" {
+			return f, fmt.Errorf("forward %q: protocol %q: want tcp or udp", s, f.Proto)
+		}
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return f, fmt.Errorf("forward %q: want [ADDR:]HOSTPORT:GUESTPORT[/udp], e.g. 8080:80", s)
+	}
+	gp, err := strconv.Atoi(rest[i+1:])
+	if err != nil || gp < 1 || gp > 65535 {
+		return f, fmt.Errorf("forward %q: guest port %q is not a number from 1 to 65535", s, rest[i+1:])
+	}
+	f.GuestPort, rest = gp, rest[:i]
+	hostPort := rest
+	if j := strings.LastIndexByte(rest, ':'); j >= 0 {
+		addr := strings.TrimSuffix(strings.TrimPrefix(rest[:j], "["), "]")
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return f, fmt.Errorf("forward %q: host address %q is not an IP address", s, addr)
+		}
+		f.Addr, hostPort = a.String(), rest[j+1:]
+	}
+	hp, err := strconv.Atoi(hostPort)
+	if err != nil || hp < 1 || hp > 65535 {
+		return f, fmt.Errorf("forward %q: host port %q is not a number from 1 to 65535", s, hostPort)
+	}
+	f.HostPort = hp
+	return f, nil
+}
+
+// CreatePorts are a new VM's forwards (-p): `[ADDR:]HOSTPORT:GUESTPORT[/udp]`
+// each, kept with the VM; AutoForward overrides [network] auto_forward.
+type CreatePorts struct {
+	Forwards    []string `json:"forwards,omitempty"`
+	AutoForward *bool    `json:"auto_forward,omitempty"`
+}

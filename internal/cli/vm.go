@@ -27,6 +27,7 @@ func newVMCmd(f *factory) *cobra.Command {
 		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
 		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f),
 		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f))
+	cmd.AddCommand(newVMForwardCmd(f, nil)) // vm_forward.go
 	return cmd
 }
 

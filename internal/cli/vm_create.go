@@ -47,6 +47,9 @@ disk) across stop and start; only 'vm delete' discards them.`,
 			if p.Net, err = net.policy(cmd); err != nil {
 				return err
 			}
+			if err := net.ports(cmd, &p); err != nil {
+				return err
+			}
 			opts.Params = p
 			if runF != nil {
 				return runF(opts)

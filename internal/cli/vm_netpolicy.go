@@ -13,14 +13,19 @@ type netFlags struct {
 	mode        string
 	allow, deny []string
 	group       string
+	// publish (-p) and autoForward are create's and run's only.
+	publish     []string
+	autoForward bool
 }
 
 func (n *netFlags) register(fs *pflag.FlagSet, withGroup bool) {
 	fs.StringVar(&n.mode, "net", "", `network mode: "nat" (the public internet; no private range or host LAN) or "isolated" (nothing leaves); default [network] default_policy`)
 	fs.StringArrayVar(&n.allow, "allow-out", nil, "also reach this CIDR, address, CIDR:PORT or host:PORT (repeatable; wins over --deny-out)")
 	fs.StringArrayVar(&n.deny, "deny-out", nil, "never reach this CIDR, address, CIDR:PORT or host:PORT (repeatable)")
-	if withGroup {
+	if withGroup { // create and run
 		fs.StringVar(&n.group, "group", "", "guests of the same group reach each other (by default no guest reaches another)")
+		fs.StringArrayVarP(&n.publish, "publish", "p", nil, "forward [ADDR:]HOSTPORT:GUESTPORT[/udp] from the host to the VM (repeatable; see `vm forward`)")
+		fs.BoolVar(&n.autoForward, "auto-forward", false, "forward every TCP port the guest listens on to 127.0.0.1 (default [network] auto_forward)")
 	}
 }
 
@@ -60,6 +65,23 @@ func (n *netFlags) policy(cmd *cobra.Command) (*api.NetPolicy, error) {
 		return nil, usageError{err}
 	}
 	return p, nil
+}
+
+// ports sets a create's forwards (-p) and auto-forward switch.
+func (n *netFlags) ports(cmd *cobra.Command, p *api.CreateParams) error {
+	for _, s := range n.publish {
+		if _, err := api.ParseForward(s); err != nil {
+			return usageError{err}
+		}
+	}
+	if len(n.publish) == 0 && !cmd.Flags().Changed("auto-forward") {
+		return nil
+	}
+	p.Ports = &api.CreatePorts{Forwards: n.publish}
+	if cmd.Flags().Changed("auto-forward") {
+		p.Ports.AutoForward = &n.autoForward
+	}
+	return nil
 }
 
 // setParams is vm set's change: only the flags given.

@@ -77,6 +77,9 @@ command. A guest command that is a path goes after --.`,
 			if p.Net, err = net.policy(cmd); err != nil {
 				return err
 			}
+			if err := net.ports(cmd, &p); err != nil {
+				return err
+			}
 			if repo == "" && opts.Workspace.changed(cmd) {
 				return usageError{fmt.Errorf("workspace flags need a repository: banger vm run [flags] REPO -- CMD [ARGS...]")}
 			}

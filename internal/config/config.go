@@ -119,6 +119,9 @@ type Network struct {
 	DefaultPolicy   string `toml:"default_policy"`
 	DefaultAllowOut string `toml:"default_allow_out"`
 	DefaultDenyOut  string `toml:"default_deny_out"`
+	// AutoForward forwards every TCP port a guest listens on to the same
+	// port on 127.0.0.1 (else the next free one); per VM --auto-forward.
+	AutoForward bool `toml:"auto_forward"`
 }
 
 // Duration is a time.Duration written as "90s" in TOML.

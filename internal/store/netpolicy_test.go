@@ -24,6 +24,18 @@ func TestNetPolicyKeptAndDeletedWithVM(t *testing.T) {
 			t.Fatalf("GetNetPolicy = %q, %v; want %q", got, err, p)
 		}
 	}
+	if p, err := s.GetPorts(ctx, vm.ID); err != nil || p != "" {
+		t.Fatalf("ports before any = %q, %v", p, err)
+	}
+	if err := s.PutPorts(ctx, vm.ID, `{"auto":true}`); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.GetPorts(ctx, vm.ID); err != nil || p != `{"auto":true}` {
+		t.Fatalf("ports = %q, %v", p, err)
+	}
+	if got, _ := s.GetNetPolicy(ctx, vm.ID); got != `{"mode":"nat"}` {
+		t.Fatalf("PutPorts changed the policy: %q", got)
+	}
 	if err := s.DeleteVM(ctx, vm.ID); err != nil {
 		t.Fatal(err)
 	}

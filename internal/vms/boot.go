@@ -175,6 +175,7 @@ func (s *Service) booted(ctx context.Context, vm *store.VM, in *instance) error 
 		return err
 	}
 	s.startWatch(vm.ID, in)
+	s.startForwards(ctx, *vm) // forward.go
 	s.OnChange()
 	return nil
 }

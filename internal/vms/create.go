@@ -97,6 +97,10 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 	if err != nil {
 		return store.VM{}, err
 	}
+	ports, err := createPorts(p) // forward.go
+	if err != nil {
+		return store.VM{}, err
+	}
 	s.reserveMu.Lock()
 	err = s.Store.ReserveVM(ctx, &vm, s.Net.Subnet(), s.Net.Gateway())
 	s.reserveMu.Unlock()
@@ -106,7 +110,7 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		}
 		return vm, err
 	}
-	if err := s.putNetPolicy(ctx, vm.ID, np); err != nil {
+	if err := s.putNetwork(ctx, vm.ID, np, ports); err != nil { // forward.go
 		s.discard(ctx, vm)
 		return vm, err
 	}

@@ -74,6 +74,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm store.VM) {
 			if err := s.applyNet(ctx, vm); err != nil { // netpolicy.go
 				s.Log.Warn("reconcile: network policy", "vm", vm.Name, "err", err)
 			}
+			s.startForwards(ctx, vm) // forward.go
 			s.Log.Info("reconcile: re-attached", "vm", vm.Name, "pid", h.PID)
 			return
 		}

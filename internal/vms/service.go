@@ -115,6 +115,7 @@ type Service struct {
 	statsc statsCache
 
 	domains sync.Map // guest address → guestDomains (netpolicy.go)
+	fwds    sync.Map // VM id → *vmForwards (forward.go)
 
 	// stopping is closed by Close; watchers end with it.
 	stopping chan struct{}
