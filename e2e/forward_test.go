@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -56,12 +55,7 @@ func TestForward(t *testing.T) {
 
 	t.Run("a busy host port is refused with its holder", func(t *testing.T) {
 		e.t = t
-		var l net.Listener
-		inNetns(t, e.ns, func() (err error) {
-			l, err = net.Listen("tcp4", "127.0.0.1:18090")
-			return err
-		})
-		defer l.Close()
+		serveHTTPIn(t, e.ns, "tcp4", "127.0.0.1:18090", "the holder")
 		r := e.banger("vm", "forward", "fw", "18090:8000")
 		if r.code == 0 || !strings.Contains(r.err, "in use by") || !strings.Contains(r.err, fmt.Sprintf("pid %d", os.Getpid())) {
 			t.Errorf("busy port: exit %d %q", r.code, r.err)

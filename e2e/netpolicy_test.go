@@ -16,13 +16,20 @@ const publicAddr = "198.51.100.2"
 func addPublic(t *testing.T, up *upstream) {
 	t.Helper()
 	run(t, "ip", "-n", up.ns, "addr", "add", publicAddr+"/32", "dev", "lo")
+	serveHTTPIn(t, up.ns, "tcp4", publicAddr+":8080", "hello from the internet")
+}
+
+// serveHTTPIn serves body over HTTP on addr inside namespace ns until the
+// test ends.
+func serveHTTPIn(t *testing.T, ns, network, addr, body string) {
+	t.Helper()
 	var l net.Listener
-	inNetns(t, up.ns, func() (err error) {
-		l, err = net.Listen("tcp4", publicAddr+":8080")
+	inNetns(t, ns, func() (err error) {
+		l, err = net.Listen(network, addr)
 		return err
 	})
 	t.Cleanup(func() { l.Close() })
-	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello from the internet") }))
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, body) }))
 }
 
 // guestSh runs a shell command in a VM through the agent.
@@ -156,13 +163,7 @@ func TestNetPolicy(t *testing.T) {
 
 	t.Run("no IPv6 to the host through the bridge", func(t *testing.T) {
 		e.t = t
-		var l net.Listener
-		inNetns(t, e.ns, func() (err error) {
-			l, err = net.Listen("tcp", "[::]:8097")
-			return err
-		})
-		defer l.Close()
-		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host v6 service") }))
+		serveHTTPIn(t, e.ns, "tcp", "[::]:8097", "host v6 service")
 		if a, _ := e.inNS("ip", "-6", "addr", "show", "dev", "banger0"); strings.Contains(a, "inet6") {
 			t.Errorf("the bridge has an IPv6 address:\n%s", a)
 		}

@@ -73,19 +73,29 @@ func parseForwards(specs []string, have []api.ForwardSpec) ([]api.ForwardSpec, e
 	return out, nil
 }
 
+// lockPorts takes a VM's lock and reads its forwards.
+func (s *Service) lockPorts(ctx context.Context, name string) (store.VM, portState, func(), error) {
+	vm, unlock, err := s.lockResolved(ctx, name)
+	if err != nil {
+		return vm, portState{}, nil, err
+	}
+	ps, err := s.portState(ctx, vm.ID)
+	if err != nil {
+		unlock()
+		return vm, ps, nil, err
+	}
+	return vm, ps, unlock, nil
+}
+
 // Forward adds forwards to a VM, kept with it. On a running VM they
 // listen at once; on a stopped one the ports are tried now (a port in use
 // is refused) and bound when it starts.
 func (s *Service) Forward(ctx context.Context, p api.ForwardParams, r progress.Reporter) ([]api.Forward, error) {
-	vm, unlock, err := s.lockResolved(ctx, p.Name)
+	vm, ps, unlock, err := s.lockPorts(ctx, p.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	ps, err := s.portState(ctx, vm.ID)
-	if err != nil {
-		return nil, err
-	}
 	add, err := parseForwards(p.Forwards, ps.Forwards)
 	if err != nil {
 		return nil, err
@@ -164,15 +174,11 @@ func (s *Service) forwardList(ctx context.Context, vmID string) ([]api.Forward, 
 
 // ForwardRemove removes a VM's forward of a host port.
 func (s *Service) ForwardRemove(ctx context.Context, p api.ForwardRemoveParams, _ progress.Reporter) ([]api.Forward, error) {
-	vm, unlock, err := s.lockResolved(ctx, p.Name)
+	vm, ps, unlock, err := s.lockPorts(ctx, p.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	ps, err := s.portState(ctx, vm.ID)
-	if err != nil {
-		return nil, err
-	}
 	match := func(f api.ForwardSpec) bool { return f.HostPort == p.HostPort && (p.Proto == "" || p.Proto == f.Proto) }
 	var gone []api.ForwardSpec
 	for _, f := range ps.Forwards {
@@ -211,15 +217,11 @@ func (s *Service) ForwardRemove(ctx context.Context, p api.ForwardRemoveParams, 
 
 // SetAutoForward turns a VM's auto-forward on or off (kept with it).
 func (s *Service) SetAutoForward(ctx context.Context, p api.AutoForwardParams, _ progress.Reporter) ([]api.Forward, error) {
-	vm, unlock, err := s.lockResolved(ctx, p.Name)
+	vm, ps, unlock, err := s.lockPorts(ctx, p.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	ps, err := s.portState(ctx, vm.ID)
-	if err != nil {
-		return nil, err
-	}
 	ps.Auto = &p.On
 	if err := s.putPortState(ctx, vm.ID, ps); err != nil {
 		return nil, err
