@@ -8,17 +8,19 @@ import (
 )
 
 // ApplyGuest installs (or replaces) a guest's rules and remembers them,
-// so that a rebuilt table gets them back.
+// also when that fails, so that a table made or rebuilt later gets them
+// (a daemon restarted after an upgrade re-attaches its VMs before the
+// network is ensured).
 func (l *Linux) ApplyGuest(ctx context.Context, g Guest) error {
 	if err := g.validate(); err != nil {
-		return err
-	}
-	if _, err := l.call(ctx, request{Op: "guest-apply", Guest: &g}); err != nil {
 		return err
 	}
 	l.guestsMu.Lock()
 	l.guests[g.TAP] = g
 	l.guestsMu.Unlock()
+	if _, err := l.call(ctx, request{Op: "guest-apply", Guest: &g}); err != nil {
+		return err
+	}
 	l.log.Info("host change", "op", "apply guest rules", "tap", g.TAP, "ip", g.IP, "isolated", g.Egress.Isolated,
 		"allow", len(g.Egress.Allow), "deny", len(g.Egress.Deny), "domain_ports", g.Egress.DomainPorts, "peers", g.Peers)
 	return nil

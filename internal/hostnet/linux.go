@@ -175,7 +175,7 @@ func (l *Linux) EnsureBridge(ctx context.Context) error {
 			"created_bridge", c.Bridge, "created_nft_table", c.Table, "enabled_ip_forward", c.Forwarding, "routed_resolved", c.Resolved,
 			"created_bridge_table", c.BridgeTable, "rebuilt_tables", c.Rebuilt)
 	}
-	if resp.Created.Rebuilt {
+	if c := resp.Created; c.Rebuilt || c.Table || c.BridgeTable {
 		l.reapplyGuests(ctx)
 	}
 	l.hooksMu.Lock()
