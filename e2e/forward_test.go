@@ -81,7 +81,7 @@ func TestForward(t *testing.T) {
 		if r := e.must("vm", "forward", "ls", "fw"); !strings.Contains(r.out, "auto") {
 			t.Errorf("forward ls lacks the auto forward:\n%s", r.out)
 		}
-		e.must("vm", "exec", "fw", "--", "sh", "-c", "pkill -f 'LocalPort=>18095' || true")
+		e.must("vm", "exec", "fw", "--", "sh", "-c", "pkill -f 'LocalPort=>1809[5]'")
 		deadline := time.Now().Add(3 * time.Second)
 		for time.Now().Before(deadline) {
 			if r := e.must("vm", "forward", "ls", "fw", "--json"); !strings.Contains(r.out, "18095") {
