@@ -29,7 +29,8 @@ func TestBenchNetPolicy(t *testing.T) {
 	// Debian image).
 	e.must("vm", "exec", "nb", "--", "sh", "-c", fmt.Sprintf(
 		`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>8300,Listen=>16,ReuseAddr=>1) or die; `+
-			`$b="\0" x (1<<20); while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\n\r\n"; print $c $b for 1..%d; close $c }' >/dev/null 2>&1`, mib))
+			`$b="\0" x (1<<20); while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\n\r\n"; print $c $b for 1..%d; close $c }' >/dev/null 2>&1; `+
+			waitListen(8300), mib))
 
 	// curl's speed (bytes/s) and time to first byte (s) for url.
 	get := func(url string) (float64, float64) {
@@ -56,15 +57,16 @@ func TestBenchNetPolicy(t *testing.T) {
 	mibps := func(perMiB time.Duration) float64 { return float64(time.Second) / float64(perMiB) }
 	dMed, fMed := mibps(median(direct)), mibps(median(fwd))
 
-	// Auto-forward: from the guest server's start (vm exec returned) to
-	// the host port answering.
+	// Auto-forward: from the guest server listening (vm exec returns once
+	// it accepts a connection inside the guest) to the host port answering.
 	e.must("vm", "forward", "nb", "--auto")
 	var autoT []time.Duration
 	for i := range rounds {
 		port := 18310 + i
 		e.must("vm", "exec", "nb", "--", "sh", "-c", fmt.Sprintf(
 			`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>%d,Listen=>4,ReuseAddr=>1) or die; `+
-				`while($c=$s->accept){ print $c "HTTP/1.0 200 OK\r\n\r\nok\n"; close $c }' >/dev/null 2>&1`, port))
+				`while($c=$s->accept){ print $c "HTTP/1.0 200 OK\r\n\r\nok\n"; close $c }' >/dev/null 2>&1; `+
+				waitListen(port), port))
 		start := time.Now()
 		for time.Since(start) < 30*time.Second {
 			if out, _ := e.inNS("curl", "-s", "--max-time", "1", fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(out) == "ok" {
@@ -104,4 +106,10 @@ one splice relay in bangerd.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), rounds,
 		mib, dMed, fMed, fMed/dMed, ms(median(dTTFB)), ms(median(fTTFB)), ms(median(autoT)), ms(median(setT)))
 	writeBenchSection(t, "netpolicy", report)
+}
+
+// waitListen is a guest shell snippet that returns once something
+// accepts connections on 127.0.0.1:port (perl starts slowly under TCG).
+func waitListen(port int) string {
+	return fmt.Sprintf(`for i in $(seq 150); do perl -MIO::Socket::INET -e 'exit !IO::Socket::INET->new("127.0.0.1:%d")' && exit 0; sleep 0.2; done; exit 1`, port)
 }
