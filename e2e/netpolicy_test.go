@@ -52,9 +52,8 @@ func (e *env) guestHTTP(vm string, port int, body string) {
 	e.t.Helper()
 	e.must("vm", "exec", vm, "--", "sh", "-c", fmt.Sprintf(
 		`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>%d,Listen=>16,ReuseAddr=>1) or die $!; `+
-			`while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s\n"; close $c }' >/dev/null 2>&1; `+
-			`for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:%d/ && exit 0; sleep 0.2; done; echo server did not start >&2; exit 1`,
-		port, body, port))
+			`while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s\n"; close $c }' >/dev/null 2>&1; `+waitListen(port),
+		port, body))
 }
 
 func TestNetPolicy(t *testing.T) {
