@@ -28,7 +28,7 @@ func TestBenchNetPolicy(t *testing.T) {
 	// A guest server sending mib MiB per connection (perl is in every
 	// Debian image).
 	e.must("vm", "exec", "nb", "--", "sh", "-c", fmt.Sprintf(
-		`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>8300,Listen=>16,ReuseAddr=>1) or die; `+
+		`setsid -f perl -MIO::Socket::INET -e '$SIG{PIPE}="IGNORE"; $s=IO::Socket::INET->new(LocalPort=>8300,Listen=>16,ReuseAddr=>1) or die; `+
 			`$b="\0" x (1<<20); while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\n\r\n"; print $c $b for 1..%d; close $c }' >/dev/null 2>&1; `+
 			waitListen(8300), mib))
 
@@ -64,7 +64,7 @@ func TestBenchNetPolicy(t *testing.T) {
 	for i := range rounds {
 		port := 18310 + i
 		e.must("vm", "exec", "nb", "--", "sh", "-c", fmt.Sprintf(
-			`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>%d,Listen=>4,ReuseAddr=>1) or die; `+
+			`setsid -f perl -MIO::Socket::INET -e '$SIG{PIPE}="IGNORE"; $s=IO::Socket::INET->new(LocalPort=>%d,Listen=>4,ReuseAddr=>1) or die; `+
 				`while($c=$s->accept){ print $c "HTTP/1.0 200 OK\r\n\r\nok\n"; close $c }' >/dev/null 2>&1; `+
 				waitListen(port), port))
 		start := time.Now()

@@ -51,7 +51,7 @@ func (e *env) fetch(vm, url string) string {
 func (e *env) guestHTTP(vm string, port int, body string) {
 	e.t.Helper()
 	e.must("vm", "exec", vm, "--", "sh", "-c", fmt.Sprintf(
-		`setsid -f perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>%d,Listen=>16,ReuseAddr=>1) or die $!; `+
+		`setsid -f perl -MIO::Socket::INET -e '$SIG{PIPE}="IGNORE"; $s=IO::Socket::INET->new(LocalPort=>%d,Listen=>16,ReuseAddr=>1) or die $!; `+
 			`while($c=$s->accept){ while(<$c>){ last if /^\r?$/ } print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s\n"; close $c }' >/dev/null 2>&1; `+waitListen(port),
 		port, body))
 }
