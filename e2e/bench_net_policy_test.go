@@ -98,11 +98,12 @@ Written by `+"`make bench`"+` on %s. Machine: %d cores; one guest under QEMU
 | TCP throughput, host → guest address directly (%d MiB per transfer) | %.1f MiB/s |
 | TCP throughput through `+"`vm forward`"+` (127.0.0.1 → bangerd → guest) | %.1f MiB/s (**%.2f×** direct; goal ≥ 0.8×) |
 | time to first byte, directly / through the forward | %s / %s |
-| guest server started → its auto-forward answering on 127.0.0.1 (poll every 500 ms) | %s |
+| guest server listening → its auto-forward answering on 127.0.0.1 (poll every 500 ms) | %s |
 | `+"`vm set --net`"+` on a running VM (CLI → daemon → rules applied in one transaction) | %s |
 
 The guest's TCG CPU is the bottleneck of both transfers; the forward adds
-one splice relay in bangerd.
+one splice relay in bangerd. On a shared, loaded machine the numbers vary by
+tens of percent between runs.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), rounds,
 		mib, dMed, fMed, fMed/dMed, ms(median(dTTFB)), ms(median(fTTFB)), ms(median(autoT)), ms(median(setT)))
 	writeBenchSection(t, "netpolicy", report)
