@@ -307,7 +307,9 @@ func TestNetwork(t *testing.T) {
 		// A guest resolves an upstream name and another VM's name through
 		// banger's DNS, and fetches from the upstream server through NAT.
 		// (A second VM, run through the agent: it needs no sshd.)
-		r = e.must("vm", "run", "--rm", "--", "sh", "-c",
+		// The upstream sits on a private address, which guests reach
+		// only when allowed (issue 16).
+		r = e.must("vm", "run", "--rm", "--allow-out", upAddr, "--", "sh", "-c",
 			"getent hosts "+upName+"; getent hosts web.vm; curl -sS --max-time 20 http://"+upName+":8080/; "+
 				"ping -c1 -W5 10.77.0.1 >/dev/null && echo gateway-pings; "+
 				"curl -s --max-time 3 http://10.77.0.1:8099/ || echo host-service-blocked; "+

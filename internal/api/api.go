@@ -123,6 +123,11 @@ type CreateParams struct {
 	// Cold boots the kernel even when a start-up snapshot could start
 	// the VM warm ([snapshots] warm).
 	Cold bool `json:"cold,omitempty"`
+	// Net is the VM's network policy (netpolicy.go); nil: [network]
+	// default_policy. An empty Mode in it means the default mode.
+	Net *NetPolicy `json:"net,omitempty"`
+	// Ports are the VM's forwards (-p, --auto-forward; netpolicy.go).
+	Ports *CreatePorts `json:"ports,omitempty"`
 }
 
 // RunParams creates a VM and runs a command in it.
@@ -180,6 +185,8 @@ type VM struct {
 	// booted) or "snapshot KEY" (a warm start from the start-up snapshot
 	// whose key begins with KEY); empty when not running.
 	StartedFrom string `json:"started_from,omitempty"`
+	// Net is the VM's network policy (issue 16).
+	Net *NetPolicy `json:"net,omitempty"`
 }
 
 // SpecLine is sent as the first progress event of a create: the resolved

@@ -27,7 +27,8 @@ var (
 		"banger vm snapshot create": vmNames, "banger vm snapshot ls": vmNames,
 		"banger vm workspace prepare": vmNames, "banger vm workspace export": vmNames,
 		"banger image promote": vmNames,
-		"banger image show":    imageNames, "banger image delete": imageNames, "banger image export": imageNames,
+		"banger vm forward":    vmNames, "banger vm forward ls": vmNames, "banger vm forward rm": vmNames,
+		"banger image show": imageNames, "banger image delete": imageNames, "banger image export": imageNames,
 		"banger kernel show": kernelNames, "banger kernel delete": kernelNames,
 	}
 	flagCompletion = map[string]map[string]namesFunc{

@@ -26,7 +26,7 @@ func newVMCmd(f *factory) *cobra.Command {
 		newVMSSHCmd(f), newVMStopCmd(f, nil), newVMStartCmd(f, nil), newVMDeleteCmd(f),
 		newVMCpCmd(f), newVMExecCmd(f, nil), newVMRestartCmd(f), newVMSetCmd(f, nil), newVMStatsCmd(f),
 		newVMPortsCmd(f), newVMLogsCmd(f, nil), newWorkspaceCmd(f),
-		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f), newVMForkCmd(f, nil))
+		newVMPauseCmd(f), newVMResumeCmd(f), newVMSnapshotCmd(f), newVMForkCmd(f, nil), newVMForwardCmd(f, nil))
 	return cmd
 }
 
@@ -85,6 +85,9 @@ func newVMShowCmd(f *factory) *cobra.Command {
 			{"vmm", v.VMM}, {"vcpu", fmt.Sprint(v.VCPU)}, {"memory", config.FormatSize(int64(v.MemoryMiB) << 20)},
 			{"disk", config.FormatSize(v.DiskBytes)}, {"address", v.IP}, {"mac", v.MAC},
 			{"created", v.CreatedAt.Format(time.RFC3339)}, {"console log", v.ConsoleLog}, {"dir", v.Dir},
+		}
+		if v.Net != nil {
+			rows = append(rows, [2]string{"network", netPolicyLine(v.Net)})
 		}
 		if v.PID != 0 {
 			rows = append(rows, [2]string{"vmm pid", fmt.Sprint(v.PID)})

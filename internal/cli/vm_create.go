@@ -24,6 +24,7 @@ func newVMCreateCmd(f *factory, runF func(*vmCreateOptions) error) *cobra.Comman
 	opts := &vmCreateOptions{IO: f.IO, Client: f.Client}
 	var size sizeFlags
 	var noWait bool
+	var net netFlags
 	cmd := &cobra.Command{
 		Use:   "create [flags]",
 		Short: "Create and boot a long-lived VM",
@@ -33,14 +34,22 @@ the CLI does not abort the create: the daemon finishes it (see vm show).
 
 The VM keeps its root filesystem changes (overlay disk) and /root (work
 disk) across stop and start; only 'vm delete' discards them.`,
-		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev",
-		Args:    exactArgs(0, "no arguments"),
+		Example: "  banger vm create --name dev --vcpu 2 --memory 2G\n  ssh via: banger vm ssh dev\n" +
+			"  banger vm create --name db --allow-out 10.1.2.0/24:5432   # the public internet and one private service\n" +
+			"  banger vm create --name a --group web && banger vm create --name b --group web   # a and b reach each other",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := size.params(cmd)
 			if err != nil {
 				return err
 			}
 			p.WaitSSH, p.NoWait = true, noWait
+			if p.Net, err = net.policy(cmd); err != nil {
+				return err
+			}
+			if err := net.ports(cmd, &p); err != nil {
+				return err
+			}
 			opts.Params = p
 			if runF != nil {
 				return runF(opts)
@@ -51,6 +60,8 @@ disk) across stop and start; only 'vm delete' discards them.`,
 	size.register(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the VM as JSON")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the VM is reserved; the daemon boots it in the background")
+	net.register(cmd.Flags(), true)
+	completeNetMode(cmd)
 	return cmd
 }
 

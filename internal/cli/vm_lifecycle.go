@@ -21,9 +21,13 @@ type vmSetOptions struct {
 	IO     *iostreams
 	Client interface {
 		VMSet(context.Context, api.SetParams, func(api.Progress)) (api.VM, error)
+		VMSetNet(context.Context, api.SetNetParams, func(api.Progress)) (api.VM, error)
 	}
 
 	Params api.SetParams // zero fields are left as they are
+	// Net is the network policy change (--net, --allow-out, --deny-out),
+	// nil when none was asked for.
+	Net *api.SetNetParams
 }
 
 // newVMSetCmd builds `vm set`; runF, when set, runs instead of vmSetRun.
@@ -31,18 +35,34 @@ func newVMSetCmd(f *factory, runF func(*vmSetOptions) error) *cobra.Command {
 	opts := &vmSetOptions{IO: f.IO, Client: f.Client}
 	p := &opts.Params
 	mem := memoryValue{mib: &p.MemoryMiB}
+	var net netFlags
 	cmd := &cobra.Command{
-		Use:   "set NAME [--vcpu N] [--memory SIZE] [--disk-size SIZE]",
-		Short: "Change a stopped VM's vCPUs, memory or disk size",
+		Use:   "set NAME [--vcpu N] [--memory SIZE] [--disk-size SIZE] [--net MODE] [--allow-out RULE]... [--deny-out RULE]...",
+		Short: "Change a stopped VM's vCPUs, memory or disk size, or any VM's network policy",
 		Long: `Change the size of a stopped VM; the guest sees the new sizes at its next
 start. Disks only grow (both the overlay and the work disk, with their
-filesystems); shrinking is refused.`,
-		Example: "  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4G --disk-size 20G && banger vm start dev",
-		Args:    exactArgs(1, "one VM name"),
+filesystems); shrinking is refused.
+
+--net, --allow-out and --deny-out change the VM's network policy, also
+while it runs: new connections follow the new policy at once (established
+ones continue). --allow-out/--deny-out replace the VM's list; give
+--allow-out '' to empty it. vm show prints the policy.`,
+		Example: "  banger vm stop dev && banger vm set dev --vcpu 4 --memory 4G --disk-size 20G && banger vm start dev\n" +
+			"  banger vm set dev --net isolated                 # on a running VM: nothing leaves from now on\n" +
+			"  banger vm set dev --net nat --deny-out 203.0.113.0/24",
+		Args: exactArgs(1, "one VM name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
-			if !cmd.Flags().Changed("vcpu") && !cmd.Flags().Changed("memory") && !cmd.Flags().Changed("disk-size") {
-				return usageError{fmt.Errorf("vm set: give at least one of --vcpu, --memory, --disk-size")}
+			sized := cmd.Flags().Changed("vcpu") || cmd.Flags().Changed("memory") || cmd.Flags().Changed("disk-size")
+			if net.changed(cmd) {
+				np, err := net.setParams(cmd, args[0])
+				if err != nil {
+					return err
+				}
+				opts.Net = &np
+			}
+			if !sized && opts.Net == nil {
+				return usageError{fmt.Errorf("vm set: give at least one of --vcpu, --memory, --disk-size, --net, --allow-out, --deny-out")}
 			}
 			if cmd.Flags().Changed("vcpu") && p.VCPU < 1 {
 				return usageError{fmt.Errorf("--vcpu %d: must be at least 1", p.VCPU)}
@@ -61,14 +81,27 @@ filesystems); shrinking is refused.`,
 	cmd.Flags().IntVar(&p.VCPU, "vcpu", 0, "virtual CPUs")
 	cmd.Flags().Var(&mem, "memory", "memory: 4G, 1.5G, 512M or plain MiB")
 	cmd.Flags().Var(diskValue{&p.DiskSize}, "disk-size", "new disk size, e.g. 20G (grow only)")
+	net.register(cmd.Flags(), false)
+	completeNetMode(cmd)
 	return cmd
 }
 
 // vmSetRun resizes the VM and prints its new sizes.
 func vmSetRun(ctx context.Context, opts *vmSetOptions) error {
 	show, done := progressPrinter(opts.IO)
-	v, err := opts.Client.VMSet(ctx, opts.Params, show)
-	done()
+	defer done()
+	if opts.Net != nil {
+		v, err := opts.Client.VMSetNet(ctx, *opts.Net, show)
+		if err != nil {
+			return err
+		}
+		printf(opts.IO.Out, "%s: network %s\n", v.Name, netPolicyLine(v.Net))
+	}
+	p := opts.Params
+	if p.VCPU == 0 && p.MemoryMiB == 0 && p.DiskSize == "" {
+		return nil
+	}
+	v, err := opts.Client.VMSet(ctx, p, show)
 	if err != nil {
 		return err
 	}

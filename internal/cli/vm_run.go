@@ -37,6 +37,7 @@ func newVMRunCmd(f *factory, runF func(*vmRunOptions) error) *cobra.Command {
 	var size sizeFlags
 	var rm bool
 	var c commandFlags
+	var net netFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] [REPO [flags]] [-- CMD [ARGS...]]",
 		Short: "Boot a VM, run one command in it, and (with --rm) throw it away",
@@ -59,7 +60,8 @@ command. A guest command that is a path goes after --.`,
 			"  banger vm run --rm ./myrepo -- make test     # the repository's committed files in /root/repo\n" +
 			"  banger vm run --rm -t -- bash                # an interactive shell in a throwaway VM\n" +
 			"  banger vm run --rm --image golang:1.22 -- go version   # the image's PATH applies\n" +
-			"  banger vm run --rm --image docker.io/library/hello-world   # the image's own command",
+			"  banger vm run --rm --image docker.io/library/hello-world   # the image's own command\n" +
+			"  banger vm run --rm --net isolated -- ./untrusted.sh    # no egress at all",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.checkEnv(); err != nil {
 				return err
@@ -70,6 +72,12 @@ command. A guest command that is a path goes after --.`,
 			}
 			p, err := size.params(cmd)
 			if err != nil {
+				return err
+			}
+			if p.Net, err = net.policy(cmd); err != nil {
+				return err
+			}
+			if err := net.ports(cmd, &p); err != nil {
 				return err
 			}
 			if repo == "" && opts.Workspace.changed(cmd) {
@@ -89,6 +97,8 @@ command. A guest command that is a path goes after --.`,
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the command ends")
 	c.register(cmd.Flags(), "the repository, else the image's working directory, else the user's home")
 	opts.Workspace.register(cmd.Flags())
+	net.register(cmd.Flags(), true)
+	completeNetMode(cmd)
 	return cmd
 }
 

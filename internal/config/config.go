@@ -113,6 +113,18 @@ type Network struct {
 	// the host's bridge address; by default only banger's DNS answers
 	// them there (guests run untrusted code).
 	GuestsReachHost bool `toml:"guests_reach_host"`
+	// DefaultPolicy is new VMs' network mode: "nat" (the public internet;
+	// no private range or host LAN) or "isolated" (nothing leaves).
+	// DefaultAllowOut and DefaultDenyOut are their allow/deny rules,
+	// comma-separated ("10.0.0.0/8,192.168.0.0/16" gives back the reach
+	// of banger before issue 16). Strings, not arrays, keep Config
+	// comparable.
+	DefaultPolicy   string `toml:"default_policy"`
+	DefaultAllowOut string `toml:"default_allow_out"`
+	DefaultDenyOut  string `toml:"default_deny_out"`
+	// AutoForward forwards every TCP port a guest listens on to the same
+	// port on 127.0.0.1 (else the next free one); per VM --auto-forward.
+	AutoForward bool `toml:"auto_forward"`
 }
 
 // Duration is a time.Duration written as "90s" in TOML.

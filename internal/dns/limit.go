@@ -135,7 +135,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 		go func() {
 			defer s.wg.Done()
 			defer s.lim.release(src)
-			writeUDP(pc, from, s.forward(req, "udp"), req)
+			writeUDP(pc, from, s.answered(src, s.forward(req, "udp")), req)
 		}()
 	}
 }

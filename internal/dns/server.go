@@ -39,6 +39,10 @@ type Server struct {
 	// DefaultMaxInFlight); beyond them a query is answered SERVFAIL.
 	PerSource, MaxInFlight int
 	Log                    *slog.Logger
+	// OnAnswer, when set, sees every forwarded answer before the client
+	// does (a guest's domain rules let it reach what the name resolved
+	// to, so the addresses must be allowed before it connects).
+	OnAnswer func(client netip.Addr, resp *dns.Msg)
 
 	mu   sync.Mutex
 	addr netip.AddrPort
@@ -151,7 +155,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	defer s.lim.release(src)
-	w.WriteMsg(s.forward(req, w.LocalAddr().Network()))
+	w.WriteMsg(s.answered(src, s.forward(req, w.LocalAddr().Network())))
 }
 
 // answerLocal answers what needs no upstream: malformed queries and the
@@ -243,6 +247,14 @@ func (s *Server) forward(req *dns.Msg, network string) *dns.Msg {
 	}
 	s.Log.Debug("dns forward failed", "name", req.Question[0].Name, "err", err)
 	return servfail(req)
+}
+
+// answered runs OnAnswer for a forwarded answer.
+func (s *Server) answered(client netip.Addr, resp *dns.Msg) *dns.Msg {
+	if s.OnAnswer != nil && resp.Rcode == dns.RcodeSuccess {
+		s.OnAnswer(client, resp)
+	}
+	return resp
 }
 
 func deadline(ctx context.Context) time.Time {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Fake is an in-memory Network for tests. Its OnBridgeUp steps run only
@@ -21,13 +22,43 @@ type Fake struct {
 	Bridge bool
 	TAPs   map[string]bool
 	hooks  []func(context.Context) error
+	// Guests are the rules applied, by TAP; Resolved the addresses
+	// allowed by AllowResolved, by TAP.
+	Guests   map[string]Guest
+	Resolved map[string][]netip.Addr
 }
 
 var _ Network = (*Fake)(nil)
 
 // NewFake returns a fake network on subnet.
 func NewFake(subnet netip.Prefix) *Fake {
-	return &Fake{Cfg: Config{Bridge: "fake0", Subnet: subnet}.withDefaults(), TAPs: map[string]bool{}}
+	return &Fake{Cfg: Config{Bridge: "fake0", Subnet: subnet}.withDefaults(), TAPs: map[string]bool{},
+		Guests: map[string]Guest{}, Resolved: map[string][]netip.Addr{}}
+}
+
+func (f *Fake) ApplyGuest(_ context.Context, g Guest) error {
+	if err := g.validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Guests[g.TAP] = g
+	return nil
+}
+
+func (f *Fake) AllowResolved(_ context.Context, tap string, _ uint16, addrs []netip.Addr, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Resolved[tap] = append(f.Resolved[tap], addrs...)
+	return nil
+}
+
+// Guest returns the rules applied for tap.
+func (f *Fake) Guest(tap string) (Guest, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.Guests[tap]
+	return g, ok
 }
 
 func (f *Fake) EnsureBridge(ctx context.Context) error {
@@ -70,6 +101,7 @@ func (f *Fake) DeleteTAP(_ context.Context, name string) error {
 		return f.DeleteTAPErr
 	}
 	delete(f.TAPs, name)
+	delete(f.Guests, name)
 	return nil
 }
 

@@ -17,6 +17,7 @@ package hostnet
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 // Network is the host side of VM networking.
@@ -31,6 +32,14 @@ type Network interface {
 	// DeleteTAP releases a VM's TAP (back to the pool when there is room);
 	// a missing TAP is not an error.
 	DeleteTAP(ctx context.Context, name string) error
+	// ApplyGuest converges a running guest's rules — its MAC and address
+	// (anti-spoofing), its group peers and its egress policy — in one
+	// transaction, so new connections see the whole policy at once.
+	// DeleteTAP removes them.
+	ApplyGuest(ctx context.Context, g Guest) error
+	// AllowResolved lets a guest reach addrs on port (0: any) for ttl:
+	// what one of its allowed domains resolved to.
+	AllowResolved(ctx context.Context, tap string, port uint16, addrs []netip.Addr, ttl time.Duration) error
 	// TAPExists reports whether the TAP is present.
 	TAPExists(name string) bool
 	// Gateway is the bridge address guests route through.

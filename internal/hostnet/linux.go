@@ -34,6 +34,9 @@ type Linux struct {
 	hooksMu  sync.Mutex
 	hooks    []func(context.Context) error
 
+	guestsMu sync.Mutex
+	guests   map[string]Guest // TAP → rules applied (guests.go)
+
 	poolMu  sync.Mutex
 	slots   map[string]slotState // pool TAP name → state
 	filling bool
@@ -57,7 +60,8 @@ var _ Network = (*Linux)(nil)
 func NewLinux(cfg Config, log *slog.Logger) *Linux {
 	// The pool starts off: before the first EnsureBridge its TAPs (left by
 	// an earlier daemon) are not known yet.
-	l := &Linux{cfg: cfg.withDefaults(), log: log, ns: -1, slots: map[string]slotState{}, poolOff: true}
+	l := &Linux{cfg: cfg.withDefaults(), log: log, ns: -1, slots: map[string]slotState{}, poolOff: true,
+		guests: map[string]Guest{}}
 	if ns, err := netns.Get(); err == nil {
 		l.ns = ns
 	}
@@ -168,7 +172,11 @@ func (l *Linux) EnsureBridge(ctx context.Context) error {
 	}
 	if c := resp.Created; c != (Created{}) {
 		l.log.Info("host change", "op", "ensure network", "bridge", l.cfg.Bridge, "subnet", l.cfg.Subnet,
-			"created_bridge", c.Bridge, "created_nft_table", c.Table, "enabled_ip_forward", c.Forwarding, "routed_resolved", c.Resolved)
+			"created_bridge", c.Bridge, "created_nft_table", c.Table, "enabled_ip_forward", c.Forwarding, "routed_resolved", c.Resolved,
+			"created_bridge_table", c.BridgeTable, "rebuilt_tables", c.Rebuilt)
+	}
+	if c := resp.Created; c.Rebuilt || c.Table || c.BridgeTable {
+		l.reapplyGuests(ctx)
 	}
 	l.hooksMu.Lock()
 	hooks := append([]func(context.Context) error(nil), l.hooks...)

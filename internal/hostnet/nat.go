@@ -40,6 +40,9 @@ const fwdMarker = "ip-forward-enabled-by-banger"
 type wantChain struct {
 	chain nftables.Chain
 	rules []wantRule
+	// dynamic chains hold per-guest rules (egress.go): their rules are
+	// not compared, and a rebuild of the table empties them.
+	dynamic bool
 }
 
 type wantRule struct {
@@ -87,33 +90,48 @@ func wantTable(cfg Config) []wantChain {
 		&expr.Masq{},
 	}
 	chains := []wantChain{
-		{nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
-			[]wantRule{{fmt.Sprintf("banger: masquerade guest traffic from %s leaving the subnet", cfg.Subnet), masq}}},
-		{nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest), pre},
-		{nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest), out},
+		{chain: nat("postrouting", nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource),
+			rules: []wantRule{{fmt.Sprintf("banger: masquerade guest traffic from %s leaving the subnet", cfg.Subnet), masq}}},
+		{chain: nat("prerouting", nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest), rules: pre},
+		{chain: nat("output", nftables.ChainHookOutput, nftables.ChainPriorityNATDest), rules: out},
 	}
 	if !cfg.GuestsReachHost {
 		chains = append(chains,
-			wantChain{nftables.Chain{Name: "input", Type: nftables.ChainTypeFilter,
-				Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter}, guestInput(cfg)},
-			wantChain{nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter,
-				Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter}, guestForward(cfg)})
+			wantChain{chain: nftables.Chain{Name: "input", Type: nftables.ChainTypeFilter,
+				Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter}, rules: guestInput(cfg)})
 	}
-	return chains
+	// A jump's target chain must exist first.
+	return append(chains,
+		wantChain{chain: nftables.Chain{Name: guestsChain}, dynamic: true},
+		wantChain{chain: nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter}, rules: guestForward(cfg)})
 }
 
-// guestForward keeps guests off link-local addresses beyond the host —
-// a cloud VM's metadata service (169.254.169.254) hands out the host's
-// credentials to whoever asks.
+// guestForward is what guests reach beyond the host: never a link-local
+// address (a cloud VM's metadata service, 169.254.169.254, hands out the
+// host's credentials to whoever asks; absent with guests_reach_host),
+// never another guest through the host, and otherwise what their own
+// policy chain says (egress.go). Established connections continue, so a
+// policy change applies to new connections.
 func guestForward(cfg Config) []wantRule {
-	return []wantRule{{"banger: guests reach no link-local address (cloud metadata services)", []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.Bridge)},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte{255, 255, 0, 0}, Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{169, 254, 0, 0}},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}}}
+	br := iif(cfg.Bridge)
+	var rules []wantRule
+	if !cfg.GuestsReachHost {
+		rules = append(rules, wantRule{"banger: guests reach no link-local address (cloud metadata services)",
+			join(br, ipIn(false, netip.MustParsePrefix("169.254.0.0/16")), []expr.Any{drop})})
+	}
+	established := binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED)
+	return append(rules,
+		wantRule{"banger: guests' established connections continue (a policy change applies to new ones)", join(br, []expr.Any{
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: established, Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)}, accept})},
+		wantRule{"banger: guests of one group, bridged (br_netfilter shows bridged packets here; bridge table groups marks them)",
+			join(br, oif(cfg.Bridge), hasMark(groupMark), []expr.Any{accept})},
+		wantRule{"banger: guests reach no other guest through the host", join(br, oif(cfg.Bridge), []expr.Any{drop})},
+		wantRule{"banger: each guest's egress policy (chain " + guestsChain + ", one vm-TAP chain per guest)",
+			join(br, []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: guestsChain}})},
+		wantRule{"banger: nothing from an address no running guest has", join(br, []expr.Any{drop})})
 }
 
 // guestInput keeps guests away from the host's own services: from the
@@ -158,44 +176,35 @@ func guestInput(cfg Config) []wantRule {
 	return rules
 }
 
-func be16(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
-
-func maskOf(p netip.Prefix) []byte {
-	m := make([]byte, 4)
-	binary.BigEndian.PutUint32(m, ^uint32(0)<<(32-p.Bits()))
-	return m
-}
-
-// ifname is an interface name as the kernel compares it: NUL-padded.
-func ifname(n string) []byte {
-	b := make([]byte, 16)
-	copy(b, n)
-	return b
-}
-
 var table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
 
-func findTable(c *nftables.Conn) (bool, error) {
-	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+func findTable(c *nftables.Conn) (bool, error) { return findTableOf(c, table) }
+
+func findTableOf(c *nftables.Conn, t *nftables.Table) (bool, error) {
+	ts, err := c.ListTablesOfFamily(t.Family)
 	if err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == TableName }), nil
+	return slices.ContainsFunc(ts, func(x *nftables.Table) bool { return x.Name == t.Name }), nil
 }
 
-// tableChains returns the table's chains by name, each with its rules'
-// comments in order.
 func tableChains(c *nftables.Conn) (map[string][]*nftables.Rule, map[string]*nftables.Chain, error) {
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	return tableChainsOf(c, table)
+}
+
+// tableChainsOf returns a table's chains by name, each with its rules in
+// order.
+func tableChainsOf(c *nftables.Conn, t *nftables.Table) (map[string][]*nftables.Rule, map[string]*nftables.Chain, error) {
+	chains, err := c.ListChainsOfTableFamily(t.Family)
 	if err != nil {
 		return nil, nil, err
 	}
 	rules, byName := map[string][]*nftables.Rule{}, map[string]*nftables.Chain{}
 	for _, ch := range chains {
-		if ch.Table.Name != TableName {
+		if ch.Table.Name != t.Name {
 			continue
 		}
-		rs, err := c.GetRules(table, ch)
+		rs, err := c.GetRules(t, ch)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -210,26 +219,39 @@ func comment(r *nftables.Rule) string {
 }
 
 // ensureTable creates the table, or rebuilds it atomically when its rules
-// differ from the wanted ones (a changed bridge, subnet or port).
-func ensureTable(cfg Config) (created bool, err error) {
+// differ from the wanted ones (a changed bridge, subnet or port); a
+// rebuild drops the guests' chains, which the caller then re-applies.
+func ensureTable(cfg Config) (created, rebuilt bool, err error) {
+	return ensureTableOf(table, wantTable(cfg))
+}
+
+func ensureTableOf(table *nftables.Table, want []wantChain) (created, rebuilt bool, err error) {
 	c, err := nftables.New()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	want := wantTable(cfg)
-	exists, err := findTable(c)
+	exists, err := findTableOf(c, table)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	marker := false
 	if exists {
-		have, _, err := tableChains(c)
+		have, _, err := tableChainsOf(c, table)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		_, marker = have[fwdMarker]
-		same := len(have) == len(want)+btoi(marker)
+		n := 0
+		for name := range have {
+			n += btoi(!strings.HasPrefix(name, vmChainPrefix))
+		}
+		same := n == len(want)+btoi(marker)
 		for _, w := range want {
+			if w.dynamic {
+				_, ok := have[w.chain.Name]
+				same = same && ok
+				continue
+			}
 			var got []string
 			for _, r := range have[w.chain.Name] {
 				got = append(got, comment(r))
@@ -241,7 +263,7 @@ func ensureTable(cfg Config) (created bool, err error) {
 			same = same && slices.Equal(got, exp)
 		}
 		if same {
-			return false, nil
+			return false, false, nil
 		}
 		c.DelTable(table) // replaced in the same transaction
 	}
@@ -259,9 +281,9 @@ func ensureTable(cfg Config) (created bool, err error) {
 		c.AddChain(&nftables.Chain{Name: fwdMarker, Table: table})
 	}
 	if err := c.Flush(); err != nil {
-		return false, err
+		return false, false, err
 	}
-	return !exists, nil
+	return !exists, exists, nil
 }
 
 func btoi(b bool) int {
@@ -271,68 +293,18 @@ func btoi(b bool) int {
 	return 0
 }
 
-func deleteTable() error {
+func deleteTable() error { return deleteTableOf(table) }
+
+func deleteTableOf(t *nftables.Table) error {
 	c, err := nftables.New()
 	if err != nil {
 		return err
 	}
-	if ok, err := findTable(c); err != nil || !ok {
+	if ok, err := findTableOf(c, t); err != nil || !ok {
 		return err
 	}
-	c.DelTable(table)
+	c.DelTable(t)
 	return c.Flush()
-}
-
-// listTable describes the table, its chains and rules.
-func listTable() ([]Object, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return nil, err
-	}
-	if ok, err := findTable(c); err != nil || !ok {
-		return nil, err
-	}
-	rules, chains, err := tableChains(c)
-	if err != nil {
-		return nil, err
-	}
-	out := []Object{{Kind: "nft-table", Name: "ip " + TableName}}
-	names := make([]string, 0, len(chains))
-	for n := range chains {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		ch := chains[n]
-		detail := "marker: banger turned net.ipv4.ip_forward on"
-		if ch.Hooknum != nil {
-			detail = fmt.Sprintf("type %s hook %s priority %d", ch.Type, hookName(*ch.Hooknum), *ch.Priority)
-		}
-		out = append(out, Object{Kind: "nft-chain", Name: TableName + " " + n, Detail: detail})
-		for _, r := range rules[n] {
-			out = append(out, Object{Kind: "nft-rule", Name: fmt.Sprintf("%s %s handle %d", TableName, n, r.Handle), Detail: comment(r)})
-		}
-	}
-	if _, ok := chains[fwdMarker]; ok {
-		out = append(out, Object{Kind: "sysctl", Name: "net.ipv4.ip_forward", Detail: "1: turned on by banger (teardown turns it off again)"})
-	}
-	return out, nil
-}
-
-func hookName(h nftables.ChainHook) string {
-	switch h {
-	case *nftables.ChainHookPrerouting:
-		return "prerouting"
-	case *nftables.ChainHookPostrouting:
-		return "postrouting"
-	case *nftables.ChainHookOutput:
-		return "output"
-	case *nftables.ChainHookForward:
-		return "forward"
-	case *nftables.ChainHookInput:
-		return "input"
-	}
-	return fmt.Sprint(uint32(h))
 }
 
 // ipForward is per network namespace: the file reflects the namespace of

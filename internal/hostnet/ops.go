@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -29,6 +28,11 @@ type Created struct {
 	Table      bool `json:"table,omitempty"`
 	Forwarding bool `json:"forwarding,omitempty"`
 	Resolved   bool `json:"resolved,omitempty"`
+	// BridgeTable: the table "bridge banger" (guard.go).
+	BridgeTable bool `json:"bridge_table,omitempty"`
+	// Rebuilt is not something created: a table was rebuilt, which
+	// dropped the guests' rules, so the caller re-applies them.
+	Rebuilt bool `json:"rebuilt,omitempty"`
 }
 
 var (
@@ -75,8 +79,16 @@ func (o *ops) ensure() (c Created, err error) {
 	if c.Bridge, err = o.ensureBridge(); err != nil {
 		return c, err
 	}
-	if c.Table, err = ensureTable(o.cfg); err != nil {
+	if c.Table, c.Rebuilt, err = ensureTable(o.cfg); err != nil {
 		return c, fmt.Errorf("nftables: %w", err)
+	}
+	var rebuilt bool
+	if c.BridgeTable, rebuilt, err = ensureBridgeTable(); err != nil {
+		return c, fmt.Errorf("nftables (bridge family): %w", err)
+	}
+	c.Rebuilt = c.Rebuilt || rebuilt
+	if err = bridgeSysctls(o.cfg.Bridge); err != nil {
+		return c, err
 	}
 	if c.Forwarding, err = ensureForwarding(); err != nil {
 		return c, err
@@ -95,6 +107,9 @@ func (o *ops) undo(c Created) error {
 	}
 	if c.Forwarding {
 		errs = append(errs, restoreForwarding())
+	}
+	if c.BridgeTable {
+		errs = append(errs, deleteTableOf(bridgeTable))
 	}
 	if c.Table {
 		errs = append(errs, deleteTable())
@@ -329,55 +344,6 @@ func (o *ops) bangerLinks() ([]netlink.Link, error) {
 	return out, nil
 }
 
-// show lists banger's objects in this namespace.
-func (o *ops) show() (State, error) {
-	var st State
-	add := func(kind, name, detail string) { st.Objects = append(st.Objects, Object{kind, name, detail}) }
-	links, err := o.bangerLinks()
-	if err != nil {
-		return st, err
-	}
-	for _, l := range links {
-		a := l.Attrs()
-		state := "down"
-		if a.Flags&net.FlagUp != 0 {
-			state = "up"
-		}
-		if l.Type() == "bridge" {
-			add("link", a.Name, "bridge, "+state)
-			addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
-			for _, ad := range addrs {
-				add("address", ad.IPNet.String(), "on "+a.Name)
-			}
-			routes, _ := netlink.RouteList(l, netlink.FAMILY_V4)
-			for _, r := range routes {
-				if r.Dst != nil {
-					add("route", r.Dst.String(), "dev "+a.Name)
-				}
-			}
-			continue
-		}
-		role := "VM TAP"
-		if strings.HasPrefix(a.Name, PoolPrefix) {
-			role = "pooled TAP (ready for the next VM)"
-		}
-		owner := ""
-		if t, ok := l.(*netlink.Tuntap); ok {
-			owner = fmt.Sprintf(", owner uid %d", t.Owner)
-		}
-		add("link", a.Name, fmt.Sprintf("%s, %s%s", role, state, owner))
-	}
-	objs, err := listTable()
-	if err != nil {
-		return st, fmt.Errorf("nftables: %w", err)
-	}
-	st.Objects = append(st.Objects, objs...)
-	if obj, ok := resolvedObject(o.cfg); ok {
-		st.Objects = append(st.Objects, obj)
-	}
-	return st, nil
-}
-
 // teardown removes everything banger created here, continuing past
 // errors so that one stuck object does not keep the others.
 func (o *ops) teardown() error {
@@ -390,6 +356,6 @@ func (o *ops) teardown() error {
 			errs = append(errs, fmt.Errorf("delete %s: %w", links[i].Attrs().Name, err))
 		}
 	}
-	errs = append(errs, restoreForwarding(), deleteTable())
+	errs = append(errs, restoreForwarding(), deleteTable(), deleteTableOf(bridgeTable))
 	return errors.Join(errs...)
 }

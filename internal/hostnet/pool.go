@@ -131,6 +131,7 @@ func (l *Linux) DeleteTAP(ctx context.Context, name string) error {
 	if err := checkTAPName(name); err != nil {
 		return err
 	}
+	l.removeGuest(ctx, name)
 	l.poolMu.Lock()
 	slot := l.claim(slotEmpty)
 	l.poolMu.Unlock()

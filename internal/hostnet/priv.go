@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // request is one privileged operation: the JSON the helper reads on stdin.
@@ -19,6 +21,11 @@ type request struct {
 	To      string  `json:"to,omitempty"`
 	Up      bool    `json:"up,omitempty"`
 	Created Created `json:"created,omitempty"`
+	// Guest is guest-apply's; Port, Addrs and TTL are guest-allow's.
+	Guest *Guest        `json:"guest,omitempty"`
+	Port  uint16        `json:"port,omitempty"`
+	Addrs []netip.Addr  `json:"addrs,omitempty"`
+	TTL   time.Duration `json:"ttl,omitempty"`
 }
 
 // response is what the helper writes on stdout.
@@ -31,7 +38,7 @@ type response struct {
 }
 
 // PrivOps is the allow-list: the only operations the helper performs.
-var PrivOps = []string{"ensure", "undo", "tap-add", "tap-take", "tap-return", "tap-del", "show", "teardown"}
+var PrivOps = []string{"ensure", "undo", "tap-add", "tap-take", "tap-return", "tap-del", "show", "teardown", "guest-apply", "guest-del", "guest-allow"}
 
 func (o *ops) do(req request) (resp response) {
 	var err error
@@ -52,6 +59,16 @@ func (o *ops) do(req request) (resp response) {
 		resp.State, err = o.show()
 	case "teardown":
 		err = o.teardown()
+	case "guest-apply":
+		if req.Guest == nil {
+			err = errors.New("guest-apply: no guest")
+		} else {
+			err = applyGuest(*req.Guest)
+		}
+	case "guest-del":
+		err = removeGuest(req.Name)
+	case "guest-allow":
+		err = allowResolved(req.Name, req.Port, req.Addrs, req.TTL)
 	default:
 		err = fmt.Errorf("unknown network operation %q", req.Op)
 	}

@@ -53,6 +53,9 @@ type Deps struct {
 	// SSHConfig is the file the service keeps in step with the VMs;
 	// IdentityFile and KnownHosts are what its Host blocks name.
 	SSHConfig, IdentityFile, KnownHosts string
+	// Domains, when set, names the guest at a DNS client address and its
+	// allowed domain rules (domains.go); nil: no guest has any.
+	Domains func(client netip.Addr) (tap string, rules []api.NetRule)
 }
 
 // Service is the running host-network service.
@@ -76,6 +79,9 @@ func New(d Deps) *Service {
 		Lookup:    s.lookup,
 		Upstreams: bdns.UpstreamSource(bdns.ResolvConf, d.Net.Gateway()),
 		Log:       d.Log,
+	}
+	if d.Domains != nil {
+		s.dns.OnAnswer = s.allowAnswer // domains.go
 	}
 	return s
 }

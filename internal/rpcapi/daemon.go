@@ -30,6 +30,7 @@ func All(d Daemon, s Services) Handlers {
 		Add(DaemonHandlers(d)).
 		Add(VMHandlers(s.VMs)).
 		Add(ForkHandlers(s.VMs)).
+		Add(NetPolicyHandlers(s.VMs)).
 		Add(ArtifactsHandlers(s.Artifacts)).
 		Add(WorkspaceHandlers(s.Workspaces, s.VMs)).
 		Add(NetworkHandlers(s.Network)).

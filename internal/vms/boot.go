@@ -84,6 +84,10 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 	if err := s.Net.CreateTAP(ctx, spec.Net.TAP); err != nil {
 		return fail(fmt.Errorf("network: %w", err))
 	}
+	if err := s.applyNet(ctx, *vm); err != nil { // netpolicy.go
+		s.Net.DeleteTAP(context.WithoutCancel(ctx), spec.Net.TAP)
+		return fail(fmt.Errorf("network policy: %w", err))
+	}
 	if o.restore != "" && o.warm == nil {
 		progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
 		in, err := s.launch(ctx, *vm, drv, spec)
@@ -185,6 +189,7 @@ func (s *Service) booted(ctx context.Context, vm *store.VM, in *instance) error 
 		return err
 	}
 	s.startWatch(vm.ID, in)
+	s.startForwards(ctx, *vm) // forward.go
 	s.OnChange()
 	return nil
 }

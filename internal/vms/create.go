@@ -93,6 +93,14 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		VCPU: spec.VCPU, MemoryMiB: spec.MemoryMiB, DiskBytes: spec.DiskBytes,
 		MAC: macFor(id), OverlayUUID: uuid.NewString(), WorkUUID: uuid.NewString(), State: store.StateCreating,
 	}
+	np, err := s.createNetPolicy(p.Net) // netpolicy.go
+	if err != nil {
+		return store.VM{}, err
+	}
+	ports, err := createPorts(p) // forward.go
+	if err != nil {
+		return store.VM{}, err
+	}
 	s.reserveMu.Lock()
 	err = s.Store.ReserveVM(ctx, &vm, s.Net.Subnet(), s.Net.Gateway())
 	s.reserveMu.Unlock()
@@ -100,6 +108,10 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 		if errors.Is(err, store.ErrConflict) {
 			return vm, api.Conflictf("a VM named %q already exists", vm.Name)
 		}
+		return vm, err
+	}
+	if err := s.putNetwork(ctx, vm.ID, np, ports); err != nil { // forward.go
+		s.discard(ctx, vm)
 		return vm, err
 	}
 	lock := s.lockVM(vm.ID)

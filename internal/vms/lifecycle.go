@@ -168,7 +168,8 @@ func (s *Service) halt(ctx context.Context, vm store.VM, in *instance) {
 			s.Log.Warn("kill vmm", "vm", vm.Name, "err", err)
 		}
 	}
-	s.killStrays(vm, 0) // one started by a daemon that died before recording it
+	s.killStrays(vm, 0)   // one started by a daemon that died before recording it
+	s.stopForwards(vm.ID) // forward.go
 	s.setInstance(vm.ID, nil)
 	if err := s.Net.DeleteTAP(ctx, TAPName(vm.ID)); err != nil {
 		s.Log.Warn("delete tap", "vm", vm.Name, "err", err)

@@ -79,6 +79,10 @@ func (s *Service) reconcileVM(ctx context.Context, vm store.VM) {
 				}
 			}
 			s.startWatch(vm.ID, in)
+			if err := s.applyNet(ctx, vm); err != nil { // netpolicy.go
+				s.Log.Warn("reconcile: network policy", "vm", vm.Name, "err", err)
+			}
+			s.startForwards(ctx, vm) // forward.go
 			s.Log.Info("reconcile: re-attached", "vm", vm.Name, "pid", h.PID)
 			return
 		}

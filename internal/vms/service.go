@@ -117,6 +117,9 @@ type Service struct {
 
 	statsc statsCache
 
+	domains sync.Map // guest address → guestDomains (netpolicy.go)
+	fwds    sync.Map // VM id → *vmForwards (forward.go)
+
 	// stopping is closed by Close; watchers end with it.
 	stopping chan struct{}
 	watchWG  sync.WaitGroup
@@ -226,6 +229,9 @@ func (s *Service) View(vm store.VM) api.VM {
 	if in := s.instance(vm.ID); in != nil {
 		v.PID = in.m.Handles().PID
 		v.StartedFrom = s.startedFrom(vm.ID)
+	}
+	if np, err := s.netPolicy(context.Background(), vm.ID); err == nil {
+		v.Net = &np
 	}
 	if sns, err := s.Store.ListSnapshots(context.Background(), vm.ID); err == nil {
 		for _, sn := range sns {
