@@ -23,7 +23,8 @@ func (d *Daemon) startAPI(ctx context.Context) (stop func(), err error) {
 	}
 	envdSrv := envd.New(envd.Deps{Sandboxes: envdSandboxes{&d.svc, d.store}, Log: d.log})
 	srv := httpapi.New(httpapi.Deps{VMs: d.svc.VMs, Images: d.svc.Artifacts, Snapshots: d.svc.VMs, Keys: d.svc.APIKeys,
-		Workspaces: d.svc.Workspaces, Execs: d.svc.VMs, Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log, Envd: envdSrv})
+		Workspaces: d.svc.Workspaces, Execs: d.svc.VMs, Records: d.store, DefaultImage: d.cfg.DefaultImage, Log: d.log, Envd: envdSrv,
+		Fork: d.svc.VMs, Network: d.svc.VMs})
 	l, err := httpapi.Listen(d.cfg.API, srv, d.log)
 	if err != nil {
 		stopReaper()

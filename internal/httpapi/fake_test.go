@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,14 +23,15 @@ import (
 // fakeVMs is the VM service in memory: VMs change state as the real one
 // says they do; failNext makes the next call of a method fail.
 type fakeVMs struct {
-	mu       sync.Mutex
-	vms      map[string]*api.VM // by name
-	n        int
-	failNext map[string]error
-	calls    []string
-	log      string
-	stats    api.VMStats
-	silent   bool // Create sends no progress
+	mu         sync.Mutex
+	vms        map[string]*api.VM // by name
+	n          int
+	failNext   map[string]error
+	calls      []string
+	log        string
+	stats      api.VMStats
+	silent     bool // Create sends no progress
+	lastCreate api.CreateParams
 }
 
 var _ VMs = (*fakeVMs)(nil)
@@ -62,8 +64,12 @@ func (f *fakeVMs) add(name, state string) api.VM {
 func (f *fakeVMs) Create(ctx context.Context, p api.CreateParams, r progress.Reporter) (api.VM, error) {
 	f.mu.Lock()
 	err := f.call("create")
+	f.lastCreate = p
 	if err == nil && p.Image == "missing" {
 		err = api.NotFoundf("image %q not found", p.Image)
+	}
+	if err == nil && p.Net != nil && slices.Contains(p.Net.AllowOut, "bad") {
+		err = api.Invalidf("allow-out %q: not an address, CIDR or domain", "bad")
 	}
 	f.mu.Unlock()
 	if err != nil {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -11,23 +10,16 @@ import (
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// Forker forks a running sandbox count times (issue 14's fork); the
-// children are new VMs.
+// Forker forks a running sandbox (issue 14's fork, vms.Service.Fork):
+// Count running children named As (one) or As-1…As-N.
 type Forker interface {
-	ForkSandbox(ctx context.Context, parent string, count int, r progress.Reporter) ([]api.VM, error)
+	Fork(ctx context.Context, p api.ForkParams, r progress.Reporter) (api.ForkResult, error)
 }
 
-// SandboxNetwork is E2B's network of a sandbox: Raw is the request's
-// SandboxNetworkConfig as sent (allowOut, denyOut, …), for issue 16's
-// policy to map; AllowInternetAccess false means denyOut 0.0.0.0/0.
-type SandboxNetwork struct {
-	Raw                 json.RawMessage
-	AllowInternetAccess *bool
-}
-
-// NetworkPolicy sets a VM's network policy (issue 16).
+// NetworkPolicy changes a running VM's egress policy (issue 16,
+// vms.Service.SetNetPolicy).
 type NetworkPolicy interface {
-	SetSandboxNetwork(ctx context.Context, vm string, n SandboxNetwork) error
+	SetNetPolicy(ctx context.Context, p api.SetNetParams, r progress.Reporter) (api.VM, error)
 }
 
 // setTimeout: the sandbox expires timeout seconds from now (E2B:
@@ -242,13 +234,13 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
-	children, err := s.d.Fork.ForkSandbox(ctx, vm.Name, count, nil)
+	res, err := s.d.Fork.Fork(ctx, api.ForkParams{Name: vm.Name, Count: count, As: "sb-" + randID(10)}, nil)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	out := []forkResult{}
-	for _, c := range children {
+	for _, c := range res.Children {
 		child := store.Sandbox{VMID: c.ID, Template: templateOf(vm, rec), Metadata: rec.Metadata, EnvVars: rec.EnvVars,
 			AutoPause: rec.AutoPause, StartedAt: s.d.Now(), Deadline: s.d.Now().Add(ttl), AccessToken: randID(32)}
 		if err := s.d.Records.PutSandbox(ctx, child); err != nil {
@@ -263,8 +255,8 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request) {
 
 // network replaces a running sandbox's egress policy (issue 16).
 func (s *Server) network(w http.ResponseWriter, r *http.Request) {
-	var raw json.RawMessage
-	vm, _, ok := s.decodeFind(w, r, &raw, false)
+	var n e2bNetwork
+	vm, _, ok := s.decodeFind(w, r, &n, false)
 	if !ok {
 		return
 	}
@@ -272,7 +264,11 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request) {
 		notImplemented(w, "a sandbox network policy (issue 16)")
 		return
 	}
-	if err := s.d.Network.SetSandboxNetwork(context.WithoutCancel(r.Context()), vm.Name, SandboxNetwork{Raw: raw}); err != nil {
+	// E2B: "Replaces the current egress rules …; omitting a field
+	// clears it". Internet access is not part of the update.
+	allow, deny := orEmpty(n.AllowOut), orEmpty(n.DenyOut)
+	p := api.SetNetParams{Name: vm.Name, AllowOut: &allow, DenyOut: &deny}
+	if _, err := s.d.Network.SetNetPolicy(context.WithoutCancel(r.Context()), p, nil); err != nil {
 		fail(w, err)
 		return
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"sort"
@@ -247,22 +248,22 @@ func TestPauseResumeConnect(t *testing.T) {
 
 type fakeFork struct{ r *rig }
 
-func (f fakeFork) ForkSandbox(ctx context.Context, parent string, count int, _ progress.Reporter) ([]api.VM, error) {
-	var out []api.VM
-	for i := 0; i < count; i++ {
-		out = append(out, f.r.vms.add(parent+"-fork-"+string(rune('a'+i)), store.StateRunning))
+func (f fakeFork) Fork(ctx context.Context, p api.ForkParams, _ progress.Reporter) (api.ForkResult, error) {
+	res := api.ForkResult{Parent: p.Name}
+	for i := 1; i <= p.Count; i++ {
+		res.Children = append(res.Children, f.r.vms.add(fmt.Sprintf("%s-%d", p.As, i), store.StateRunning))
 	}
-	return out, nil
+	return res, nil
 }
 
-type fakeNet struct{ got []SandboxNetwork }
+type fakeNet struct{ got []api.SetNetParams }
 
-func (f *fakeNet) SetSandboxNetwork(ctx context.Context, vm string, n SandboxNetwork) error {
-	f.got = append(f.got, n)
-	if string(n.Raw) == `{"allowOut":["bad"]}` {
-		return api.Invalidf("allowOut %q: not an address", "bad")
+func (f *fakeNet) SetNetPolicy(ctx context.Context, p api.SetNetParams, _ progress.Reporter) (api.VM, error) {
+	f.got = append(f.got, p)
+	if p.AllowOut != nil && slices.Contains(*p.AllowOut, "bad") {
+		return api.VM{}, api.Invalidf("allow-out %q: not an address, CIDR or domain", "bad")
 	}
-	return nil
+	return api.VM{Name: p.Name}, nil
 }
 
 func TestForkAndNetwork(t *testing.T) {
@@ -277,7 +278,7 @@ func TestForkAndNetwork(t *testing.T) {
 	st, body = r.do("POST", "/sandboxes/"+id+"/fork", `{"count":2,"timeout":30}`)
 	var res []forkResult
 	json.Unmarshal([]byte(body), &res)
-	if st != 201 || len(res) != 2 || res[0].Sandbox == nil || res[0].Sandbox.EnvdAccessToken == "" {
+	if st != 201 || len(res) != 2 || res[0].Sandbox == nil || res[0].Sandbox.EnvdAccessToken == "" || !strings.HasPrefix(res[0].Sandbox.SandboxID, "sb-") {
 		t.Fatalf("fork: %d %s", st, body)
 	}
 	if rec := r.record(res[1].Sandbox.SandboxID); rec.Metadata["k"] != "v" || !rec.Deadline.Equal(r.now.Add(30*time.Second)) {
@@ -288,14 +289,21 @@ func TestForkAndNetwork(t *testing.T) {
 			t.Errorf("fork %s: %d", bad, st)
 		}
 	}
-	if st, _ := r.do("PUT", "/sandboxes/"+id+"/network", `{"allowOut":["1.1.1.1"]}`); st != 204 || string(net.got[0].Raw) != `{"allowOut":["1.1.1.1"]}` {
-		t.Fatalf("network: %d %v", st, net.got)
+	// PUT replaces the rules; an omitted list is cleared, the mode kept
+	if st, _ := r.do("PUT", "/sandboxes/"+id+"/network", `{"allowOut":["1.1.1.1"]}`); st != 204 ||
+		len(net.got) != 1 || !slices.Equal(*net.got[0].AllowOut, []string{"1.1.1.1"}) || net.got[0].DenyOut == nil || len(*net.got[0].DenyOut) != 0 || net.got[0].Mode != nil {
+		t.Fatalf("network: %d %+v", st, net.got)
 	}
 	st, body = r.do("PUT", "/sandboxes/"+id+"/network", `{"allowOut":["bad"]}`)
 	wantError(t, st, body, 400, "not an address")
-	id2 := r.create(`{"templateID":"base","allow_internet_access":false}`)
-	if n := net.got[len(net.got)-1]; n.AllowInternetAccess == nil || *n.AllowInternetAccess || id2 == "" {
-		t.Fatalf("create with allow_internet_access: %+v", n)
+	// a create's network is the new VM's policy from its first packet
+	r.create(`{"templateID":"base","allow_internet_access":false,"network":{"allowOut":["pypi.org"],"denyOut":["10.0.0.0/8"]}}`)
+	if n := r.vms.lastCreate.Net; n == nil || n.Mode != api.NetIsolated || !slices.Equal(n.AllowOut, []string{"pypi.org"}) || !slices.Equal(n.DenyOut, []string{"10.0.0.0/8"}) {
+		t.Fatalf("create with a network: %+v", n)
+	}
+	r.create(`{"templateID":"base"}`)
+	if r.vms.lastCreate.Net != nil {
+		t.Fatalf("create without a network: %+v (want the configured default)", r.vms.lastCreate.Net)
 	}
 	// a policy the service refuses fails the create and leaves no VM
 	before := len(r.vms.vms)

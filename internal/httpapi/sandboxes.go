@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -139,7 +138,7 @@ type newSandbox struct {
 	AutoPause           bool              `json:"autoPause"`
 	Metadata            map[string]string `json:"metadata"`
 	EnvVars             map[string]string `json:"envVars"`
-	Network             json.RawMessage   `json:"network"`
+	Network             *e2bNetwork       `json:"network"`
 	AllowInternetAccess *bool             `json:"allow_internet_access"`
 }
 
@@ -178,11 +177,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	hasNet := (len(p.Network) > 0 && string(p.Network) != "null") || p.AllowInternetAccess != nil
-	if hasNet && s.d.Network == nil {
-		notImplemented(w, "a sandbox network policy (network, allow_internet_access)")
-		return
-	}
 	name, token := "sb-"+randID(10), randID(32)
 	rec := store.Sandbox{Template: p.TemplateID, Metadata: p.Metadata, EnvVars: p.EnvVars, AutoPause: p.AutoPause,
 		StartedAt: s.d.Now(), AccessToken: token}
@@ -202,16 +196,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		rec.VMID, rec.Deadline = vm.ID, s.d.Now().Add(ttl)
 		recErr = s.d.Records.PutSandbox(ctx, rec)
 	})
-	vm, err := s.d.VMs.Create(r.Context(), api.CreateParams{Name: name, Image: s.image(p.TemplateID)}, rep)
+	vm, err := s.d.VMs.Create(r.Context(), api.CreateParams{Name: name, Image: s.image(p.TemplateID),
+		Net: netPolicy(p.Network, p.AllowInternetAccess)}, rep)
 	if err == nil && recErr != nil {
 		err = recErr
 	}
 	if err == nil && rec.VMID == "" { // a service that sent no reservation event
 		rec.VMID = vm.ID
 		err = s.d.Records.PutSandbox(ctx, rec)
-	}
-	if err == nil && hasNet {
-		err = s.d.Network.SetSandboxNetwork(ctx, vm.Name, SandboxNetwork{Raw: p.Network, AllowInternetAccess: p.AllowInternetAccess})
 	}
 	if err == nil {
 		err = s.d.Records.SetSandboxDeadline(ctx, vm.ID, s.d.Now().Add(ttl)) // the time to live starts now

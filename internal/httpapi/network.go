@@ -1,0 +1,38 @@
+package httpapi
+
+import "github.com/banger-dev/banger/internal/api"
+
+// e2bNetwork is the part of E2B's SandboxNetworkConfig (POST /sandboxes)
+// and SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network) that
+// banger's policy has a word for; its other fields (egress proxy, HTTP
+// rewrite rules, public traffic) are accepted and ignored.
+type e2bNetwork struct {
+	AllowOut []string `json:"allowOut"`
+	DenyOut  []string `json:"denyOut"`
+}
+
+// netPolicy maps E2B's network of a new sandbox onto banger's one model
+// (api.NetPolicy): allowOut → AllowOut (allow wins, as in E2B), denyOut →
+// DenyOut, allow_internet_access false → mode isolated (true or absent:
+// nat). Nil when the request says nothing: [network] default_policy.
+// The rules are checked by the VM service, before anything is made.
+func netPolicy(n *e2bNetwork, allowInternet *bool) *api.NetPolicy {
+	if n == nil && allowInternet == nil {
+		return nil
+	}
+	p := &api.NetPolicy{Mode: api.NetNAT}
+	if allowInternet != nil && !*allowInternet {
+		p.Mode = api.NetIsolated
+	}
+	if n != nil {
+		p.AllowOut, p.DenyOut = n.AllowOut, n.DenyOut
+	}
+	return p
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
