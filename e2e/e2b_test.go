@@ -184,6 +184,46 @@ func TestE2BControlPlane(t *testing.T) {
 		s.curl("POST", "/banger/sandboxes/"+id+"/workspace?path=/root/ws", archive, 409) // the path exists
 	})
 
+	t.Run("fork and network", func(t *testing.T) {
+		// The SDK's fork is banger's vm fork: a running child with its own
+		// identity that continues from the parent's state.
+		s.must("vm", "exec", id, "--", "sh", "-c", "echo before-fork > /root/forked")
+		var f struct{ IDs []string }
+		s.node(&f, "control.mjs", "fork", id, "1")
+		if len(f.IDs) != 1 || !strings.HasPrefix(f.IDs[0], "sb-") {
+			t.Fatalf("fork: %+v", f)
+		}
+		child := f.IDs[0]
+		if r := s.banger("vm", "exec", child, "--", "sh", "-c", "cat /root/forked; hostname"); r.code != 0 || r.out != "before-fork\n"+child+"\n" {
+			t.Fatalf("the child: exit %d %q %s", r.code, r.out, r.err)
+		}
+		var info struct{ State string }
+		s.node(&info, "control.mjs", "info", child)
+		if info.State != "running" {
+			t.Fatalf("the child's sandbox: %+v", info)
+		}
+		// E2B's network update is the VM's policy (issue 16).
+		var ok struct{ OK bool }
+		s.node(&ok, "control.mjs", "network", child, "192.0.2.0/24", "198.51.100.0/24")
+		var shown struct {
+			Net struct {
+				Mode     string   `json:"mode"`
+				AllowOut []string `json:"allow_out"`
+				DenyOut  []string `json:"deny_out"`
+			} `json:"net"`
+		}
+		show := s.must("vm", "show", child, "--json")
+		if err := json.Unmarshal([]byte(show.out), &shown); err != nil || shown.Net.Mode != "nat" ||
+			!slices.Equal(shown.Net.AllowOut, []string{"192.0.2.0/24"}) || !slices.Equal(shown.Net.DenyOut, []string{"198.51.100.0/24"}) {
+			t.Fatalf("policy after updateNetwork (%v): %s", err, show.out)
+		}
+		var k struct{ Killed bool }
+		s.node(&k, "control.mjs", "kill", child)
+		if !k.Killed {
+			t.Fatal("kill of the child returned false")
+		}
+	})
+
 	t.Run("kill", func(t *testing.T) {
 		var k struct{ Killed bool }
 		s.node(&k, "control.mjs", "kill", id)

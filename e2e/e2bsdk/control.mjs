@@ -43,6 +43,14 @@ async function main() {
     case 'settimeout': // settimeout ID MS
       await Sandbox.setTimeout(args[0], Number(args[1]))
       return { ok: true }
+    case 'fork': { // fork ID N: the children's ids (E2B's fork is vm fork)
+      const children = await Sandbox.fork(args[0], { ...slow, count: Number(args[1] ?? 1) })
+      return { ids: children.map((c) => (c instanceof Error ? `error: ${c.message}` : c.sandboxId)) }
+    }
+    case 'network': { // network ID ALLOW DENY: replaces the egress rules
+      await Sandbox.updateNetwork(args[0], { allowOut: [args[1]], denyOut: [args[2]] })
+      return { ok: true }
+    }
     case 'kill': // kill ID: true when it was there
       return { killed: await Sandbox.kill(args[0]) }
     case 'bench': { // bench: create → ready, then kill, in ms

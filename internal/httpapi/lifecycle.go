@@ -265,9 +265,12 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// E2B: "Replaces the current egress rules …; omitting a field
-	// clears it". Internet access is not part of the update.
+	// clears it". Internet access left out keeps the mode.
 	allow, deny := orEmpty(n.AllowOut), orEmpty(n.DenyOut)
 	p := api.SetNetParams{Name: vm.Name, AllowOut: &allow, DenyOut: &deny}
+	if m := mode(n.AllowInternetAccess); m != "" {
+		p.Mode = &m
+	}
 	if _, err := s.d.Network.SetNetPolicy(context.WithoutCancel(r.Context()), p, nil); err != nil {
 		fail(w, err)
 		return

@@ -9,6 +9,22 @@ import "github.com/banger-dev/banger/internal/api"
 type e2bNetwork struct {
 	AllowOut []string `json:"allowOut"`
 	DenyOut  []string `json:"denyOut"`
+	// AllowInternetAccess is the update's (PUT); a create sends it beside
+	// network, as allow_internet_access.
+	AllowInternetAccess *bool `json:"allow_internet_access"`
+}
+
+// mode is the policy mode internet access on (nat) or off (isolated)
+// means; "" when allow is nil.
+func mode(allow *bool) string {
+	switch {
+	case allow == nil:
+		return ""
+	case *allow:
+		return api.NetNAT
+	default:
+		return api.NetIsolated
+	}
 }
 
 // netPolicy maps E2B's network of a new sandbox onto banger's one model
@@ -21,8 +37,8 @@ func netPolicy(n *e2bNetwork, allowInternet *bool) *api.NetPolicy {
 		return nil
 	}
 	p := &api.NetPolicy{Mode: api.NetNAT}
-	if allowInternet != nil && !*allowInternet {
-		p.Mode = api.NetIsolated
+	if m := mode(allowInternet); m != "" {
+		p.Mode = m
 	}
 	if n != nil {
 		p.AllowOut, p.DenyOut = n.AllowOut, n.DenyOut

@@ -294,6 +294,10 @@ func TestForkAndNetwork(t *testing.T) {
 		len(net.got) != 1 || !slices.Equal(*net.got[0].AllowOut, []string{"1.1.1.1"}) || net.got[0].DenyOut == nil || len(*net.got[0].DenyOut) != 0 || net.got[0].Mode != nil {
 		t.Fatalf("network: %d %+v", st, net.got)
 	}
+	if st, _ := r.do("PUT", "/sandboxes/"+id+"/network", `{"allow_internet_access":false}`); st != 204 ||
+		net.got[1].Mode == nil || *net.got[1].Mode != api.NetIsolated || len(*net.got[1].AllowOut) != 0 {
+		t.Fatalf("network, internet off: %d %+v", st, net.got[1])
+	}
 	st, body = r.do("PUT", "/sandboxes/"+id+"/network", `{"allowOut":["bad"]}`)
 	wantError(t, st, body, 400, "not an address")
 	// a create's network is the new VM's policy from its first packet
