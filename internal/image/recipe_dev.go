@@ -10,7 +10,7 @@ import (
 // usual development tools. Recommends stay out, as in the base.
 var DevRecipe = &Recipe{
 	Build: "golden-dev",
-	Key:   "bookworm-dev-r1",
+	Key:   "bookworm-dev-r2",
 	Packages: []string{
 		"docker.io",  // Docker Engine and CLI (Debian's 20.10 build)
 		"containerd", // runs Docker's containers (docker.io needs it; named for the record)
@@ -38,6 +38,7 @@ var DevRecipe = &Recipe{
 		"/etc/docker/daemon.json":                          {"{\n  \"storage-driver\": \"overlay2\"\n}\n", 0o644},
 		"/etc/systemd/system/docker.service.d/banger.conf": {dockerDropIn, 0o644},
 		"/usr/libexec/docker/cli-plugins/docker-compose":   {composeShim, 0o755},
+		"/usr/local/bin/docker":                            {dockerWait, 0o755},
 	},
 	Links: map[string]string{
 		// Socket activation: the first client of /run/docker.sock starts
@@ -47,6 +48,8 @@ var DevRecipe = &Recipe{
 		// apparmor.service compiles every profile at boot (seconds under
 		// emulation); dockerd loads its own profile when it starts.
 		"/etc/systemd/system/apparmor.service": "/dev/null",
+		// Compose v1 talks to the socket itself: it waits the same way.
+		"/usr/local/bin/docker-compose": "docker",
 	},
 	Drop: []string{
 		// enabled by the packages' postinst: started at every boot
@@ -84,4 +87,24 @@ if [ "$1" = docker-cli-plugin-metadata ]; then
 fi
 shift # the CLI passes the plugin's name first
 exec docker-compose "$@"
+`
+
+// dockerWait runs before /usr/bin/docker and /usr/bin/docker-compose (it
+// is first in PATH as both names). `vm run`'s command starts as soon as
+// banger's agent answers, while systemd may still be starting: until
+// docker.socket listens, "Cannot connect to the Docker daemon". It waits
+// for the socket while the system is starting (at most a minute), never
+// once it is up.
+const dockerWait = `#!/bin/sh
+# Written by banger at image build: wait for docker.socket while the VM is
+# still starting, then run the real command.
+n=0
+while [ ! -S /run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ] && [ $n -lt 300 ]; do
+	case "$(systemctl is-system-running 2>/dev/null)" in
+	running | degraded | maintenance | stopping) break ;;
+	esac
+	n=$((n + 1))
+	sleep 0.2
+done
+exec "/usr/bin/${0##*/}" "$@"
 `

@@ -53,6 +53,12 @@ func TestDevRecipeFilter(t *testing.T) {
 	if e := m["/usr/libexec/docker/cli-plugins/docker-compose"]; e.hdr.Mode != 0o755 || !strings.Contains(e.body, "exec docker-compose") {
 		t.Errorf("compose shim = %o %q", e.hdr.Mode, e.body)
 	}
+	if e := m["/usr/local/bin/docker"]; e.hdr.Mode != 0o755 || !strings.Contains(e.body, `exec "/usr/bin/${0##*/}" "$@"`) {
+		t.Errorf("docker wait wrapper = %o %q", e.hdr.Mode, e.body)
+	}
+	if e := m["/usr/local/bin/docker-compose"]; e.hdr.Linkname != "docker" {
+		t.Errorf("docker-compose wrapper: %+v", e.hdr)
+	}
 	if e := m["/etc/systemd/system/docker.service.d/banger.conf"]; !strings.Contains(e.body, "br_netfilter") {
 		t.Errorf("docker drop-in = %q", e.body)
 	}
