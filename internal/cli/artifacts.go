@@ -35,6 +35,8 @@ registering again reuses one unless --force is given.
   banger image build                       # debian-bookworm
   banger image build debian-bookworm-dev   # what --image debian-bookworm-dev also does on first use`,
 		Args: cobraMaxArgs(1),
+		// The images built here (the catalog's "build" entries).
+		ValidArgs: []cobra.Completion{config.DefaultImageName, "debian-bookworm-dev"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := api.BuildImageParams{Force: force}
 			if len(args) == 1 {
