@@ -29,6 +29,7 @@ if [ "$test" = 1 ]; then
     docker-registry   # a real OCI registry for the image-pull end-to-end test
     procps            # pgrep: the end-to-end tests look for stray VMMs
     gcc               # cgo for go test -race
+    busybox-static    # the Docker end-to-end test builds its container image from /bin/busybox (no registry in the guest)
   )
 fi
 missing=()
