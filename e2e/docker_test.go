@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +10,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/banger-dev/banger/internal/artifacts/artifactstest"
 )
 
 // devImage is the built-in development image.
@@ -48,32 +45,11 @@ func busyboxImage(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("%v: the Docker tests need a static busybox on the host (apt-get install busybox-static; make setup-test installs it)", err)
 	}
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	mt := time.Unix(1700000000, 0)
-	must(t, tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt}))
-	must(t, tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb)), ModTime: mt}))
-	_, err = tw.Write(bb)
-	must(t, err)
+	files := map[string]string{"bin/busybox": string(bb)}
 	for _, applet := range []string{"sh", "echo", "cat", "mkdir", "httpd", "ping", "nslookup", "sleep", "true"} {
-		must(t, tw.WriteHeader(&tar.Header{Name: "bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777, ModTime: mt}))
+		files["bin/"+applet+"@sym"] = "busybox"
 	}
-	for _, d := range []string{"tmp/", "etc/"} {
-		must(t, tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: mt}))
-	}
-	must(t, tw.Close())
-	b := layer.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	must(t, err)
-	img, err := mutate.AppendLayers(empty.Image, l)
-	must(t, err)
-	cf, err := img.ConfigFile()
-	must(t, err)
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Config = v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}
-	img, err = mutate.ConfigFile(img, cf)
-	must(t, err)
+	img := artifactstest.Image(t, files, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}})
 	out := filepath.Join(t.TempDir(), "busybox.tar")
 	must(t, tarball.WriteToFile(out, name.MustParseReference(testImageRef), img))
 	return out
