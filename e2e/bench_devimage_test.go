@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +57,15 @@ func TestBenchDevImage(t *testing.T) {
 		}
 		for _, img := range imgs {
 			name := fmt.Sprintf("b%d", i)
-			r := e.must("vm", "create", "--name", name, "--image", img)
+			r := e.banger("vm", "create", "--name", name, "--image", img)
+			if r.code != 0 {
+				// Seen once right after the previous VM's delete (QEMU
+				// exited at once, console empty): logged, and tried again.
+				t.Logf("vm create %s failed, trying once more:\n%s\nbangerd.log:\n%s", img, r.err, logTail(e, 30))
+				e.banger("vm", "delete", name)
+				time.Sleep(2 * time.Second)
+				r = e.must("vm", "create", "--name", name, "--image", img)
+			}
 			agent[img] = append(agent[img], stage(r.err, "agent"))
 			sshd[img] = append(sshd[img], stage(r.err, "ssh"))
 			if img == devImage {
@@ -114,4 +123,11 @@ func fileSizes(t *testing.T, path string) (size, allocated int64) {
 	var st syscall.Stat_t
 	must(t, syscall.Stat(path, &st))
 	return st.Size, st.Blocks * 512
+}
+
+// logTail is the end of the daemon's log.
+func logTail(e *env, lines int) string {
+	b, _ := os.ReadFile(filepath.Join(e.stateDir(), "bangerd.log"))
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(ls[max(0, len(ls)-lines):], "\n")
 }
