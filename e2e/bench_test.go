@@ -56,7 +56,7 @@ func TestBenchBoot(t *testing.T) {
 // returns the time to the agent answering and to the first `ssh true`.
 func bareBoot(t *testing.T, e *env, round int) (agentReady, sshReady time.Duration) {
 	cache := filepath.Join(os.Getenv("BANGER_E2E_CACHE"), "banger")
-	img := newest(t, filepath.Join(cache, "images", "*.ext4"))
+	img := filepath.Join(cache, "images", image.GoldenRecipe.Key+".ext4") // the default image, not the dev one beside it
 	kdir := filepath.Dir(newest(t, filepath.Join(cache, "kernels", "*", "vmlinuz")))
 	initrd := newest(t, filepath.Join(cache, "initrd", "*.cpio"))
 	dir, _ := os.MkdirTemp("/tmp", "bgbench")

@@ -27,6 +27,7 @@ if [ "$test" = 1 ]; then
     dnsutils          # dig: the network end-to-end test queries banger's DNS
     nftables          # nft: tests list the ruleset banger's table lives in
     docker-registry   # a real OCI registry for the image-pull end-to-end test
+    busybox-static    # the Docker end-to-end test builds its container image from /bin/busybox (no registry in the guest)
     procps            # pgrep: the end-to-end tests look for stray VMMs
     gcc               # cgo for go test -race
     openssh-server    # sshd: the remote-host end-to-end test plays a remote machine in a namespace

@@ -69,6 +69,7 @@ func (b *boot) run() (err error) {
 		{"mount root", b.mountRoot},
 		{"grow disks", b.growDisks},
 		{"mount modules", b.mountModules},
+		{"mount data dirs", b.mountDataDirs},
 		{"install agent", installAgent},
 		{"switch root", func() error { return switchRoot(b.log) }},
 		{"apply config", b.applyConfig},

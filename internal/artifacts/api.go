@@ -13,9 +13,11 @@ import (
 // The service's typed methods, one per operation; transports
 // (internal/rpcapi) adapt them.
 
-// Build builds the golden image (reusing a cached build) and registers it.
+// Build builds a golden image (reusing a cached build) and registers it:
+// the recipe of the catalog entry p.Name names (debian-bookworm-dev),
+// else the default one.
 func (s *Service) Build(ctx context.Context, p api.BuildImageParams, r progress.Reporter) (api.Image, error) {
-	im, err := s.buildImage(ctx, p, r)
+	im, err := s.buildImage(ctx, p, s.recipeFor(ctx, p.Name), r)
 	return ImageView(im), err
 }
 

@@ -19,10 +19,6 @@ import (
 	"github.com/banger-dev/banger/internal/store"
 )
 
-// goldenRecipe names the golden image build; bump it when BuildGolden's
-// output changes so cached images are rebuilt.
-const goldenRecipe = "bookworm-r4"
-
 // BootArtifacts returns the image and the kernel to boot it with,
 // provisioning what is missing so a first run just works: the image is
 // pulled when it is a catalog name or an explicit OCI reference (a bare
@@ -80,9 +76,9 @@ func (s *Service) ensureKernel(ctx context.Context, k string, r progress.Reporte
 	return kern, err
 }
 
-// buildImage builds the golden Debian image into the cache (reusing a
-// cached build of the same recipe) and registers it.
-func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r progress.Reporter) (store.Image, error) {
+// buildImage builds a golden Debian image from recipe into the cache
+// (reusing a cached build of the same recipe) and registers it.
+func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, recipe *image.Recipe, r progress.Reporter) (store.Image, error) {
 	if p.Name == "" {
 		p.Name = config.DefaultImageName
 	}
@@ -94,17 +90,17 @@ func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r prog
 	if im, err := s.store.GetImage(ctx, p.Name); err == nil {
 		return im, api.Conflictf("image %q already exists", im.Name)
 	}
-	out := filepath.Join(s.paths.CacheDir, "images", goldenRecipe+".ext4")
+	out := filepath.Join(s.paths.CacheDir, "images", recipe.Key+".ext4")
 	if _, err := os.Stat(out); err != nil || p.Force {
 		if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
 			return store.Image{}, err
 		}
-		progress.Stage(r, "image", "building "+p.Name+" from Debian packages with mmdebstrap (about a minute)")
-		logf, err := os.Create(filepath.Join(filepath.Dir(out), goldenRecipe+".log"))
+		progress.Stage(r, "image", "building "+p.Name+" from Debian packages with mmdebstrap ("+buildTime(recipe)+")")
+		logf, err := os.Create(filepath.Join(filepath.Dir(out), recipe.Key+".log"))
 		if err != nil {
 			return store.Image{}, err
 		}
-		err = image.BuildGolden(ctx, image.BuildOptions{OutPath: out, Suite: "bookworm",
+		err = image.BuildGolden(ctx, image.BuildOptions{OutPath: out, Suite: "bookworm", Recipe: recipe,
 			Progress: r, Log: logf})
 		logf.Close()
 		if err != nil {
@@ -118,7 +114,7 @@ func (s *Service) buildImage(ctx context.Context, p api.BuildImageParams, r prog
 		return store.Image{}, err
 	}
 	uuid, _ := image.ReadExt4UUID(out)
-	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + goldenRecipe,
+	im := store.Image{Name: p.Name, Path: out, UUID: uuid, SizeBytes: fi.Size(), Source: "mmdebstrap " + recipe.Key,
 		Init: "/sbin/init", HasSSHD: true}
 	if err := s.store.PutImage(ctx, im); err != nil {
 		return im, err

@@ -59,8 +59,9 @@ func (s *Service) pullImage(ctx context.Context, p api.PullImageParams, r progre
 		return im, nil, api.Conflictf("image %q already exists (from %s): `banger image delete %s` first, or pull with --name", im.Name, im.Source, im.Name)
 	}
 	switch {
-	case inCatalog && entry.Build == "golden":
-		im, err := s.buildImage(ctx, api.BuildImageParams{Name: p.Name}, r)
+	case inCatalog && entry.Build != "":
+		recipe, _ := image.LookupRecipe(entry.Build) // the catalog checked it
+		im, err := s.buildImage(ctx, api.BuildImageParams{Name: p.Name}, recipe, r)
 		return im, nil, err
 	case inCatalog && entry.Ref != "":
 		progress.Stage(r, "pull", fmt.Sprintf("%s is %s in the %s catalog", entry.Name, entry.Ref, cat.Source))

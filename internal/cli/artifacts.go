@@ -24,12 +24,19 @@ func newImageBuildCmd(f *factory) *cobra.Command {
 	var force bool
 	build := &cobra.Command{
 		Use:   "build [NAME]",
-		Short: "Build the golden Debian bookworm image from Debian packages (mmdebstrap)",
-		Long: `Build the golden image (systemd, openssh-server, git, curl, sudo, ...) from
-Debian's packages with mmdebstrap and register it as NAME (default
-` + config.DefaultImageName + `). The build is cached: registering again reuses it
-unless --force is given.`,
+		Short: "Build a Debian bookworm image from Debian packages (mmdebstrap)",
+		Long: `Build an image from Debian's packages with mmdebstrap and register it as
+NAME (default ` + config.DefaultImageName + `). NAME debian-bookworm-dev builds the
+development image (Docker, compose, build-essential, tmux, python3, node,
+ripgrep, jq; several minutes); any other NAME gets the default image
+(systemd, openssh-server, git, curl, sudo, ...). Builds are cached:
+registering again reuses one unless --force is given.
+
+  banger image build                       # debian-bookworm
+  banger image build debian-bookworm-dev   # what --image debian-bookworm-dev also does on first use`,
 		Args: cobraMaxArgs(1),
+		// The images built here (the catalog's "build" entries).
+		ValidArgs: []cobra.Completion{config.DefaultImageName, "debian-bookworm-dev"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := api.BuildImageParams{Force: force}
 			if len(args) == 1 {

@@ -40,7 +40,7 @@ type CatalogImage struct {
 	Size        int64  `json:"size,omitempty"`   // of the bundle file
 	Kernel      string `json:"kernel,omitempty"`
 	Ref         string `json:"ref,omitempty"`   // OCI reference
-	Build       string `json:"build,omitempty"` // "golden": built here with mmdebstrap
+	Build       string `json:"build,omitempty"` // a Recipe's Build ("golden", "golden-dev"): built here with mmdebstrap
 }
 
 // BuiltinCatalog is the catalog's name when it is the embedded one.
@@ -97,8 +97,10 @@ func (e CatalogImage) validate() error {
 		return fmt.Errorf("entry %q: needs exactly one of url, ref, build", e.Name)
 	case e.URL != "" && !hexRE.MatchString(e.SHA256):
 		return fmt.Errorf("entry %q: a bundle needs its sha256 (64 lowercase hex digits)", e.Name)
-	case e.Build != "" && e.Build != "golden":
-		return fmt.Errorf("entry %q: unknown build %q", e.Name, e.Build)
+	case e.Build != "":
+		if _, ok := LookupRecipe(e.Build); !ok {
+			return fmt.Errorf("entry %q: unknown build %q (known: %s)", e.Name, e.Build, strings.Join(RecipeNames(), ", "))
+		}
 	}
 	return nil
 }

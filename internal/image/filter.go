@@ -104,6 +104,11 @@ ExecStartPre=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || exec /usr/bin/
 // filterOptions parameterises customizeTar (tests pin the time).
 type filterOptions struct {
 	ModTime time.Time
+	// A recipe's additions (Recipe.filter): files and links added like
+	// the managed ones, entries dropped.
+	Files map[string]RecipeFile
+	Links map[string]string
+	Drop  []string
 }
 
 // managedFile is an entry the filter owns: any original at that path is
@@ -218,6 +223,13 @@ func customizeTar(r io.Reader, w io.Writer, opt filterOptions) error {
 	for _, u := range MaskedUnits {
 		links["/etc/systemd/system/"+u] = "/dev/null"
 	}
+	for n, f := range opt.Files {
+		files[cleanName(n)] = managedFile{f.Content, f.Mode}
+	}
+	for n, l := range opt.Links {
+		links[cleanName(n)] = l
+	}
+	drop := dropSet(opt.Drop)
 	tail := &tailReader{r: r}
 	r = tail
 	tr, tw := tar.NewReader(r), tar.NewWriter(w)
@@ -236,7 +248,7 @@ func customizeTar(r io.Reader, w io.Writer, opt filterOptions) error {
 		name := cleanName(hdr.Name)
 		_, isFile := files[name]
 		_, isLink := links[name]
-		if isFile || isLink || dropped(name) || (hdr.Typeflag == tar.TypeLink && gone[cleanName(hdr.Linkname)]) {
+		if isFile || isLink || dropped(name) || drop[name] || (hdr.Typeflag == tar.TypeLink && gone[cleanName(hdr.Linkname)]) {
 			gone[name] = true
 			continue
 		}

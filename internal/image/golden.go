@@ -32,8 +32,10 @@ type BuildOptions struct {
 	// caller pointing at a private mirror does not want the build to reach
 	// deb.debian.org behind its back). "none" disables it explicitly.
 	SecurityMirror string
-	Progress       progress.Reporter // short human-readable "image" steps; may be nil
-	Log            io.Writer         // full mmdebstrap output; may be nil
+	// Recipe is what to build; nil is GoldenRecipe.
+	Recipe   *Recipe
+	Progress progress.Reporter // short human-readable "image" steps; may be nil
+	Log      io.Writer         // full mmdebstrap output; may be nil
 }
 
 // GoldenPackages are installed on top of mmdebstrap's "apt" variant
@@ -72,7 +74,8 @@ const eatmydataHooks = "/usr/share/mmdebstrap/hooks/eatmydata"
 // 16 GiB, so this generous cap costs 16 KiB.
 const maxImageSize = 64 << 30
 
-// BuildGolden builds the golden Debian image at opts.OutPath.
+// BuildGolden builds a golden Debian image (opts.Recipe, the default
+// one when nil) at opts.OutPath.
 func BuildGolden(ctx context.Context, opts BuildOptions) error {
 	if opts.OutPath == "" {
 		return errors.New("build golden image: no output path")
@@ -85,13 +88,13 @@ func BuildGolden(ctx context.Context, opts BuildOptions) error {
 		return errors.New("build golden image: mmdebstrap not found; install the mmdebstrap package (apt-get install mmdebstrap)")
 	}
 	sources := goldenSources(opts)
-	args := mmdebstrapArgs(opts.Suite, sources, useEatmydata())
+	args := mmdebstrapArgs(opts.Suite, opts.Recipe.packages(), sources, useEatmydata())
 
 	start := time.Now()
 	progress(fmt.Sprintf("building %s rootfs with mmdebstrap from %s", opts.Suite, strings.Join(sources, "; ")))
 	// 0644: images hold nothing secret (no host keys, no passwords).
 	err := writeAtomic(opts.OutPath, 0o644, func(f *os.File) error {
-		return runPipeline(ctx, args, f, opts.Log, progress)
+		return runPipeline(ctx, args, opts.Recipe.filter(filterOptions{}), f, opts.Log, progress)
 	})
 	if err != nil {
 		return fmt.Errorf("build golden image: %w", err)
@@ -135,11 +138,11 @@ func useEatmydata() bool {
 	return err == nil
 }
 
-func mmdebstrapArgs(suite string, sources []string, eatmydata bool) []string {
+func mmdebstrapArgs(suite string, packages, sources []string, eatmydata bool) []string {
 	args := []string{
 		"--variant=apt",
 		"--format=tar",
-		"--include=" + strings.Join(GoldenPackages, ","),
+		"--include=" + strings.Join(packages, ","),
 	}
 	if eatmydata {
 		args = append(args, "--hook-dir="+eatmydataHooks)
@@ -154,7 +157,7 @@ func mmdebstrapArgs(suite string, sources []string, eatmydata bool) []string {
 }
 
 // runPipeline runs mmdebstrap | customizeTar | tar2ext4 into f.
-func runPipeline(parent context.Context, args []string, f *os.File, logw io.Writer, progress func(string)) error {
+func runPipeline(parent context.Context, args []string, fopt filterOptions, f *os.File, logw io.Writer, progress func(string)) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
@@ -178,7 +181,8 @@ func runPipeline(parent context.Context, args []string, f *os.File, logw io.Writ
 	pr, pw := io.Pipe()
 	filterErr := make(chan error, 1)
 	go func() {
-		err := customizeTar(stdout, pw, filterOptions{ModTime: time.Now().Truncate(time.Second)})
+		fopt.ModTime = time.Now().Truncate(time.Second)
+		err := customizeTar(stdout, pw, fopt)
 		pw.CloseWithError(err)
 		filterErr <- err
 	}()

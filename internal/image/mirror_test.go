@@ -117,7 +117,7 @@ func TestGoldenSourcesAndArgs(t *testing.T) {
 	if got := goldenSources(BuildOptions{Suite: "sid", Mirror: "http://m/debian"}); len(got) != 1 {
 		t.Errorf("sid sources = %q", got)
 	}
-	args := mmdebstrapArgs("bookworm", want, true)
+	args := mmdebstrapArgs("bookworm", GoldenRecipe.packages(), want, true)
 	joined := strings.Join(args, " ")
 	for _, s := range []string{"--variant=apt", "--format=tar", "--hook-dir=" + eatmydataHooks, "openssh-server", "--dpkgopt=path-exclude=/usr/share/doc/*"} {
 		if !strings.Contains(joined, s) {
