@@ -138,6 +138,6 @@ func (d *Daemon) wire(o Options, subnet netip.Prefix) {
 	s.Network = network.New(network.Deps{
 		Bridge: d.cfg.Network.Bridge, Net: net, VMs: netVMs{vms: s.VMs, store: d.store}, Log: d.log,
 		SSHConfig: sshconfig.BangerConfigPath(d.paths.ConfigDir), IdentityFile: keys.IdentityFile(), KnownHosts: keys.KnownHostsFile(),
-		Domains: s.VMs.GuestDomainRules, // issue 16: domain rules through banger's DNS
+		Domains: s.VMs.GuestDNS, // issue 16: domain rules through banger's DNS
 	})
 }

@@ -127,6 +127,10 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 			continue
 		}
 		src := from.Addr().Unmap()
+		if reply = s.refused(src, req); reply != nil {
+			writeUDP(pc, from, reply, req)
+			continue
+		}
 		if !s.lim.acquire(src) {
 			writeUDP(pc, from, servfail(req), req)
 			continue

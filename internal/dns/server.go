@@ -43,6 +43,10 @@ type Server struct {
 	// does (a guest's domain rules let it reach what the name resolved
 	// to, so the addresses must be allowed before it connects).
 	OnAnswer func(client netip.Addr, resp *dns.Msg)
+	// Refuse, when set, says a client may not have a name resolved
+	// upstream (an isolated guest): it gets REFUSED, nothing is
+	// forwarded.
+	Refuse func(client netip.Addr, name string) bool
 
 	mu   sync.Mutex
 	addr netip.AddrPort
@@ -150,12 +154,26 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	src := addrOf(w.RemoteAddr())
+	if m := s.refused(src, req); m != nil {
+		w.WriteMsg(m)
+		return
+	}
 	if !s.lim.acquire(src) {
 		w.WriteMsg(servfail(req))
 		return
 	}
 	defer s.lim.release(src)
 	w.WriteMsg(s.answered(src, s.forward(req, w.LocalAddr().Network())))
+}
+
+// refused is REFUSED for a name Refuse keeps from client, nil otherwise.
+func (s *Server) refused(client netip.Addr, req *dns.Msg) *dns.Msg {
+	if s.Refuse == nil || !s.Refuse(client, req.Question[0].Name) {
+		return nil
+	}
+	m := new(dns.Msg)
+	m.SetRcode(req, dns.RcodeRefused)
+	return m
 }
 
 // answerLocal answers what needs no upstream: malformed queries and the

@@ -217,3 +217,34 @@ func TestHostUpstreams(t *testing.T) {
 		t.Error("a missing resolv.conf is not an error")
 	}
 }
+
+// A name Refuse keeps from its client is answered REFUSED over both
+// transports without asking an upstream (a black hole here, which would
+// turn a forward into SERVFAIL); `.vm` names are still answered.
+func TestRefuseAnswersWithoutForwarding(t *testing.T) {
+	s := &Server{
+		Lookup: func(name string) (netip.Addr, bool) {
+			return netip.MustParseAddr("10.77.0.2"), name == "dev"
+		},
+		Upstreams: func() ([]string, error) { return []string{blackhole(t)}, nil },
+		Timeout:   300 * time.Millisecond,
+		Refuse: func(client netip.Addr, name string) bool {
+			return client.IsLoopback() && name == "secret.example."
+		},
+	}
+	if err := s.Start(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for _, proto := range []string{"udp", "tcp"} {
+		if r := query(t, s, proto, "secret.example.", dns.TypeA); r.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: refused name answered %s", proto, dns.RcodeToString[r.Rcode])
+		}
+		if r := query(t, s, proto, "other.example.", dns.TypeA); r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("%s: a name not refused was not forwarded (%s)", proto, dns.RcodeToString[r.Rcode])
+		}
+		if r := query(t, s, proto, "dev.vm.", dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("%s: dev.vm: %v", proto, r)
+		}
+	}
+}

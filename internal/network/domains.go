@@ -17,7 +17,7 @@ func (s *Service) allowAnswer(client netip.Addr, resp *dns.Msg) {
 	if len(resp.Question) != 1 {
 		return
 	}
-	tap, rules := s.d.Domains(client)
+	tap, rules, _ := s.d.Domains(client)
 	if tap == "" || len(rules) == 0 {
 		return
 	}
@@ -55,6 +55,23 @@ func (s *Service) allowAnswer(client netip.Addr, resp *dns.Msg) {
 			s.d.Log.Warn("allow resolved addresses", "tap", tap, "name", name, "err", err)
 		}
 	}
+}
+
+// refuseName keeps an isolated guest's names to itself: banger's DNS
+// resolves only the domains its allow rules name (and `.vm` names, which
+// never reach here), so DNS cannot carry data out of it either.
+func (s *Service) refuseName(client netip.Addr, name string) bool {
+	_, rules, isolated := s.d.Domains(client)
+	if !isolated {
+		return false
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, r := range rules {
+		if r.Domain != "" && DomainMatches(r.Domain, name) {
+			return false
+		}
+	}
+	return true
 }
 
 // DomainMatches says whether a rule's domain ("pypi.org", or

@@ -35,11 +35,11 @@ func TestAllowAnswerFillsTheGuestsSet(t *testing.T) {
 	guest := netip.MustParseAddr("10.99.0.2")
 	rules := []api.NetRule{{Domain: "pypi.org"}, {Domain: "pypi.org", Port: 443}, {Domain: "other.org"}}
 	n := hostnet.NewFake(netip.MustParsePrefix("10.99.0.0/24"))
-	s := New(Deps{Bridge: "fake0", Net: n, VMs: &fakeVMs{}, Domains: func(c netip.Addr) (string, []api.NetRule) {
+	s := New(Deps{Bridge: "fake0", Net: n, VMs: &fakeVMs{}, Domains: func(c netip.Addr) (string, []api.NetRule, bool) {
 		if c == guest {
-			return "bgtabc", rules
+			return "bgtabc", rules, false
 		}
-		return "", nil
+		return "", nil, false
 	}})
 	answer := func(name string, ips ...string) *dns.Msg {
 		m := new(dns.Msg)
@@ -61,5 +61,38 @@ func TestAllowAnswerFillsTheGuestsSet(t *testing.T) {
 	// Two matching rules (any port, and 443): added once for each.
 	if len(got) != 4 || !slices.Equal(got[:2], want) || !slices.Equal(got[2:], want) {
 		t.Fatalf("resolved = %v, want %v twice", got, want)
+	}
+}
+
+// An isolated guest has only its allowed domains resolved (DNS would
+// otherwise carry data out of it); other guests, and a guest that is not
+// isolated, have every name resolved.
+func TestIsolatedGuestsNamesAreRefused(t *testing.T) {
+	isolated, nat := netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.3")
+	n := hostnet.NewFake(netip.MustParsePrefix("10.99.0.0/24"))
+	s := New(Deps{Bridge: "fake0", Net: n, VMs: &fakeVMs{}, Domains: func(c netip.Addr) (string, []api.NetRule, bool) {
+		switch c {
+		case isolated:
+			return "bgtiso", []api.NetRule{{Domain: "pypi.org"}, {Domain: "*.pythonhosted.org"}}, true
+		case nat:
+			return "bgtnat", nil, false
+		}
+		return "", nil, false
+	}})
+	for _, c := range []struct {
+		client netip.Addr
+		name   string
+		refuse bool
+	}{
+		{isolated, "pypi.org.", false},
+		{isolated, "FILES.pythonhosted.org.", false},
+		{isolated, "exfil-data.attacker.example.", true},
+		{isolated, "pythonhosted.org.", true},
+		{nat, "anything.example.", false},
+		{netip.MustParseAddr("10.99.0.9"), "anything.example.", false},
+	} {
+		if got := s.refuseName(c.client, c.name); got != c.refuse {
+			t.Errorf("refuseName(%v, %q) = %v, want %v", c.client, c.name, got, c.refuse)
+		}
 	}
 }

@@ -53,9 +53,10 @@ type Deps struct {
 	// SSHConfig is the file the service keeps in step with the VMs;
 	// IdentityFile and KnownHosts are what its Host blocks name.
 	SSHConfig, IdentityFile, KnownHosts string
-	// Domains, when set, names the guest at a DNS client address and its
-	// allowed domain rules (domains.go); nil: no guest has any.
-	Domains func(client netip.Addr) (tap string, rules []api.NetRule)
+	// Domains, when set, names the guest at a DNS client address, its
+	// allowed domain rules and whether it is isolated (domains.go); nil:
+	// no guest has any.
+	Domains func(client netip.Addr) (tap string, rules []api.NetRule, isolated bool)
 }
 
 // Service is the running host-network service.
@@ -82,6 +83,7 @@ func New(d Deps) *Service {
 	}
 	if d.Domains != nil {
 		s.dns.OnAnswer = s.allowAnswer // domains.go
+		s.dns.Refuse = s.refuseName
 	}
 	return s
 }

@@ -119,7 +119,7 @@ func (s *Service) applyNet(ctx context.Context, vm store.VM) error {
 		return fmt.Errorf("vm %s: address %q: %w", vm.Name, vm.IP, err)
 	}
 	g := hostnet.Guest{TAP: TAPName(vm.ID), MAC: vm.MAC, IP: ip, Egress: e}
-	s.domains.Store(ip, guestDomains{vmID: vm.ID, tap: g.TAP, rules: domainRules(p)})
+	s.domains.Store(ip, guestDomains{vmID: vm.ID, tap: g.TAP, rules: domainRules(p), isolated: p.Mode == api.NetIsolated})
 	if p.Group != "" {
 		all, err := s.Store.ListVMs(ctx)
 		if err != nil {
@@ -200,6 +200,7 @@ func (s *Service) createNetPolicy(asked *api.NetPolicy) (api.NetPolicy, error) {
 type guestDomains struct {
 	vmID, tap string
 	rules     []api.NetRule
+	isolated  bool // mode isolated: only allowed domains are resolved
 }
 
 func domainRules(p api.NetPolicy) []api.NetRule {
@@ -212,16 +213,18 @@ func domainRules(p api.NetPolicy) []api.NetRule {
 	return out
 }
 
-// GuestDomainRules names the running guest at addr and its allowed
-// domain rules (the network service's DNS enforces them).
-func (s *Service) GuestDomainRules(addr netip.Addr) (tap string, rules []api.NetRule) {
+// GuestDNS is what banger's DNS needs to know of the running guest at
+// addr: its TAP, its allowed domain rules (the network service adds
+// their answers to the guest's allowed set) and whether it is isolated
+// (then only those domains are resolved for it, besides `.vm` names).
+func (s *Service) GuestDNS(addr netip.Addr) (tap string, rules []api.NetRule, isolated bool) {
 	v, ok := s.domains.Load(addr)
 	if !ok {
-		return "", nil
+		return "", nil, false
 	}
 	d := v.(guestDomains)
 	if s.instance(d.vmID) == nil {
-		return "", nil
+		return "", nil, false
 	}
-	return d.tap, d.rules
+	return d.tap, d.rules, d.isolated
 }
