@@ -138,9 +138,16 @@ func TestCreateListDelete(t *testing.T) {
 	if created.Sandbox.Name != "box" || created.Sandbox.State != "running" || created.Workspace != nil {
 		t.Errorf("created %+v", created)
 	}
-	s.mu.Lock()
-	progress := slices.Clone(s.progress)
-	s.mu.Unlock()
+	// Notifications travel beside the call's result, not before it: wait.
+	var progress []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		progress = slices.Clone(s.progress)
+		s.mu.Unlock()
+		if slices.Contains(progress, "boot: starting qemu") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !slices.Contains(progress, "boot: starting qemu") {
 		t.Errorf("progress notifications %q, want the daemon's boot event", progress)
 	}
