@@ -105,7 +105,15 @@ func TestNetPolicy(t *testing.T) {
 		if out := e.guestSh("pa", "getent hosts pb.vm"); !strings.Contains(out, ips["pb"]) {
 			t.Errorf("isolated guest cannot resolve pb.vm: %q", out)
 		}
+		// Nor does DNS carry anything out: a name it has no rule for is
+		// refused by banger's DNS, not forwarded.
+		if out := e.guestSh("pa", "getent hosts "+upName+" || echo unresolved"); !strings.Contains(out, "unresolved") {
+			t.Errorf("isolated guest resolved %s: %q", upName, out)
+		}
 		e.must("vm", "set", "pa", "--net", "nat", "--allow-out", "", "--deny-out", publicAddr)
+		if out := e.guestSh("pa", "getent hosts "+upName+" || echo unresolved"); !strings.Contains(out, upAddr) {
+			t.Errorf("nat guest cannot resolve %s: %q", upName, out)
+		}
 		if got := e.fetch("pa", public); got != "" {
 			t.Errorf("denied address reached: %q", got)
 		}
