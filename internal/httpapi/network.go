@@ -29,17 +29,16 @@ func mode(allow *bool) string {
 
 // netPolicy maps E2B's network of a new sandbox onto banger's one model
 // (api.NetPolicy): allowOut → AllowOut (allow wins, as in E2B), denyOut →
-// DenyOut, allow_internet_access false → mode isolated (true or absent:
-// nat). Nil when the request says nothing: [network] default_policy.
-// The rules are checked by the VM service, before anything is made.
+// DenyOut, allow_internet_access false → mode isolated, true → nat, absent
+// → the configured default mode. Nil when the request sets neither rules
+// nor internet access (an empty network object included): the VM gets
+// [network]'s defaults whole. The rules are checked by the VM service,
+// before anything is made.
 func netPolicy(n *e2bNetwork, allowInternet *bool) *api.NetPolicy {
-	if n == nil && allowInternet == nil {
+	if (n == nil || len(n.AllowOut)+len(n.DenyOut) == 0) && allowInternet == nil {
 		return nil
 	}
-	p := &api.NetPolicy{Mode: api.NetNAT}
-	if m := mode(allowInternet); m != "" {
-		p.Mode = m
-	}
+	p := &api.NetPolicy{Mode: mode(allowInternet)}
 	if n != nil {
 		p.AllowOut, p.DenyOut = n.AllowOut, n.DenyOut
 	}

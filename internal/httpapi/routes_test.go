@@ -305,9 +305,16 @@ func TestForkAndNetwork(t *testing.T) {
 	if n := r.vms.lastCreate.Net; n == nil || n.Mode != api.NetIsolated || !slices.Equal(n.AllowOut, []string{"pypi.org"}) || !slices.Equal(n.DenyOut, []string{"10.0.0.0/8"}) {
 		t.Fatalf("create with a network: %+v", n)
 	}
-	r.create(`{"templateID":"base"}`)
-	if r.vms.lastCreate.Net != nil {
-		t.Fatalf("create without a network: %+v (want the configured default)", r.vms.lastCreate.Net)
+	for _, body := range []string{`{"templateID":"base"}`, `{"templateID":"base","network":{}}`, `{"templateID":"base","network":{"allowOut":[]}}`} {
+		r.create(body)
+		if r.vms.lastCreate.Net != nil {
+			t.Fatalf("create %s: policy %+v, want the configured default", body, r.vms.lastCreate.Net)
+		}
+	}
+	// rules without internet access given keep the configured mode ("")
+	r.create(`{"templateID":"base","network":{"denyOut":["10.0.0.0/8"]}}`)
+	if n := r.vms.lastCreate.Net; n == nil || n.Mode != "" || !slices.Equal(n.DenyOut, []string{"10.0.0.0/8"}) {
+		t.Fatalf("create with rules only: %+v", n)
 	}
 	// a policy the service refuses fails the create and leaves no VM
 	before := len(r.vms.vms)
