@@ -27,10 +27,19 @@ func TestSnapshot(t *testing.T) {
 	}
 	count := func() int {
 		t.Helper()
-		r := e.must("vm", "exec", vm, "--", "cat", "/root/count")
-		n, err := strconv.Atoi(strings.TrimSpace(r.out))
+		// The counter's `echo $i > /root/count` truncates before it
+		// writes: a read between the two sees an empty file. Read again.
+		var out string
+		for try := 0; try < 5; try++ {
+			out = strings.TrimSpace(e.must("vm", "exec", vm, "--", "cat", "/root/count").out)
+			if out != "" {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		n, err := strconv.Atoi(out)
 		if err != nil {
-			t.Fatalf("count %q", r.out)
+			t.Fatalf("count %q", out)
 		}
 		return n
 	}
