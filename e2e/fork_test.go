@@ -29,7 +29,7 @@ func TestFork(t *testing.T) {
 	e.must("vm", "workspace", "prepare", "dev", repo)
 	e.must("vm", "exec", "dev", "--", "sh", "-c", "cd /root/repo && echo 'before the fork' >> README.md")
 	pid := strings.TrimSpace(e.must("vm", "exec", "dev", "--", "sh", "-c",
-		`setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done' </dev/null >/dev/null 2>&1 & pid=$!
+		`setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.2; done' </dev/null >/dev/null 2>&1 & pid=$!
 		while [ ! -s /tmp/count ]; do sleep 0.1; done; echo $pid`).out)
 	count := func(vm string) int {
 		t.Helper()
@@ -156,11 +156,7 @@ func TestFork(t *testing.T) {
 		for _, d := range entries {
 			known[d.Name()] = true
 		}
-		pidb, err := os.ReadFile(filepath.Join(e.runtimeDir(), "bangerd.pid"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		daemon, _ := strconv.Atoi(strings.TrimSpace(string(pidb)))
+		daemon := e.daemonPID()
 		done := make(chan result, 1)
 		go func() { done <- e.banger("vm", "fork", "dev", "--count", "2", "--name", "k") }()
 		// kill once a child's directory exists: its disks are being
@@ -178,6 +174,7 @@ func TestFork(t *testing.T) {
 			}
 		}
 		syscall.Kill(daemon, syscall.SIGKILL)
+		waitGone(t, daemon) // a call before its socket closes would be reset
 		r := <-done
 		t.Logf("fork cut off (children %v): exit %d %s", kids, r.code, r.err)
 		names := map[string]string{}
