@@ -66,7 +66,7 @@ func TestBenchWarm(t *testing.T) {
 	report := fmt.Sprintf(`## Warm starts: start-up snapshot vs cold boot
 
 Written by `+"`make bench`"+` on %s (median of %d rounds, cold and warm back to back).
-Guests: 2 vCPU, 1 GiB; snapshot point A (initramfs, before any per-VM device).
+Guests: 2 vCPU, 1 GiB; snapshot point C (the template booted to the end: systemd settled, sshd listening).
 
 | what | cold | warm |
 |---|---|---|

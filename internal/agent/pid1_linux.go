@@ -32,7 +32,7 @@ func runAsPID1(log *slog.Logger) {
 		log.Info("power-off signal", "signal", sig.String())
 		shutdownAsPID1(log)
 	}()
-	srv := &Server{Log: log, PowerOff: func() { shutdownAsPID1(log) }, procs: r}
+	srv := &Server{Log: log, PowerOff: func() { shutdownAsPID1(log) }, procs: r, Guest: true}
 	log.Info("serving as PID 1")
 	srv.Run(ctx)
 	select {}

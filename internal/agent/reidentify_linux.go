@@ -29,6 +29,14 @@ func init() {
 			replyData(st, nil, fmt.Errorf("reidentify: bad params: %v", err))
 			return
 		}
+		if err := p.Check(); err != nil {
+			replyData(st, nil, err)
+			return
+		}
+		if !s.Guest {
+			replyData(st, nil, errors.New("reidentify: refused: this agent does not run in a banger guest (it would rename its host)"))
+			return
+		}
 		res, err := liveIdentity{root: "/", proc: "/proc", sethostname: unix.Sethostname, netlink: true}.apply(p)
 		if err == nil {
 			s.log().Info("reidentified", "hostname", p.Hostname, "address", p.Net.Address, "sshd", res.SSHD)

@@ -161,3 +161,16 @@ func TestRenumberInANamespace(t *testing.T) {
 		t.Errorf("again: %v", err)
 	}
 }
+
+// An agent that is not a guest's (a test's, the fake VMM's) refuses a
+// valid reidentify: it would rename its host.
+func TestReidentifyRefusedOffGuest(t *testing.T) {
+	host, _ := os.Hostname()
+	c := connectAgent(t, &Server{}, nil)
+	if _, err := c.Reidentify(testCtx(t), reidentifyParams()); err == nil || !strings.Contains(err.Error(), "does not run in a banger guest") {
+		t.Fatalf("reidentify on a host agent: %v", err)
+	}
+	if h, _ := os.Hostname(); h != host {
+		t.Fatalf("hostname changed from %q to %q", host, h)
+	}
+}

@@ -19,7 +19,7 @@ func runServe() int {
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 	defer stop()
 	log.Info("serving", "version", Version, "pid", os.Getpid())
-	srv := &Server{Log: log, PowerOff: func() { powerOff(log) }}
+	srv := &Server{Log: log, PowerOff: func() { powerOff(log) }, Guest: true}
 	srv.Run(ctx)
 	return 0
 }

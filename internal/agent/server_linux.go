@@ -28,6 +28,11 @@ type Server struct {
 	// PowerOff is called once a shutdown request has been acknowledged.
 	// Nil refuses shutdown requests (tests).
 	PowerOff func()
+	// Guest says the server is a VM's agent: only then does reidentify
+	// change the system's hostname, address, host keys and machine-id. A
+	// server on a host (tests, the fake VMM) refuses it, so that no test
+	// can rename its host.
+	Guest bool
 	// procs starts and waits for exec'd processes; nil means os/exec. As
 	// PID 1 it is the reaper, which must see every exit status.
 	procs children

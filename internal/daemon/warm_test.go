@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,13 +12,35 @@ import (
 	"testing"
 	"time"
 
+	agentclient "github.com/banger-dev/banger/internal/agent/client"
+	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vmm/fake"
+	"github.com/banger-dev/banger/internal/vms"
 )
 
-// warmHarness is a harness with warm starts on ([snapshots] warm).
-func warmHarness(t *testing.T) *harness {
+// warmHarness is a harness with warm starts on ([snapshots] warm). The
+// fake's agent runs on the host: a template's settling and a clone's
+// reidentify are recorded, not done.
+func warmHarness(t *testing.T) (*harness, *reidents) {
+	rec := &reidents{}
+	old := guestClock
+	guestClock = vms.GuestClock{
+		Reidentify: func(_ *agentclient.Client, _ context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if rec.fail != nil {
+				if err := rec.fail(p); err != nil {
+					return proto.ReidentifyResult{}, err
+				}
+			}
+			rec.calls = append(rec.calls, p)
+			return proto.ReidentifyResult{SSHD: "not running"}, nil
+		},
+		Settle: func(*agentclient.Client, context.Context) (string, error) { return "agent", nil },
+	}
+	t.Cleanup(func() { guestClock = old })
 	h := newHarness(t)
 	h.stop()
 	on := true
@@ -24,7 +48,7 @@ func warmHarness(t *testing.T) *harness {
 	h.start()
 	// the kernel file is part of a template's key
 	must(t, os.WriteFile(filepath.Join(h.paths.CacheDir, "kernels", "test", "vmlinuz"), []byte("kernel"), 0o600))
-	return h
+	return h, rec
 }
 
 // createProgress creates a VM and returns it with its progress lines.
@@ -63,7 +87,7 @@ func (h *harness) templates(n int) []string {
 // later creates start warm from it (captured once), each with its own
 // identity; --cold boots.
 func TestWarmCreateCapturesOnceThenStartsWarm(t *testing.T) {
-	h := warmHarness(t)
+	h, rec := warmHarness(t)
 	a, lines := h.createProgress(api.CreateParams{Name: "a"})
 	if a.StartedFrom != "boot" || strings.Contains(strings.Join(lines, "\n"), "warm") {
 		t.Errorf("first create: started from %q, progress %q", a.StartedFrom, lines)
@@ -79,8 +103,8 @@ func TestWarmCreateCapturesOnceThenStartsWarm(t *testing.T) {
 	}
 	coldSSH := sshStage(lines)
 	b, lines := h.createProgress(api.CreateParams{Name: "b"})
-	// A warm start boots its userland (sshd) afresh: its create deals
-	// with sshd as a cold one does (here: the image has none).
+	// A warm create deals with sshd as a cold one does (here: the image
+	// has none).
 	if coldSSH == "" || strings.Replace(sshStage(lines), " b ", " a ", 1) != coldSSH {
 		t.Errorf("sshd stage: cold %q, warm %q", coldSSH, sshStage(lines))
 	}
@@ -95,8 +119,38 @@ func TestWarmCreateCapturesOnceThenStartsWarm(t *testing.T) {
 		t.Errorf("restores %d, saves %d: want 2 warm starts from 1 capture", h.drv.Restores, h.drv.SaveStates)
 	}
 	spec := h.drv.Machine(b.ID).Spec()
-	if spec.Memory.File != filepath.Join(h.paths.CacheDir, "warm", key, "mem") || spec.Memory.Shared || !strings.Contains(spec.Cmdline, "banger.snapwait") {
-		t.Errorf("warm spec: memory %+v, cmdline %q", spec.Memory, spec.Cmdline)
+	if spec.Memory.File != filepath.Join(h.paths.CacheDir, "warm", key, "mem") || spec.Memory.Shared {
+		t.Errorf("warm spec: memory %+v", spec.Memory)
+	}
+	// each clone got its own identity, renumbered from the template's NIC
+	var meta struct {
+		MAC         string `json:"mac"`
+		OverlayUUID string `json:"overlay_uuid"`
+	}
+	b2, err := os.ReadFile(filepath.Join(h.paths.CacheDir, "warm", key, "meta.json"))
+	must(t, err)
+	must(t, json.Unmarshal(b2, &meta))
+	calls := rec.list()
+	if len(calls) != 2 || calls[0].Hostname != "b" || calls[1].Hostname != "c" || calls[0].OldMAC != meta.MAC ||
+		calls[0].Net.MAC != b.MAC || calls[0].MachineID == calls[1].MachineID || calls[0].SSHHostKeys["ssh_host_ed25519_key.pub"] == calls[1].SSHHostKeys["ssh_host_ed25519_key.pub"] {
+		t.Errorf("reidentify calls %+v (template MAC %s)", calls, meta.MAC)
+	}
+	// its disks are copies of the template's, whose UUIDs it records
+	head := func(p string) string { // the superblock holds the UUID
+		f, err := os.Open(p)
+		must(t, err)
+		defer f.Close()
+		b := make([]byte, 8192)
+		n, _ := f.Read(b)
+		return string(b[:n])
+	}
+	for _, d := range []string{"overlay", "work"} {
+		if head(filepath.Join(h.paths.StateDir, "vms", b.ID, d+".ext4")) != head(filepath.Join(h.paths.CacheDir, "warm", key, d+".img")) {
+			t.Errorf("%s disk of b is not a copy of the template's", d)
+		}
+	}
+	if !strings.Contains(head(filepath.Join(h.paths.StateDir, "vms", b.ID, "overlay.ext4")), string(uuidBytes(t, meta.OverlayUUID))) {
+		t.Errorf("the template's overlay UUID %s is not in its disk", meta.OverlayUUID)
 	}
 	if b.IP == c.IP || b.MAC == c.MAC || spec.Net.MAC != b.MAC {
 		t.Errorf("clones share identity: %s/%s %s/%s (spec mac %s)", b.IP, c.IP, b.MAC, c.MAC, spec.Net.MAC)
@@ -111,7 +165,7 @@ func TestWarmCreateCapturesOnceThenStartsWarm(t *testing.T) {
 // A template that fails to start a VM is retired and the VM boots cold
 // with one warning; the next capture replaces it.
 func TestWarmStartFailureFallsBackCold(t *testing.T) {
-	h := warmHarness(t)
+	h, _ := warmHarness(t)
 	h.createProgress(api.CreateParams{Name: "a"})
 	key := h.templates(1)[0]
 	dir := filepath.Join(h.paths.CacheDir, "warm", key)
@@ -142,7 +196,7 @@ func TestWarmStartFailureFallsBackCold(t *testing.T) {
 // A rebuilt image (another file identity) has another key: its first VM
 // boots cold and a second template is captured.
 func TestWarmKeyFollowsTheImage(t *testing.T) {
-	h := warmHarness(t)
+	h, _ := warmHarness(t)
 	h.createProgress(api.CreateParams{Name: "a"})
 	first := h.templates(1)[0]
 	img := filepath.Join(h.paths.CacheDir, "rootfs.ext4")
@@ -160,7 +214,7 @@ func TestWarmKeyFollowsTheImage(t *testing.T) {
 // A capture that fails is logged and tried once more per key, never
 // again in this daemon's life; the creates themselves are not affected.
 func TestWarmCaptureRetriedOnce(t *testing.T) {
-	h := warmHarness(t)
+	h, _ := warmHarness(t)
 	var mu sync.Mutex
 	tries := 0
 	h.drv.StartHook = func(_ context.Context, spec vmm.Spec) error {
@@ -194,4 +248,12 @@ func TestWarmCaptureRetriedOnce(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(h.paths.CacheDir, "warm")); len(ents) != 0 {
 		t.Errorf("failed captures left %d entries", len(ents))
 	}
+}
+
+// uuidBytes is a UUID's 16 bytes, as a superblock stores it.
+func uuidBytes(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	must(t, err)
+	return b
 }

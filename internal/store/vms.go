@@ -173,3 +173,17 @@ func (s *Store) SetVMSize(ctx context.Context, id string, vcpu, memMiB int, disk
 	}
 	return nil
 }
+
+// SetVMDiskUUIDs records the filesystem UUIDs of a VM's overlay and work
+// disks (a warm clone's disks are copies of its template's).
+func (s *Store) SetVMDiskUUIDs(ctx context.Context, id, overlay, work string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET overlay_uuid = ?, work_uuid = ?, updated_at = ? WHERE id = ?`,
+		overlay, work, time.Now().UnixNano(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("vm %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -32,10 +32,10 @@ type bootOpts struct {
 	restore string
 	reseed  bool
 	loaded  func() error
-	// warm starts the VM from a start-up snapshot (warmboot.go): the
-	// guest continues its boot from the snapshot point, so the rest is
-	// as for a cold boot (file_sync, sshd). restore is its directory.
-	// A failure returns without marking the VM failed.
+	// warm starts the VM from a start-up snapshot (warmboot.go): a
+	// restore of restore (the template) whose continued gives the guest
+	// its identity, then file_sync and sshd as after a cold boot. A
+	// failure returns without marking the VM failed.
 	warm *warmStart
 	// continued runs after a restore's resume, clock and reseed, before
 	// the VM counts as running (a fork's reidentify); an error fails the
@@ -88,40 +88,32 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 		s.Net.DeleteTAP(context.WithoutCancel(ctx), spec.Net.TAP)
 		return fail(fmt.Errorf("network policy: %w", err))
 	}
-	if o.restore != "" && o.warm == nil {
-		progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
-		in, err := s.launch(ctx, *vm, drv, spec)
-		if err == nil {
-			err = s.resumeRestored(ctx, *vm, in, o)
-		}
-		if err != nil {
-			if vmmExited(in, exitGrace) { // vmmdied.go
-				err = s.vmmDied(ctx, *vm, in, err)
-				vm.State, vm.LastError = store.StateStopped, err.Error()
-				return err
-			}
-			s.halt(ctx, *vm, in)
-			return fail(err)
-		}
-		s.afterResume(ctx, *vm, in, o.reseed, r)
-		if o.continued != nil {
-			if err := o.continued(in); err != nil {
-				s.halt(ctx, *vm, in)
-				return fail(err)
-			}
-		}
-		s.markStarted(vm.ID, "restore")
-		return s.booted(ctx, vm, in)
-	}
 	var in *instance
-	if o.warm != nil {
-		in, err = s.launchWarm(ctx, *vm, drv, spec, o.warm, r) // warmboot.go
-		if err != nil {
+	if o.restore != "" {
+		if o.warm != nil {
+			progress.Stage(r, "boot", fmt.Sprintf("%s (%s), warm from start-up snapshot %s", drv.Name(), drv.Accel(), o.warm.key[:12]))
+		} else {
+			progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
+		}
+		in, err = s.launchRestored(ctx, *vm, drv, spec, o, r)
+		switch {
+		case err != nil && o.warm != nil:
 			// not failed: the caller boots the VM cold instead
 			s.halt(ctx, *vm, in)
 			s.Store.SetVMState(context.WithoutCancel(ctx), vm.ID, prevState, prevErr)
 			return err
+		case err != nil && vmmExited(in, exitGrace): // vmmdied.go
+			err = s.vmmDied(ctx, *vm, in, err)
+			vm.State, vm.LastError = store.StateStopped, err.Error()
+			return err
+		case err != nil:
+			s.halt(ctx, *vm, in)
+			return fail(err)
+		case o.warm == nil:
+			s.markStarted(vm.ID, "restore")
+			return s.booted(ctx, vm, in)
 		}
+		s.markStarted(vm.ID, "snapshot "+o.warm.key[:12])
 	} else if in, err = s.launchCold(ctx, *vm, drv, spec, r); err != nil {
 		s.halt(ctx, *vm, in)
 		return fail(err)
@@ -141,6 +133,24 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 		progress.Stage(r, "ssh", "sshd ready at "+vm.IP)
 	}
 	return s.booted(ctx, vm, in)
+}
+
+// launchRestored starts the VMM from a saved state and continues it:
+// resume, the agent's handshake, the clock set (and the RNG reseeded),
+// then o.continued.
+func (s *Service) launchRestored(ctx context.Context, vm store.VM, drv vmm.Driver, spec vmm.Spec, o bootOpts, r progress.Reporter) (*instance, error) {
+	in, err := s.launch(ctx, vm, drv, spec)
+	if err == nil {
+		err = s.resumeRestored(ctx, vm, in, o)
+	}
+	if err != nil {
+		return in, err
+	}
+	s.afterResume(ctx, vm, in, o.reseed, r)
+	if o.continued != nil {
+		err = o.continued(in)
+	}
+	return in, err
 }
 
 // launchCold starts the VMM booting the kernel and waits for the agent;

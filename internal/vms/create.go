@@ -122,32 +122,20 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 	// From here the request may be abandoned; the create finishes anyway
 	// unless the caller explicitly tears it down.
 	ctx = context.WithoutCancel(ctx)
-	progress.Stage(r, "disks", fmt.Sprintf("overlay + work disk (%s, sparse)", config.FormatSize(vm.DiskBytes)))
-	if err := s.prepareDisks(ctx, vm); err != nil {
-		s.discard(ctx, vm)
-		return vm, fmt.Errorf("prepare disks: %w", err)
-	}
 	if err := s.bootNew(ctx, &vm, plan, p, r); err != nil { // warmboot.go
 		return vm, err
 	}
 	return vm, nil
 }
 
-// prepareDisks creates the VM's sparse overlay and work disks and its SSH
-// host key. The image is never copied.
-func (s *Service) prepareDisks(ctx context.Context, vm store.VM) error {
+// makeDisks creates the VM's sparse overlay and work disks. The image is
+// never copied.
+func (s *Service) makeDisks(ctx context.Context, vm store.VM) error {
 	dir := s.dir(vm.ID)
-	if err := os.MkdirAll(dir.Path(), 0o700); err != nil {
-		return err
-	}
 	if err := image.MakeExt4(ctx, dir.Overlay(), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
 		return err
 	}
-	if err := image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work"); err != nil {
-		return err
-	}
-	_, _, err := s.newHostKey(vm)
-	return err
+	return image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work")
 }
 
 // newHostKey makes the VM's SSH host key, writes it to its directory and

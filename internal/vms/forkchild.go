@@ -38,7 +38,7 @@ func (s *Service) makeChild(ctx context.Context, parent store.VM, kid *store.VM,
 		return err
 	}
 	o := bootOpts{restore: point.state, memory: point.memory, reseed: true, continued: func(in *instance) error {
-		return s.reidentify(ctx, parent, *kid, in, priv, pub, r)
+		return s.reidentify(ctx, parent.MAC, *kid, in, priv, pub, r)
 	}}
 	if err := s.bootWith(ctx, kid, plan, o, r); err != nil {
 		return fmt.Errorf("%s: %w", kid.Name, err)
@@ -51,12 +51,13 @@ func (s *Service) makeChild(ctx context.Context, parent store.VM, kid *store.VM,
 	return nil
 }
 
-// reidentify gives a restored child its identity in the running guest:
-// the parent's NIC (its MAC) gets the child's MAC and address, and the
-// hostname, SSH host key (the one just pinned), machine-id and resolver
-// become the child's. An agent that cannot do it fails the child: a
-// second VM with the parent's address and keys must not run.
-func (s *Service) reidentify(ctx context.Context, parent, kid store.VM, in *instance, priv, pub []byte, r progress.Reporter) error {
+// reidentify gives a restored guest (a fork's child, a warm clone) its
+// identity: the NIC with oldMAC (the parent's or template's) gets the
+// VM's MAC and address, and the hostname, SSH host key (the one just
+// pinned), machine-id and resolver become the VM's. An agent that cannot
+// do it fails the VM: a second VM with the parent's address and keys
+// must not run.
+func (s *Service) reidentify(ctx context.Context, oldMAC string, kid store.VM, in *instance, priv, pub []byte, r progress.Reporter) error {
 	ctx, cancel := context.WithTimeout(ctx, guestOpTimeout)
 	defer cancel()
 	c, err := in.agentClient(ctx)
@@ -64,14 +65,14 @@ func (s *Service) reidentify(ctx context.Context, parent, kid store.VM, in *inst
 		return err
 	}
 	p := proto.ReidentifyParams{
-		Hostname: kid.Name, OldMAC: parent.MAC, Net: s.guestNet(kid), MachineID: randHex(16),
+		Hostname: kid.Name, OldMAC: oldMAC, Net: s.guestNet(kid), MachineID: randHex(16),
 		SSHHostKeys: map[string]string{"ssh_host_ed25519_key": string(priv), "ssh_host_ed25519_key.pub": string(pub)},
 	}
 	res, err := s.GuestClock.Reidentify(c, ctx, p)
 	if err != nil {
-		return fmt.Errorf("give the fork its identity (hostname, address, host key): %w (the guest agent may be older than this banger: rebuild the VM's initramfs by starting a new VM)", err)
+		return fmt.Errorf("give the VM its identity (hostname, address, host key): %w (the guest agent may be older than this banger: rebuild the VM's initramfs by starting a new VM)", err)
 	}
-	progress.Stage(r, "fork", fmt.Sprintf("%s: own hostname, address %s, MAC, host key and machine-id applied (sshd %s)", kid.Name, kid.IP, res.SSHD))
+	progress.Stage(r, "identity", fmt.Sprintf("%s: own hostname, address %s, MAC, host key and machine-id applied (sshd %s)", kid.Name, kid.IP, res.SSHD))
 	return nil
 }
 

@@ -104,6 +104,10 @@ type GuestClock struct {
 	// Reidentify gives a fork its own identity (fork.go); tests must
 	// replace it too: on a host agent it would rename the host.
 	Reidentify func(c *client.Client, ctx context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error)
+	// Settle waits for a warm-start template's boot to finish and says
+	// how far it got (warmcapture.go); tests replace it: on a host agent
+	// it would wait for the host's systemd.
+	Settle func(c *client.Client, ctx context.Context) (string, error)
 }
 
 // Service is the VM service of one daemon.
@@ -158,6 +162,9 @@ func New(d Deps) *Service {
 	}
 	if d.GuestClock.Reidentify == nil {
 		d.GuestClock.Reidentify = (*client.Client).Reidentify
+	}
+	if d.GuestClock.Settle == nil {
+		d.GuestClock.Settle = settleGuest
 	}
 	if d.GuestFS == nil {
 		d.GuestFS = func(p string) string { return p }

@@ -104,10 +104,6 @@ func (s *Service) diskSet(vm store.VM, plan BootPlan) ([]vmm.Disk, []proto.Guest
 // writeConfigDrive renders the per-VM configuration the agent applies at
 // every boot; extra lists disks beyond the VM's own (the kernel's modules).
 func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extra []proto.GuestDisk) error {
-	_, authorized, err := s.Keys.EnsureUserKey()
-	if err != nil {
-		return err
-	}
 	dir := s.dir(vm.ID)
 	priv, err := os.ReadFile(dir.HostKey())
 	if err != nil {
@@ -117,15 +113,30 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 	if err != nil {
 		return err
 	}
-	cfg := proto.GuestConfig{
+	cfg, err := s.guestConfig(vm.Name, vm.OverlayUUID, vm.WorkUUID, s.guestNet(vm), priv, pub, plan, extra)
+	if err != nil {
+		return err
+	}
+	return writeConfig(path, cfg)
+}
+
+// guestConfig is what a config drive tells the agent: a VM's, or a
+// warm-start template's (warmcapture.go: no address, a throwaway host
+// key).
+func (s *Service) guestConfig(hostname, overlayUUID, workUUID string, net *proto.GuestNet, priv, pub []byte, plan BootPlan, extra []proto.GuestDisk) (proto.GuestConfig, error) {
+	_, authorized, err := s.Keys.EnsureUserKey()
+	if err != nil {
+		return proto.GuestConfig{}, err
+	}
+	return proto.GuestConfig{
 		Version:  proto.ConfigVersion,
-		Hostname: vm.Name,
+		Hostname: hostname,
 		Disks: append([]proto.GuestDisk{
 			{Role: proto.RoleBase},
-			{Role: proto.RoleOverlay, UUID: vm.OverlayUUID},
-			{Role: proto.RoleWork, UUID: vm.WorkUUID},
+			{Role: proto.RoleOverlay, UUID: overlayUUID},
+			{Role: proto.RoleWork, UUID: workUUID},
 		}, extra...),
-		Net:            s.guestNet(vm),
+		Net:            net,
 		AuthorizedKeys: []string{authorized},
 		SSHHostKeys: map[string]string{
 			"ssh_host_ed25519_key":     string(priv),
@@ -133,7 +144,11 @@ func (s *Service) writeConfigDrive(vm store.VM, plan BootPlan, path string, extr
 		},
 		// Images recorded without an init keep the agent as PID 1.
 		Init: plan.guestInit(),
-	}
+	}, nil
+}
+
+// writeConfig writes a config drive atomically.
+func writeConfig(path string, cfg proto.GuestConfig) error {
 	b, err := proto.EncodeConfigDrive(cfg)
 	if err != nil {
 		return err

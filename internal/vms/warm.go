@@ -12,22 +12,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/image"
+	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
 // Warm starts (ARCHITECTURE.md, "Warm starts"). A template is a start-up
-// snapshot taken at the agent's snapshot point (proto.SnapWaitArg) of a
-// short-lived VMM with a VM's device set, memory in a shared file. It
-// lives in <cache>/warm/<key>/ and is complete once that directory has
-// its final name. A create whose key has a template restores it instead
-// of booting; the guest goes on booting from the snapshot point with the
-// VM's own disks, config drive and identity.
+// snapshot of a short-lived machine with a VM's device set, booted to the
+// end of its boot (systemd settled, sshd listening: snapshot point C),
+// memory in a shared file, its overlay and work disks as they were at
+// that instant (warmcapture.go). It lives in <cache>/warm/<key>/ and is
+// complete once that directory has its final name. A create whose key
+// has a template restores it with copies of those disks, then gives the
+// running guest its own identity, as a fork's child gets it
+// (warmboot.go).
 
 // warmFormat is the version of banger's template layout and of what the
 // key covers; raising it retires every template.
-const warmFormat = 1
+const warmFormat = 2
 
 // warmMeta is <template>/meta.json.
 type warmMeta struct {
@@ -37,9 +39,16 @@ type warmMeta struct {
 	Driver     string    `json:"driver"`
 	VMMVersion string    `json:"vmm_version"`
 	CreatedAt  time.Time `json:"created_at"`
-	// Cmdline is the kernel command line the template booted with; a
-	// clone keeps it (the VMM ignores a restored VM's own).
-	Cmdline string `json:"cmdline"`
+	// The template's identity, which a clone's disks and NIC carry until
+	// it gets its own: the filesystem UUIDs of the overlay and work disks
+	// (a clone keeps them, as a fork's child keeps its parent's) and the
+	// NIC's MAC (the one reidentify renumbers).
+	OverlayUUID string `json:"overlay_uuid"`
+	WorkUUID    string `json:"work_uuid"`
+	MAC         string `json:"mac"`
+	// Settled says how far the template booted: "systemd" (the system
+	// finished starting) or "agent" (an image without systemd).
+	Settled string `json:"settled"`
 }
 
 // warmState is the service's bookkeeping of template captures.
@@ -62,12 +71,14 @@ func (s *Service) warmDir(key string) string { return filepath.Join(s.warmRoot()
 func warmMem(dir string) string { return filepath.Join(dir, "mem") }
 
 // warmKey identifies what a template must match: banger's template
-// format, the VMM and its version, the machine's size and device set,
-// the kernel, the initramfs (which carries the agent and the modules) and
-// the read-only disks every VM of the image shares. A rebuilt image, a new
-// agent or an upgraded VMM gives another key, and the old template is
-// simply never found again.
-func (s *Service) warmKey(drv vmm.Driver, image string, spec vmm.Spec) (string, error) {
+// format, the VMM and its version, the machine's size and device set, the
+// size of its own disks (a clone's are copies of the template's), the
+// kernel, the initramfs (which carries the agent and the modules), the
+// read-only disks every VM of the image shares, the key banger logs in
+// with (the template's authorized_keys) and the image's init. A rebuilt
+// image, a new agent or an upgraded VMM gives another key, and the old
+// template is simply never found again.
+func (s *Service) warmKey(drv vmm.Driver, plan BootPlan, vm store.VM, spec vmm.Spec) (string, error) {
 	type diskKey struct {
 		ID, File string
 		ReadOnly bool
@@ -78,13 +89,19 @@ func (s *Service) warmKey(drv vmm.Driver, image string, spec vmm.Spec) (string, 
 		VMM, Accel   string
 		Image        string
 		VCPU, Memory int
+		DiskBytes    int64
 		Kernel       string
 		Initrd       string
 		Disks        []diskKey
 		Net          bool
-	}{Format: warmFormat, Driver: drv.Name(), VMM: vmmVersion(drv), Accel: drv.Accel(), Image: image,
-		VCPU: spec.VCPU, Memory: spec.MemoryMiB, Net: spec.Net != nil}
+		Authorized   string
+		Init         string
+	}{Format: warmFormat, Driver: drv.Name(), VMM: vmmVersion(drv), Accel: drv.Accel(), Image: plan.Image.Name,
+		VCPU: spec.VCPU, Memory: spec.MemoryMiB, DiskBytes: vm.DiskBytes, Net: spec.Net != nil, Init: plan.guestInit()}
 	var err error
+	if _, k.Authorized, err = s.Keys.EnsureUserKey(); err != nil {
+		return "", err
+	}
 	if k.Kernel, err = fileIdentity(spec.Kernel); err != nil {
 		return "", err
 	}
@@ -198,14 +215,6 @@ func (s *Service) PruneTemplates(ctx context.Context) {
 		s.Log.Info("removing a warm-start template", "dir", dir)
 		os.RemoveAll(dir)
 	}
-}
-
-// snapWaitCmdline is a command line with the snapshot point asked for.
-func snapWaitCmdline(cmdline string) string {
-	if proto.HasSnapWait(cmdline) {
-		return cmdline
-	}
-	return strings.TrimSpace(cmdline + " " + proto.SnapWaitArg)
 }
 
 // endTemplateVMMs ends the template VMMs whose runtime directories match

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banger-dev/banger/internal/guestssh"
+	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vmm/fake"
 )
@@ -15,6 +17,7 @@ import (
 // The key follows everything a template must match and nothing per-VM.
 func TestWarmKey(t *testing.T) {
 	s, _, _ := snapService(t)
+	s.Keys = &guestssh.Keys{Dir: t.TempDir()} // its authorized key is in the template
 	dir := t.TempDir()
 	file := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -26,8 +29,10 @@ func TestWarmKey(t *testing.T) {
 			{ID: "config", Path: "/vm1/config", ReadOnly: true}},
 		Net: &vmm.NetIface{TAP: "bgt1", MAC: "52:54:00:00:00:01"}}
 	drv := fake.New()
+	plan := BootPlan{Image: store.Image{Name: "img"}}
+	vm := store.VM{DiskBytes: 8 << 30}
 	key := func(sp vmm.Spec) string {
-		k, err := s.warmKey(drv, "img", sp)
+		k, err := s.warmKey(drv, plan, vm, sp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,6 +57,11 @@ func TestWarmKey(t *testing.T) {
 			t.Errorf("%s: same key", name)
 		}
 	}
+	vm.DiskBytes = 16 << 30 // a clone's disks are copies of the template's
+	if key(spec) == base {
+		t.Error("disk size: same key")
+	}
+	vm.DiskBytes = 8 << 30
 	time.Sleep(10 * time.Millisecond)
 	file("initrd", "agent v2")
 	if k := key(spec); k == base {
