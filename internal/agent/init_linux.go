@@ -30,7 +30,6 @@ type boot struct {
 	cfg         proto.GuestConfig
 	disks       map[string]string // role -> device
 	workMounted bool
-	adoptMAC    bool // restored from a warm-start snapshot (snapWait)
 }
 
 // runInit is init mode: the agent is the initramfs's /init.
@@ -42,9 +41,6 @@ func runInit(args []string) int {
 	b.log.Info("init starting", "version", Version)
 	if mountErr != nil {
 		return b.fatal(mountErr)
-	}
-	if snapWaitRequested() {
-		b.snapWait()
 	}
 	if err := b.run(); err != nil {
 		return b.fatal(err)
@@ -122,7 +118,7 @@ func (b *boot) applyConfig() error {
 func (b *boot) configureNetwork() error {
 	ctx, cancel := context.WithTimeout(context.Background(), linkTimeout)
 	defer cancel()
-	if err := configureNetwork(ctx, b.cfg.Net, b.adoptMAC, b.log); err != nil {
+	if err := configureNetwork(ctx, b.cfg.Net, b.log); err != nil {
 		b.log.Error("configure network", "err", err)
 	}
 	return nil

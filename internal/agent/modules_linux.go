@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,11 +15,10 @@ import (
 )
 
 // loadModules loads the initramfs's kernel modules in the listed order
-// (dependencies first), except those named in skip and those already
-// loaded (before a warm start's snapshot point). A module that fails is
+// (dependencies first), except those already loaded. A module that fails is
 // logged and skipped: it may be built in, or not needed on this VMM; a
 // missing disk or NIC is reported later with the full picture.
-func loadModules(log *slog.Logger, skip ...string) {
+func loadModules(log *slog.Logger) {
 	data, err := os.ReadFile(proto.ModulesOrder)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Info("no kernel modules to load")
@@ -36,7 +34,7 @@ func loadModules(log *slog.Logger, skip ...string) {
 		if name == "" || strings.HasPrefix(name, "#") {
 			continue
 		}
-		if mod := moduleOf(name); slices.Contains(skip, mod) || moduleLoaded(mod) {
+		if moduleLoaded(moduleOf(name)) {
 			continue
 		}
 		if err := loadModule(filepath.Join(proto.ModulesDir, name)); err != nil {

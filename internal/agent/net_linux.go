@@ -20,10 +20,7 @@ const linkPoll = 20 * time.Millisecond
 // configureNetwork brings up lo and gives the NIC with the configured MAC
 // its static address and default route. The kernel has no ip= support
 // and the image runs no network manager: this is all the guest gets.
-// With adoptMAC (a VM restored from a warm-start snapshot, whose NIC
-// came back with the template's MAC) the single NIC is given the
-// configured MAC when none has it.
-func configureNetwork(ctx context.Context, n *proto.GuestNet, adoptMAC bool, log *slog.Logger) error {
+func configureNetwork(ctx context.Context, n *proto.GuestNet, log *slog.Logger) error {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		if err := netlink.LinkSetUp(lo); err != nil {
 			log.Warn("bring up lo", "err", err)
@@ -40,7 +37,7 @@ func configureNetwork(ctx context.Context, n *proto.GuestNet, adoptMAC bool, log
 	if err != nil {
 		return fmt.Errorf("parse address %q: %w", n.Address, err)
 	}
-	link, err := waitForLink(ctx, mac, adoptMAC, log)
+	link, err := waitForLink(ctx, mac)
 	if err != nil {
 		return err
 	}
@@ -65,7 +62,7 @@ func configureNetwork(ctx context.Context, n *proto.GuestNet, adoptMAC bool, log
 	return nil
 }
 
-func waitForLink(ctx context.Context, mac net.HardwareAddr, adoptMAC bool, log *slog.Logger) (netlink.Link, error) {
+func waitForLink(ctx context.Context, mac net.HardwareAddr) (netlink.Link, error) {
 	t := time.NewTicker(linkPoll)
 	defer t.Stop()
 	for {
@@ -77,14 +74,6 @@ func waitForLink(ctx context.Context, mac net.HardwareAddr, adoptMAC bool, log *
 			if bytes.Equal(l.Attrs().HardwareAddr, mac) {
 				return l, nil
 			}
-		}
-		if l := adoptCandidate(links); adoptMAC && l != nil {
-			old := l.Attrs().HardwareAddr
-			if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
-				return nil, fmt.Errorf("give %s the MAC %s: %w", l.Attrs().Name, mac, err)
-			}
-			log.Info("adopted the configured MAC", "link", l.Attrs().Name, "was", old.String(), "mac", mac.String())
-			return netlink.LinkByIndex(l.Attrs().Index)
 		}
 		select {
 		case <-t.C:

@@ -18,9 +18,9 @@ import (
 	"github.com/banger-dev/banger/internal/agent/proto"
 )
 
-// The reidentify op (proto.OpReidentify): a forked guest continues its
-// parent's running userland, so unlike a warm start (whose boot applies
-// the clone's own config drive) its identity is changed in place.
+// The reidentify op (proto.OpReidentify): a fork's child and a warm
+// clone continue a running userland (the parent's, the template's), so
+// their identity is changed in place.
 
 func init() {
 	ops[proto.OpReidentify] = func(s *Server, st net.Conn, req proto.Request) {
@@ -159,7 +159,7 @@ func renumber(oldMAC string, n *proto.GuestNet) error {
 			break
 		}
 	}
-	// No guessing (adoptCandidate): the parent's NIC has the old MAC,
+	// No guessing: the parent's NIC has the old MAC,
 	// and a test agent running on a host must never renumber its NIC.
 	if link == nil {
 		return fmt.Errorf("renumber: no network interface with MAC %s or %s", old, mac)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/banger-dev/banger/internal/agent"
-	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -125,12 +124,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		return nil, err
 	}
 	if spec.ConsoleLog != "" {
-		con := "fake console line 1\nfake console line 2\n"
-		if proto.HasSnapWait(spec.Cmdline) {
-			// what the agent prints at the warm-start snapshot point
-			con += proto.SnapPointMarker + ": waiting for the host's continue message\n"
-		}
-		os.WriteFile(spec.ConsoleLog, []byte(con), 0o600)
+		os.WriteFile(spec.ConsoleLog, []byte("fake console line 1\nfake console line 2\n"), 0o600)
 	}
 	var m *Machine
 	defer func() { // after the unlock below
