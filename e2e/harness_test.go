@@ -91,11 +91,11 @@ func newEnv(t *testing.T) *env {
 	run(t, "ip", "netns", "add", e.ns)
 	t.Cleanup(func() {
 		e.stopDaemon()
-		// Recovered boot stalls pass unseen otherwise; their vCPU state
-		// is the clue to why a guest hung.
+		// Recovered boot stalls and warm starts that fell back cold pass
+		// unseen otherwise; their vCPU state or error is the clue.
 		if b, err := os.ReadFile(filepath.Join(e.stateDir(), "bangerd.log")); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, "boot stalled") {
+				if strings.Contains(line, "boot stalled") || strings.Contains(line, "warm start failed") || strings.Contains(line, "template capture failed") {
 					t.Logf("bangerd: %s", line)
 				}
 			}

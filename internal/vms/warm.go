@@ -190,9 +190,15 @@ func (s *Service) removeTemplate(key string) {
 	}
 }
 
-// PruneTemplates removes unfinished captures and the templates of images
-// that no longer exist (daemon start). A template of an image that was
-// rebuilt keeps its directory until then: its key is never asked for.
+// staleCapture is the age past which an unfinished capture is a dead
+// daemon's leftover: a capture is bounded by boot_timeout, far less. A
+// younger one may be another daemon's at work in the same cache (two
+// users' daemons never share one; test suites' do).
+const staleCapture = time.Hour
+
+// PruneTemplates removes stale unfinished captures and the templates of
+// images that no longer exist (daemon start). A template of an image that
+// was rebuilt keeps its directory until then: its key is never asked for.
 func (s *Service) PruneTemplates(ctx context.Context) {
 	// a template VMM left by a daemon that died during a capture
 	s.endTemplateVMMs("warm-*")
@@ -203,7 +209,9 @@ func (s *Service) PruneTemplates(ctx context.Context) {
 	for _, e := range ents {
 		dir := filepath.Join(s.warmRoot(), e.Name())
 		if strings.HasSuffix(e.Name(), ".tmp") {
-			os.RemoveAll(dir)
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleCapture {
+				os.RemoveAll(dir)
+			}
 			continue
 		}
 		_, m, ok := s.findTemplate(e.Name())

@@ -75,7 +75,8 @@ func TestWarmKey(t *testing.T) {
 	}
 }
 
-// Daemon start keeps complete templates of existing images only.
+// Daemon start keeps complete templates of existing images, and
+// unfinished captures young enough to be at work, only.
 func TestPruneTemplates(t *testing.T) {
 	s, _, _ := snapService(t)
 	s.Paths.CacheDir = t.TempDir()
@@ -87,14 +88,18 @@ func TestPruneTemplates(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "meta.json"), b, 0o600)
 		}
 	}
-	os.MkdirAll(s.warmDir("half")+".tmp", 0o700)
+	os.MkdirAll(s.warmDir("half")+".ab12.tmp", 0o700)
+	old := time.Now().Add(-2 * staleCapture)
+	os.Chtimes(s.warmDir("half")+".ab12.tmp", old, old)
+	// another daemon's capture in the same cache, at work now
+	os.MkdirAll(s.warmDir("busy")+".cd34.tmp", 0o700)
 	s.PruneTemplates(context.Background())
 	ents, _ := os.ReadDir(s.warmRoot())
-	if len(ents) != 1 || ents[0].Name() != "keep" {
+	if len(ents) != 2 || ents[0].Name() != "busy.cd34.tmp" || ents[1].Name() != "keep" {
 		var names []string
 		for _, e := range ents {
 			names = append(names, e.Name())
 		}
-		t.Errorf("left %q, want [keep]", names)
+		t.Errorf("left %q, want [busy.cd34.tmp keep]", names)
 	}
 }

@@ -49,6 +49,8 @@ func (s *Service) bootNew(ctx context.Context, vm *store.VM, plan BootPlan, p ap
 			progress.Stage(r, "boot", fmt.Sprintf("warning: warm start from snapshot %s failed (%s); booting cold", key[:12], why))
 			s.Log.Warn("warm start failed; booting cold and retiring the template", "vm", vm.Name, "key", key[:12], "err", err)
 			s.removeTemplate(key)
+		} else {
+			s.Log.Info("warm start: no template yet; booting cold", "vm", vm.Name, "key", key[:12])
 		}
 	}
 	progress.Stage(r, "disks", fmt.Sprintf("overlay + work disk (%s, sparse)", config.FormatSize(vm.DiskBytes)))

@@ -38,6 +38,18 @@ func warmDisk(dir, id string) string { return filepath.Join(dir, id+".img") }
 // starting after its agent answered.
 const settleTimeout = 3 * time.Minute
 
+// settleScript waits for systemd to finish starting the system. The
+// agent answers before init has taken over, when systemctl still says
+// "offline" (or cannot connect): asked again until systemd runs.
+const settleScript = `command -v systemctl >/dev/null 2>&1 || { echo agent; exit 0; }
+i=0
+while [ $i -lt 900 ]; do
+	s=$(systemctl is-system-running --wait 2>/dev/null)
+	case "$s" in running|degraded) echo systemd; exit 0;; esac
+	i=$((i+1)); sleep 0.2
+done
+echo "systemd is $s" >&2; exit 1`
+
 // settleGuest waits until the guest's boot has finished: systemd says the
 // system is running (or degraded: a failed unit is the image's, and the
 // clones would have it too). An image without systemd settles at
@@ -46,8 +58,7 @@ func settleGuest(c *client.Client, ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
 	var out, errb capped
-	st, err := c.Exec(ctx, proto.ExecRequest{Argv: []string{"sh", "-c",
-		`command -v systemctl >/dev/null 2>&1 || { echo agent; exit 0; }; systemctl is-system-running --wait >/dev/null 2>&1; echo systemd`}}, nil, &out, &errb)
+	st, err := c.Exec(ctx, proto.ExecRequest{Argv: []string{"sh", "-c", settleScript}}, nil, &out, &errb)
 	if err != nil {
 		return "", fmt.Errorf("wait for the template's boot to finish: %w", err)
 	}
@@ -72,8 +83,9 @@ func (c *capped) Write(p []byte) (int, error) {
 // nothing of it is left.
 func (s *Service) capture(ctx context.Context, drv vmm.Driver, key string, plan BootPlan, vm store.VM, vmSpec vmm.Spec) (err error) {
 	final := s.warmDir(key)
-	tmp := final + ".tmp"
-	os.RemoveAll(tmp)
+	// a name of its own: another daemon sharing the cache may be
+	// capturing the same key
+	tmp := final + "." + randHex(4) + ".tmp"
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return err
 	}
