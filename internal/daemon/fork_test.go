@@ -39,6 +39,19 @@ func (r *reidents) list() []proto.ReidentifyParams {
 	return append([]proto.ReidentifyParams(nil), r.calls...)
 }
 
+// reidentify is GuestClock.Reidentify recording the call.
+func (r *reidents) reidentify(_ *agentclient.Client, _ context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(p); err != nil {
+			return proto.ReidentifyResult{}, err
+		}
+	}
+	r.calls = append(r.calls, p)
+	return proto.ReidentifyResult{SSHD: "reloaded"}, nil
+}
+
 func newForkHarness(t *testing.T, n *hostnet.Fake) (*harness, *reidents) {
 	t.Helper()
 	rec := &reidents{}
@@ -46,17 +59,7 @@ func newForkHarness(t *testing.T, n *hostnet.Fake) (*harness, *reidents) {
 	guestClock = vms.GuestClock{
 		SetTime: func(*agentclient.Client, context.Context, time.Time) error { return nil },
 		Reseed:  func(*agentclient.Client, context.Context, []byte) error { return nil },
-		Reidentify: func(_ *agentclient.Client, _ context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error) {
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.fail != nil {
-				if err := rec.fail(p); err != nil {
-					return proto.ReidentifyResult{}, err
-				}
-			}
-			rec.calls = append(rec.calls, p)
-			return proto.ReidentifyResult{SSHD: "reloaded"}, nil
-		},
+		Reidentify: rec.reidentify,
 	}
 	t.Cleanup(func() { guestClock = old })
 	if n == nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	agentclient "github.com/banger-dev/banger/internal/agent/client"
-	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/api"
 	"github.com/banger-dev/banger/internal/vmm"
 	"github.com/banger-dev/banger/internal/vmm/fake"
@@ -27,18 +26,8 @@ func warmHarness(t *testing.T) (*harness, *reidents) {
 	rec := &reidents{}
 	old := guestClock
 	guestClock = vms.GuestClock{
-		Reidentify: func(_ *agentclient.Client, _ context.Context, p proto.ReidentifyParams) (proto.ReidentifyResult, error) {
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.fail != nil {
-				if err := rec.fail(p); err != nil {
-					return proto.ReidentifyResult{}, err
-				}
-			}
-			rec.calls = append(rec.calls, p)
-			return proto.ReidentifyResult{SSHD: "not running"}, nil
-		},
-		Settle: func(*agentclient.Client, context.Context) (string, error) { return "agent", nil },
+		Reidentify: rec.reidentify,
+		Settle:     func(*agentclient.Client, context.Context) (string, error) { return "agent", nil },
 	}
 	t.Cleanup(func() { guestClock = old })
 	h := newHarness(t)
