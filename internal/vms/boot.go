@@ -95,7 +95,12 @@ func (s *Service) bootWith(ctx context.Context, vm *store.VM, plan BootPlan, o b
 		} else {
 			progress.Stage(r, "restore", fmt.Sprintf("%s (%s) from %s", drv.Name(), drv.Accel(), o.restore))
 		}
-		in, err = s.launchRestored(ctx, *vm, drv, spec, o, r)
+		lctx, cancel := ctx, context.CancelFunc(func() {})
+		if o.warm != nil {
+			lctx, cancel = context.WithTimeout(ctx, warmAgentTimeout)
+		}
+		in, err = s.launchRestored(lctx, *vm, drv, spec, o, r)
+		cancel()
 		switch {
 		case err != nil && o.warm != nil:
 			// not failed: the caller boots the VM cold instead

@@ -22,6 +22,11 @@ type warmStart struct {
 	meta warmMeta
 }
 
+// warmAgentTimeout bounds a warm start up to its identity applied; it
+// takes about a second here, a cold boot 3–15 s. Past it the VM boots
+// cold.
+const warmAgentTimeout = 45 * time.Second
+
 // bootNew makes a created VM's disks and boots it: warm from its key's
 // template when there is one (and warm starts are on and not refused
 // with --cold), else cold — and then, in the background, captures a
