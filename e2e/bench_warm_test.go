@@ -57,8 +57,8 @@ func TestBenchWarm(t *testing.T) {
 		w, a = runOnce()
 		warmWall, warmAgent = append(warmWall, w), append(warmAgent, a)
 	}
-	coldPSS, coldEach := fleetPSS(t, e, "cold", "--cold")
-	warmPSS, warmEach := fleetPSS(t, e, "warm")
+	cold := fleetPSS(t, e, "cold", "--cold")
+	warm := fleetPSS(t, e, "warm")
 	tmplBytes := allocatedBytes(dir)
 
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -72,44 +72,74 @@ Guests: 2 vCPU, 1 GiB; snapshot point C (the template booted to the end: systemd
 |---|---|---|
 | `+"`vm run --rm -- true`"+`, wall time | %s | %s |
 | vm.run request → guest agent ready (daemon clock) | %s | %s |
+| `+"`vm create`"+` → sshd ready (daemon clock, median of 5) | %s | %s |
 | 5 VMs, Σ PSS 20 s after the last create (`+"`/proc/PID/smaps_rollup`"+`) | %s | %s |
 | per VM PSS | %s | %s |
 
-- warm/cold wall: **%.2f×**; PSS warm/cold: **%.2f×** (the template's memory file takes
-  another %s on disk, in the page cache while clones map it).
-- %d of %d warm rounds started from the snapshot (a warm start that fails boots cold, with a warning).
+- warm/cold wall: **%.2f×**; PSS warm/cold: **%.2f×** (the template — memory file and
+  disks — takes another %s on disk; its memory is in the page cache while clones map it).
+- %d of %d warm rounds and %d of 5 warm VMs started from the snapshot (a warm start that fails boots cold, with a warning).
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds,
-		s(median(coldWall)), s(median(warmWall)), s(median(coldAgent)), s(median(warmAgent)),
-		mib(coldPSS), mib(warmPSS), coldEach, warmEach,
-		float64(median(warmWall))/float64(median(coldWall)), float64(warmPSS)/float64(coldPSS), mib(tmplBytes>>10), warmRuns, rounds)
+		s(median(coldWall)), s(median(warmWall)), s(median(coldAgent)), s(median(warmAgent)), s(cold.sshd), s(warm.sshd),
+		mib(cold.pssKB), mib(warm.pssKB), cold.each, warm.each,
+		float64(median(warmWall))/float64(median(coldWall)), float64(warm.pssKB)/float64(cold.pssKB), mib(tmplBytes>>10), warmRuns, rounds, warm.warmCount())
 	writeBenchSection(t, "warm", report)
+}
+
+// fleet is what fleetPSS measured of 5 VMs.
+type fleet struct {
+	pssKB   int64
+	each    string        // per VM PSS
+	sshd    time.Duration // median create → sshd ready (daemon clock)
+	started []string      // how each started (vm show)
 }
 
 // fleetPSS creates 5 VMs (with extra create flags), waits 20 s, sums their
 // VMMs' PSS (kB) and deletes them.
-func fleetPSS(t *testing.T, e *env, prefix string, flags ...string) (int64, string) {
-	var total int64
+func fleetPSS(t *testing.T, e *env, prefix string, flags ...string) fleet {
+	var f fleet
 	var each []string
 	var names []string
+	var sshd []time.Duration
+	sshRe := regexp.MustCompile(`\[\s*([0-9.]+)s\] ssh: sshd ready`)
 	for i := 0; i < 5; i++ {
 		name := fmt.Sprintf("%s%d", prefix, i)
-		e.must(append([]string{"vm", "create", "--name", name}, flags...)...)
+		r := e.must(append([]string{"vm", "create", "--name", name}, flags...)...)
+		if m := sshRe.FindStringSubmatch(r.err); m != nil {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			sshd = append(sshd, time.Duration(v*float64(time.Second)))
+		}
 		names = append(names, name)
 	}
+	f.sshd = median(sshd)
 	time.Sleep(20 * time.Second)
 	for _, name := range names {
 		var v struct {
-			PID int `json:"pid"`
+			PID         int    `json:"pid"`
+			StartedFrom string `json:"started_from"`
 		}
 		json.Unmarshal([]byte(e.must("vm", "show", name, "--json").out), &v)
 		kb := pssKB(t, v.PID)
-		total += kb
+		f.pssKB += kb
 		each = append(each, fmt.Sprint(kb>>10))
+		f.started = append(f.started, v.StartedFrom)
 	}
 	for _, name := range names {
 		e.must("vm", "delete", name)
 	}
-	return total, strings.Join(each, ", ") + " MiB"
+	f.each = strings.Join(each, ", ") + " MiB"
+	return f
+}
+
+// warmCount is how many of a fleet started from a snapshot.
+func (f fleet) warmCount() int {
+	n := 0
+	for _, s := range f.started {
+		if strings.HasPrefix(s, "snapshot ") {
+			n++
+		}
+	}
+	return n
 }
 
 // pssKB is a process's Pss from /proc/PID/smaps_rollup, in kB.
