@@ -148,6 +148,16 @@ func TestWarmStart(t *testing.T) {
 			t.Errorf("%s: w1 %q, w2 %q: want two different values", k, id["w1"][k], id["w2"][k])
 		}
 	}
+	// A warm clone's disks are copies of the template's, whose filesystem
+	// UUIDs its config drive names: it boots cold later as itself, with
+	// what it wrote.
+	e.must("vm", "exec", "w1", "--", "sh", "-c", "echo kept > /root/mine")
+	e.must("vm", "stop", "w1")
+	e.must("vm", "start", "w1")
+	got := strings.TrimSpace(e.must("vm", "exec", "w1", "--", "sh", "-c", "hostname; cat /etc/machine-id /root/mine").out)
+	if want := "w1\n" + id["w1"]["machine-id"] + "\nkept"; got != want {
+		t.Errorf("w1 after a cold restart: %q, want %q", got, want)
+	}
 	e.must("vm", "delete", "w1")
 	e.must("vm", "delete", "w2")
 	e.assertClean()
