@@ -174,3 +174,46 @@ func TestReidentifyRefusedOffGuest(t *testing.T) {
 		t.Fatalf("hostname changed from %q to %q", host, h)
 	}
 }
+
+// sshd's pidfile names the listener to reload; a stale one (its PID now
+// another program) falls back to the scan of proc.
+func TestReloadSSHDByPidfile(t *testing.T) {
+	proc, pidFile := t.TempDir(), filepath.Join(t.TempDir(), "sshd.pid")
+	start := func() *exec.Cmd {
+		c := exec.Command("sleep", "30")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	stat := func(pid int, comm string) {
+		d := filepath.Join(proc, fmt.Sprint(pid))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "stat"), []byte(fmt.Sprintf("%d (%s) S 1 1 1 0", pid, comm)), 0o644)
+	}
+	hungUp := func(c *exec.Cmd) bool {
+		err := c.Wait()
+		return err != nil && c.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGHUP
+	}
+	named := start()
+	stat(named.Process.Pid, "sshd")
+	os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", named.Process.Pid)), 0o644)
+	if n, err := reloadSSHD(t.TempDir(), pidFile); n != 0 || err != nil { // not in this proc: not an sshd
+		t.Fatalf("a pid that proc does not show: %d %v", n, err)
+	}
+	if n, err := reloadSSHD(proc, pidFile); n != 1 || err != nil || !hungUp(named) {
+		t.Fatalf("the pidfile's sshd: %d %v", n, err)
+	}
+	other, listener := start(), start()
+	stat(other.Process.Pid, "sleep")
+	stat(listener.Process.Pid, "sshd")
+	os.RemoveAll(filepath.Join(proc, fmt.Sprint(named.Process.Pid)))
+	os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", other.Process.Pid)), 0o644)
+	if n, err := reloadSSHD(proc, pidFile); n != 1 || err != nil || !hungUp(listener) {
+		t.Fatalf("a stale pidfile: %d %v", n, err)
+	}
+	if other.ProcessState != nil {
+		t.Error("the program with the pidfile's stale PID was signalled")
+	}
+}
