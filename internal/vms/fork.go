@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -105,10 +106,15 @@ func (s *Service) Fork(ctx context.Context, p api.ForkParams, r progress.Reporte
 		defer os.RemoveAll(point.dir)
 	}
 	res.PausedMillis = point.pausedFor.Milliseconds()
+	if point.memory.File != "" {
+		progress.Stage(r, "fork", "memory of the fork point copied from the parent's shared RAM: the children map it privately (no template)")
+	}
 	point.state = vmdir.StateDir(point.dir)
-	// One child has no sibling to share with (the parent's RAM is its
-	// own); a snapshot's directory is only read.
-	if point.temp && len(kids) > 1 {
+	// A parent whose RAM was copied into the fork point's memory file
+	// needs no template (forkPointOf); one child has no sibling to share
+	// with (the parent's RAM is its own); a snapshot's directory is only
+	// read.
+	if point.temp && point.memory.File == "" && len(kids) > 1 {
 		s.shareMemory(ctx, parent, &point, r) // forkshare.go
 	}
 	errs := make([]error, len(kids))
@@ -203,12 +209,32 @@ func (s *Service) forkPointOf(ctx context.Context, parent store.VM, from string,
 	}
 	// a *.tmp name: reconcile removes it after a daemon crash
 	dir := s.dir(parent.ID).SnapshotTmp("fork-" + randHex(4))
+	var memory vmm.MemorySpec
+	if ms, ok := in.m.(vmm.MemorySaver); ok && ms.SharesMemory() {
+		// The parent's RAM is host-readable shared memory: the instant
+		// saves the devices only and copies the RAM into the fork
+		// point's memory file, which the children map privately.
+		memory.File = filepath.Join(dir, forkMemFile)
+		sn = memorySaver{sn, ms, memory.File}
+	}
 	progress.Stage(r, "fork", "pausing "+parent.Name+": saving memory and devices, copying disks")
 	_, pausedFor, err := s.captureInstant(ctx, parent, in, sn, dir, r)
 	if err != nil {
 		return forkPoint{}, err
 	}
-	return forkPoint{dir: dir, temp: true, pausedFor: pausedFor}, nil
+	return forkPoint{dir: dir, temp: true, pausedFor: pausedFor, memory: memory}, nil
+}
+
+// memorySaver is a Snapshotter whose SaveState also copies the machine's
+// shared RAM into file (vmm.MemorySaver), for captureInstant.
+type memorySaver struct {
+	vmm.Snapshotter
+	ms   vmm.MemorySaver
+	file string
+}
+
+func (m memorySaver) SaveState(ctx context.Context, dir string) (vmm.SavedState, error) {
+	return m.ms.SaveStateWithMemory(ctx, dir, m.file)
 }
 
 func parentState(parent store.VM) string {
