@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,10 +29,15 @@ func TestForkOfSharedRAMParentNeedsNoTemplate(t *testing.T) {
 	if got := h.drv.Starts - starts; got != 3 {
 		t.Errorf("%d VMMs started for 3 children: a template was made", got)
 	}
+	// children map the daemon's memfd (a /proc/self/fd path), closed
+	// once the fork is done
 	last := h.drv.LastSpec()
-	if last.Memory.Shared || filepath.Base(last.Memory.File) != "mem" || filepath.Base(last.Restore) != "state" ||
+	if last.Memory.Shared || !strings.HasPrefix(last.Memory.File, "/proc/self/fd/") || filepath.Base(last.Restore) != "state" ||
 		!strings.HasSuffix(filepath.Dir(last.Restore), ".tmp") {
 		t.Errorf("a child's spec: memory %+v, restore %s", last.Memory, last.Restore)
+	}
+	if l, err := os.Readlink(last.Memory.File); err == nil && strings.Contains(l, "banger-fork") {
+		t.Errorf("the fork point's memfd is still open: %s", l)
 	}
 	if left := leftovers(t, h.paths.VMDir(dev.ID)); len(left) != 0 {
 		t.Errorf("fork point left behind: %v", left)

@@ -127,11 +127,11 @@ type MemorySaver interface {
 	SharesMemory() bool
 	// SaveStateWithMemory writes the paused machine's device state without
 	// its memory into dir (which exists and is empty) and its memory into
-	// memFile (created; a sparse file of the guest's memory size holding
-	// the allocated pages). A restore of dir needs Spec.Memory = {File:
-	// memFile} mapped privately. The machine stays paused and may run
-	// again: its memory is not memFile.
-	SaveStateWithMemory(ctx context.Context, dir, memFile string) (SavedState, error)
+	// mem (an empty file open for writing; it becomes a sparse file of the
+	// guest's memory size holding the allocated pages). A restore of dir
+	// needs Spec.Memory = {File: a path of mem} mapped privately. The
+	// machine stays paused and may run again: its memory is not mem.
+	SaveStateWithMemory(ctx context.Context, dir string, mem *os.File) (SavedState, error)
 }
 
 // Versioner is implemented by drivers that can say which VMM version

@@ -19,9 +19,8 @@ func (m *Machine) SharesMemory() bool {
 	return on && m.spec.Restore == "" && m.spec.Memory.File == "" && !m.Exited()
 }
 
-// SaveStateWithMemory is SaveState plus memFile: a sparse file of the
-// guest's memory size, created (it must not exist).
-func (m *Machine) SaveStateWithMemory(ctx context.Context, dir, memFile string) (vmm.SavedState, error) {
+// SaveStateWithMemory is SaveState plus mem sized as the guest's memory.
+func (m *Machine) SaveStateWithMemory(ctx context.Context, dir string, mem *os.File) (vmm.SavedState, error) {
 	if !m.SharesMemory() {
 		return vmm.SavedState{}, fmt.Errorf("fake: save state with memory: %w", vmm.ErrNotSupported)
 	}
@@ -29,13 +28,7 @@ func (m *Machine) SaveStateWithMemory(ctx context.Context, dir, memFile string) 
 	if err != nil {
 		return st, err
 	}
-	f, err := os.OpenFile(memFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err == nil {
-		err = f.Truncate(int64(m.spec.MemoryMiB) << 20)
-		f.Close()
-	}
-	if err != nil {
-		os.Remove(memFile)
+	if err := mem.Truncate(int64(m.spec.MemoryMiB) << 20); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("fake: save state with memory: %w", err)
 	}
 	return st, nil

@@ -63,10 +63,10 @@ func (m *Machine) SharesMemory() bool {
 
 // SaveStateWithMemory saves the paused machine's devices without its RAM
 // (x-ignore-shared) into dir and copies the RAM's allocated pages into
-// memFile, with a memory note naming it: a restore maps memFile
-// privately. The machine stays paused and may be resumed. On failure
-// memFile is removed; dir is the caller's to remove.
-func (m *Machine) SaveStateWithMemory(ctx context.Context, dir, memFile string) (vmm.SavedState, error) {
+// out, with a memory note naming it: a restore maps it privately. The
+// machine stays paused and may be resumed. dir and out are the caller's
+// to remove on failure.
+func (m *Machine) SaveStateWithMemory(ctx context.Context, dir string, out *os.File) (vmm.SavedState, error) {
 	src := memfdPath(m.h.PID)
 	if src == "" {
 		return vmm.SavedState{}, fmt.Errorf("save state with memory: %w: the machine's RAM is not a memfd", vmm.ErrNotSupported)
@@ -80,39 +80,26 @@ func (m *Machine) SaveStateWithMemory(ctx context.Context, dir, memFile string) 
 	if err != nil {
 		return st, err
 	}
-	n, size, err := copyMemory(memFile, mem)
-	if err != nil {
-		os.Remove(memFile)
-		return vmm.SavedState{}, fmt.Errorf("save state with memory: %w", err)
+	n, size, err := copyMemory(out, mem)
+	if err == nil {
+		err = writeMemoryNote(dir, vmm.MemorySpec{File: out.Name()}, size)
 	}
-	if err := writeMemoryNote(dir, vmm.MemorySpec{File: memFile}, size); err != nil {
-		os.Remove(memFile)
+	if err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state with memory: %w", err)
 	}
 	st.Bytes += n
 	return st, nil
 }
 
-// copyMemory copies src's allocated extents (SEEK_DATA/SEEK_HOLE) into a
-// new file dst of src's size, leaving the holes (memory the guest never
-// touched) unallocated. It returns the bytes copied and the size. dst is
-// not synced: it is read back through the page cache, and a crash
-// removes it (it lives in a fork point's temporary directory).
-func copyMemory(dst string, src *os.File) (copied, size int64, err error) {
+// copyMemory copies src's allocated extents (SEEK_DATA/SEEK_HOLE) into
+// out, sized as src, leaving the holes (memory the guest never touched)
+// unallocated. It returns the bytes copied and the size.
+func copyMemory(out, src *os.File) (copied, size int64, err error) {
 	fi, err := src.Stat()
 	if err != nil {
 		return 0, 0, err
 	}
 	size = fi.Size()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
 	if err := out.Truncate(size); err != nil {
 		return 0, 0, err
 	}
@@ -131,7 +118,7 @@ func copyMemory(dst string, src *os.File) (copied, size int64, err error) {
 			return copied, size, fmt.Errorf("seek hole: %w", err)
 		}
 		if err := copyRange(out, src, buf, data, hole-data); err != nil {
-			return copied, size, fmt.Errorf("copy memory to %s: %w", dst, err)
+			return copied, size, fmt.Errorf("copy memory to %s: %w", out.Name(), err)
 		}
 		copied += hole - data
 		off = hole
