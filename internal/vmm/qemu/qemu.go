@@ -201,7 +201,7 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	}
 	a = append(a, "-append", strings.Join(cmdline, " "))
 	if spec.Restore != "" {
-		a = append(a, "-incoming", "defer")
+		a = append(restoreArgs(a), "-incoming", "defer") // restoreargs.go
 	}
 	return a
 }
