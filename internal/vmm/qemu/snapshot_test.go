@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -125,7 +126,7 @@ func TestArgsIncomingDeferOnlyWithRestore(t *testing.T) {
 		case a == memfdObject(spec):
 			want = append(want, "memory-backend-ram,id=microvm.ram,size=1024M")
 		case a == "tcg,thread=multi,tb-size=64":
-			want = append(want, "tcg,thread=multi,tb-size=16")
+			want = append(want, fmt.Sprintf("tcg,thread=multi,tb-size=%d", restoreTCGCacheMiB))
 		default:
 			want = append(want, a)
 		}
