@@ -23,22 +23,10 @@ import (
 func TestForkMemfdRealGuest(t *testing.T) {
 	d, kdir := realGuest(t)
 	root := t.TempDir()
-	initrd := tickerInitramfs(t, kdir)
-	disk := filepath.Join(root, "work.raw")
-	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	spec := vmm.Spec{ID: "memfdparent", Dir: filepath.Join(root, "rt-p"), VCPU: 1, MemoryMiB: 1024,
-		Kernel: filepath.Join(kdir, "vmlinuz"), Initrd: initrd, Cmdline: "quiet",
-		ConsoleLog: filepath.Join(root, "console-p.log"), Disks: []vmm.Disk{{ID: "work", Path: disk}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	m, err := d.Start(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Kill()
-	waitTick(t, spec.ConsoleLog, 3, 90*time.Second)
+	spec, m := bootTicker(ctx, t, d, kdir, root, "memfdparent")
+	var err error
 	ms := m.(vmm.MemorySaver)
 	if !ms.SharesMemory() {
 		t.Fatal("a booted machine's RAM is not a memfd")
@@ -114,4 +102,25 @@ func TestForkMemfdRealGuest(t *testing.T) {
 		cm.Kill()
 		<-cm.Done()
 	}
+}
+
+// bootTicker boots a 1 GiB, 1-vCPU guest running the ticker initramfs
+// with a 1 MiB work disk in root, killed at the test's end, and waits
+// for its third tick.
+func bootTicker(ctx context.Context, t *testing.T, d *Driver, kdir, root, id string) (vmm.Spec, vmm.Machine) {
+	t.Helper()
+	disk := filepath.Join(root, "work.raw")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := vmm.Spec{ID: id, Dir: filepath.Join(root, "rt-"+id), VCPU: 1, MemoryMiB: 1024,
+		Kernel: filepath.Join(kdir, "vmlinuz"), Initrd: tickerInitramfs(t, kdir), Cmdline: "quiet",
+		ConsoleLog: filepath.Join(root, "console-"+id+".log"), Disks: []vmm.Disk{{ID: "work", Path: disk}}}
+	m, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Kill() })
+	waitTick(t, spec.ConsoleLog, 3, 90*time.Second)
+	return spec, m
 }
