@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -107,8 +106,8 @@ func fakeMachine(dir string) *Machine {
 // A restore's command line is the boot's with the same devices in the
 // same order, plus -incoming defer; it differs only in what the saved
 // state does not see: the RAM's backend (a boot's memfd, a restore's
-// anonymous memory, under the same id), the boot-only -kernel, -initrd
-// and -append, and the TCG cache size (restoreargs.go).
+// anonymous memory, under the same id) and the boot-only -kernel,
+// -initrd and -append (restoreargs.go).
 func TestArgsIncomingDeferOnlyWithRestore(t *testing.T) {
 	d := &Driver{bin: "qemu", accel: "tcg", tscKHz: 2100000}
 	spec := testSpec("/rt")
@@ -125,8 +124,6 @@ func TestArgsIncomingDeferOnlyWithRestore(t *testing.T) {
 			i++
 		case a == memfdObject(spec):
 			want = append(want, "memory-backend-ram,id=microvm.ram,size=1024M")
-		case a == "tcg,thread=multi,tb-size=64":
-			want = append(want, fmt.Sprintf("tcg,thread=multi,tb-size=%d", restoreTCGCacheMiB))
 		default:
 			want = append(want, a)
 		}
