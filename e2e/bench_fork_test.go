@@ -31,7 +31,7 @@ func TestBenchFork(t *testing.T) {
 	time.Sleep(20 * time.Second) // the parent idle, as its children will be
 	var walls, pauses []time.Duration
 	var parentKB, kidsKB, addedKB []int64
-	var kidsEach, parts []string
+	var kidsEach, parts, phases []string
 	shared, copied := 0, 0
 	var templates, loads []string
 	tmplRe := regexp.MustCompile(`shared file for the children \(([0-9.]+m?s), of which the template's start and load ([0-9.]+m?s)\)`)
@@ -50,6 +50,7 @@ func TestBenchFork(t *testing.T) {
 		if strings.Contains(r.err, "copied from the parent's shared RAM") {
 			copied++
 		}
+		phases = append(phases, forkPhases(r.err))
 		var res struct {
 			PausedMS int64 `json:"paused_ms"`
 		}
@@ -101,7 +102,7 @@ fork: %s; the 3 children together: %s (each: %s); children ÷ parent: %s (goal �
 A second figure, not the goal's: what the fork added to the PSS of all four (parent after +
 children − parent before): %s. Where one child's PSS is (b-1, per round): %s.
 The parent's memory was copied at the instant into memory the children map (no template) in
-%d of %d rounds%s. Wall times per round: %s.
+%d of %d rounds%s. Wall times per round: %s. From the progress lines, per round: %s.
 Host load average (1 min) at each fork: %s — other engineers' guests share the machine's 2
 cores, so the times are far above an idle host's.
 
@@ -117,7 +118,7 @@ the parent, so the 0.5× goal is out of reach under TCG without slowing every ch
 (smaller caches measured: vmm/qemu/restoreargs.go); under KVM there would be no cache.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, median(walls).Seconds(), median(pauses).Milliseconds(),
 		mib(parentKB), mib(kidsKB), strings.Join(kidsEach, "; "), strings.Join(ratios, ", "), mib(addedKB),
-		strings.Join(parts, "; "), copied, rounds, tmplNote, durs(walls), strings.Join(loads, ", "))
+		strings.Join(parts, "; "), copied, rounds, tmplNote, durs(walls), strings.Join(phases, "; "), strings.Join(loads, ", "))
 	writeBenchSection(t, "fork", report)
 	e.must("vm", "delete", "dev")
 }
@@ -158,4 +159,28 @@ func pssParts(t *testing.T, pid int) string {
 		}
 	}
 	return fmt.Sprintf("fork point's memory %d, TCG cache %d, the rest %d MiB", mem>>10, tcg>>10, rest>>10)
+}
+
+// forkPhases reads a fork's progress lines ("[  1.2s] stage: text"):
+// when the parent's pause ended, the last child's restore began, the
+// last child's RNG was reseeded (its agent answered the clock and the
+// reseed) and the last child ran with its identity.
+func forkPhases(progress string) string {
+	re := regexp.MustCompile(`\[\s*([0-9.]+)s\] (\w+): (.*)`)
+	var paused, restore, reseed, running string
+	for _, line := range strings.Split(progress, "\n") {
+		m := re.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case m[2] == "snapshot" && strings.Contains(m[3], "was paused for"):
+			paused = m[1]
+		case m[2] == "restore":
+			restore = m[1]
+		case strings.Contains(m[3], "RNG reseeded"):
+			reseed = m[1]
+		case m[2] == "fork" && strings.Contains(m[3], " running at "):
+			running = m[1]
+		}
+	}
+	return fmt.Sprintf("pause over at %s s, last restore begun %s s, last reseed %s s, last child running %s s", paused, restore, reseed, running)
 }
