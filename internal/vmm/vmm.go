@@ -116,6 +116,24 @@ type Snapshotter interface {
 	SaveState(ctx context.Context, dir string) (SavedState, error)
 }
 
+// MemorySaver is implemented by machines whose RAM is shared memory the
+// host can read (qemu: a memfd): a fork's instant then saves only the
+// device state and copies the RAM's allocated pages into a file, which
+// the children map privately (copy-on-write), with no second VMM to load
+// the memory into a file first.
+type MemorySaver interface {
+	// SharesMemory reports whether SaveStateWithMemory can be used: the
+	// machine's RAM is shared memory the host reaches.
+	SharesMemory() bool
+	// SaveStateWithMemory writes the paused machine's device state without
+	// its memory into dir (which exists and is empty) and its memory into
+	// mem (an empty file open for writing; it becomes a sparse file of the
+	// guest's memory size holding the allocated pages). A restore of dir
+	// needs Spec.Memory = {File: a path of mem} mapped privately. The
+	// machine stays paused and may run again: its memory is not mem.
+	SaveStateWithMemory(ctx context.Context, dir string, mem *os.File) (SavedState, error)
+}
+
 // Versioner is implemented by drivers that can say which VMM version
 // they run: a saved state loads only into the VMM version that wrote it,
 // so a restore compares it with SavedState.VMMVersion before it starts

@@ -36,6 +36,17 @@ type forkPoint struct {
 	// template's with memory, its file (forkshare.go).
 	state  string
 	memory vmm.MemorySpec
+	// mem is the daemon's memfd holding the parent's RAM as of the
+	// instant, when it was copied (forkshare.go); memory names it.
+	mem *os.File
+}
+
+// close drops the daemon's hold on the fork point's memory; the
+// children's mappings keep their pages.
+func (p forkPoint) close() {
+	if p.mem != nil {
+		p.mem.Close()
+	}
 }
 
 // Fork makes p.Count running copies of a running or paused VM as of now,
@@ -104,11 +115,17 @@ func (s *Service) Fork(ctx context.Context, p api.ForkParams, r progress.Reporte
 	if point.temp {
 		defer os.RemoveAll(point.dir)
 	}
+	defer point.close()
 	res.PausedMillis = point.pausedFor.Milliseconds()
+	if point.memory.File != "" {
+		progress.Stage(r, "fork", "memory of the fork point copied from the parent's shared RAM into memory: the children map it privately (no template)")
+	}
 	point.state = vmdir.StateDir(point.dir)
-	// One child has no sibling to share with (the parent's RAM is its
-	// own); a snapshot's directory is only read.
-	if point.temp && len(kids) > 1 {
+	// A parent whose RAM was copied into the fork point's memory file
+	// needs no template (forkPointOf); one child has no sibling to share
+	// with (the parent's RAM is its own); a snapshot's directory is only
+	// read.
+	if point.temp && point.memory.File == "" && len(kids) > 1 {
 		s.shareMemory(ctx, parent, &point, r) // forkshare.go
 	}
 	errs := make([]error, len(kids))
@@ -203,12 +220,26 @@ func (s *Service) forkPointOf(ctx context.Context, parent store.VM, from string,
 	}
 	// a *.tmp name: reconcile removes it after a daemon crash
 	dir := s.dir(parent.ID).SnapshotTmp("fork-" + randHex(4))
+	point := forkPoint{dir: dir, temp: true}
+	if ms, ok := in.m.(vmm.MemorySaver); ok && ms.SharesMemory() {
+		// The parent's RAM is host-readable shared memory: the instant
+		// saves the devices only and copies the RAM into a memfd of the
+		// daemon's, which the children map privately (forkshare.go).
+		mem, err := newForkMemory(parent.Name)
+		if err != nil {
+			return forkPoint{}, err
+		}
+		point.mem, point.memory = mem, vmm.MemorySpec{File: fdPath(mem)}
+		sn = memorySaver{sn, ms, mem}
+	}
 	progress.Stage(r, "fork", "pausing "+parent.Name+": saving memory and devices, copying disks")
 	_, pausedFor, err := s.captureInstant(ctx, parent, in, sn, dir, r)
 	if err != nil {
+		point.close()
 		return forkPoint{}, err
 	}
-	return forkPoint{dir: dir, temp: true, pausedFor: pausedFor}, nil
+	point.pausedFor = pausedFor
+	return point, nil
 }
 
 func parentState(parent store.VM) string {

@@ -18,7 +18,9 @@ import (
 // checkForkLimits refuses a fork of n children that cannot fit, before
 // anything is made: n within api.MaxForkCount (checked by forkNames),
 // free addresses in the VM subnet, host memory (each child may come to
-// use all of its RAM: n × the parent's memory against MemAvailable), and
+// use all of its RAM, and the fork point's copy of the parent's memory
+// is held while children map it: (n + 1) × the parent's memory against
+// MemAvailable), and
 // disk space where VMs live (the fork point's state, at most the
 // parent's RAM, plus n + 1 copies of the parent's allocated disk blocks;
 // reflinks would cost less, but that cannot be known in advance).
@@ -31,9 +33,11 @@ func (s *Service) checkForkLimits(ctx context.Context, parent store.VM, n int) e
 		return api.Conflictf("fork of %s: %d %s need %d addresses and %s has %d free: delete VMs or fork fewer",
 			parent.Name, n, plural(n, "child", "children"), n, s.Net.Subnet(), free)
 	}
-	if avail, err := memAvailableMiB("/proc/meminfo"); err == nil && n*parent.MemoryMiB > avail {
-		return api.Conflictf("fork of %s: %d %s of %d MiB may use %d MiB and the host has %d MiB available: fork fewer, or stop VMs",
-			parent.Name, n, plural(n, "child", "children"), parent.MemoryMiB, n*parent.MemoryMiB, avail)
+	// + 1: the fork point's copy of the parent's memory (forkshare.go)
+	// stays in memory while any child maps it
+	if avail, err := memAvailableMiB("/proc/meminfo"); err == nil && (n+1)*parent.MemoryMiB > avail {
+		return api.Conflictf("fork of %s: %d %s of %d MiB and the fork point's copy of its memory may use %d MiB and the host has %d MiB available: fork fewer, or stop VMs",
+			parent.Name, n, plural(n, "child", "children"), parent.MemoryMiB, (n+1)*parent.MemoryMiB, avail)
 	}
 	var disks int64
 	for _, d := range s.dir(parent.ID).Disks() {

@@ -8,15 +8,26 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/banger-dev/banger/internal/progress"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmdir"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
-// Memory shared between a fork's children. The fork point's state
-// carries the parent's RAM in its stream, so children restored from it
-// each get private anonymous RAM. shareMemory turns it into a template,
+// Memory shared between a fork's children. When the parent's RAM is
+// host-readable shared memory (qemu: a memfd, every booted VM's), the
+// fork's instant copies it into a memfd of the daemon's
+// (newForkMemory): in memory, never on a disk, freed with the last
+// child's mapping or with the daemon if it dies mid-fork. Children map it
+// privately through /proc/self/fd (the driver opens that path in the
+// daemon and hands the descriptor over).
+//
+// Otherwise (the parent was itself restored: a fork child, a warm clone,
+// a VM started from a saved state) the fork point's state carries the
+// parent's RAM in its stream, so children restored from it each get
+// private anonymous RAM. shareMemory then turns it into a template,
 // as warm starts have (warm.go): a short-lived VMM restores the state
 // into a new memory file mapped shared (the stream fills the file), is
 // saved again with the memory left in that file (qemu x-ignore-shared:
@@ -27,6 +38,35 @@ import (
 
 // forkMemFile is the template's memory file in the fork point.
 const forkMemFile = "mem"
+
+// newForkMemory is an empty memfd (close-on-exec) for a fork point's
+// memory.
+func newForkMemory(parent string) (*os.File, error) {
+	fd, err := unix.MemfdCreate("banger-fork-"+parent, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fork point memory: memfd_create: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "memfd:banger-fork-"+parent), nil
+}
+
+// fdPath is the path that opens f again in this process (also a memfd,
+// which has no other).
+func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// memorySaver is a Snapshotter whose SaveState also copies the machine's
+// shared RAM into mem (vmm.MemorySaver), for captureInstant.
+type memorySaver struct {
+	vmm.Snapshotter
+	ms  vmm.MemorySaver
+	mem *os.File
+}
+
+func (m memorySaver) SaveState(ctx context.Context, dir string) (vmm.SavedState, error) {
+	if err := m.mem.Truncate(0); err != nil { // a retried save starts empty
+		return vmm.SavedState{}, err
+	}
+	return m.ms.SaveStateWithMemory(ctx, dir, m.mem)
+}
 
 // shareMemory makes point a template with a shared memory file, or
 // leaves it as it was (children with private RAM) when the driver has no

@@ -48,8 +48,11 @@ type Driver struct {
 	// hook that Crashes the machine is a VMM killed (kill -9) at that
 	// point: SaveState and Resume then fail as they would.
 	SaveHook, ResumeHook, RestoredHook func(*Machine)
-	last                               vmm.Spec
-	version                            string
+	// SharedRAM makes booted machines' RAM host-readable shared memory,
+	// as QEMU's memfd is (memory.go: vmm.MemorySaver).
+	SharedRAM bool
+	last      vmm.Spec
+	version   string
 }
 
 var _ vmm.Driver = (*Driver)(nil)

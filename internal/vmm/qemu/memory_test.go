@@ -20,14 +20,16 @@ func TestArgsMemoryBackends(t *testing.T) {
 	d := &Driver{bin: "qemu", accel: "tcg"}
 	spec := testSpec("/rt")
 	for _, c := range []struct {
-		mem  vmm.MemorySpec
-		want string
+		mem     vmm.MemorySpec
+		restore string
+		want    string
 	}{
-		{vmm.MemorySpec{}, "memory-backend-ram,id=microvm.ram,size=1024M"},
-		{vmm.MemorySpec{File: "/warm/k,1/mem", Shared: true}, "memory-backend-file,id=microvm.ram,size=1024M,mem-path=/warm/k,,1/mem,share=on"},
-		{vmm.MemorySpec{File: "/warm/k/mem"}, "memory-backend-file,id=microvm.ram,size=1024M,mem-path=/proc/self/fd/4,share=off"},
+		{vmm.MemorySpec{}, "", "memory-backend-memfd,id=microvm.ram,size=1024M,share=on"},
+		{vmm.MemorySpec{}, "/snap/state", "memory-backend-ram,id=microvm.ram,size=1024M"},
+		{vmm.MemorySpec{File: "/warm/k,1/mem", Shared: true}, "", "memory-backend-file,id=microvm.ram,size=1024M,mem-path=/warm/k,,1/mem,share=on"},
+		{vmm.MemorySpec{File: "/warm/k/mem"}, "", "memory-backend-file,id=microvm.ram,size=1024M,mem-path=/proc/self/fd/4,share=off"},
 	} {
-		spec.Memory = c.mem
+		spec.Memory, spec.Restore = c.mem, c.restore
 		spec.Inherit = []*os.File{os.Stdin} // one flock: the memory file is fd 4
 		a := d.Args(spec)
 		i := slices.Index(a, "-object")

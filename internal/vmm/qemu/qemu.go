@@ -201,7 +201,7 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 	}
 	a = append(a, "-append", strings.Join(cmdline, " "))
 	if spec.Restore != "" {
-		a = append(a, "-incoming", "defer")
+		a = append(restoreArgs(a), "-incoming", "defer") // restoreargs.go
 	}
 	return a
 }
@@ -212,15 +212,18 @@ func (d *Driver) Args(spec vmm.Spec) []string {
 // the backend stay restorable — whichever backend a VM uses.
 const memoryID = "microvm.ram"
 
-// memoryObject is the -object that holds the guest's RAM: anonymous
-// memory, a file mapped shared (a warm-start template), or a file mapped
-// privately, copy-on-write (a warm clone). A private file is handed over
+// memoryObject is the -object that holds the guest's RAM: a shared
+// memfd (a boot, memfd.go), anonymous memory (a restore), a file mapped
+// shared (a warm-start template), or a file mapped privately,
+// copy-on-write (a warm clone). A private file is handed over
 // as an inherited descriptor (see memoryFD), so QEMU maps exactly the
 // file the daemon checked: given a missing path QEMU would create a
 // zero-filled file and "restore" into it without complaint.
 func memoryObject(spec vmm.Spec) string {
 	size := fmt.Sprintf("size=%dM", spec.MemoryMiB)
 	switch {
+	case spec.Memory.File == "" && spec.Restore == "":
+		return memfdObject(spec) // memfd.go
 	case spec.Memory.File == "":
 		return "memory-backend-ram,id=" + memoryID + "," + size
 	case spec.Memory.Shared:

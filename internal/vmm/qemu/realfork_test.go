@@ -11,8 +11,8 @@ import (
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
-// A fork's template (vms/forkshare.go) with a real guest: a guest with
-// anonymous RAM is saved with its memory in the stream; a second QEMU
+// A fork's template (vms/forkshare.go) with a real guest: a guest is
+// saved with its memory in the stream; a second QEMU
 // restores that state into a new shared memory file and is saved again
 // without its memory (x-ignore-shared); a clone maps the file privately
 // and continues counting from the saved tick. The template's load is
@@ -21,22 +21,9 @@ import (
 func TestForkTemplateRealGuest(t *testing.T) {
 	d, kdir := realGuest(t)
 	root := t.TempDir()
-	initrd := tickerInitramfs(t, kdir)
-	disk := filepath.Join(root, "work.raw")
-	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	spec := vmm.Spec{ID: "forkparent", Dir: filepath.Join(root, "rt-p"), VCPU: 1, MemoryMiB: 1024,
-		Kernel: filepath.Join(kdir, "vmlinuz"), Initrd: initrd, Cmdline: "quiet",
-		ConsoleLog: filepath.Join(root, "console-p.log"), Disks: []vmm.Disk{{ID: "work", Path: disk}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	m, err := d.Start(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Kill()
-	waitTick(t, spec.ConsoleLog, 3, 90*time.Second)
+	spec, m := bootTicker(ctx, t, d, kdir, root, "forkparent") // realmemfd_test.go
 	if err := m.(vmm.Snapshotter).Pause(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,20 @@ func shellQuote(s string) string {
 // SaveState migrates the paused machine into dir/StateFile. On failure
 // the machine stays paused and usable; dir is the caller's to remove.
 func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, error) {
+	st, err := m.save(ctx, dir, m.mem.Shared)
+	if err == nil && m.mem.Shared {
+		// The memory stayed in the file: the machine must not run again
+		// (its writes would change the snapshot).
+		if err := writeMemoryNote(dir, m.mem, m.memBytes()); err != nil {
+			return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
+		}
+	}
+	return st, err
+}
+
+// save migrates the paused machine into dir/StateFile, leaving its shared
+// RAM out of the stream when ignoreShared is set.
+func (m *Machine) save(ctx context.Context, dir string, ignoreShared bool) (vmm.SavedState, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return vmm.SavedState{}, err
@@ -79,7 +93,7 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 	if _, err := q.run("migrate-set-parameters", map[string]any{"max-bandwidth": saveBandwidth}); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 	}
-	if err := setIgnoreShared(q, m.mem.Shared); err != nil {
+	if err := setIgnoreShared(q, ignoreShared); err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 	}
 	path := filepath.Join(dir, StateFile)
@@ -111,13 +125,6 @@ func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, er
 				return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
 			}
 			st.Bytes = fi.Blocks * 512
-			if m.mem.Shared {
-				// The memory stayed in the file: the machine must not
-				// run again (its writes would change the snapshot).
-				if err := writeMemoryNote(dir, m.mem, m.memBytes()); err != nil {
-					return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
-				}
-			}
 			return st, nil
 		case "failed", "cancelled":
 			msg := mi.ErrorDesc
