@@ -2,15 +2,12 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/banger-dev/banger/internal/sparse"
 	"github.com/banger-dev/banger/internal/vmm"
 )
 
@@ -80,64 +77,17 @@ func (m *Machine) SaveStateWithMemory(ctx context.Context, dir string, out *os.F
 	if err != nil {
 		return st, err
 	}
-	n, size, err := copyMemory(out, mem)
+	n, err := sparse.Copy(out, mem)
+	var fi os.FileInfo
 	if err == nil {
-		err = writeMemoryNote(dir, vmm.MemorySpec{File: out.Name()}, size)
+		fi, err = out.Stat()
+	}
+	if err == nil {
+		err = writeMemoryNote(dir, vmm.MemorySpec{File: out.Name()}, fi.Size())
 	}
 	if err != nil {
 		return vmm.SavedState{}, fmt.Errorf("save state with memory: %w", err)
 	}
 	st.Bytes += n
 	return st, nil
-}
-
-// copyMemory copies src's allocated extents (SEEK_DATA/SEEK_HOLE) into
-// out, sized as src, leaving the holes (memory the guest never touched)
-// unallocated. It returns the bytes copied and the size.
-func copyMemory(out, src *os.File) (copied, size int64, err error) {
-	fi, err := src.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	size = fi.Size()
-	if err := out.Truncate(size); err != nil {
-		return 0, 0, err
-	}
-	in := int(src.Fd())
-	buf := make([]byte, 1<<20)
-	for off := int64(0); off < size; {
-		data, err := unix.Seek(in, off, unix.SEEK_DATA)
-		if errors.Is(err, syscall.ENXIO) {
-			break // only a hole is left
-		}
-		if err != nil {
-			return copied, size, fmt.Errorf("seek data: %w", err)
-		}
-		hole, err := unix.Seek(in, data, unix.SEEK_HOLE)
-		if err != nil {
-			return copied, size, fmt.Errorf("seek hole: %w", err)
-		}
-		if err := copyRange(out, src, buf, data, hole-data); err != nil {
-			return copied, size, fmt.Errorf("copy memory to %s: %w", out.Name(), err)
-		}
-		copied += hole - data
-		off = hole
-	}
-	return copied, size, nil
-}
-
-// copyRange copies n bytes at off from src to the same offset in dst.
-func copyRange(dst, src *os.File, buf []byte, off, n int64) error {
-	for end := off + n; off < end; {
-		chunk := buf[:min(int64(len(buf)), end-off)]
-		r, err := src.ReadAt(chunk, off)
-		if r == 0 && err != nil {
-			return err
-		}
-		if _, err := dst.WriteAt(chunk[:r], off); err != nil {
-			return err
-		}
-		off += int64(r)
-	}
-	return nil
 }
