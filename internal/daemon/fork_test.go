@@ -57,8 +57,8 @@ func newForkHarness(t *testing.T, n *hostnet.Fake) (*harness, *reidents) {
 	rec := &reidents{}
 	old := guestClock
 	guestClock = vms.GuestClock{
-		SetTime: func(*agentclient.Client, context.Context, time.Time) error { return nil },
-		Reseed:  func(*agentclient.Client, context.Context, []byte) error { return nil },
+		SetTime:    func(*agentclient.Client, context.Context, time.Time) error { return nil },
+		Reseed:     func(*agentclient.Client, context.Context, []byte) error { return nil },
 		Reidentify: rec.reidentify,
 	}
 	t.Cleanup(func() { guestClock = old })
