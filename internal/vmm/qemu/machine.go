@@ -68,7 +68,12 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) 
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(d.bin, d.Args(spec)...)
+	argSpec := spec
+	if memf != nil && spec.Memory.File == "" {
+		// a state's own memory, copied into a memfd: mapped shared
+		argSpec.Memory = vmm.MemorySpec{File: fmt.Sprintf("/proc/self/fd/%d", memoryFD(spec)), Shared: true}
+	}
+	cmd := exec.Command(d.bin, d.Args(argSpec)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The disks' flocks (vmm.LockDisks) go with the process: QEMU keeps
 	// inherited descriptors open, so they are held while it runs.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/banger-dev/banger/internal/sparse"
 	"github.com/banger-dev/banger/internal/vmm"
+	"golang.org/x/sys/unix"
 )
 
 // A machine booted with anonymous memory (no Spec.Memory, no Restore)
@@ -90,4 +91,56 @@ func (m *Machine) SaveStateWithMemory(ctx context.Context, dir string, out *os.F
 	}
 	st.Bytes += n
 	return st, nil
+}
+
+// StateMemFile is the memory file SaveState writes beside the state of a
+// machine whose RAM is a memfd: its RAM's allocated pages, sparse.
+const StateMemFile = "mem"
+
+// saveWithOwnMemory is SaveState for a machine whose RAM is a memfd: the
+// device state without the RAM (x-ignore-shared) and the RAM's allocated
+// pages in dir/StateMemFile. Migrating a memfd's RAM in the stream
+// instead would read every page of it, and in shared memory each read of
+// a page the guest never touched allocates one: a 1 GiB guest's VMM would
+// hold 1 GiB after its first snapshot (measured: 324 → 1145 MiB PSS).
+func (m *Machine) saveWithOwnMemory(ctx context.Context, dir string) (vmm.SavedState, error) {
+	f, err := os.OpenFile(filepath.Join(dir, StateMemFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return vmm.SavedState{}, fmt.Errorf("save state: %w", err)
+	}
+	st, err := m.SaveStateWithMemory(ctx, dir, f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("save state: %w", cerr)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return vmm.SavedState{}, err
+	}
+	return st, nil
+}
+
+// stateMemory is the RAM of a machine restored from a state saved with
+// its own memory file (saveWithOwnMemory): a new memfd holding a copy of
+// the file's pages, which the machine maps shared — so that it is a
+// memfd machine again (forked without a template, saved without reading
+// its untouched pages) and does not depend on the state's files.
+func stateMemory(dir string, want int64) (*os.File, error) {
+	src, err := os.Open(filepath.Join(dir, StateMemFile))
+	if err != nil {
+		return nil, fmt.Errorf("restore: the state in %s was saved without its memory and its memory file is missing: %w", dir, err)
+	}
+	defer src.Close()
+	if fi, err := src.Stat(); err != nil || fi.Size() != want {
+		return nil, fmt.Errorf("restore: the memory file in %s is not the guest's memory size (%d bytes)", dir, want)
+	}
+	fd, err := unix.MemfdCreate(memfdName, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("restore: memfd: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), "memfd:"+memfdName)
+	if _, err := sparse.Copy(mem, src); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("restore: copy the memory of %s: %w", dir, err)
+	}
+	return mem, nil
 }

@@ -64,11 +64,14 @@ func readMemoryNote(dir string) (n memoryNote, ok bool, err error) {
 func openMemory(spec vmm.Spec, note memoryNote, noted bool) (*os.File, error) {
 	mem := spec.Memory
 	want := int64(spec.MemoryMiB) << 20
-	if noted && (mem.File == "" || mem.Shared) {
-		return nil, fmt.Errorf("restore: the state in %s was saved without its memory: restore it with a private mapping of its memory file (%s)", spec.Restore, note.File)
-	}
 	if noted && note.Bytes != want {
 		return nil, fmt.Errorf("restore: the state in %s has %d MiB of memory, the machine %d MiB", spec.Restore, note.Bytes>>20, spec.MemoryMiB)
+	}
+	if noted && mem.File == "" {
+		return stateMemory(spec.Restore, want) // memfd.go: the state's own memory file
+	}
+	if noted && mem.Shared {
+		return nil, fmt.Errorf("restore: the state in %s was saved without its memory: restore it with a private mapping of its memory file (%s)", spec.Restore, note.File)
 	}
 	switch {
 	case mem.File == "":

@@ -56,6 +56,9 @@ func shellQuote(s string) string {
 // SaveState migrates the paused machine into dir/StateFile. On failure
 // the machine stays paused and usable; dir is the caller's to remove.
 func (m *Machine) SaveState(ctx context.Context, dir string) (vmm.SavedState, error) {
+	if m.mem.File == "" && m.SharesMemory() {
+		return m.saveWithOwnMemory(ctx, dir) // memfd.go
+	}
 	st, err := m.save(ctx, dir, m.mem.Shared)
 	if err == nil && m.mem.Shared {
 		// The memory stayed in the file: the machine must not run again
