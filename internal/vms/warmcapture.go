@@ -121,7 +121,6 @@ func (s *Service) capture(ctx context.Context, drv vmm.Driver, key string, plan 
 	if err := writeConfig(cfgDrive, cfg); err != nil {
 		return err
 	}
-	defer os.Remove(cfgDrive)
 	spec := vmm.Spec{ID: id, Name: id, Dir: rt, VCPU: vmSpec.VCPU, MemoryMiB: vmSpec.MemoryMiB,
 		Kernel: vmSpec.Kernel, KernelELF: vmSpec.KernelELF, Initrd: vmSpec.Initrd,
 		Cmdline: vmSpec.Cmdline, ConsoleLog: filepath.Join(tmp, "console.log"),
@@ -177,6 +176,7 @@ func (s *Service) capture(ctx context.Context, drv vmm.Driver, key string, plan 
 	case <-time.After(10 * time.Second):
 		return errors.New("the template vmm did not exit")
 	}
+	os.Remove(cfgDrive) // the throwaway host key: no clone reads it
 	meta.Driver, meta.VMMVersion, meta.CreatedAt = st.Driver, st.VMMVersion, time.Now().UTC()
 	b, _ := json.MarshalIndent(meta, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o600); err != nil {
