@@ -119,20 +119,62 @@ func (m *Machine) saveWithOwnMemory(ctx context.Context, dir string) (vmm.SavedS
 	return st, nil
 }
 
+// hasStateMemory says whether the state in dir has a memory file of its
+// own (saveWithOwnMemory; a warm template's shared file has the same name
+// and content).
+func hasStateMemory(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, StateMemFile))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// fillShared makes path, a new shared memory file for a machine restored
+// from the state in dir (a fork's template), a copy of the state's own
+// memory file.
+func fillShared(dir, path string, want int64) error {
+	src, err := openStateMemory(dir, want)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: memory file: %w", err)
+	}
+	_, err = sparse.Copy(dst, src)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("restore: copy the memory of %s: %w", dir, err)
+	}
+	return nil
+}
+
+// openStateMemory opens the state's own memory file, checking its size.
+func openStateMemory(dir string, want int64) (*os.File, error) {
+	src, err := os.Open(filepath.Join(dir, StateMemFile))
+	if err != nil {
+		return nil, fmt.Errorf("restore: the state in %s was saved without its memory and its memory file is missing: %w", dir, err)
+	}
+	if fi, err := src.Stat(); err != nil || fi.Size() != want {
+		src.Close()
+		return nil, fmt.Errorf("restore: the memory file in %s is not the guest's memory size (%d bytes)", dir, want)
+	}
+	return src, nil
+}
+
 // stateMemory is the RAM of a machine restored from a state saved with
 // its own memory file (saveWithOwnMemory): a new memfd holding a copy of
 // the file's pages, which the machine maps shared — so that it is a
 // memfd machine again (forked without a template, saved without reading
 // its untouched pages) and does not depend on the state's files.
 func stateMemory(dir string, want int64) (*os.File, error) {
-	src, err := os.Open(filepath.Join(dir, StateMemFile))
+	src, err := openStateMemory(dir, want)
 	if err != nil {
-		return nil, fmt.Errorf("restore: the state in %s was saved without its memory and its memory file is missing: %w", dir, err)
+		return nil, err
 	}
 	defer src.Close()
-	if fi, err := src.Stat(); err != nil || fi.Size() != want {
-		return nil, fmt.Errorf("restore: the memory file in %s is not the guest's memory size (%d bytes)", dir, want)
-	}
 	fd, err := unix.MemfdCreate(memfdName, unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("restore: memfd: %w", err)

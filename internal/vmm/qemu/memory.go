@@ -70,6 +70,9 @@ func openMemory(spec vmm.Spec, note memoryNote, noted bool) (*os.File, error) {
 	if noted && mem.File == "" {
 		return stateMemory(spec.Restore, want) // memfd.go: the state's own memory file
 	}
+	if noted && mem.Shared && hasStateMemory(spec.Restore) {
+		return nil, fillShared(spec.Restore, mem.File, want) // memfd.go: a template of a memfd machine's state
+	}
 	if noted && mem.Shared {
 		return nil, fmt.Errorf("restore: the state in %s was saved without its memory: restore it with a private mapping of its memory file (%s)", spec.Restore, note.File)
 	}
