@@ -24,8 +24,9 @@ import (
 // privately through /proc/self/fd (the driver opens that path in the
 // daemon and hands the descriptor over).
 //
-// Otherwise (the parent was itself restored: a fork child, a warm clone,
-// a VM started from a saved state) the fork point's state carries the
+// Otherwise (the parent was itself restored from a template or from a
+// state with its RAM in the stream: a fork child, a warm clone, a VM
+// saved by an earlier banger) the fork point's state carries the
 // parent's RAM in its stream, so children restored from it each get
 // private anonymous RAM. shareMemory then turns it into a template,
 // as warm starts have (warm.go): a short-lived VMM restores the state
