@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,3 +145,49 @@ func TestBadMemoryFilesStartNothing(t *testing.T) {
 		t.Error("a process was started")
 	}
 }
+
+// A state saved with its own memory file (a memfd machine's) restores
+// from a copy of it: into a new memfd, or into a fork template's new
+// shared file; a missing or short file is refused before QEMU starts.
+func TestStateMemoryIsCopied(t *testing.T) {
+	dir := t.TempDir()
+	const want = 4 << 20
+	if _, err := stateMemory(dir, want); err == nil || !strings.Contains(err.Error(), "memory file is missing") {
+		t.Fatalf("no memory file: %v", err)
+	}
+	f, err := os.Create(filepath.Join(dir, StateMemFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(want / 2)
+	if _, err := stateMemory(dir, want); err == nil || !strings.Contains(err.Error(), "not the guest's memory size") {
+		t.Fatalf("short memory file: %v", err)
+	}
+	f.Truncate(want)
+	f.WriteAt([]byte("guest page"), 1<<20)
+	f.Close()
+	mem, err := stateMemory(dir, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	got := make([]byte, 10)
+	if _, err := mem.ReadAt(got, 1<<20); err != nil || string(got) != "guest page" {
+		t.Errorf("memfd copy: %q %v", got, err)
+	}
+	if l, _ := os.Readlink(fdPathOf(mem)); !strings.HasPrefix(l, "/memfd:"+memfdName+" ") {
+		t.Errorf("the copy is %q, not a memfd the driver finds again", l)
+	}
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := fillShared(dir, shared, want); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(shared); len(b) != want || string(b[1<<20:1<<20+10]) != "guest page" {
+		t.Errorf("shared copy: %d bytes", len(b))
+	}
+	if err := fillShared(dir, shared, want); err == nil {
+		t.Error("an existing shared file was overwritten")
+	}
+}
+
+func fdPathOf(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
