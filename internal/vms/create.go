@@ -132,10 +132,16 @@ func (s *Service) create(ctx context.Context, p api.CreateParams, check func(sto
 // never copied.
 func (s *Service) makeDisks(ctx context.Context, vm store.VM) error {
 	dir := s.dir(vm.ID)
-	if err := image.MakeExt4(ctx, dir.Overlay(), vm.DiskBytes, vm.OverlayUUID, "banger-overlay"); err != nil {
+	return makeDiskPair(ctx, dir.Overlay(), dir.Work(), vm.DiskBytes, vm.OverlayUUID, vm.WorkUUID)
+}
+
+// makeDiskPair makes an overlay and a work disk: sparse ext4 of size
+// bytes with the given filesystem UUIDs (a VM's, a warm template's).
+func makeDiskPair(ctx context.Context, overlay, work string, size int64, overlayUUID, workUUID string) error {
+	if err := image.MakeExt4(ctx, overlay, size, overlayUUID, "banger-overlay"); err != nil {
 		return err
 	}
-	return image.MakeExt4(ctx, dir.Work(), vm.DiskBytes, vm.WorkUUID, "banger-work")
+	return image.MakeExt4(ctx, work, size, workUUID, "banger-work")
 }
 
 // newHostKey makes the VM's SSH host key, writes it to its directory and

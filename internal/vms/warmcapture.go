@@ -16,7 +16,6 @@ import (
 	"github.com/banger-dev/banger/internal/agent/client"
 	"github.com/banger-dev/banger/internal/agent/proto"
 	"github.com/banger-dev/banger/internal/guestssh"
-	"github.com/banger-dev/banger/internal/image"
 	"github.com/banger-dev/banger/internal/store"
 	"github.com/banger-dev/banger/internal/vmm"
 )
@@ -103,10 +102,8 @@ func (s *Service) capture(ctx context.Context, drv vmm.Driver, key string, plan 
 	}
 	meta := warmMeta{Format: warmFormat, Key: key, Image: plan.Image.Name, MAC: macFor(id),
 		OverlayUUID: uuid.NewString(), WorkUUID: uuid.NewString()}
-	for d, u := range map[string]string{"overlay": meta.OverlayUUID, "work": meta.WorkUUID} {
-		if err := image.MakeExt4(ctx, warmDisk(tmp, d), vm.DiskBytes, u, "banger-"+d); err != nil {
-			return err
-		}
+	if err := makeDiskPair(ctx, warmDisk(tmp, "overlay"), warmDisk(tmp, "work"), vm.DiskBytes, meta.OverlayUUID, meta.WorkUUID); err != nil {
+		return err
 	}
 	priv, pub, err := guestssh.NewKeyPair("root@" + warmHostname)
 	if err != nil {
